@@ -1,0 +1,84 @@
+# Makefile - builds gslbd and gslbctl, runs the tests, fetches the demo/test geo data.
+#
+#   make deps       install Debian packages and fetch the GeoLite2 demo data (idempotent)
+#   make            build build/gslbd and build/gslbctl
+#   make test       build and run every test; ends with "N passed, N failed"
+#   make test-asan  the same under AddressSanitizer and UBSan, in build/asan
+#   make check      format check, test and test-asan: what CI runs
+#   make bench      decision benchmark against the GeoLite2 City database
+#   make demo       build and run gslbd on its embedded demo topology
+
+BUILD  ?= build
+WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wold-style-definition \
+          -Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wundef -Wvla -Wnull-dereference \
+          -Wimplicit-fallthrough
+WERROR ?= -Werror
+CFLAGS ?= -O2 -g
+PKGS    = libmaxminddb sqlite3 jansson
+DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+TEST_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null)
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -I. $(WARN) $(WERROR) $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
+SAN     = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+MODULES  = common geo db gslb
+LIB_SRC  = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      = $(BUILD)/libgslb.a
+TEST_SRC = $(wildcard tests/*/test_*.c)
+TESTS    = $(TEST_SRC:%.c=$(BUILD)/%)
+PROGRAMS = $(BUILD)/gslbd $(BUILD)/gslbctl
+
+.PHONY: all deps geodata test test-asan check format format-check bench demo clean
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/gslbd: $(BUILD)/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(BUILD)/gslbctl: $(BUILD)/tools/gslbctl.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(DEP_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+deps:
+	tools/deps.sh
+	tools/fetch-geoip.sh data/geoip
+
+geodata:
+	tools/fetch-geoip.sh data/geoip
+
+test: $(PROGRAMS) $(TESTS)
+	tools/run-tests.sh $(BUILD)
+
+test-asan:
+	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" test
+
+check: format-check test test-asan
+
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format: ok"
+
+bench: $(BUILD)/bench/bench_decide $(BUILD)/gslbctl
+	bench/decide.sh $(BUILD)
+
+demo: $(PROGRAMS)
+	$(BUILD)/gslbd --demo
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

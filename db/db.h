@@ -1,0 +1,185 @@
+/* db/db.h - the topology store: regions, services, pools, origins, rules, settings, audit log.
+ *
+ * Hides SQLite from every other module. The topology travels as the plain structs below: loaded
+ * whole (db_topology_load), imported and exported whole as JSON, or edited one object at a time.
+ * Every write is one IMMEDIATE transaction that validates the complete resulting topology, stores
+ * it, appends an audit entry and bumps the config version, so a reader sees either the old or the
+ * new topology and nothing invalid is ever stored. WAL mode makes a committed change survive a
+ * crash or kill -9.
+ *
+ * Rows are identified by their natural keys (region and service names, origin addresses within a
+ * pool); row ids are internal and change when a write rewrites the tables.
+ *
+ * A struct db is one SQLite connection: use it from one thread at a time; several processes and
+ * connections may share the file. */
+#ifndef DB_DB_H
+#define DB_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits that keep every decision bounded; validation refuses topologies beyond them. */
+#define DB_MAX_REGIONS 256
+
+enum db_region_state { DB_REGION_ACTIVE, DB_REGION_DRAINING, DB_REGION_DISABLED };
+enum db_origin_state { DB_ORIGIN_ENABLED, DB_ORIGIN_DRAINING, DB_ORIGIN_DISABLED };
+/* How a service orders its regions: by distance from the client, or in the order of its pools. */
+enum db_policy { DB_POLICY_NEAREST, DB_POLICY_FAILOVER };
+enum db_match { DB_MATCH_CIDR, DB_MATCH_COUNTRY, DB_MATCH_CONTINENT };
+enum db_check_type { DB_CHECK_INHERIT, DB_CHECK_HTTP, DB_CHECK_HTTPS, DB_CHECK_TCP, DB_CHECK_NONE };
+
+/* Health-check settings of an origin; zero or NULL fields inherit the defaults. */
+struct db_check {
+    enum db_check_type type;
+    char *path;   /* HTTP(S) path, starts with '/' */
+    char *host;   /* Host header */
+    char *expect; /* status list such as "200-399" or "200,204" */
+    char *body;   /* substring the response body must contain */
+    int interval_ms, timeout_ms, rise, fall;
+};
+
+struct db_region {
+    char *name;         /* [a-z0-9][a-z0-9-]*, at most 63 characters */
+    char *display_name; /* free text, may be NULL */
+    double lat, lon;
+    enum db_region_state state;
+};
+
+struct db_origin {
+    char *address; /* host:port, [v6]:port or name:port */
+    int weight;    /* 0..1000 */
+    enum db_origin_state state;
+    struct db_check check;
+};
+
+struct db_pool {
+    char *region;
+    struct db_origin *origins;
+    size_t n_origins;
+};
+
+struct db_rule {
+    enum db_match match;
+    char *value; /* CIDR, ISO country or continent code */
+    char **regions;
+    size_t n_regions;
+};
+
+struct db_service {
+    char *name;
+    char **hosts; /* "www.example.com", "*.example.com" or "*" */
+    size_t n_hosts;
+    enum db_policy policy;
+    bool sticky;     /* consistent hashing of the client address over a region's origins */
+    char **fallback; /* regions for clients with no location, in order */
+    size_t n_fallback;
+    struct db_pool *pools;
+    size_t n_pools;
+    struct db_rule *rules; /* in order */
+    size_t n_rules;
+};
+
+struct db_topology {
+    int64_t version; /* the config version it was loaded at */
+    struct db_region *regions;
+    size_t n_regions;
+    struct db_service *services;
+    size_t n_services;
+};
+
+struct db_audit_entry {
+    int64_t id;
+    int64_t time_ms; /* Unix time */
+    char *actor, *action, *object;
+    char *before, *after; /* JSON text, or NULL */
+};
+
+struct db; /* opaque; owned by the caller of db_open() */
+
+/* Opens (creating if needed) the database at <path>, enables WAL and foreign keys and applies
+ * pending migrations in one transaction. Returns NULL and writes the reason into <err>. */
+struct db *db_open(const char *path, char *err, size_t errlen);
+void db_close(struct db *db); /* accepts NULL */
+
+/* Current config version: increases on every committed change. Returns 0 or -EIO. */
+int db_config_version(struct db *db, int64_t *version_out);
+/* Schema version applied by the migrations. */
+int db_schema_version(struct db *db, int *version_out);
+
+/* Loads the whole topology consistently. The caller frees it with db_topology_free(). */
+int db_topology_load(struct db *db, struct db_topology **topo_out, char *err, size_t errlen);
+void db_topology_free(struct db_topology *topo); /* accepts NULL */
+
+/* Checks every field and every reference; the message names the first offending field.
+ * Returns 0 or -EINVAL. */
+int db_topology_validate(const struct db_topology *topo, char *err, size_t errlen);
+
+/* Parses a topology document (full or short form, see README) into <topo_out> and validates it.
+ * Returns 0, or -EINVAL with the offending field named in <err>. */
+int db_topology_from_json(const char *text, size_t len, struct db_topology **topo_out, char *err,
+                          size_t errlen);
+/* Canonical JSON text of <topo> (the caller frees it); export, import, export is a fixed point. */
+char *db_topology_to_json(const struct db_topology *topo);
+
+/* Replaces the whole topology with the document <text>, all or nothing. */
+int db_import_json(struct db *db, const char *text, size_t len, const char *actor, char *err,
+                   size_t errlen);
+/* The stored topology as canonical JSON (the caller frees it), or NULL with <err> filled. */
+char *db_export_json(struct db *db, char *err, size_t errlen);
+
+/* Object edits. Each returns 0, -EINVAL (invalid field), -ENOENT (no such object), -EEXIST
+ * (already there), -EBUSY (still referenced) or -EIO, with a message in <err>. <actor> names who
+ * made the change in the audit log. Inputs are copied. */
+int db_region_add(struct db *db, const struct db_region *region, const char *actor, char *err,
+                  size_t errlen);
+int db_region_set(struct db *db, const struct db_region *region, const char *actor, char *err,
+                  size_t errlen);
+int db_region_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen);
+/* Adds or replaces a service's own fields; pools and rules of <service> are ignored (an existing
+ * service keeps its own). */
+int db_service_add(struct db *db, const struct db_service *service, const char *actor, char *err,
+                   size_t errlen);
+int db_service_set(struct db *db, const struct db_service *service, const char *actor, char *err,
+                   size_t errlen);
+int db_service_remove(struct db *db, const char *name, const char *actor, char *err,
+                      size_t errlen);
+/* Origins live in the pool of <service> in <region>; adding the first creates the pool and
+ * removing the last removes it. */
+int db_origin_add(struct db *db, const char *service, const char *region,
+                  const struct db_origin *origin, const char *actor, char *err, size_t errlen);
+int db_origin_set(struct db *db, const char *service, const char *region,
+                  const struct db_origin *origin, const char *actor, char *err, size_t errlen);
+int db_origin_remove(struct db *db, const char *service, const char *region, const char *address,
+                     const char *actor, char *err, size_t errlen);
+/* Appends <rule> to the rules of <service>, or removes the rule at <index> (0-based). */
+int db_rule_add(struct db *db, const char *service, const struct db_rule *rule, const char *actor,
+                char *err, size_t errlen);
+int db_rule_remove(struct db *db, const char *service, size_t index, const char *actor, char *err,
+                   size_t errlen);
+
+/* Settings: free-form key/value pairs for the modules (keys [a-z0-9_.-]+). */
+int db_setting_get(struct db *db, const char *key, char **value_out); /* -ENOENT if unset */
+int db_setting_set(struct db *db, const char *key, const char *value, const char *actor,
+                   char *err, size_t errlen);
+
+/* Audit entries, newest first, with id below <before_id> (0: from the newest). The caller frees the
+ * array with db_audit_free(). */
+int db_audit_list(struct db *db, int64_t before_id, size_t limit, struct db_audit_entry **entries_out,
+                  size_t *n_out);
+void db_audit_free(struct db_audit_entry *entries, size_t n);
+
+/* Names of enum values as they appear in JSON, and their parsers (return 0 or -EINVAL). */
+const char *db_region_state_name(enum db_region_state state);
+const char *db_origin_state_name(enum db_origin_state state);
+const char *db_policy_name(enum db_policy policy);
+const char *db_match_name(enum db_match match);
+int db_region_state_parse(const char *name, enum db_region_state *state_out);
+int db_origin_state_parse(const char *name, enum db_origin_state *state_out);
+int db_policy_parse(const char *name, enum db_policy *policy_out);
+
+/* Lookups in a loaded topology; NULL when absent. */
+const struct db_region *db_topology_region(const struct db_topology *topo, const char *name);
+const struct db_service *db_topology_service(const struct db_topology *topo, const char *name);
+
+#endif

@@ -1,0 +1,642 @@
+/* db/store.c - the SQLite side of db/: schema migrations, transactions, whole-topology reads and
+ * writes, the config version, settings and the audit log.
+ *
+ * Writers use BEGIN IMMEDIATE, so two writers (gslbctl and the admin console, say) serialize on
+ * the write lock instead of failing at commit; a busy timeout covers the wait. synchronous=FULL
+ * in WAL mode makes a commit durable against power loss too, which costs nothing at the rate
+ * operators make changes. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/xalloc.h"
+#include "db/db_int.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+/* Migration N takes the schema from version N to N + 1. Append only; never edit a shipped one. */
+static const char *const migrations[] = {
+    "CREATE TABLE config_version (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  version INTEGER NOT NULL);"
+    "INSERT INTO config_version VALUES (1, 0);"
+    "CREATE TABLE regions (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, display_name TEXT,"
+    "  lat REAL NOT NULL CHECK (lat BETWEEN -90 AND 90),"
+    "  lon REAL NOT NULL CHECK (lon BETWEEN -180 AND 180),"
+    "  state TEXT NOT NULL CHECK (state IN ('active', 'draining', 'disabled')));"
+    "CREATE TABLE services (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    "  policy TEXT NOT NULL CHECK (policy IN ('nearest', 'failover')),"
+    "  sticky INTEGER NOT NULL CHECK (sticky IN (0, 1)));"
+    "CREATE TABLE service_hosts ("
+    "  service_id INTEGER NOT NULL REFERENCES services (id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL, host TEXT NOT NULL UNIQUE, PRIMARY KEY (service_id, position));"
+    "CREATE TABLE service_fallback ("
+    "  service_id INTEGER NOT NULL REFERENCES services (id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL, region_id INTEGER NOT NULL REFERENCES regions (id),"
+    "  PRIMARY KEY (service_id, position));"
+    "CREATE TABLE pools (id INTEGER PRIMARY KEY,"
+    "  service_id INTEGER NOT NULL REFERENCES services (id) ON DELETE CASCADE,"
+    "  region_id INTEGER NOT NULL REFERENCES regions (id), position INTEGER NOT NULL,"
+    "  UNIQUE (service_id, region_id));"
+    "CREATE TABLE origins (id INTEGER PRIMARY KEY,"
+    "  pool_id INTEGER NOT NULL REFERENCES pools (id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL, address TEXT NOT NULL,"
+    "  weight INTEGER NOT NULL CHECK (weight BETWEEN 0 AND 1000),"
+    "  state TEXT NOT NULL CHECK (state IN ('enabled', 'draining', 'disabled')),"
+    "  check_type INTEGER NOT NULL DEFAULT 0, check_path TEXT, check_host TEXT, check_expect TEXT,"
+    "  check_body TEXT, check_interval_ms INTEGER NOT NULL DEFAULT 0,"
+    "  check_timeout_ms INTEGER NOT NULL DEFAULT 0, check_rise INTEGER NOT NULL DEFAULT 0,"
+    "  check_fall INTEGER NOT NULL DEFAULT 0, UNIQUE (pool_id, address));"
+    "CREATE TABLE rules (id INTEGER PRIMARY KEY,"
+    "  service_id INTEGER NOT NULL REFERENCES services (id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL,"
+    "  match TEXT NOT NULL CHECK (match IN ('cidr', 'country', 'continent')),"
+    "  value TEXT NOT NULL, UNIQUE (service_id, position));"
+    "CREATE TABLE rule_regions (rule_id INTEGER NOT NULL REFERENCES rules (id) ON DELETE CASCADE,"
+    "  position INTEGER NOT NULL, region_id INTEGER NOT NULL REFERENCES regions (id),"
+    "  PRIMARY KEY (rule_id, position));"
+    "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL, before TEXT, after TEXT,"
+    "  config_version INTEGER NOT NULL);",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int sql_fail(struct db *db, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "db: %s: %s", what, sqlite3_errmsg(db->conn));
+    return -EIO;
+}
+
+static int exec(struct db *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db->conn, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    snprintf(err, errlen, "db: %s", msg ? msg : sqlite3_errmsg(db->conn));
+    sqlite3_free(msg);
+    return -EIO;
+}
+
+static int prepare(struct db *db, const char *sql, sqlite3_stmt **stmt, char *err, size_t errlen)
+{
+    if (sqlite3_prepare_v2(db->conn, sql, -1, stmt, NULL) == SQLITE_OK)
+        return 0;
+    return sql_fail(db, "prepare", err, errlen);
+}
+
+/* Runs a statement that returns no rows, then resets it for the next bindings. */
+static int step_done(struct db *db, sqlite3_stmt *stmt, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    return rc == SQLITE_DONE ? 0 : sql_fail(db, "write", err, errlen);
+}
+
+static void bind_text_or_null(sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text)
+        sqlite3_bind_text(stmt, index, text, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(stmt, index);
+}
+
+static char *column_text(sqlite3_stmt *stmt, int col)
+{
+    const unsigned char *t = sqlite3_column_text(stmt, col);
+    return t ? xstrdup((const char *)t) : NULL;
+}
+
+int db_tx_begin(struct db *db, bool write, char *err, size_t errlen)
+{
+    return exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN", err, errlen);
+}
+
+int db_tx_commit(struct db *db, char *err, size_t errlen)
+{
+    return exec(db, "COMMIT", err, errlen);
+}
+
+void db_tx_rollback(struct db *db)
+{
+    if (!sqlite3_get_autocommit(db->conn))
+        sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int migrate(struct db *db, char *err, size_t errlen)
+{
+    int version = 0, rc;
+    if ((rc = exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", err,
+                   errlen)) ||
+        (rc = db_tx_begin(db, true, err, errlen)))
+        return rc;
+    if ((rc = db_schema_version(db, &version)) != 0) {
+        sql_fail(db, "schema_version", err, errlen);
+        goto out;
+    }
+    if (version > N_MIGRATIONS) {
+        snprintf(err, errlen, "db: %s has schema version %d, newer than this gslb knows (%d)",
+                 db->path, version, N_MIGRATIONS);
+        rc = -EINVAL;
+        goto out;
+    }
+    for (int v = version; v < N_MIGRATIONS; v++) {
+        if ((rc = exec(db, migrations[v], err, errlen)) != 0)
+            goto out;
+    }
+    if (version < N_MIGRATIONS) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)",
+                 N_MIGRATIONS);
+        if ((rc = exec(db, sql, err, errlen)) != 0)
+            goto out;
+    }
+    rc = db_tx_commit(db, err, errlen);
+out:
+    if (rc != 0)
+        db_tx_rollback(db);
+    return rc;
+}
+
+struct db *db_open(const char *path, char *err, size_t errlen)
+{
+    struct db *db = xcalloc(1, sizeof(*db));
+    db->path = xstrdup(path);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &db->conn, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "db: cannot open %s: %s", path,
+                 db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->conn, BUSY_TIMEOUT_MS);
+    sqlite3_stmt *stmt = NULL;
+    bool wal = sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode=WAL", -1, &stmt, NULL) == SQLITE_OK &&
+               sqlite3_step(stmt) == SQLITE_ROW &&
+               strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
+    sqlite3_finalize(stmt);
+    if (!wal) {
+        snprintf(err, errlen, "db: %s: cannot switch to WAL mode: %s", path,
+                 sqlite3_errmsg(db->conn));
+        goto fail;
+    }
+    if (exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL", err, errlen) != 0 ||
+        migrate(db, err, errlen) != 0)
+        goto fail;
+    return db;
+fail:
+    db_close(db);
+    return NULL;
+}
+
+void db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    sqlite3_close(db->conn);
+    free(db->path);
+    free(db);
+}
+
+static int int64_query(struct db *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -EIO;
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &stmt, NULL) == SQLITE_OK) {
+        int step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW) {
+            *out = sqlite3_column_int64(stmt, 0);
+            rc = 0;
+        } else if (step == SQLITE_DONE) {
+            rc = -ENOENT;
+        }
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int db_config_version(struct db *db, int64_t *version_out)
+{
+    return int64_query(db, "SELECT version FROM config_version WHERE id = 1", version_out);
+}
+
+int db_schema_version(struct db *db, int *version_out)
+{
+    int64_t v = 0;
+    int rc = int64_query(db, "SELECT max(version) FROM schema_version", &v);
+    *version_out = (int)v; /* max() over no rows is NULL, read as 0 */
+    return rc;
+}
+
+/* ---- whole-topology read ---- */
+
+static int read_strv(struct db *db, sqlite3_stmt *stmt, int64_t id, char ***v_out, size_t *n_out,
+                     char *err, size_t errlen)
+{
+    size_t cap = 0;
+    int step;
+    sqlite3_bind_int64(stmt, 1, id);
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (*n_out == cap) {
+            cap = cap ? cap * 2 : 4;
+            *v_out = xreallocarray(*v_out, cap, sizeof(char *));
+        }
+        (*v_out)[(*n_out)++] = column_text(stmt, 0);
+    }
+    sqlite3_reset(stmt);
+    return step == SQLITE_DONE ? 0 : sql_fail(db, "read", err, errlen);
+}
+
+static void origin_read(sqlite3_stmt *stmt, struct db_origin *o)
+{
+    o->address = column_text(stmt, 0);
+    o->weight = sqlite3_column_int(stmt, 1);
+    db_origin_state_parse((const char *)sqlite3_column_text(stmt, 2), &o->state);
+    o->check.type = (enum db_check_type)sqlite3_column_int(stmt, 3);
+    o->check.path = column_text(stmt, 4);
+    o->check.host = column_text(stmt, 5);
+    o->check.expect = column_text(stmt, 6);
+    o->check.body = column_text(stmt, 7);
+    o->check.interval_ms = sqlite3_column_int(stmt, 8);
+    o->check.timeout_ms = sqlite3_column_int(stmt, 9);
+    o->check.rise = sqlite3_column_int(stmt, 10);
+    o->check.fall = sqlite3_column_int(stmt, 11);
+}
+
+enum read_stmt { RS_REGIONS, RS_SERVICES, RS_HOSTS, RS_FALLBACK, RS_POOLS, RS_ORIGINS, RS_RULES,
+                 RS_RULE_REGIONS, RS_COUNT };
+
+static const char *const read_sql[RS_COUNT] = {
+    "SELECT name, display_name, lat, lon, state FROM regions ORDER BY id",
+    "SELECT id, name, policy, sticky FROM services ORDER BY id",
+    "SELECT host FROM service_hosts WHERE service_id = ? ORDER BY position",
+    "SELECT r.name FROM service_fallback f JOIN regions r ON r.id = f.region_id"
+    "  WHERE f.service_id = ? ORDER BY f.position",
+    "SELECT p.id, r.name FROM pools p JOIN regions r ON r.id = p.region_id"
+    "  WHERE p.service_id = ? ORDER BY p.position",
+    "SELECT address, weight, state, check_type, check_path, check_host, check_expect, check_body,"
+    "  check_interval_ms, check_timeout_ms, check_rise, check_fall"
+    "  FROM origins WHERE pool_id = ? ORDER BY position",
+    "SELECT id, match, value FROM rules WHERE service_id = ? ORDER BY position",
+    "SELECT r.name FROM rule_regions x JOIN regions r ON r.id = x.region_id"
+    "  WHERE x.rule_id = ? ORDER BY x.position",
+};
+
+/* Reads the pools and rules of the service with row <id>. */
+static int service_children_read(struct db *db, sqlite3_stmt **st, int64_t id,
+                                 struct db_service *s, char *err, size_t errlen)
+{
+    int rc, step;
+    if ((rc = read_strv(db, st[RS_HOSTS], id, &s->hosts, &s->n_hosts, err, errlen)) ||
+        (rc = read_strv(db, st[RS_FALLBACK], id, &s->fallback, &s->n_fallback, err, errlen)))
+        return rc;
+    sqlite3_bind_int64(st[RS_POOLS], 1, id);
+    while ((step = sqlite3_step(st[RS_POOLS])) == SQLITE_ROW) {
+        s->pools = xreallocarray(s->pools, s->n_pools + 1, sizeof(*s->pools));
+        struct db_pool *pool = memset(&s->pools[s->n_pools++], 0, sizeof(*pool));
+        pool->region = column_text(st[RS_POOLS], 1);
+        sqlite3_bind_int64(st[RS_ORIGINS], 1, sqlite3_column_int64(st[RS_POOLS], 0));
+        while (sqlite3_step(st[RS_ORIGINS]) == SQLITE_ROW) {
+            pool->origins = xreallocarray(pool->origins, pool->n_origins + 1, sizeof(*pool->origins));
+            origin_read(st[RS_ORIGINS], memset(&pool->origins[pool->n_origins++], 0,
+                                               sizeof(struct db_origin)));
+        }
+        sqlite3_reset(st[RS_ORIGINS]);
+    }
+    sqlite3_reset(st[RS_POOLS]);
+    if (step != SQLITE_DONE)
+        return sql_fail(db, "read pools", err, errlen);
+    sqlite3_bind_int64(st[RS_RULES], 1, id);
+    while ((step = sqlite3_step(st[RS_RULES])) == SQLITE_ROW) {
+        s->rules = xreallocarray(s->rules, s->n_rules + 1, sizeof(*s->rules));
+        struct db_rule *rule = memset(&s->rules[s->n_rules++], 0, sizeof(*rule));
+        rule->match = !strcmp((const char *)sqlite3_column_text(st[RS_RULES], 1), "cidr")
+                          ? DB_MATCH_CIDR
+                      : !strcmp((const char *)sqlite3_column_text(st[RS_RULES], 1), "country")
+                          ? DB_MATCH_COUNTRY
+                          : DB_MATCH_CONTINENT;
+        rule->value = column_text(st[RS_RULES], 2);
+        rc = read_strv(db, st[RS_RULE_REGIONS], sqlite3_column_int64(st[RS_RULES], 0),
+                       &rule->regions, &rule->n_regions, err, errlen);
+        if (rc != 0)
+            break;
+    }
+    sqlite3_reset(st[RS_RULES]);
+    return rc ? rc : step == SQLITE_DONE ? 0 : sql_fail(db, "read rules", err, errlen);
+}
+
+int db_topology_read(struct db *db, struct db_topology **topo_out, char *err, size_t errlen)
+{
+    sqlite3_stmt *st[RS_COUNT] = {0};
+    struct db_topology *topo = xcalloc(1, sizeof(*topo));
+    int rc = 0, step;
+
+    for (int i = 0; i < RS_COUNT && rc == 0; i++)
+        rc = prepare(db, read_sql[i], &st[i], err, errlen);
+    if (rc != 0 || (rc = db_config_version(db, &topo->version)) != 0) {
+        rc = rc ? rc : sql_fail(db, "config version", err, errlen);
+        goto out;
+    }
+    while ((step = sqlite3_step(st[RS_REGIONS])) == SQLITE_ROW) {
+        topo->regions = xreallocarray(topo->regions, topo->n_regions + 1, sizeof(*topo->regions));
+        struct db_region *r = &topo->regions[topo->n_regions++];
+        r->name = column_text(st[RS_REGIONS], 0);
+        r->display_name = column_text(st[RS_REGIONS], 1);
+        r->lat = sqlite3_column_double(st[RS_REGIONS], 2);
+        r->lon = sqlite3_column_double(st[RS_REGIONS], 3);
+        db_region_state_parse((const char *)sqlite3_column_text(st[RS_REGIONS], 4), &r->state);
+    }
+    if (step != SQLITE_DONE) {
+        rc = sql_fail(db, "read regions", err, errlen);
+        goto out;
+    }
+    while (rc == 0 && (step = sqlite3_step(st[RS_SERVICES])) == SQLITE_ROW) {
+        topo->services = xreallocarray(topo->services, topo->n_services + 1, sizeof(*topo->services));
+        struct db_service *s = memset(&topo->services[topo->n_services++], 0, sizeof(*s));
+        s->name = column_text(st[RS_SERVICES], 1);
+        db_policy_parse((const char *)sqlite3_column_text(st[RS_SERVICES], 2), &s->policy);
+        s->sticky = sqlite3_column_int(st[RS_SERVICES], 3) != 0;
+        rc = service_children_read(db, st, sqlite3_column_int64(st[RS_SERVICES], 0), s, err,
+                                   errlen);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = sql_fail(db, "read services", err, errlen);
+out:
+    for (int i = 0; i < RS_COUNT; i++)
+        sqlite3_finalize(st[i]);
+    if (rc == 0)
+        *topo_out = topo;
+    else
+        db_topology_free(topo);
+    return rc;
+}
+
+int db_topology_load(struct db *db, struct db_topology **topo_out, char *err, size_t errlen)
+{
+    int rc = db_tx_begin(db, false, err, errlen);
+    if (rc == 0)
+        rc = db_topology_read(db, topo_out, err, errlen);
+    if (rc == 0)
+        rc = db_tx_commit(db, err, errlen);
+    db_tx_rollback(db);
+    return rc;
+}
+
+/* ---- whole-topology write ---- */
+
+enum write_stmt { WS_REGION, WS_SERVICE, WS_HOST, WS_FALLBACK, WS_POOL, WS_ORIGIN, WS_RULE,
+                  WS_RULE_REGION, WS_COUNT };
+
+static const char *const write_sql[WS_COUNT] = {
+    "INSERT INTO regions (name, display_name, lat, lon, state) VALUES (?, ?, ?, ?, ?)",
+    "INSERT INTO services (name, policy, sticky) VALUES (?, ?, ?)",
+    "INSERT INTO service_hosts (service_id, position, host) VALUES (?, ?, ?)",
+    "INSERT INTO service_fallback (service_id, position, region_id)"
+    "  SELECT ?, ?, id FROM regions WHERE name = ?",
+    "INSERT INTO pools (service_id, position, region_id) SELECT ?, ?, id FROM regions WHERE name = ?",
+    "INSERT INTO origins (pool_id, position, address, weight, state, check_type, check_path,"
+    "  check_host, check_expect, check_body, check_interval_ms, check_timeout_ms, check_rise,"
+    "  check_fall) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO rules (service_id, position, match, value) VALUES (?, ?, ?, ?)",
+    "INSERT INTO rule_regions (rule_id, position, region_id)"
+    "  SELECT ?, ?, id FROM regions WHERE name = ?",
+};
+
+/* Inserts (<owner>, position, <names>[i]) rows with <stmt>. */
+static int write_list(struct db *db, sqlite3_stmt *stmt, int64_t owner, char *const *names,
+                      size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(stmt, 1, owner);
+        sqlite3_bind_int64(stmt, 2, (int64_t)i);
+        sqlite3_bind_text(stmt, 3, names[i], -1, SQLITE_TRANSIENT);
+        int rc = step_done(db, stmt, err, errlen);
+        if (rc == 0 && sqlite3_changes(db->conn) != 1) {
+            snprintf(err, errlen, "db: no region named '%s'", names[i]);
+            rc = -EINVAL;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int origin_write(struct db *db, sqlite3_stmt *stmt, int64_t pool_id, size_t position,
+                        const struct db_origin *o, char *err, size_t errlen)
+{
+    sqlite3_bind_int64(stmt, 1, pool_id);
+    sqlite3_bind_int64(stmt, 2, (int64_t)position);
+    sqlite3_bind_text(stmt, 3, o->address, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(stmt, 4, o->weight);
+    sqlite3_bind_text(stmt, 5, db_origin_state_name(o->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 6, (int)o->check.type);
+    bind_text_or_null(stmt, 7, o->check.path);
+    bind_text_or_null(stmt, 8, o->check.host);
+    bind_text_or_null(stmt, 9, o->check.expect);
+    bind_text_or_null(stmt, 10, o->check.body);
+    sqlite3_bind_int(stmt, 11, o->check.interval_ms);
+    sqlite3_bind_int(stmt, 12, o->check.timeout_ms);
+    sqlite3_bind_int(stmt, 13, o->check.rise);
+    sqlite3_bind_int(stmt, 14, o->check.fall);
+    return step_done(db, stmt, err, errlen);
+}
+
+static int service_write(struct db *db, sqlite3_stmt **st, const struct db_service *s, char *err,
+                         size_t errlen)
+{
+    int rc;
+    sqlite3_bind_text(st[WS_SERVICE], 1, s->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st[WS_SERVICE], 2, db_policy_name(s->policy), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st[WS_SERVICE], 3, s->sticky);
+    if ((rc = step_done(db, st[WS_SERVICE], err, errlen)))
+        return rc;
+    int64_t sid = sqlite3_last_insert_rowid(db->conn);
+    if ((rc = write_list(db, st[WS_HOST], sid, s->hosts, s->n_hosts, err, errlen)) ||
+        (rc = write_list(db, st[WS_FALLBACK], sid, s->fallback, s->n_fallback, err, errlen)))
+        return rc;
+    for (size_t i = 0; i < s->n_pools; i++) {
+        const struct db_pool *pool = &s->pools[i];
+        sqlite3_bind_int64(st[WS_POOL], 1, sid);
+        sqlite3_bind_int64(st[WS_POOL], 2, (int64_t)i);
+        sqlite3_bind_text(st[WS_POOL], 3, pool->region, -1, SQLITE_TRANSIENT);
+        if ((rc = step_done(db, st[WS_POOL], err, errlen)))
+            return rc;
+        int64_t pid = sqlite3_last_insert_rowid(db->conn);
+        for (size_t j = 0; j < pool->n_origins; j++) {
+            if ((rc = origin_write(db, st[WS_ORIGIN], pid, j, &pool->origins[j], err, errlen)))
+                return rc;
+        }
+    }
+    for (size_t i = 0; i < s->n_rules; i++) {
+        const struct db_rule *rule = &s->rules[i];
+        sqlite3_bind_int64(st[WS_RULE], 1, sid);
+        sqlite3_bind_int64(st[WS_RULE], 2, (int64_t)i);
+        sqlite3_bind_text(st[WS_RULE], 3, db_match_name(rule->match), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st[WS_RULE], 4, rule->value, -1, SQLITE_TRANSIENT);
+        if ((rc = step_done(db, st[WS_RULE], err, errlen)) ||
+            (rc = write_list(db, st[WS_RULE_REGION], sqlite3_last_insert_rowid(db->conn),
+                             rule->regions, rule->n_regions, err, errlen)))
+            return rc;
+    }
+    return 0;
+}
+
+int db_topology_write(struct db *db, const struct db_topology *topo, char *err, size_t errlen)
+{
+    sqlite3_stmt *st[WS_COUNT] = {0};
+    int rc = exec(db, "DELETE FROM services; DELETE FROM regions", err, errlen);
+
+    for (int i = 0; i < WS_COUNT && rc == 0; i++)
+        rc = prepare(db, write_sql[i], &st[i], err, errlen);
+    for (size_t i = 0; rc == 0 && i < topo->n_regions; i++) {
+        const struct db_region *r = &topo->regions[i];
+        sqlite3_bind_text(st[WS_REGION], 1, r->name, -1, SQLITE_TRANSIENT);
+        bind_text_or_null(st[WS_REGION], 2, r->display_name);
+        sqlite3_bind_double(st[WS_REGION], 3, r->lat);
+        sqlite3_bind_double(st[WS_REGION], 4, r->lon);
+        sqlite3_bind_text(st[WS_REGION], 5, db_region_state_name(r->state), -1, SQLITE_STATIC);
+        rc = step_done(db, st[WS_REGION], err, errlen);
+    }
+    for (size_t i = 0; rc == 0 && i < topo->n_services; i++)
+        rc = service_write(db, st, &topo->services[i], err, errlen);
+    for (int i = 0; i < WS_COUNT; i++)
+        sqlite3_finalize(st[i]);
+    return rc;
+}
+
+/* ---- change bookkeeping, settings, audit ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int db_change_record(struct db *db, const char *actor, const char *action, const char *object,
+                     const char *before, const char *after, char *err, size_t errlen)
+{
+    sqlite3_stmt *stmt = NULL;
+    int64_t version = 0;
+    int rc;
+    if ((rc = exec(db, "UPDATE config_version SET version = version + 1 WHERE id = 1", err,
+                   errlen)) ||
+        (rc = db_config_version(db, &version) ? sql_fail(db, "config version", err, errlen) : 0) ||
+        (rc = prepare(db,
+                      "INSERT INTO audit (time_ms, actor, action, object, before, after,"
+                      " config_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      &stmt, err, errlen)))
+        goto out;
+    sqlite3_bind_int64(stmt, 1, now_ms());
+    sqlite3_bind_text(stmt, 2, actor ? actor : "unknown", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 3, action, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 4, object, -1, SQLITE_TRANSIENT);
+    bind_text_or_null(stmt, 5, before);
+    bind_text_or_null(stmt, 6, after);
+    sqlite3_bind_int64(stmt, 7, version);
+    rc = step_done(db, stmt, err, errlen);
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int db_setting_get(struct db *db, const char *key, char **value_out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -EIO;
+    if (sqlite3_prepare_v2(db->conn, "SELECT value FROM settings WHERE key = ?", -1, &stmt,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
+        int step = sqlite3_step(stmt);
+        if (step == SQLITE_ROW)
+            *value_out = column_text(stmt, 0);
+        rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static bool setting_key_is_valid(const char *key)
+{
+    size_t len = strlen(key);
+    if (len == 0 || len > 100)
+        return false;
+    return strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == len;
+}
+
+int db_setting_set(struct db *db, const char *key, const char *value, const char *actor,
+                   char *err, size_t errlen)
+{
+    sqlite3_stmt *stmt = NULL;
+    char *before = NULL;
+    int rc;
+    if (!setting_key_is_valid(key)) {
+        snprintf(err, errlen, "settings.key: '%s' must match [a-z0-9_.-]+", key);
+        return -EINVAL;
+    }
+    if ((rc = db_tx_begin(db, true, err, errlen)))
+        return rc;
+    rc = db_setting_get(db, key, &before);
+    if (rc == -EIO || (rc = prepare(db, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                                    &stmt, err, errlen)))
+        goto out;
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 2, value, -1, SQLITE_TRANSIENT);
+    if ((rc = step_done(db, stmt, err, errlen)) ||
+        (rc = db_change_record(db, actor, "setting.set", key, before, value, err, errlen)))
+        goto out;
+    rc = db_tx_commit(db, err, errlen);
+out:
+    sqlite3_finalize(stmt);
+    free(before);
+    db_tx_rollback(db);
+    return rc;
+}
+
+int db_audit_list(struct db *db, int64_t before_id, size_t limit, struct db_audit_entry **entries_out,
+                  size_t *n_out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int step = SQLITE_ERROR;
+    *entries_out = NULL;
+    *n_out = 0;
+    if (sqlite3_prepare_v2(db->conn,
+                           "SELECT id, time_ms, actor, action, object, before, after FROM audit"
+                           " WHERE ?1 <= 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
+                           -1, &stmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(stmt, 1, before_id);
+        sqlite3_bind_int64(stmt, 2, (int64_t)limit);
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+            *entries_out = xreallocarray(*entries_out, *n_out + 1, sizeof(**entries_out));
+            struct db_audit_entry *e = &(*entries_out)[(*n_out)++];
+            e->id = sqlite3_column_int64(stmt, 0);
+            e->time_ms = sqlite3_column_int64(stmt, 1);
+            e->actor = column_text(stmt, 2);
+            e->action = column_text(stmt, 3);
+            e->object = column_text(stmt, 4);
+            e->before = column_text(stmt, 5);
+            e->after = column_text(stmt, 6);
+        }
+    }
+    sqlite3_finalize(stmt);
+    if (step == SQLITE_DONE)
+        return 0;
+    db_audit_free(*entries_out, *n_out);
+    *entries_out = NULL;
+    *n_out = 0;
+    return -EIO;
+}
+
+void db_audit_free(struct db_audit_entry *entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(entries[i].actor);
+        free(entries[i].action);
+        free(entries[i].object);
+        free(entries[i].before);
+        free(entries[i].after);
+    }
+    free(entries);
+}

@@ -1,0 +1,505 @@
+/* geo/geo.c - MaxMind DB lookups behind the geo.h API.
+ *
+ * Each database lives in a publish slot (common/publish.h): a lookup borrows the current handle,
+ * a reload opens the replacement aside, checks it, and swaps it in; the old mapping is unmapped
+ * when its last lookup returns. geoipupdate replaces files by rename, so a mapping never changes
+ * under us; a file rewritten in place is not supported (as with every mmap reader of these files).
+ *
+ * Field paths are resolved per handle because a reload may change the database type (a City file
+ * replaced by a Country file), and with it the default layout. */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <maxminddb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "common/publish.h"
+#include "common/xalloc.h"
+#include "geo/geo.h"
+
+enum geo_field {
+    FIELD_COUNTRY,
+    FIELD_CONTINENT,
+    FIELD_SUBDIVISION,
+    FIELD_LAT,
+    FIELD_LON,
+    FIELD_ACCURACY,
+    FIELD_ASN,
+    FIELD_ORG,
+    FIELD_COUNT
+};
+
+static const char *const field_names[FIELD_COUNT] = {
+    "country", "continent", "subdivision", "lat", "lon", "accuracy", "asn", "org",
+};
+
+/* The GeoIP2 layout (MaxMind's City, Country, ASN and DB-IP's compatible files). */
+static const char *const geoip2_paths[FIELD_COUNT] = {
+    "country.iso_code",  "continent.code",     "subdivisions.0.iso_code",  "location.latitude",
+    "location.longitude", "location.accuracy_radius", "autonomous_system_number",
+    "autonomous_system_organization",
+};
+
+/* Flat layouts with top-level keys, as many third-party databases use. */
+static const char *const flat_paths[FIELD_COUNT] = {
+    "country_code", "continent_code", NULL, "latitude", "longitude", NULL,
+    "autonomous_system_number", "autonomous_system_organization",
+};
+
+#define PATH_MAX_DEPTH 8
+
+struct geo_handle {
+    struct publish_obj obj; /* first: the slot sees only this */
+    MMDB_s mmdb;
+    struct stat identity; /* of the file when it was opened */
+    /* NULL-terminated MMDB_aget paths per field; NULL when the field is not read from this file. */
+    const char *paths[FIELD_COUNT][PATH_MAX_DEPTH + 1];
+    bool has_field[FIELD_COUNT];
+    char *path_storage;
+};
+
+struct geo_source {
+    char *file;
+    char *overrides[FIELD_COUNT]; /* NULL: default; "": field disabled */
+    struct publish_slot slot;
+};
+
+struct geo {
+    size_t n_sources;
+    struct geo_source *sources;
+};
+
+static void handle_destroy(struct publish_obj *obj)
+{
+    struct geo_handle *h = (struct geo_handle *)obj;
+    MMDB_close(&h->mmdb);
+    free(h->path_storage);
+    free(h);
+}
+
+static bool is_geoip2_layout(const char *type)
+{
+    return strncmp(type, "GeoIP2-", 7) == 0 || strncmp(type, "GeoLite2-", 9) == 0 ||
+           strncmp(type, "DBIP-", 5) == 0 || strncmp(type, "GeoIP-", 6) == 0;
+}
+
+/* Splits each field's dotted path into the NULL-terminated array MMDB_aget wants. */
+static int handle_resolve_paths(struct geo_handle *h, const struct geo_source *src, char *err,
+                                size_t errlen)
+{
+    const char *type = h->mmdb.metadata.database_type ? h->mmdb.metadata.database_type : "";
+    const char *const *defaults = is_geoip2_layout(type) ? geoip2_paths : flat_paths;
+    const char *chosen[FIELD_COUNT];
+    size_t total = 0;
+
+    for (int f = 0; f < FIELD_COUNT; f++) {
+        chosen[f] = src->overrides[f] ? src->overrides[f] : defaults[f];
+        if (chosen[f] != NULL && chosen[f][0] == '\0')
+            chosen[f] = NULL;
+        total += chosen[f] ? strlen(chosen[f]) + 1 : 0;
+    }
+    h->path_storage = xmalloc(total + 1);
+    char *p = h->path_storage;
+    for (int f = 0; f < FIELD_COUNT; f++) {
+        h->has_field[f] = chosen[f] != NULL;
+        if (!h->has_field[f])
+            continue;
+        strcpy(p, chosen[f]);
+        size_t depth = 0;
+        char *save = NULL;
+        for (char *part = strtok_r(p, ".", &save); part; part = strtok_r(NULL, ".", &save)) {
+            if (depth == PATH_MAX_DEPTH) {
+                snprintf(err, errlen, "%s: field %s: path '%s' is deeper than %d keys", src->file,
+                         field_names[f], chosen[f], PATH_MAX_DEPTH);
+                return -EINVAL;
+            }
+            h->paths[f][depth++] = part;
+        }
+        if (depth == 0) {
+            snprintf(err, errlen, "%s: field %s: empty path", src->file, field_names[f]);
+            return -EINVAL;
+        }
+        h->paths[f][depth] = NULL;
+        p += strlen(chosen[f]) + 1;
+    }
+    return 0;
+}
+
+/* Addresses that must look up without a database error in any sane file of either IP version. */
+static const char *const sanity_addresses[] = {"1.1.1.1", "8.8.8.8", "81.2.69.142", "2001:4860::1"};
+
+static int handle_sanity_check(struct geo_handle *h, const char *file, char *err, size_t errlen)
+{
+    if (h->mmdb.metadata.node_count == 0) {
+        snprintf(err, errlen, "%s: database has no search tree", file);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(sanity_addresses) / sizeof(sanity_addresses[0]); i++) {
+        int gai_error, mmdb_error;
+        if (h->mmdb.metadata.ip_version == 4 && strchr(sanity_addresses[i], ':'))
+            continue;
+        MMDB_lookup_result_s r =
+            MMDB_lookup_string(&h->mmdb, sanity_addresses[i], &gai_error, &mmdb_error);
+        MMDB_entry_data_list_s *list = NULL;
+        if (mmdb_error == MMDB_SUCCESS && r.found_entry)
+            mmdb_error = MMDB_get_entry_data_list(&r.entry, &list);
+        MMDB_free_entry_data_list(list);
+        if (gai_error != 0 || mmdb_error != MMDB_SUCCESS) {
+            snprintf(err, errlen, "%s: lookup of %s fails: %s", file, sanity_addresses[i],
+                     mmdb_error != MMDB_SUCCESS ? MMDB_strerror(mmdb_error) : "bad address");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static struct geo_handle *handle_open(const struct geo_source *src, char *err, size_t errlen)
+{
+    struct geo_handle *h = xcalloc(1, sizeof(*h));
+    publish_obj_init(&h->obj, handle_destroy);
+    if (stat(src->file, &h->identity) != 0) {
+        snprintf(err, errlen, "%s: %s", src->file, strerror(errno));
+        free(h);
+        return NULL;
+    }
+    int status = MMDB_open(src->file, MMDB_MODE_MMAP, &h->mmdb);
+    if (status != MMDB_SUCCESS) {
+        snprintf(err, errlen, "%s: %s", src->file,
+                 status == MMDB_IO_ERROR ? strerror(errno) : MMDB_strerror(status));
+        free(h);
+        return NULL;
+    }
+    if (handle_resolve_paths(h, src, err, errlen) != 0 ||
+        handle_sanity_check(h, src->file, err, errlen) != 0) {
+        handle_destroy(&h->obj);
+        return NULL;
+    }
+    return h;
+}
+
+static int field_index(const char *name, size_t len)
+{
+    for (int f = 0; f < FIELD_COUNT; f++) {
+        if (strlen(field_names[f]) == len && strncmp(field_names[f], name, len) == 0)
+            return f;
+    }
+    return -1;
+}
+
+static int source_parse(struct geo_source *src, const char *spec, char *err, size_t errlen)
+{
+    const char *comma = strchr(spec, ',');
+    src->file = xstrndup(spec, comma ? (size_t)(comma - spec) : strlen(spec));
+    if (src->file[0] == '\0') {
+        snprintf(err, errlen, "geoip: empty database path in '%s'", spec);
+        return -EINVAL;
+    }
+    while (comma != NULL) {
+        const char *item = comma + 1;
+        comma = strchr(item, ',');
+        size_t itemlen = comma ? (size_t)(comma - item) : strlen(item);
+        const char *eq = memchr(item, '=', itemlen);
+        int f = eq ? field_index(item, (size_t)(eq - item)) : -1;
+        if (f < 0) {
+            snprintf(err, errlen,
+                     "geoip: %s: '%.*s' is not field=path (fields: country continent subdivision "
+                     "lat lon accuracy asn org)",
+                     src->file, (int)itemlen, item);
+            return -EINVAL;
+        }
+        free(src->overrides[f]);
+        src->overrides[f] = xstrndup(eq + 1, itemlen - (size_t)(eq + 1 - item));
+    }
+    return 0;
+}
+
+void geo_close(struct geo *geo)
+{
+    if (geo == NULL)
+        return;
+    for (size_t i = 0; i < geo->n_sources; i++) {
+        struct geo_source *src = &geo->sources[i];
+        publish_slot_fini(&src->slot);
+        free(src->file);
+        for (int f = 0; f < FIELD_COUNT; f++)
+            free(src->overrides[f]);
+    }
+    free(geo->sources);
+    free(geo);
+}
+
+struct geo *geo_open(const char *const *specs, size_t n_specs, char *err, size_t errlen)
+{
+    struct geo *geo = xcalloc(1, sizeof(*geo));
+    geo->sources = xcalloc(n_specs, sizeof(*geo->sources));
+    for (size_t i = 0; i < n_specs; i++) {
+        struct geo_source *src = &geo->sources[i];
+        publish_slot_init(&src->slot);
+        geo->n_sources++;
+        if (source_parse(src, specs[i], err, errlen) != 0)
+            goto fail;
+        struct geo_handle *h = handle_open(src, err, errlen);
+        if (h == NULL)
+            goto fail;
+        publish_slot_swap(&src->slot, &h->obj);
+    }
+    return geo;
+fail:
+    geo_close(geo);
+    return NULL;
+}
+
+int geo_reload_changed(struct geo *geo, char *err, size_t errlen)
+{
+    int swapped = 0, rc = 0;
+    for (size_t i = 0; i < geo->n_sources; i++) {
+        struct geo_source *src = &geo->sources[i];
+        struct stat now;
+        if (stat(src->file, &now) != 0)
+            continue; /* mid-replacement or removed: keep serving from the old mapping */
+        struct geo_handle *cur = (struct geo_handle *)publish_slot_acquire(&src->slot);
+        bool same = cur && cur->identity.st_dev == now.st_dev && cur->identity.st_ino == now.st_ino &&
+                    cur->identity.st_size == now.st_size &&
+                    cur->identity.st_mtim.tv_sec == now.st_mtim.tv_sec &&
+                    cur->identity.st_mtim.tv_nsec == now.st_mtim.tv_nsec;
+        publish_obj_release(cur ? &cur->obj : NULL);
+        if (same)
+            continue;
+        struct geo_handle *fresh = handle_open(src, err, errlen);
+        if (fresh == NULL) {
+            rc = -EINVAL; /* keep the old one; <err> says why */
+            continue;
+        }
+        publish_slot_swap(&src->slot, &fresh->obj);
+        swapped++;
+    }
+    return rc ? rc : swapped;
+}
+
+/* Bytes <from>..<from+3> of <addr> as an IPv4 address, each XORed with <flip>. */
+static struct ip_addr embedded_v4(const struct ip_addr *addr, int from, uint8_t flip)
+{
+    struct ip_addr v4 = {.family = AF_INET};
+    for (int i = 0; i < 4; i++)
+        v4.bytes[i] = addr->bytes[from + i] ^ flip;
+    return v4;
+}
+
+struct ip_addr geo_effective_addr(const struct ip_addr *addr)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    const uint8_t *b = addr->bytes;
+
+    if (addr->family != AF_INET6)
+        return *addr;
+    if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+        return embedded_v4(addr, 12, 0);
+    if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 2002:V4ADDR::/48 */
+        return embedded_v4(addr, 2, 0);
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) /* Teredo: client inverted */
+        return embedded_v4(addr, 12, 0xff);
+    return *addr;
+}
+
+/* RFC 6890 special-purpose ranges that never locate a client. */
+static const char *const reserved_cidrs[] = {
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "100::/64", "2001:db8::/32", "fc00::/7", "fe80::/10", "ff00::/8"
+};
+#define N_RESERVED (sizeof(reserved_cidrs) / sizeof(reserved_cidrs[0]))
+static struct ip_cidr reserved[N_RESERVED];
+
+static pthread_once_t reserved_once = PTHREAD_ONCE_INIT;
+
+static void reserved_ranges_parse(void)
+{
+    for (size_t i = 0; i < N_RESERVED; i++) {
+        int rc = ip_cidr_parse(reserved_cidrs[i], &reserved[i]);
+        assert(rc == 0);
+        (void)rc;
+    }
+}
+
+bool geo_addr_is_reserved(const struct ip_addr *addr)
+{
+    pthread_once(&reserved_once, reserved_ranges_parse);
+    for (size_t i = 0; i < N_RESERVED; i++) {
+        if (reserved[i].net.family == addr->family && ip_cidr_contains(&reserved[i], addr))
+            return true;
+    }
+    return false;
+}
+
+static bool entry_number(MMDB_entry_data_s *d, double *out)
+{
+    switch (d->type) {
+    case MMDB_DATA_TYPE_DOUBLE:
+        *out = d->double_value;
+        return true;
+    case MMDB_DATA_TYPE_FLOAT:
+        *out = d->float_value;
+        return true;
+    case MMDB_DATA_TYPE_UINT16:
+        *out = d->uint16;
+        return true;
+    case MMDB_DATA_TYPE_UINT32:
+        *out = d->uint32;
+        return true;
+    case MMDB_DATA_TYPE_INT32:
+        *out = d->int32;
+        return true;
+    case MMDB_DATA_TYPE_UINT64:
+        *out = (double)d->uint64;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Reads field <f> of <entry>: a string into <str> or a number into <num>. */
+static bool entry_field(const struct geo_handle *h, MMDB_entry_s *entry, int f, char *str,
+                        size_t strsize, double *num)
+{
+    MMDB_entry_data_s d;
+    if (!h->has_field[f] || MMDB_aget_value(entry, &d, h->paths[f]) != MMDB_SUCCESS || !d.has_data)
+        return false;
+    if (str != NULL) {
+        if (d.type != MMDB_DATA_TYPE_UTF8_STRING || d.data_size == 0)
+            return false;
+        size_t n = d.data_size < strsize - 1 ? d.data_size : strsize - 1;
+        memcpy(str, d.utf8_string, n);
+        str[n] = '\0';
+        return true;
+    }
+    return entry_number(&d, num);
+}
+
+static void upcase(char *s)
+{
+    for (; *s; s++) {
+        if (*s >= 'a' && *s <= 'z')
+            *s = (char)(*s - 'a' + 'A');
+    }
+}
+
+/* Fills the fields of <out> that are still unknown from <entry>. */
+static void result_merge(const struct geo_handle *h, MMDB_entry_s *entry, struct geo_result *out)
+{
+    char code[8];
+    double lat, lon, num;
+
+    if (!out->country[0] && entry_field(h, entry, FIELD_COUNTRY, code, sizeof(code), NULL) &&
+        strlen(code) == 2) {
+        upcase(code);
+        memcpy(out->country, code, 3);
+    }
+    if (!out->continent[0] && entry_field(h, entry, FIELD_CONTINENT, code, sizeof(code), NULL) &&
+        strlen(code) == 2) {
+        upcase(code);
+        memcpy(out->continent, code, 3);
+    }
+    if (!out->subdivision[0])
+        entry_field(h, entry, FIELD_SUBDIVISION, out->subdivision, sizeof(out->subdivision), NULL);
+    if (out->location_source == GEO_LOCATION_NONE &&
+        entry_field(h, entry, FIELD_LAT, NULL, 0, &lat) &&
+        entry_field(h, entry, FIELD_LON, NULL, 0, &lon) && lat >= -90 && lat <= 90 &&
+        lon >= -180 && lon <= 180) {
+        out->lat = lat;
+        out->lon = lon;
+        out->location_source = GEO_LOCATION_RECORD;
+        if (entry_field(h, entry, FIELD_ACCURACY, NULL, 0, &num) && num >= 0)
+            out->accuracy_km = (unsigned)num;
+    }
+    if (out->asn == 0 && entry_field(h, entry, FIELD_ASN, NULL, 0, &num) && num > 0 &&
+        num <= UINT32_MAX)
+        out->asn = (uint32_t)num;
+    if (!out->org[0])
+        entry_field(h, entry, FIELD_ORG, out->org, sizeof(out->org), NULL);
+}
+
+/* Completes continent and coordinates from the country table. */
+static void result_fill_from_tables(struct geo_result *out)
+{
+    const struct geo_country *country = geo_country_find(out->country);
+    if (country != NULL && !out->continent[0])
+        memcpy(out->continent, country->continent, 3);
+    if (out->location_source != GEO_LOCATION_NONE)
+        return;
+    const struct geo_country *centre = country ? country : geo_continent_find(out->continent);
+    if (centre == NULL)
+        return;
+    out->lat = centre->lat;
+    out->lon = centre->lon;
+    out->location_source = country ? GEO_LOCATION_COUNTRY : GEO_LOCATION_CONTINENT;
+}
+
+void geo_lookup(struct geo *geo, const struct ip_addr *addr, struct geo_result *out)
+{
+    struct sockaddr_storage ss;
+    bool found = false, failed = false;
+
+    memset(out, 0, sizeof(*out));
+    out->looked_up = geo_effective_addr(addr);
+    if (geo_addr_is_reserved(&out->looked_up)) {
+        out->status = GEO_RESERVED;
+        return;
+    }
+    if (geo == NULL || geo->n_sources == 0) {
+        out->status = GEO_NO_DATABASE;
+        return;
+    }
+    ip_addr_to_sockaddr(&out->looked_up, 0, &ss);
+    for (size_t i = 0; i < geo->n_sources; i++) {
+        struct geo_handle *h = (struct geo_handle *)publish_slot_acquire(&geo->sources[i].slot);
+        int mmdb_error = MMDB_SUCCESS;
+        MMDB_lookup_result_s r =
+            MMDB_lookup_sockaddr(&h->mmdb, (const struct sockaddr *)&ss, &mmdb_error);
+        if (mmdb_error == MMDB_SUCCESS && r.found_entry) {
+            found = true;
+            result_merge(h, &r.entry, out);
+        } else if (mmdb_error != MMDB_SUCCESS &&
+                   mmdb_error != MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR) {
+            failed = true;
+        }
+        publish_obj_release(&h->obj);
+    }
+    out->status = found ? GEO_FOUND : failed ? GEO_DB_ERROR : GEO_NOT_FOUND;
+    if (found)
+        result_fill_from_tables(out);
+}
+
+const char *geo_status_name(enum geo_status status)
+{
+    switch (status) {
+    case GEO_FOUND:
+        return "found";
+    case GEO_NOT_FOUND:
+        return "not-in-database";
+    case GEO_RESERVED:
+        return "reserved-range";
+    case GEO_DB_ERROR:
+        return "database-error";
+    case GEO_NO_DATABASE:
+        return "no-database";
+    }
+    return "?";
+}
+
+const char *geo_location_source_name(enum geo_location_source source)
+{
+    switch (source) {
+    case GEO_LOCATION_NONE:
+        return "none";
+    case GEO_LOCATION_RECORD:
+        return "record";
+    case GEO_LOCATION_COUNTRY:
+        return "country-centroid";
+    case GEO_LOCATION_CONTINENT:
+        return "continent-centroid";
+    }
+    return "?";
+}

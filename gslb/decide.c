@@ -1,0 +1,186 @@
+/* gslb/decide.c - the region decision: rules first, then nearest (or pool order), then the
+ * first candidate that can serve.
+ *
+ * Rules: the most specific kind that matches wins (CIDR, then country, then continent); among
+ * CIDR rules the longest prefix, and among equals the first in order. The winning rule's regions
+ * come first, the service's other regions follow, so a rule never strands a client when its
+ * regions are down. Distances are great-circle distances on a sphere of mean Earth radius, from
+ * precomputed unit vectors (atan2 of the cross and dot products: accurate at every distance,
+ * antipodes included). Ties are broken by region name, so the order never depends on input order. */
+#include <math.h>
+#include <string.h>
+
+#include "gslb/gslb_int.h"
+
+double gslb_distance_km(double lat1, double lon1, double lat2, double lon2)
+{
+    double p1 = lat1 * M_PI / 180, p2 = lat2 * M_PI / 180, dl = (lon2 - lon1) * M_PI / 180;
+    double a[3] = {cos(p1), 0, sin(p1)};
+    double b[3] = {cos(p2) * cos(dl), cos(p2) * sin(dl), sin(p2)};
+    double cx = a[1] * b[2] - a[2] * b[1], cy = a[2] * b[0] - a[0] * b[2],
+           cz = a[0] * b[1] - a[1] * b[0];
+    double dot = a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    return GSLB_EARTH_RADIUS_KM * atan2(sqrt(cx * cx + cy * cy + cz * cz), dot);
+}
+
+static double unit_distance_km(const double u[3], const double v[3])
+{
+    double cx = u[1] * v[2] - u[2] * v[1], cy = u[2] * v[0] - u[0] * v[2],
+           cz = u[0] * v[1] - u[1] * v[0];
+    double dot = u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
+    return GSLB_EARTH_RADIUS_KM * atan2(sqrt(cx * cx + cy * cy + cz * cz), dot);
+}
+
+static enum gslb_region_state region_state(const struct gslb_snapshot *snap,
+                                           const struct gslb_service *svc, uint32_t region,
+                                           const struct gslb_health *health)
+{
+    int32_t p = svc->pool_of_region[region];
+    if (p < 0 || svc->pools[p].n_origins == 0)
+        return GSLB_REGION_EMPTY;
+    if (snap->regions[region].state == DB_REGION_DISABLED)
+        return GSLB_REGION_DISABLED;
+    if (snap->regions[region].state == DB_REGION_DRAINING)
+        return GSLB_REGION_DRAINING;
+    const struct gslb_pool *pool = &svc->pools[p];
+    for (size_t i = 0; i < pool->n_origins; i++) {
+        if (gslb_origin_usable(&pool->origins[i], health))
+            return GSLB_REGION_UP;
+    }
+    return GSLB_REGION_DOWN;
+}
+
+/* The index of the most specific matching rule, or -1. Ranks: 0 CIDR, 1 country, 2 continent. */
+static int rule_match(const struct gslb_service *svc, const struct ip_addr *client,
+                      const struct geo_result *geo)
+{
+    int best = -1, best_rank = 3;
+    unsigned best_prefix = 0;
+    for (size_t i = 0; i < svc->n_rules; i++) {
+        const struct gslb_rule *r = &svc->rules[i];
+        switch (r->match) {
+        case DB_MATCH_CIDR:
+            if (client != NULL && ip_cidr_contains(&r->cidr, client) &&
+                (best_rank > 0 || r->cidr.prefix > best_prefix)) {
+                best = (int)i;
+                best_rank = 0;
+                best_prefix = r->cidr.prefix;
+            }
+            break;
+        case DB_MATCH_COUNTRY:
+            if (best_rank > 1 && geo != NULL && memcmp(geo->country, r->code, 3) == 0) {
+                best = (int)i;
+                best_rank = 1;
+            }
+            break;
+        case DB_MATCH_CONTINENT:
+            if (best_rank > 2 && geo != NULL && memcmp(geo->continent, r->code, 3) == 0) {
+                best = (int)i;
+                best_rank = 2;
+            }
+            break;
+        }
+    }
+    return best;
+}
+
+static void candidate_add(struct gslb_decision *out, uint8_t *placed, uint32_t region,
+                          enum gslb_reason reason, int rule)
+{
+    if (placed[region])
+        return;
+    placed[region] = 1;
+    struct gslb_candidate *c = &out->candidates[out->n_candidates++];
+    c->region = region;
+    c->reason = reason;
+    c->rule = rule;
+}
+
+static bool candidate_nearer(const struct gslb_snapshot *snap, const struct gslb_candidate *a,
+                             const struct gslb_candidate *b)
+{
+    if (a->distance_km != b->distance_km)
+        return a->distance_km < b->distance_km;
+    return strcmp(snap->regions[a->region].name, snap->regions[b->region].name) < 0;
+}
+
+/* Insertion sort of candidates [from, n): lists are short and often nearly sorted. */
+static void candidates_sort(const struct gslb_snapshot *snap, struct gslb_decision *out,
+                            size_t from)
+{
+    for (size_t i = from + 1; i < out->n_candidates; i++) {
+        struct gslb_candidate c = out->candidates[i];
+        size_t j = i;
+        while (j > from && candidate_nearer(snap, &c, &out->candidates[j - 1])) {
+            out->candidates[j] = out->candidates[j - 1];
+            j--;
+        }
+        out->candidates[j] = c;
+    }
+}
+
+static const enum gslb_reason rule_reasons[] = {
+    [DB_MATCH_CIDR] = GSLB_REASON_RULE_CIDR,
+    [DB_MATCH_COUNTRY] = GSLB_REASON_RULE_COUNTRY,
+    [DB_MATCH_CONTINENT] = GSLB_REASON_RULE_CONTINENT,
+};
+
+bool gslb_decide(const struct gslb_snapshot *snap, const struct gslb_service *svc,
+                 const struct ip_addr *client, const struct geo_result *geo,
+                 const struct gslb_health *health, struct gslb_decision *out)
+{
+    uint8_t placed[DB_MAX_REGIONS] = {0};
+    bool located = geo != NULL && geo->location_source != GEO_LOCATION_NONE;
+    double client_unit[3] = {0, 0, 0};
+
+    out->service = svc;
+    out->n_candidates = 0;
+    out->chosen = -1;
+    int rule = rule_match(svc, client, geo);
+    if (rule >= 0) {
+        const struct gslb_rule *r = &svc->rules[rule];
+        for (size_t i = 0; i < r->n_regions; i++)
+            candidate_add(out, placed, r->regions[i], rule_reasons[r->match], rule);
+    }
+    if (!located) {
+        for (size_t i = 0; i < svc->n_fallback; i++)
+            candidate_add(out, placed, svc->fallback[i], GSLB_REASON_FALLBACK, -1);
+    }
+    size_t rest = out->n_candidates;
+    enum gslb_reason order = svc->policy == DB_POLICY_FAILOVER ? GSLB_REASON_ORDER
+                             : located                         ? GSLB_REASON_NEAREST
+                                                               : GSLB_REASON_NO_LOCATION;
+    for (size_t p = 0; p < svc->n_pools; p++)
+        candidate_add(out, placed, svc->pools[p].region, order, -1);
+    if (located) {
+        double lat = geo->lat * M_PI / 180, lon = geo->lon * M_PI / 180;
+        client_unit[0] = cos(lat) * cos(lon);
+        client_unit[1] = cos(lat) * sin(lon);
+        client_unit[2] = sin(lat);
+    }
+    for (size_t i = 0; i < out->n_candidates; i++) {
+        struct gslb_candidate *c = &out->candidates[i];
+        c->distance_km = located ? unit_distance_km(client_unit, snap->regions[c->region].unit) : -1;
+        c->state = region_state(snap, svc, c->region, health);
+    }
+    if (order == GSLB_REASON_NEAREST)
+        candidates_sort(snap, out, rest);
+    for (size_t i = 0; i < out->n_candidates && out->chosen < 0; i++) {
+        if (out->candidates[i].state == GSLB_REGION_UP)
+            out->chosen = (int)i;
+    }
+    return out->chosen >= 0;
+}
+
+const char *gslb_region_state_name(enum gslb_region_state state)
+{
+    static const char *const names[] = {"up", "down", "draining", "disabled", "empty"};
+    return names[state];
+}
+
+const char *gslb_reason_name(enum gslb_reason reason)
+{
+    static const char *const names[] = {"rule-cidr", "rule-country", "rule-continent", "nearest",
+                                        "order",     "fallback",     "no-location"};
+    return names[reason];
+}

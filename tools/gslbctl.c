@@ -1,0 +1,868 @@
+/* tools/gslbctl.c - the command-line tool: edits the topology store, imports and exports it, and
+ * explains routing decisions (`route`), one address or a stream of them.
+ *
+ * Every edit goes through db/ and so through the same validation, transaction and audit entry as
+ * the admin console. Exit status: 0 success, 1 runtime failure (I/O, database), 2 usage error,
+ * 3 invalid input, 4 no such object, 5 conflict (exists already, or still in use). */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "db/db.h"
+#include "geo/geo.h"
+#include "gslb/gslb.h"
+
+#define EXIT_RUNTIME  1
+#define EXIT_USAGE    2
+#define EXIT_INVALID  3
+#define EXIT_NOTFOUND 4
+#define EXIT_CONFLICT 5
+#define MAX_GEOIP     8
+
+static const char usage_text[] =
+    "usage: gslbctl [--db PATH] [--geoip SPEC]... [--actor NAME] COMMAND [ARGS]\n"
+    "\n"
+    "  import FILE|-                  replace the whole topology (all or nothing)\n"
+    "  export                         print the topology as JSON\n"
+    "  region list\n"
+    "  region add NAME --lat DEG --lon DEG [--display-name TEXT] [--state S]\n"
+    "  region set NAME [--lat DEG] [--lon DEG] [--display-name TEXT] [--state S]\n"
+    "  region remove NAME             states: active draining disabled\n"
+    "  service list\n"
+    "  service add NAME --host HOST... [--policy nearest|failover] [--sticky yes|no]\n"
+    "                   [--fallback REGION,...]\n"
+    "  service set NAME [same options; --host replaces the host list]\n"
+    "  service remove NAME\n"
+    "  origin list [--service NAME]\n"
+    "  origin add ADDRESS --service NAME --region NAME [--weight 0-1000] [--state S]\n"
+    "  origin set ADDRESS --service NAME --region NAME [--weight N] [--state S]\n"
+    "  origin remove ADDRESS --service NAME --region NAME   states: enabled draining disabled\n"
+    "  rule list --service NAME\n"
+    "  rule add --service NAME (--cidr PREFIX|--country CC|--continent CC) --regions R,...\n"
+    "  rule remove --service NAME INDEX\n"
+    "  route IP|- [--host HOST]       explain the decision as JSON ('-': addresses on stdin)\n"
+    "  audit [--limit N] [--before ID]\n"
+    "  version                        config and schema versions\n"
+    "\n"
+    "  --db PATH      topology database (default $GSLB_DB, else /var/lib/gslb/gslb.db)\n"
+    "  --geoip SPEC   MaxMind database, repeatable: PATH[,field=data.path...]\n"
+    "                 (default: the fetched GeoLite2 City, else /var/lib/GeoIP/GeoLite2-City.mmdb)\n"
+    "  --actor NAME   who the audit log names (default: cli:$USER)\n";
+
+struct ctl {
+    const char *db_path;
+    const char *geoip[MAX_GEOIP];
+    size_t n_geoip;
+    char actor[128];
+    struct db *db;
+};
+
+static int usage(const char *problem)
+{
+    if (problem)
+        fprintf(stderr, "gslbctl: %s\n\n", problem);
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+}
+
+static int exit_code(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case -EINVAL:
+        return EXIT_INVALID;
+    case -ENOENT:
+        return EXIT_NOTFOUND;
+    case -EEXIST:
+    case -EBUSY:
+        return EXIT_CONFLICT;
+    default:
+        return EXIT_RUNTIME;
+    }
+}
+
+static int report(int rc, const char *err)
+{
+    if (rc != 0)
+        fprintf(stderr, "gslbctl: %s\n", err);
+    return exit_code(rc);
+}
+
+static bool parse_double(const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(text, &end);
+    return errno == 0 && end != text && *end == '\0' && isfinite(*out);
+}
+
+static bool parse_int(const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtol(text, &end, 10);
+    return errno == 0 && end != text && *end == '\0' && *out >= min && *out <= max;
+}
+
+/* Splits "a,b,c" into a new string vector. */
+static char **split_list(const char *text, size_t *n_out)
+{
+    char **v = NULL;
+    *n_out = 0;
+    while (*text) {
+        const char *comma = strchr(text, ',');
+        size_t len = comma ? (size_t)(comma - text) : strlen(text);
+        if (len > 0) {
+            v = xreallocarray(v, *n_out + 1, sizeof(*v));
+            v[(*n_out)++] = xstrndup(text, len);
+        }
+        text += len + (comma != NULL);
+    }
+    return v;
+}
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void json_string_put(FILE *out, const char *s)
+{
+    if (s == NULL) {
+        fputs("null", out);
+        return;
+    }
+    putc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            putc(*p, out);
+    }
+    putc('"', out);
+}
+
+/* ---- import / export / version / audit ---- */
+
+static char *read_all(FILE *in, size_t *len_out)
+{
+    size_t cap = 65536, len = 0, got;
+    char *buf = xmalloc(cap);
+    while ((got = fread(buf + len, 1, cap - len, in)) > 0) {
+        len += got;
+        if (len == cap)
+            buf = xrealloc(buf, cap *= 2);
+    }
+    *len_out = len;
+    return buf;
+}
+
+static int cmd_import(struct ctl *ctl, int argc, char **argv)
+{
+    char err[512];
+    size_t len;
+    if (argc != 2)
+        return usage("import takes one FILE (or - for standard input)");
+    FILE *in = strcmp(argv[1], "-") == 0 ? stdin : fopen(argv[1], "rb");
+    if (in == NULL) {
+        fprintf(stderr, "gslbctl: %s: %s\n", argv[1], strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    char *text = read_all(in, &len);
+    bool read_failed = ferror(in);
+    if (in != stdin)
+        fclose(in);
+    if (read_failed) {
+        free(text);
+        fprintf(stderr, "gslbctl: %s: read error\n", argv[1]);
+        return EXIT_RUNTIME;
+    }
+    int rc = db_import_json(ctl->db, text, len, ctl->actor, err, sizeof(err));
+    free(text);
+    if (rc == 0) {
+        int64_t version = 0;
+        db_config_version(ctl->db, &version);
+        printf("imported; config version %lld\n", (long long)version);
+    }
+    return report(rc, err);
+}
+
+static int cmd_export(struct ctl *ctl, int argc, char **argv)
+{
+    char err[512];
+    (void)argv;
+    if (argc != 1)
+        return usage("export takes no arguments");
+    char *text = db_export_json(ctl->db, err, sizeof(err));
+    if (text == NULL)
+        return report(-EIO, err);
+    puts(text);
+    free(text);
+    return 0;
+}
+
+static int cmd_version(struct ctl *ctl, int argc, char **argv)
+{
+    int64_t version = 0;
+    int schema = 0;
+    (void)argv;
+    if (argc != 1)
+        return usage("version takes no arguments");
+    if (db_config_version(ctl->db, &version) != 0 || db_schema_version(ctl->db, &schema) != 0)
+        return report(-EIO, "cannot read versions");
+    printf("config version %lld\nschema version %d\n", (long long)version, schema);
+    return 0;
+}
+
+static int cmd_audit(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"limit", required_argument, NULL, 'l'}, {"before", required_argument, NULL, 'b'}, {0}};
+    long limit = 20, before = 0;
+    int c;
+    optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'l' && parse_int(optarg, 1, 100000, &limit))
+            continue;
+        if (c == 'b' && parse_int(optarg, 0, LONG_MAX, &before))
+            continue;
+        return usage("audit: --limit takes 1..100000, --before an entry id");
+    }
+    struct db_audit_entry *entries;
+    size_t n;
+    if (db_audit_list(ctl->db, before, (size_t)limit, &entries, &n) != 0)
+        return report(-EIO, "cannot read the audit log");
+    for (size_t i = 0; i < n; i++) {
+        const struct db_audit_entry *e = &entries[i];
+        printf("{\"id\":%lld,\"time_ms\":%lld,\"actor\":", (long long)e->id, (long long)e->time_ms);
+        json_string_put(stdout, e->actor);
+        fputs(",\"action\":", stdout);
+        json_string_put(stdout, e->action);
+        fputs(",\"object\":", stdout);
+        json_string_put(stdout, e->object);
+        /* before/after are JSON already; the topology import ones are whole documents. */
+        printf(",\"before\":%s,\"after\":%s}\n", e->before ? e->before : "null",
+               e->after ? e->after : "null");
+    }
+    db_audit_free(entries, n);
+    return 0;
+}
+
+/* ---- regions ---- */
+
+static int region_options(int argc, char **argv, struct db_region *r)
+{
+    static const struct option opts[] = {{"lat", required_argument, NULL, 'a'},
+                                         {"lon", required_argument, NULL, 'o'},
+                                         {"display-name", required_argument, NULL, 'd'},
+                                         {"state", required_argument, NULL, 's'},
+                                         {0}};
+    int c;
+    optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            if (!parse_double(optarg, &r->lat))
+                return usage("--lat: expected a number of degrees");
+            break;
+        case 'o':
+            if (!parse_double(optarg, &r->lon))
+                return usage("--lon: expected a number of degrees");
+            break;
+        case 'd':
+            free(r->display_name);
+            r->display_name = xstrdup(optarg);
+            break;
+        case 's':
+            if (db_region_state_parse(optarg, &r->state) != 0)
+                return usage("--state: expected active, draining or disabled");
+            break;
+        default:
+            return usage(NULL);
+        }
+    }
+    return optind == argc ? 0 : usage("unexpected argument after the options");
+}
+
+static int cmd_region(struct ctl *ctl, struct db_topology *topo, int argc, char **argv)
+{
+    char err[512];
+    int rc;
+    const char *verb = argc > 1 ? argv[1] : "";
+    if (strcmp(verb, "list") == 0) {
+        printf("%-20s %10s %11s  %-9s %s\n", "NAME", "LAT", "LON", "STATE", "DISPLAY NAME");
+        for (size_t i = 0; i < topo->n_regions; i++) {
+            const struct db_region *r = &topo->regions[i];
+            printf("%-20s %10.4f %11.4f  %-9s %s\n", r->name, r->lat, r->lon,
+                   db_region_state_name(r->state), r->display_name ? r->display_name : "");
+        }
+        return 0;
+    }
+    if (argc < 3)
+        return usage("region: expected list, or add|set|remove NAME");
+    const char *name = argv[2];
+    if (strcmp(verb, "remove") == 0) {
+        if (argc != 3)
+            return usage("region remove takes only NAME");
+        return report(db_region_remove(ctl->db, name, ctl->actor, err, sizeof(err)), err);
+    }
+    struct db_region r = {.lat = NAN, .lon = NAN};
+    const struct db_region *cur = db_topology_region(topo, name);
+    if (strcmp(verb, "set") == 0 && cur == NULL)
+        return report(-ENOENT, "no such region");
+    if (strcmp(verb, "set") == 0)
+        r = (struct db_region){NULL, cur->display_name ? xstrdup(cur->display_name) : NULL,
+                               cur->lat, cur->lon, cur->state};
+    else if (strcmp(verb, "add") != 0)
+        return usage("region: expected list, add, set or remove");
+    /* Options follow NAME, which stands in for argv[0] of the option parser. */
+    if ((rc = region_options(argc - 2, argv + 2, &r)) == 0) {
+        r.name = (char *)(uintptr_t)name;
+        if (isnan(r.lat) || isnan(r.lon))
+            rc = usage("region add needs --lat and --lon");
+        else if (strcmp(verb, "add") == 0)
+            rc = report(db_region_add(ctl->db, &r, ctl->actor, err, sizeof(err)), err);
+        else
+            rc = report(db_region_set(ctl->db, &r, ctl->actor, err, sizeof(err)), err);
+    }
+    free(r.display_name);
+    return rc;
+}
+
+/* ---- services ---- */
+
+static int service_options(int argc, char **argv, struct db_service *s, bool *hosts_given)
+{
+    static const struct option opts[] = {{"host", required_argument, NULL, 'h'},
+                                         {"policy", required_argument, NULL, 'p'},
+                                         {"sticky", required_argument, NULL, 's'},
+                                         {"fallback", required_argument, NULL, 'f'},
+                                         {0}};
+    int c;
+    optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            if (!*hosts_given) {
+                strv_free(s->hosts, s->n_hosts);
+                s->hosts = NULL;
+                s->n_hosts = 0;
+                *hosts_given = true;
+            }
+            s->hosts = xreallocarray(s->hosts, s->n_hosts + 1, sizeof(char *));
+            s->hosts[s->n_hosts++] = xstrdup(optarg);
+            break;
+        case 'p':
+            if (db_policy_parse(optarg, &s->policy) != 0)
+                return usage("--policy: expected nearest or failover");
+            break;
+        case 's':
+            if (strcmp(optarg, "yes") != 0 && strcmp(optarg, "no") != 0)
+                return usage("--sticky: expected yes or no");
+            s->sticky = strcmp(optarg, "yes") == 0;
+            break;
+        case 'f':
+            strv_free(s->fallback, s->n_fallback);
+            s->fallback = split_list(optarg, &s->n_fallback);
+            break;
+        default:
+            return usage(NULL);
+        }
+    }
+    return optind == argc ? 0 : usage("unexpected argument after the options");
+}
+
+static int cmd_service(struct ctl *ctl, struct db_topology *topo, int argc, char **argv)
+{
+    char err[512];
+    const char *verb = argc > 1 ? argv[1] : "";
+    if (strcmp(verb, "list") == 0) {
+        printf("%-20s %-8s %-6s %-6s %s\n", "NAME", "POLICY", "STICKY", "POOLS", "HOSTS");
+        for (size_t i = 0; i < topo->n_services; i++) {
+            const struct db_service *s = &topo->services[i];
+            printf("%-20s %-8s %-6s %-6zu", s->name, db_policy_name(s->policy),
+                   s->sticky ? "yes" : "no", s->n_pools);
+            for (size_t h = 0; h < s->n_hosts; h++)
+                printf("%s%s", h ? "," : " ", s->hosts[h]);
+            putchar('\n');
+        }
+        return 0;
+    }
+    if (argc < 3)
+        return usage("service: expected list, or add|set|remove NAME");
+    const char *name = argv[2];
+    if (strcmp(verb, "remove") == 0) {
+        if (argc != 3)
+            return usage("service remove takes only NAME");
+        return report(db_service_remove(ctl->db, name, ctl->actor, err, sizeof(err)), err);
+    }
+    struct db_service s = {0};
+    bool hosts_given = false;
+    const struct db_service *cur = db_topology_service(topo, name);
+    if (strcmp(verb, "set") == 0) {
+        if (cur == NULL)
+            return report(-ENOENT, "no such service");
+        s.policy = cur->policy;
+        s.sticky = cur->sticky;
+        s.hosts = xcalloc(cur->n_hosts + 1, sizeof(char *));
+        for (s.n_hosts = 0; s.n_hosts < cur->n_hosts; s.n_hosts++)
+            s.hosts[s.n_hosts] = xstrdup(cur->hosts[s.n_hosts]);
+        s.fallback = xcalloc(cur->n_fallback + 1, sizeof(char *));
+        for (s.n_fallback = 0; s.n_fallback < cur->n_fallback; s.n_fallback++)
+            s.fallback[s.n_fallback] = xstrdup(cur->fallback[s.n_fallback]);
+    } else if (strcmp(verb, "add") != 0) {
+        return usage("service: expected list, add, set or remove");
+    }
+    int rc = service_options(argc - 2, argv + 2, &s, &hosts_given);
+    if (rc == 0) {
+        s.name = (char *)(uintptr_t)name;
+        if (strcmp(verb, "add") == 0)
+            rc = report(db_service_add(ctl->db, &s, ctl->actor, err, sizeof(err)), err);
+        else
+            rc = report(db_service_set(ctl->db, &s, ctl->actor, err, sizeof(err)), err);
+    }
+    strv_free(s.hosts, s.n_hosts);
+    strv_free(s.fallback, s.n_fallback);
+    return rc;
+}
+
+/* ---- origins ---- */
+
+struct origin_args {
+    const char *service, *region;
+    struct db_origin origin;
+    bool weight_given, state_given;
+};
+
+static int origin_options(int argc, char **argv, struct origin_args *a)
+{
+    static const struct option opts[] = {{"service", required_argument, NULL, 's'},
+                                         {"region", required_argument, NULL, 'r'},
+                                         {"weight", required_argument, NULL, 'w'},
+                                         {"state", required_argument, NULL, 't'},
+                                         {0}};
+    int c;
+    long weight;
+    optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            a->service = optarg;
+            break;
+        case 'r':
+            a->region = optarg;
+            break;
+        case 'w':
+            if (!parse_int(optarg, 0, 1000, &weight))
+                return usage("--weight: expected an integer 0..1000");
+            a->origin.weight = (int)weight;
+            a->weight_given = true;
+            break;
+        case 't':
+            if (db_origin_state_parse(optarg, &a->origin.state) != 0)
+                return usage("--state: expected enabled, draining or disabled");
+            a->state_given = true;
+            break;
+        default:
+            return usage(NULL);
+        }
+    }
+    return 0;
+}
+
+static int cmd_origin(struct ctl *ctl, struct db_topology *topo, int argc, char **argv)
+{
+    char err[512];
+    struct origin_args a = {.origin = {.weight = 1}};
+    const char *verb = argc > 1 ? argv[1] : "";
+    int rc = origin_options(argc - 1, argv + 1, &a);
+    if (rc != 0)
+        return rc;
+    int n_pos = argc - 1 - optind;
+    char *address = n_pos == 1 ? argv[1 + optind] : NULL;
+    if (strcmp(verb, "list") == 0) {
+        if (n_pos != 0)
+            return usage("origin list takes only --service");
+        printf("%-16s %-16s %-40s %6s %s\n", "SERVICE", "REGION", "ADDRESS", "WEIGHT", "STATE");
+        for (size_t i = 0; i < topo->n_services; i++) {
+            const struct db_service *s = &topo->services[i];
+            for (size_t p = 0; p < s->n_pools && (!a.service || !strcmp(a.service, s->name)); p++) {
+                for (size_t o = 0; o < s->pools[p].n_origins; o++) {
+                    const struct db_origin *origin = &s->pools[p].origins[o];
+                    printf("%-16s %-16s %-40s %6d %s\n", s->name, s->pools[p].region,
+                           origin->address, origin->weight, db_origin_state_name(origin->state));
+                }
+            }
+        }
+        return 0;
+    }
+    if (address == NULL || a.service == NULL || a.region == NULL)
+        return usage("origin add|set|remove take ADDRESS, --service and --region");
+    if (strcmp(verb, "remove") == 0)
+        return report(db_origin_remove(ctl->db, a.service, a.region, address, ctl->actor, err,
+                                       sizeof(err)),
+                      err);
+    a.origin.address = address;
+    if (strcmp(verb, "add") == 0)
+        return report(
+            db_origin_add(ctl->db, a.service, a.region, &a.origin, ctl->actor, err, sizeof(err)),
+            err);
+    if (strcmp(verb, "set") != 0)
+        return usage("origin: expected list, add, set or remove");
+    /* set changes only what was given: start from the stored origin. */
+    const struct db_service *s = db_topology_service(topo, a.service);
+    const struct db_origin *cur = NULL;
+    for (size_t p = 0; s && p < s->n_pools; p++) {
+        for (size_t o = 0; strcmp(s->pools[p].region, a.region) == 0 && o < s->pools[p].n_origins;
+             o++) {
+            if (strcmp(s->pools[p].origins[o].address, address) == 0)
+                cur = &s->pools[p].origins[o];
+        }
+    }
+    if (cur == NULL)
+        return report(-ENOENT, "no such origin");
+    struct db_origin updated = *cur;
+    if (a.weight_given)
+        updated.weight = a.origin.weight;
+    if (a.state_given)
+        updated.state = a.origin.state;
+    return report(
+        db_origin_set(ctl->db, a.service, a.region, &updated, ctl->actor, err, sizeof(err)), err);
+}
+
+/* ---- rules ---- */
+
+static int cmd_rule(struct ctl *ctl, struct db_topology *topo, int argc, char **argv)
+{
+    static const struct option opts[] = {{"service", required_argument, NULL, 's'},
+                                         {"cidr", required_argument, NULL, 'c'},
+                                         {"country", required_argument, NULL, 'n'},
+                                         {"continent", required_argument, NULL, 't'},
+                                         {"regions", required_argument, NULL, 'r'},
+                                         {0}};
+    char err[512];
+    const char *verb = argc > 1 ? argv[1] : "", *service = NULL;
+    struct db_rule rule = {0};
+    int c, n_match = 0, rc;
+    optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            service = optarg;
+            break;
+        case 'c':
+        case 'n':
+        case 't':
+            rule.match = c == 'c' ? DB_MATCH_CIDR : c == 'n' ? DB_MATCH_COUNTRY : DB_MATCH_CONTINENT;
+            free(rule.value);
+            rule.value = xstrdup(optarg);
+            n_match++;
+            break;
+        case 'r':
+            strv_free(rule.regions, rule.n_regions);
+            rule.regions = split_list(optarg, &rule.n_regions);
+            break;
+        default:
+            rc = usage(NULL);
+            goto out;
+        }
+    }
+    int n_pos = argc - 1 - optind;
+    if (service == NULL) {
+        rc = usage("rule commands need --service");
+    } else if (strcmp(verb, "list") == 0) {
+        const struct db_service *s = db_topology_service(topo, service);
+        if (s == NULL) {
+            rc = report(-ENOENT, "no such service");
+            goto out;
+        }
+        for (size_t i = 0; i < s->n_rules; i++) {
+            printf("%zu\t%s=%s\t", i, db_match_name(s->rules[i].match), s->rules[i].value);
+            for (size_t r = 0; r < s->rules[i].n_regions; r++)
+                printf("%s%s", r ? "," : "", s->rules[i].regions[r]);
+            putchar('\n');
+        }
+        rc = 0;
+    } else if (strcmp(verb, "add") == 0) {
+        if (n_match != 1 || rule.n_regions == 0 || n_pos != 0)
+            rc = usage("rule add needs exactly one of --cidr, --country, --continent and --regions");
+        else
+            rc = report(db_rule_add(ctl->db, service, &rule, ctl->actor, err, sizeof(err)), err);
+    } else if (strcmp(verb, "remove") == 0) {
+        long index;
+        if (n_pos != 1 || !parse_int(argv[1 + optind], 0, INT_MAX, &index))
+            rc = usage("rule remove takes --service and the rule's INDEX (see rule list)");
+        else
+            rc = report(db_rule_remove(ctl->db, service, (size_t)index, ctl->actor, err,
+                                       sizeof(err)),
+                        err);
+    } else {
+        rc = usage("rule: expected list, add or remove");
+    }
+out:
+    free(rule.value);
+    strv_free(rule.regions, rule.n_regions);
+    return rc;
+}
+
+/* ---- route ---- */
+
+struct router {
+    const struct gslb_snapshot *snap;
+    struct gslb_balancer *balancer;
+    struct geo *geo;
+    const char *host;
+};
+
+static void geo_put(FILE *out, const struct geo_result *g)
+{
+    char looked_up[IP_ADDR_STRLEN];
+    ip_addr_format(&g->looked_up, looked_up, sizeof(looked_up));
+    fprintf(out, "{\"status\":\"%s\",\"looked_up\":\"%s\",\"country\":", geo_status_name(g->status),
+            looked_up);
+    json_string_put(out, g->country[0] ? g->country : NULL);
+    fputs(",\"continent\":", out);
+    json_string_put(out, g->continent[0] ? g->continent : NULL);
+    fputs(",\"subdivision\":", out);
+    json_string_put(out, g->subdivision[0] ? g->subdivision : NULL);
+    if (g->location_source != GEO_LOCATION_NONE)
+        fprintf(out, ",\"lat\":%.4f,\"lon\":%.4f", g->lat, g->lon);
+    else
+        fputs(",\"lat\":null,\"lon\":null", out);
+    fprintf(out, ",\"location_source\":\"%s\"", geo_location_source_name(g->location_source));
+    if (g->accuracy_km)
+        fprintf(out, ",\"accuracy_km\":%u", g->accuracy_km);
+    else
+        fputs(",\"accuracy_km\":null", out);
+    if (g->asn)
+        fprintf(out, ",\"asn\":%u", g->asn);
+    else
+        fputs(",\"asn\":null", out);
+    fputs(",\"org\":", out);
+    json_string_put(out, g->org[0] ? g->org : NULL);
+    putc('}', out);
+}
+
+/* Prints one decision as a JSON line. Returns 0, or -EINVAL for a bad address. */
+static int route_one(struct router *rt, const char *ip_text, FILE *out)
+{
+    struct ip_addr ip;
+    struct geo_result g;
+    struct gslb_decision d;
+
+    if (ip_addr_parse(ip_text, &ip) != 0) {
+        fputs("{\"ip\":", out);
+        json_string_put(out, ip_text);
+        fputs(",\"error\":\"not an IPv4 or IPv6 address\"}\n", out);
+        return -EINVAL;
+    }
+    geo_lookup(rt->geo, &ip, &g);
+    fputs("{\"ip\":", out);
+    json_string_put(out, ip_text);
+    fputs(",\"host\":", out);
+    json_string_put(out, rt->host);
+    fputs(",\"geo\":", out);
+    geo_put(out, &g);
+    const struct gslb_service *svc = gslb_service_find(rt->snap, rt->host);
+    if (svc == NULL) {
+        fputs(",\"service\":null,\"region\":null,\"origin\":null,\"candidates\":[]}\n", out);
+        return 0;
+    }
+    gslb_decide(rt->snap, svc, &ip, &g, NULL, &d);
+    fputs(",\"service\":", out);
+    json_string_put(out, svc->name);
+    const struct gslb_origin *origin = NULL;
+    if (d.chosen >= 0) {
+        uint32_t region = d.candidates[d.chosen].region;
+        origin = gslb_origin_pick(rt->snap, rt->balancer, svc, region, &ip, NULL);
+        fputs(",\"region\":", out);
+        json_string_put(out, rt->snap->regions[region].name);
+    } else {
+        fputs(",\"region\":null", out);
+    }
+    fputs(",\"origin\":", out);
+    json_string_put(out, origin ? origin->address : NULL);
+    fputs(",\"candidates\":[", out);
+    for (size_t i = 0; i < d.n_candidates; i++) {
+        const struct gslb_candidate *c = &d.candidates[i];
+        fprintf(out, "%s{\"region\":", i ? "," : "");
+        json_string_put(out, rt->snap->regions[c->region].name);
+        if (c->distance_km >= 0)
+            fprintf(out, ",\"distance_km\":%.1f", c->distance_km);
+        else
+            fputs(",\"distance_km\":null", out);
+        fprintf(out, ",\"state\":\"%s\",\"reason\":\"%s", gslb_region_state_name(c->state),
+                gslb_reason_name(c->reason));
+        if (c->rule >= 0)
+            fprintf(out, " #%d", c->rule);
+        fputs("\"}", out);
+    }
+    fputs("]}\n", out);
+    return 0;
+}
+
+static const char *default_geoip(void)
+{
+    static char path[PATH_MAX + 64];
+    const char *env = getenv("GSLB_GEOIP");
+    if (env && *env)
+        return env;
+    /* Beside a build in the source tree: build/gslbctl -> data/geoip/. */
+    ssize_t n = readlink("/proc/self/exe", path, PATH_MAX);
+    if (n > 0) {
+        path[n] = '\0';
+        char *slash = strrchr(path, '/');
+        if (slash) {
+            strcpy(slash, "/../data/geoip/GeoLite2-City.mmdb");
+            if (access(path, R_OK) == 0)
+                return path;
+            strcpy(slash, "/../../data/geoip/GeoLite2-City.mmdb");
+            if (access(path, R_OK) == 0)
+                return path;
+        }
+    }
+    if (access("data/geoip/GeoLite2-City.mmdb", R_OK) == 0)
+        return "data/geoip/GeoLite2-City.mmdb";
+    return "/var/lib/GeoIP/GeoLite2-City.mmdb";
+}
+
+static int cmd_route(struct ctl *ctl, struct db_topology *topo, int argc, char **argv)
+{
+    static const struct option opts[] = {{"host", required_argument, NULL, 'h'}, {0}};
+    struct router rt = {0};
+    char err[512];
+    int c, rc = 0;
+    optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'h')
+            return usage(NULL);
+        rt.host = optarg;
+    }
+    if (argc - optind != 1)
+        return usage("route takes one IP address, or - to read addresses from standard input");
+    const char *target = argv[optind];
+    if (ctl->n_geoip == 0)
+        ctl->geoip[ctl->n_geoip++] = default_geoip();
+    rt.geo = geo_open(ctl->geoip, ctl->n_geoip, err, sizeof(err));
+    if (rt.geo == NULL)
+        return report(-EIO, err);
+    rt.snap = gslb_snapshot_build(topo);
+    rt.balancer = gslb_balancer_create(rt.snap);
+    if (strcmp(target, "-") != 0) {
+        rc = route_one(&rt, target, stdout);
+        if (rc != 0)
+            fprintf(stderr, "gslbctl: '%s' is not an IPv4 or IPv6 address\n", target);
+    } else {
+        static char outbuf[1 << 16];
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+        while ((len = getline(&line, &cap, stdin)) > 0) {
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
+                               line[len - 1] == ' ' || line[len - 1] == '\t'))
+                line[--len] = '\0';
+            if (len > 0 && route_one(&rt, line, stdout) != 0)
+                rc = -EINVAL; /* reported in the output line; keep going */
+        }
+        free(line);
+        fflush(stdout);
+    }
+    gslb_balancer_destroy(rt.balancer);
+    gslb_snapshot_release(rt.snap);
+    geo_close(rt.geo);
+    return exit_code(rc);
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"geoip", required_argument, NULL, 'g'},
+                                         {"actor", required_argument, NULL, 'a'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    struct ctl ctl = {.db_path = getenv("GSLB_DB")};
+    char err[512];
+    int c;
+
+    if (ctl.db_path == NULL || *ctl.db_path == '\0')
+        ctl.db_path = "/var/lib/gslb/gslb.db";
+    const char *user = getenv("USER");
+    if (user == NULL) {
+        struct passwd *pw = getpwuid(getuid());
+        user = pw ? pw->pw_name : "unknown";
+    }
+    snprintf(ctl.actor, sizeof(ctl.actor), "cli:%s", user);
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            ctl.db_path = optarg;
+            break;
+        case 'g':
+            if (ctl.n_geoip == MAX_GEOIP)
+                return usage("at most 8 --geoip databases");
+            ctl.geoip[ctl.n_geoip++] = optarg;
+            break;
+        case 'a':
+            snprintf(ctl.actor, sizeof(ctl.actor), "%s", optarg);
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            return usage(NULL);
+        }
+    }
+    if (optind >= argc)
+        return usage("no command given");
+    char **cmd = argv + optind;
+    int cmd_argc = argc - optind;
+    log_threshold = LOG_LEVEL_WARN;
+    ctl.db = db_open(ctl.db_path, err, sizeof(err));
+    if (ctl.db == NULL) {
+        fprintf(stderr, "gslbctl: %s\n", err);
+        return EXIT_RUNTIME;
+    }
+    int rc;
+    struct db_topology *topo = NULL;
+    if (strcmp(cmd[0], "import") == 0)
+        rc = cmd_import(&ctl, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "export") == 0)
+        rc = cmd_export(&ctl, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "version") == 0)
+        rc = cmd_version(&ctl, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "audit") == 0)
+        rc = cmd_audit(&ctl, cmd_argc, cmd);
+    else if (db_topology_load(ctl.db, &topo, err, sizeof(err)) != 0)
+        rc = report(-EIO, err);
+    else if (strcmp(cmd[0], "region") == 0)
+        rc = cmd_region(&ctl, topo, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "service") == 0)
+        rc = cmd_service(&ctl, topo, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "origin") == 0)
+        rc = cmd_origin(&ctl, topo, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "rule") == 0)
+        rc = cmd_rule(&ctl, topo, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "route") == 0)
+        rc = cmd_route(&ctl, topo, cmd_argc, cmd);
+    else
+        rc = usage("unknown command");
+    db_topology_free(topo);
+    db_close(ctl.db);
+    return rc;
+}
