@@ -4,7 +4,7 @@
 #   make            build build/gslbd and build/gslbctl
 #   make test       build and run every test; ends with "N passed, N failed"
 #   make test-asan  the same under AddressSanitizer and UBSan, in build/asan
-#   make check      format check, test and test-asan: what CI runs
+#   make check      deps, format check, test and test-asan: what CI runs
 #   make bench      decision benchmark against the GeoLite2 City database
 #   make demo       build and run gslbd on its embedded demo topology
 
@@ -64,7 +64,10 @@ test: $(PROGRAMS) $(TESTS)
 test-asan:
 	$(MAKE) BUILD=$(BUILD)/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" test
 
-check: format-check test test-asan
+check: deps
+	$(MAKE) format-check
+	$(MAKE) test
+	$(MAKE) test-asan
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
@@ -75,7 +78,8 @@ format-check:
 bench: $(BUILD)/bench/bench_decide $(BUILD)/gslbctl
 	bench/decide.sh $(BUILD)
 
-demo: $(PROGRAMS)
+demo: deps
+	$(MAKE) all
 	$(BUILD)/gslbd --demo
 
 clean:
