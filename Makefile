@@ -14,16 +14,20 @@ WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wold-
           -Wimplicit-fallthrough
 WERROR ?= -Werror
 CFLAGS ?= -O2 -g
-PKGS    = libmaxminddb sqlite3 jansson
+PKGS    = libmaxminddb sqlite3 jansson libevent libevent_pthreads
+# llhttp: the C sources Debian's node-llhttp ships, compiled in (never with our -Werror).
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 TEST_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null)
-ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -I. $(WARN) $(WERROR) $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -I. -I$(LLHTTP_INC) $(WARN) $(WERROR) $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
 SAN     = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-MODULES  = common geo db gslb
+MODULES  = common geo db gslb proxy demo
 LIB_SRC  = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+LLHTTP_OBJ = $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(LLHTTP_OBJ)
 LIB      = $(BUILD)/libgslb.a
 TEST_SRC = $(wildcard tests/*/test_*.c)
 TESTS    = $(TEST_SRC:%.c=$(BUILD)/%)
@@ -35,6 +39,10 @@ all: $(PROGRAMS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -I$(LLHTTP_INC) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^

@@ -1,11 +1,12 @@
-/* main.c - gslbd, the appliance daemon.
+/* main.c - gslbd, the appliance daemon: reads its settings (config file, then flags), opens the
+ * geo databases and the topology store, starts the snapshot watch and the edge proxy, and runs
+ * until SIGTERM. Signals are taken synchronously by this thread (sigtimedwait), which also checks
+ * the geo databases for replacement every two seconds.
  *
- * Today it opens the geo databases and the topology store, keeps the decision snapshot in step
- * with the store, hot-reloads replaced geo databases, and with --demo loads the demo topology and
- * logs the decision for a few well-known addresses. The HTTP edge proxy that will serve clients
- * from these decisions is the next piece (proxy/). */
+ * Config file: one "key value" (or "key = value") per line, '#' starts a comment. The keys are the
+ * long flags without "--"; a flag given on the command line wins over the file, and a repeatable
+ * key given as a flag (listen, geoip, trusted-proxies) replaces the file's list. */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,42 +16,171 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/xalloc.h"
 #include "db/db.h"
+#include "demo/demo.h"
 #include "geo/geo.h"
 #include "gslb/gslb.h"
+#include "proxy/proxy.h"
 
-#define MAX_GEOIP 8
+#define MAX_GEOIP    8
+#define MAX_SETTINGS 128
 
 static const char usage_text[] =
-    "usage: gslbd [--db PATH] [--geoip SPEC]... [--log-level LEVEL] [--demo] [--check-config]\n"
+    "usage: gslbd [--config FILE] [--demo] [--check-config] [--KEY VALUE]...\n"
     "\n"
-    "  --db PATH          topology database (default /var/lib/gslb/gslb.db)\n"
-    "  --geoip SPEC       MaxMind database, repeatable: PATH[,field=data.path...]\n"
-    "                     (default /var/lib/GeoIP/GeoLite2-City.mmdb)\n"
-    "  --log-level LEVEL  err, warn, info (default) or debug\n"
-    "  --demo             load the embedded demo topology (into --db, default a temporary file)\n"
-    "                     and the fetched GeoLite2 City database\n"
-    "  --check-config     open everything, report problems and exit\n";
+    "  --config FILE              settings file (key value per line); flags win over it\n"
+    "  --demo                     demo mode: demo origins on loopback, a demo topology, the\n"
+    "                             fetched GeoLite2 City, 127.0.0.1:8080, loopback trusted\n"
+    "  --check-config             validate everything, print problems and exit\n"
+    "  --db PATH                  topology database (/var/lib/gslb/gslb.db)\n"
+    "  --geoip SPEC               MaxMind database, repeatable "
+    "(/var/lib/GeoIP/GeoLite2-City.mmdb)\n"
+    "  --listen ADDR:PORT         repeatable (:8080); --listen-proxy-protocol expects PROXY v1/v2\n"
+    "  --metrics-listen ADDR:PORT Prometheus /metrics (127.0.0.1:9100; empty disables)\n"
+    "  --access-log PATH|-        (-, i.e. stderr); --access-log-format json|combined\n"
+    "  --trusted-proxies CIDR,... peers whose X-Forwarded-For / PROXY header is believed (none)\n"
+    "  --forwarded-header yes|no  also send RFC 7239 Forwarded (no)\n"
+    "  --workers N                event loops (0: one per core)\n"
+    "  --log-level err|warn|info|debug\n"
+    "  timeouts (ms, s or m): --client-header-timeout 10s --keepalive-timeout 60s\n"
+    "    --client-body-timeout 60s --connect-timeout 3s --response-header-timeout 30s\n"
+    "    --origin-read-timeout 60s --origin-idle-timeout 30s --shutdown-timeout 30s\n"
+    "  limits: --max-header-size 64k --max-headers 100 --max-body-size 0 (unlimited)\n"
+    "    --max-connections 10000 --max-idle-per-origin 32 --max-tries 3\n";
 
-/* Three regions on three continents, each with an origin on loopback. */
-static const char demo_topology[] =
-    "{\"regions\": ["
-    " {\"name\": \"eu-west\", \"display_name\": \"Europe (Dublin)\", \"lat\": 53.3498,"
-    "  \"lon\": -6.2603, \"origins\": [{\"address\": \"127.0.0.1:18081\", \"weight\": 1}]},"
-    " {\"name\": \"us-east\", \"display_name\": \"US East (Ashburn)\", \"lat\": 39.0438,"
-    "  \"lon\": -77.4874, \"origins\": [{\"address\": \"127.0.0.1:18082\", \"weight\": 1}]},"
-    " {\"name\": \"ap-southeast\", \"display_name\": \"Asia Pacific (Singapore)\", \"lat\": 1.3521,"
-    "  \"lon\": 103.8198, \"origins\": [{\"address\": \"127.0.0.1:18083\", \"weight\": 1}]}]}";
+struct setting {
+    char key[64];
+    char *value;
+    bool from_flag;
+};
 
-static volatile sig_atomic_t stop_requested;
+struct settings {
+    struct setting items[MAX_SETTINGS];
+    size_t n;
+};
 
-static void on_stop_signal(int sig)
+static int settings_add(struct settings *s, const char *key, const char *value, bool from_flag)
 {
-    (void)sig;
-    stop_requested = 1;
+    if (s->n == MAX_SETTINGS || strlen(key) >= sizeof(s->items[0].key))
+        return -EINVAL;
+    struct setting *it = &s->items[s->n++];
+    snprintf(it->key, sizeof(it->key), "%s", key);
+    it->value = xstrdup(value);
+    it->from_flag = from_flag;
+    return 0;
 }
 
-/* The GeoLite2 City file fetched by `make deps`, found beside this binary's source tree. */
+static void settings_free(struct settings *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->items[i].value);
+    s->n = 0;
+}
+
+static int config_file_read(const char *path, struct settings *s, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int lineno = 0;
+    if (f == NULL) {
+        snprintf(err, errlen, "config: %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *key = line + strspn(line, " \t");
+        size_t klen = strcspn(key, " \t=\r\n");
+        if (klen == 0)
+            continue;
+        char *value = key + klen;
+        value += strspn(value, " \t");
+        if (*value == '=')
+            value += 1 + strspn(value + 1, " \t");
+        size_t vlen = strcspn(value, "\r\n");
+        while (vlen > 0 && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
+            vlen--;
+        key[klen] = '\0';
+        value[vlen] = '\0';
+        if (settings_add(s, key, value, false) != 0) {
+            snprintf(err, errlen, "config: %s:%d: too many settings", path, lineno);
+            fclose(f);
+            return -EINVAL;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+struct daemon_config {
+    struct proxy_config proxy;
+    const char *db_path;
+    const char *geoip[MAX_GEOIP];
+    size_t n_geoip;
+    enum log_level log_level;
+};
+
+/* Applies <s> to <cfg>: defaults first, then the file, then flags (see the banner). */
+static int config_build(const struct settings *s, struct daemon_config *cfg, char *err,
+                        size_t errlen)
+{
+    static const char *const lists[] = {"listen", "listen-proxy-protocol", "geoip",
+                                        "trusted-proxies"};
+    bool flag_list[4] = {false};
+    for (size_t i = 0; i < s->n; i++) {
+        for (size_t l = 0; l < 4; l++)
+            flag_list[l] |= s->items[i].from_flag && strcmp(s->items[i].key, lists[l]) == 0;
+    }
+    for (int pass = 0; pass < 2; pass++) { /* file settings, then flags */
+        for (size_t i = 0; i < s->n; i++) {
+            const struct setting *it = &s->items[i];
+            if (it->from_flag != (pass == 1))
+                continue;
+            bool skip = false;
+            for (size_t l = 0; l < 4; l++)
+                skip |= !it->from_flag && flag_list[l] && strcmp(it->key, lists[l]) == 0;
+            if (skip)
+                continue;
+            if (strcmp(it->key, "db") == 0) {
+                cfg->db_path = it->value;
+            } else if (strcmp(it->key, "geoip") == 0) {
+                if (cfg->n_geoip == MAX_GEOIP) {
+                    snprintf(err, errlen, "geoip: at most %d databases", MAX_GEOIP);
+                    return -EINVAL;
+                }
+                cfg->geoip[cfg->n_geoip++] = it->value;
+            } else if (strcmp(it->key, "log-level") == 0) {
+                if (log_level_parse(it->value, &cfg->log_level) != 0) {
+                    snprintf(err, errlen, "log-level: expected err, warn, info or debug");
+                    return -EINVAL;
+                }
+            } else {
+                int rc = proxy_config_set(&cfg->proxy, it->key, it->value, err, errlen);
+                if (rc == -ENOENT)
+                    snprintf(err, errlen, "unknown setting '%s' (see gslbd --help)", it->key);
+                if (rc != 0)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+static void defaults(struct daemon_config *cfg, bool demo)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    proxy_config_defaults(&cfg->proxy);
+    cfg->log_level = LOG_LEVEL_INFO;
+    cfg->db_path = "/var/lib/gslb/gslb.db";
+    snprintf(cfg->proxy.metrics_listen, sizeof(cfg->proxy.metrics_listen), "127.0.0.1:9100");
+    snprintf(cfg->proxy.access_log, sizeof(cfg->proxy.access_log), "-");
+    (void)demo;
+}
+
+/* The GeoLite2 City file fetched by `make deps`, beside this binary's source tree. */
 static const char *demo_geoip(void)
 {
     static char path[PATH_MAX + 64];
@@ -62,147 +192,203 @@ static const char *demo_geoip(void)
             strcpy(slash, "/../data/geoip/GeoLite2-City.mmdb");
             if (access(path, R_OK) == 0)
                 return path;
+            strcpy(slash, "/../../data/geoip/GeoLite2-City.mmdb");
+            if (access(path, R_OK) == 0)
+                return path;
         }
     }
     return "data/geoip/GeoLite2-City.mmdb";
 }
 
-static int demo_prepare(const char *db_path)
+static int demo_prepare(struct demo *demo, const char *db_path)
 {
     char err[512];
+    const char *json = demo_topology(demo);
     struct db *db = db_open(db_path, err, sizeof(err));
-    int rc = db ? db_import_json(db, demo_topology, sizeof(demo_topology) - 1, "gslbd:demo", err,
-                                 sizeof(err))
-                : -EIO;
+    int rc = db ? db_import_json(db, json, strlen(json), "gslbd:demo", err, sizeof(err)) : -EIO;
     if (rc != 0)
         log_err("demo: %s", err);
     db_close(db);
     return rc;
 }
 
-static void demo_explain(struct geo *geo, struct gslb_watch *watch)
+static void remove_db_files(const char *path)
 {
-    static const char *const samples[] = {"81.2.69.142", "8.8.8.8", "1.1.1.1", "2a02:26f0::1",
-                                          "10.1.2.3"};
-    const struct gslb_snapshot *snap = gslb_watch_acquire(watch);
-    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
-        struct ip_addr ip;
-        struct geo_result g;
-        struct gslb_decision d;
-        ip_addr_parse(samples[i], &ip);
-        geo_lookup(geo, &ip, &g);
-        const struct gslb_service *svc = gslb_service_find(snap, "demo.example");
-        if (svc && gslb_decide(snap, svc, &ip, &g, NULL, &d))
-            log_info("demo: %s (%s, %s) -> %s (%s)", samples[i], g.country[0] ? g.country : "-",
-                     geo_status_name(g.status), snap->regions[d.candidates[d.chosen].region].name,
-                     gslb_reason_name(d.candidates[d.chosen].reason));
-    }
-    gslb_snapshot_release(snap);
+    char extra[PATH_MAX];
+    unlink(path);
+    snprintf(extra, sizeof(extra), "%s-wal", path);
+    unlink(extra);
+    snprintf(extra, sizeof(extra), "%s-shm", path);
+    unlink(extra);
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"geoip", required_argument, NULL, 'g'},
-                                         {"log-level", required_argument, NULL, 'l'},
-                                         {"demo", no_argument, NULL, 'D'},
-                                         {"check-config", no_argument, NULL, 'c'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
-    const char *db_path = NULL, *geoip[MAX_GEOIP];
-    char demo_db[64] = "", err[512];
-    size_t n_geoip = 0;
-    bool demo = false, check_only = false;
-    int c, status = 1;
+    struct settings settings = {0};
+    struct daemon_config cfg;
+    const char *config_path = NULL;
+    bool demo_mode = false, check_only = false;
+    char err[512], demo_db[64] = "";
+    int status = 1;
 
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            db_path = optarg;
-            break;
-        case 'g':
-            if (n_geoip == MAX_GEOIP) {
-                fprintf(stderr, "gslbd: at most %d --geoip databases\n", MAX_GEOIP);
-                return 2;
-            }
-            geoip[n_geoip++] = optarg;
-            break;
-        case 'l':
-            if (log_level_parse(optarg, &log_threshold) != 0) {
-                fprintf(stderr, "gslbd: --log-level: expected err, warn, info or debug\n");
-                return 2;
-            }
-            break;
-        case 'D':
-            demo = true;
-            break;
-        case 'c':
-            check_only = true;
-            break;
-        case 'h':
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             fputs(usage_text, stdout);
             return 0;
-        default:
-            fputs(usage_text, stderr);
+        }
+        if (strcmp(arg, "--demo") == 0) {
+            demo_mode = true;
+            continue;
+        }
+        if (strcmp(arg, "--check-config") == 0) {
+            check_only = true;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            fprintf(stderr, "gslbd: unexpected argument '%s'\n\n%s", arg, usage_text);
+            return 2;
+        }
+        char key[64];
+        const char *eq = strchr(arg, '='), *value;
+        size_t klen = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (klen >= sizeof(key)) {
+            fprintf(stderr, "gslbd: unknown option '%s'\n", arg);
+            return 2;
+        }
+        memcpy(key, arg + 2, klen);
+        key[klen] = '\0';
+        if (eq)
+            value = eq + 1;
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else {
+            fprintf(stderr, "gslbd: --%s needs a value\n", key);
+            return 2;
+        }
+        if (strcmp(key, "config") == 0)
+            config_path = value;
+        else if (settings_add(&settings, key, value, true) != 0) {
+            fprintf(stderr, "gslbd: too many options\n");
             return 2;
         }
     }
-    if (optind != argc) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
-    if (demo && db_path == NULL) {
-        snprintf(demo_db, sizeof(demo_db), "/tmp/gslb-demo-%ld.db", (long)getpid());
-        db_path = demo_db;
-    }
-    if (db_path == NULL)
-        db_path = "/var/lib/gslb/gslb.db";
-    if (n_geoip == 0)
-        geoip[n_geoip++] = demo ? demo_geoip() : "/var/lib/GeoIP/GeoLite2-City.mmdb";
 
-    if (demo && demo_prepare(db_path) != 0)
+    defaults(&cfg, demo_mode);
+    if (demo_mode) {
+        /* What the README's run command shows: loopback only, loopback trusted for XFF. */
+        snprintf(demo_db, sizeof(demo_db), "/tmp/gslb-demo-%ld.db", (long)getpid());
+        cfg.db_path = demo_db;
+        cfg.geoip[cfg.n_geoip++] = demo_geoip();
+        proxy_config_set(&cfg.proxy, "listen", "127.0.0.1:8080", err, sizeof(err));
+        proxy_config_set(&cfg.proxy, "trusted-proxies", "127.0.0.0/8,::1", err, sizeof(err));
+    }
+    if (config_path && config_file_read(config_path, &settings, err, sizeof(err)) != 0) {
+        fprintf(stderr, "gslbd: %s\n", err);
         goto out;
-    struct geo *geo = geo_open(geoip, n_geoip, err, sizeof(err));
+    }
+    /* In demo mode the demo's listen/geoip apply unless the user gave their own. */
+    for (size_t i = 0; demo_mode && i < settings.n; i++) {
+        if (strcmp(settings.items[i].key, "listen") == 0)
+            cfg.proxy.n_listen = 0;
+        if (strcmp(settings.items[i].key, "geoip") == 0)
+            cfg.n_geoip = 0;
+    }
+    if (config_build(&settings, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "gslbd: %s\n", err);
+        status = 2;
+        goto out;
+    }
+    if (cfg.n_geoip == 0)
+        cfg.geoip[cfg.n_geoip++] = "/var/lib/GeoIP/GeoLite2-City.mmdb";
+    if (cfg.proxy.n_listen == 0)
+        proxy_config_set(&cfg.proxy, "listen", ":8080", err, sizeof(err));
+    log_threshold = cfg.log_level;
+
+    /* Signals are handled by this thread alone: block them before any thread starts. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct demo *demo = NULL;
+    if (demo_mode &&
+        ((demo = demo_start(err, sizeof(err))) == NULL || demo_prepare(demo, cfg.db_path) != 0)) {
+        log_err("%s", err);
+        demo_stop(demo);
+        goto out;
+    }
+    struct geo *geo = geo_open(cfg.geoip, cfg.n_geoip, err, sizeof(err));
     if (geo == NULL) {
         log_err("geo: %s", err);
+        demo_stop(demo);
         goto out;
     }
-    struct gslb_watch *watch = gslb_watch_start(db_path, 250, err, sizeof(err));
+    struct gslb_watch *watch = gslb_watch_start(cfg.db_path, 250, err, sizeof(err));
     if (watch == NULL) {
         log_err("gslb: %s", err);
         geo_close(geo);
+        demo_stop(demo);
         goto out;
     }
-    if (check_only) {
-        log_info("gslbd: configuration OK (db %s)", db_path);
+    struct proxy *proxy = proxy_create(&cfg.proxy, geo, watch, err, sizeof(err));
+    if (proxy == NULL) {
+        log_err("proxy: %s", err);
+    } else if (check_only) {
+        log_info("gslbd: configuration OK");
         status = 0;
     } else {
-        struct sigaction sa = {.sa_handler = on_stop_signal};
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        signal(SIGHUP, SIG_IGN);
-        if (demo)
-            demo_explain(geo, watch);
-        log_info("gslbd: running (db %s); the HTTP proxy is not built yet", db_path);
-        for (unsigned tick = 0; !stop_requested; tick++) {
-            struct timespec pause = {0, 200 * 1000000L};
-            nanosleep(&pause, NULL);
-            if (tick % 10 == 9 && geo_reload_changed(geo, err, sizeof(err)) < 0)
+        log_info("gslbd: serving on %s (port %d), metrics on %s", cfg.proxy.listen[0].address,
+                 proxy_listen_port(proxy, 0),
+                 cfg.proxy.metrics_listen[0] ? cfg.proxy.metrics_listen : "(off)");
+        if (demo_mode)
+            log_info("demo: try  curl -H 'X-Forwarded-For: 81.2.69.142' http://127.0.0.1:%d/  "
+                     "(Europe) or 8.8.8.8 (America)",
+                     proxy_listen_port(proxy, 0));
+        for (;;) {
+            struct timespec tick = {2, 0};
+            int sig = sigtimedwait(&signals, NULL, &tick);
+            if (sig == SIGTERM || sig == SIGINT) {
+                log_info("gslbd: %s: finishing requests in flight (up to %d ms)",
+                         sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.proxy.shutdown_timeout_ms);
+                break;
+            }
+            if (sig == SIGHUP) {
+                proxy_reopen_logs(proxy);
+                struct settings fresh = {0};
+                struct daemon_config again;
+                defaults(&again, demo_mode);
+                for (size_t i = 0; i < settings.n; i++) {
+                    if (settings.items[i].from_flag)
+                        settings_add(&fresh, settings.items[i].key, settings.items[i].value, true);
+                }
+                if (config_path && (config_file_read(config_path, &fresh, err, sizeof(err)) != 0 ||
+                                    config_build(&fresh, &again, err, sizeof(err)) != 0))
+                    log_err("gslbd: SIGHUP: %s; keeping the running configuration", err);
+                else {
+                    log_threshold = again.log_level;
+                    log_info("gslbd: SIGHUP: logs reopened, log level applied; listeners, "
+                             "limits and databases take new values at restart");
+                }
+                settings_free(&fresh);
+            }
+            if (geo_reload_changed(geo, err, sizeof(err)) < 0)
                 log_err("geo: reload refused, keeping the old database: %s", err);
         }
-        log_info("gslbd: stopping");
+        proxy_shutdown(proxy);
         status = 0;
     }
+    proxy_destroy(proxy);
     gslb_watch_stop(watch);
     geo_close(geo);
+    demo_stop(demo);
+    log_info("gslbd: stopped");
 out:
-    if (demo_db[0]) {
-        char wal[80];
-        unlink(demo_db);
-        snprintf(wal, sizeof(wal), "%s-wal", demo_db);
-        unlink(wal);
-        snprintf(wal, sizeof(wal), "%s-shm", demo_db);
-        unlink(wal);
-    }
+    if (demo_db[0])
+        remove_db_files(demo_db);
+    settings_free(&settings);
     return status;
 }

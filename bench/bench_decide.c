@@ -18,18 +18,28 @@ static const char topology[] =
     "{\"regions\": ["
     "{\"name\":\"eu-west\",\"lat\":53.35,\"lon\":-6.26,\"origins\":[{\"address\":\"10.0.1.1:80\"},"
     "{\"address\":\"10.0.1.2:80\",\"weight\":3}]},"
-    "{\"name\":\"eu-central\",\"lat\":50.11,\"lon\":8.68,\"origins\":[{\"address\":\"10.0.2.1:80\"}]},"
+    "{\"name\":\"eu-central\",\"lat\":50.11,\"lon\":8.68,\"origins\":[{\"address\":\"10.0.2.1:80\"}"
+    "]},"
     "{\"name\":\"us-east\",\"lat\":39.04,\"lon\":-77.49,\"origins\":[{\"address\":\"10.0.3.1:80\"},"
     "{\"address\":\"10.0.3.2:80\"}]},"
-    "{\"name\":\"us-west\",\"lat\":45.6,\"lon\":-121.2,\"origins\":[{\"address\":\"10.0.4.1:80\"}]},"
-    "{\"name\":\"sa-east\",\"lat\":-23.55,\"lon\":-46.63,\"origins\":[{\"address\":\"10.0.5.1:80\"}]},"
-    "{\"name\":\"ap-south\",\"lat\":19.08,\"lon\":72.88,\"origins\":[{\"address\":\"10.0.6.1:80\"}]},"
-    "{\"name\":\"ap-southeast\",\"lat\":1.35,\"lon\":103.82,\"origins\":[{\"address\":\"10.0.7.1:80\"}]},"
-    "{\"name\":\"ap-northeast\",\"lat\":35.68,\"lon\":139.69,\"origins\":[{\"address\":\"10.0.8.1:80\"}]},"
-    "{\"name\":\"au-east\",\"lat\":-33.87,\"lon\":151.21,\"origins\":[{\"address\":\"10.0.9.1:80\"}]},"
-    "{\"name\":\"af-south\",\"lat\":-33.92,\"lon\":18.42,\"origins\":[{\"address\":\"10.0.10.1:80\"}]},"
-    "{\"name\":\"me-central\",\"lat\":25.2,\"lon\":55.27,\"origins\":[{\"address\":\"10.0.11.1:80\"}]},"
-    "{\"name\":\"ca-central\",\"lat\":45.5,\"lon\":-73.57,\"origins\":[{\"address\":\"10.0.12.1:80\"}]}"
+    "{\"name\":\"us-west\",\"lat\":45.6,\"lon\":-121.2,\"origins\":[{\"address\":\"10.0.4.1:80\"}]}"
+    ","
+    "{\"name\":\"sa-east\",\"lat\":-23.55,\"lon\":-46.63,\"origins\":[{\"address\":\"10.0.5.1:80\"}"
+    "]},"
+    "{\"name\":\"ap-south\",\"lat\":19.08,\"lon\":72.88,\"origins\":[{\"address\":\"10.0.6.1:80\"}]"
+    "},"
+    "{\"name\":\"ap-southeast\",\"lat\":1.35,\"lon\":103.82,\"origins\":[{\"address\":\"10.0.7.1:"
+    "80\"}]},"
+    "{\"name\":\"ap-northeast\",\"lat\":35.68,\"lon\":139.69,\"origins\":[{\"address\":\"10.0.8.1:"
+    "80\"}]},"
+    "{\"name\":\"au-east\",\"lat\":-33.87,\"lon\":151.21,\"origins\":[{\"address\":\"10.0.9.1:80\"}"
+    "]},"
+    "{\"name\":\"af-south\",\"lat\":-33.92,\"lon\":18.42,\"origins\":[{\"address\":\"10.0.10.1:"
+    "80\"}]},"
+    "{\"name\":\"me-central\",\"lat\":25.2,\"lon\":55.27,\"origins\":[{\"address\":\"10.0.11.1:"
+    "80\"}]},"
+    "{\"name\":\"ca-central\",\"lat\":45.5,\"lon\":-73.57,\"origins\":[{\"address\":\"10.0.12.1:"
+    "80\"}]}"
     "]}";
 
 static double now_s(void)
@@ -65,8 +75,8 @@ int main(int argc, char **argv)
     const char *spec = argv[1];
     struct geo *geo = geo_open(&spec, 1, err, sizeof(err));
     struct db_topology *topo = NULL;
-    if (geo == NULL || db_topology_from_json(topology, sizeof(topology) - 1, &topo, err,
-                                             sizeof(err)) != 0) {
+    if (geo == NULL ||
+        db_topology_from_json(topology, sizeof(topology) - 1, &topo, err, sizeof(err)) != 0) {
         fprintf(stderr, "bench_decide: %s\n", err);
         return 1;
     }

@@ -79,8 +79,7 @@ struct ip_addr ip_addr_unmap_v4(const struct ip_addr *addr)
 
 bool ip_addr_equal(const struct ip_addr *a, const struct ip_addr *b)
 {
-    return a->family == b->family &&
-           memcmp(a->bytes, b->bytes, a->family == AF_INET ? 4 : 16) == 0;
+    return a->family == b->family && memcmp(a->bytes, b->bytes, a->family == AF_INET ? 4 : 16) == 0;
 }
 
 static bool prefix_matches(const uint8_t *net, const uint8_t *addr, unsigned prefix)

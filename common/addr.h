@@ -1,9 +1,9 @@
 /* common/addr.h - IP addresses and CIDR prefixes as plain values, independent of sockets.
  *
- * Every module that reasons about a client address (geo lookups, CIDR rules, sticky hashing, trusted
- * proxies) shares this one representation. IPv4 addresses keep their four bytes at the front of
- * <bytes>; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) stays IPv6 here, and the modules decide what
- * it means to them. */
+ * Every module that reasons about a client address (geo lookups, CIDR rules, sticky hashing,
+ * trusted proxies) shares this one representation. IPv4 addresses keep their four bytes at the
+ * front of <bytes>; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) stays IPv6 here, and the modules
+ * decide what it means to them. */
 #ifndef COMMON_ADDR_H
 #define COMMON_ADDR_H
 
@@ -37,7 +37,8 @@ void ip_addr_format(const struct ip_addr *addr, char *buf, size_t buflen);
 struct ip_addr ip_addr_unmap_v4(const struct ip_addr *addr);
 bool ip_addr_equal(const struct ip_addr *a, const struct ip_addr *b);
 
-/* Parses "ADDR/LEN" or a bare address (a host prefix). Host bits must be zero. Returns 0, or -EINVAL. */
+/* Parses "ADDR/LEN" or a bare address (a host prefix). Host bits must be zero. Returns 0, or
+ * -EINVAL. */
 int ip_cidr_parse(const char *text, struct ip_cidr *cidr_out);
 /* True when <addr> is inside <cidr>; an IPv4-mapped address also matches IPv4 prefixes. */
 bool ip_cidr_contains(const struct ip_cidr *cidr, const struct ip_addr *addr);

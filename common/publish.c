@@ -4,8 +4,8 @@
  * swaps and drops the last reference, the reader then increments freed memory. Readers announce
  * themselves in <entering> around the load-and-count; the writer, after the exchange, waits until
  * <entering> is zero before dropping its reference. Readers that arrive after the exchange load the
- * new pointer, so the wait ends within a few instructions of theirs. All operations are sequentially
- * consistent, which this argument relies on. */
+ * new pointer, so the wait ends within a few instructions of theirs. All operations are
+ * sequentially consistent, which this argument relies on. */
 #include <sched.h>
 
 #include "common/publish.h"

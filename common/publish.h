@@ -7,8 +7,8 @@
  * are inside the few instructions between loading the pointer and counting their reference, then
  * drops the slot's reference to the old object; the last reader to release it destroys it.
  *
- * Readers on a hot path keep their reference and compare publish_slot_generation() with the one they
- * acquired, so the shared counters are touched only when something changed. */
+ * Readers on a hot path keep their reference and compare publish_slot_generation() with the one
+ * they acquired, so the shared counters are touched only when something changed. */
 #ifndef COMMON_PUBLISH_H
 #define COMMON_PUBLISH_H
 
@@ -38,7 +38,8 @@ void publish_slot_fini(struct publish_slot *slot);
 /* Returns a new reference to the current object (the caller releases it), or NULL if none. */
 struct publish_obj *publish_slot_acquire(struct publish_slot *slot);
 
-/* Publishes <obj> (takes ownership of its reference; NULL empties the slot) and bumps the generation. */
+/* Publishes <obj> (takes ownership of its reference; NULL empties the slot) and bumps the
+ * generation. */
 void publish_slot_swap(struct publish_slot *slot, struct publish_obj *obj);
 
 static inline uint64_t publish_slot_generation(struct publish_slot *slot)

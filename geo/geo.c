@@ -39,15 +39,22 @@ static const char *const field_names[FIELD_COUNT] = {
 
 /* The GeoIP2 layout (MaxMind's City, Country, ASN and DB-IP's compatible files). */
 static const char *const geoip2_paths[FIELD_COUNT] = {
-    "country.iso_code",  "continent.code",     "subdivisions.0.iso_code",  "location.latitude",
-    "location.longitude", "location.accuracy_radius", "autonomous_system_number",
-    "autonomous_system_organization",
+    "country.iso_code",         "continent.code",
+    "subdivisions.0.iso_code",  "location.latitude",
+    "location.longitude",       "location.accuracy_radius",
+    "autonomous_system_number", "autonomous_system_organization",
 };
 
 /* Flat layouts with top-level keys, as many third-party databases use. */
 static const char *const flat_paths[FIELD_COUNT] = {
-    "country_code", "continent_code", NULL, "latitude", "longitude", NULL,
-    "autonomous_system_number", "autonomous_system_organization",
+    "country_code",
+    "continent_code",
+    NULL,
+    "latitude",
+    "longitude",
+    NULL,
+    "autonomous_system_number",
+    "autonomous_system_organization",
 };
 
 #define PATH_MAX_DEPTH 8
@@ -262,8 +269,8 @@ int geo_reload_changed(struct geo *geo, char *err, size_t errlen)
         if (stat(src->file, &now) != 0)
             continue; /* mid-replacement or removed: keep serving from the old mapping */
         struct geo_handle *cur = (struct geo_handle *)publish_slot_acquire(&src->slot);
-        bool same = cur && cur->identity.st_dev == now.st_dev && cur->identity.st_ino == now.st_ino &&
-                    cur->identity.st_size == now.st_size &&
+        bool same = cur && cur->identity.st_dev == now.st_dev &&
+                    cur->identity.st_ino == now.st_ino && cur->identity.st_size == now.st_size &&
                     cur->identity.st_mtim.tv_sec == now.st_mtim.tv_sec &&
                     cur->identity.st_mtim.tv_nsec == now.st_mtim.tv_nsec;
         publish_obj_release(cur ? &cur->obj : NULL);
@@ -308,8 +315,11 @@ struct ip_addr geo_effective_addr(const struct ip_addr *addr)
 
 /* RFC 6890 special-purpose ranges that never locate a client. */
 static const char *const reserved_cidrs[] = {
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "100::/64", "2001:db8::/32", "fc00::/7", "fe80::/10", "ff00::/8"
-};
+    "0.0.0.0/8",       "10.0.0.0/8",     "100.64.0.0/10", "127.0.0.0/8",    "169.254.0.0/16",
+    "172.16.0.0/12",   "192.0.0.0/24",   "192.0.2.0/24",  "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4",   "240.0.0.0/4",    "::/128",
+    "::1/128",         "100::/64",       "2001:db8::/32", "fc00::/7",       "fe80::/10",
+    "ff00::/8"};
 #define N_RESERVED (sizeof(reserved_cidrs) / sizeof(reserved_cidrs[0]))
 static struct ip_cidr reserved[N_RESERVED];
 
@@ -406,8 +416,8 @@ static void result_merge(const struct geo_handle *h, MMDB_entry_s *entry, struct
         entry_field(h, entry, FIELD_SUBDIVISION, out->subdivision, sizeof(out->subdivision), NULL);
     if (out->location_source == GEO_LOCATION_NONE &&
         entry_field(h, entry, FIELD_LAT, NULL, 0, &lat) &&
-        entry_field(h, entry, FIELD_LON, NULL, 0, &lon) && lat >= -90 && lat <= 90 &&
-        lon >= -180 && lon <= 180) {
+        entry_field(h, entry, FIELD_LON, NULL, 0, &lon) && lat >= -90 && lat <= 90 && lon >= -180 &&
+        lon <= 180) {
         out->lat = lat;
         out->lon = lon;
         out->location_source = GEO_LOCATION_RECORD;

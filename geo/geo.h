@@ -4,8 +4,8 @@
  * layouts) consulted together: for each field of the answer the first database that has it wins.
  * Addresses that embed an IPv4 address (IPv4-mapped, NAT64, 6to4, Teredo) are looked up as that
  * IPv4 address. A record with a country but no coordinates falls back to the country's centroid,
- * then the continent's. Files replaced on disk (atomic rename, as geoipupdate does) are picked up by
- * geo_reload_changed() without disturbing lookups in flight. */
+ * then the continent's. Files replaced on disk (atomic rename, as geoipupdate does) are picked up
+ * by geo_reload_changed() without disturbing lookups in flight. */
 #ifndef GEO_GEO_H
 #define GEO_GEO_H
 
@@ -35,13 +35,13 @@ enum geo_location_source {
 struct geo_result {
     enum geo_status status;
     enum geo_location_source location_source;
-    char country[3];      /* ISO 3166-1 alpha-2, "" if unknown */
-    char continent[3];    /* AF AN AS EU NA OC SA, "" if unknown */
-    char subdivision[8];  /* ISO 3166-2 subdivision code without the country, "" if unknown */
-    double lat, lon;      /* valid when location_source != GEO_LOCATION_NONE */
-    unsigned accuracy_km; /* 0 if unknown */
-    uint32_t asn;         /* 0 if unknown */
-    char org[96];         /* AS organisation, "" if unknown */
+    char country[3];          /* ISO 3166-1 alpha-2, "" if unknown */
+    char continent[3];        /* AF AN AS EU NA OC SA, "" if unknown */
+    char subdivision[8];      /* ISO 3166-2 subdivision code without the country, "" if unknown */
+    double lat, lon;          /* valid when location_source != GEO_LOCATION_NONE */
+    unsigned accuracy_km;     /* 0 if unknown */
+    uint32_t asn;             /* 0 if unknown */
+    char org[96];             /* AS organisation, "" if unknown */
     struct ip_addr looked_up; /* the address actually looked up (the embedded IPv4 if any) */
 };
 
@@ -77,7 +77,8 @@ int geo_reload_changed(struct geo *geo, char *err, size_t errlen);
 /* The address a lookup actually uses: the IPv4 address embedded in an IPv4-mapped, NAT64, 6to4
  * or Teredo address, otherwise <addr> itself. */
 struct ip_addr geo_effective_addr(const struct ip_addr *addr);
-/* True for private, loopback, link-local, multicast, documentation and other non-routable ranges. */
+/* True for private, loopback, link-local, multicast, documentation and other non-routable ranges.
+ */
 bool geo_addr_is_reserved(const struct ip_addr *addr);
 
 const char *geo_status_name(enum geo_status status);

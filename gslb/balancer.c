@@ -41,8 +41,8 @@ const struct gslb_origin *gslb_origin_pick(const struct gslb_snapshot *snap,
         return NULL;
     const struct gslb_pool *pool = &service->pools[p];
     bool stack_usable[USABLE_ON_STACK];
-    bool *usable = pool->n_origins <= USABLE_ON_STACK ? stack_usable
-                                                      : xmalloc(pool->n_origins * sizeof(bool));
+    bool *usable =
+        pool->n_origins <= USABLE_ON_STACK ? stack_usable : xmalloc(pool->n_origins * sizeof(bool));
     size_t n_usable = 0;
     for (size_t i = 0; i < pool->n_origins; i++) {
         usable[i] = gslb_origin_usable(&pool->origins[i], health);

@@ -6,7 +6,8 @@
  * come first, the service's other regions follow, so a rule never strands a client when its
  * regions are down. Distances are great-circle distances on a sphere of mean Earth radius, from
  * precomputed unit vectors (atan2 of the cross and dot products: accurate at every distance,
- * antipodes included). Ties are broken by region name, so the order never depends on input order. */
+ * antipodes included). Ties (distances within a millimetre, so rounding noise never decides) are
+ * broken by region name, so the order never depends on input order. */
 #include <math.h>
 #include <string.h>
 
@@ -96,10 +97,15 @@ static void candidate_add(struct gslb_decision *out, uint8_t *placed, uint32_t r
     c->rule = rule;
 }
 
+/* Distances closer than this are a tie. Equal distances computed along different paths (two
+ * regions mirrored about the client, a client at a pole where every longitude is the same point)
+ * differ by rounding noise of about 1e-12 km, which must not decide the order. */
+#define TIE_KM 1e-6
+
 static bool candidate_nearer(const struct gslb_snapshot *snap, const struct gslb_candidate *a,
                              const struct gslb_candidate *b)
 {
-    if (a->distance_km != b->distance_km)
+    if (fabs(a->distance_km - b->distance_km) > TIE_KM)
         return a->distance_km < b->distance_km;
     return strcmp(snap->regions[a->region].name, snap->regions[b->region].name) < 0;
 }
@@ -160,7 +166,8 @@ bool gslb_decide(const struct gslb_snapshot *snap, const struct gslb_service *sv
     }
     for (size_t i = 0; i < out->n_candidates; i++) {
         struct gslb_candidate *c = &out->candidates[i];
-        c->distance_km = located ? unit_distance_km(client_unit, snap->regions[c->region].unit) : -1;
+        c->distance_km =
+            located ? unit_distance_km(client_unit, snap->regions[c->region].unit) : -1;
         c->state = region_state(snap, svc, c->region, health);
     }
     if (order == GSLB_REASON_NEAREST)

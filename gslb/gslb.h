@@ -149,8 +149,7 @@ const char *gslb_reason_name(enum gslb_reason reason);
 /* Watches the store at <db_path>: loads the current topology now (failing if it cannot), then
  * every <interval_ms> polls the config version from its own thread and publishes a new snapshot
  * when it changed. */
-struct gslb_watch *gslb_watch_start(const char *db_path, int interval_ms, char *err,
-                                    size_t errlen);
+struct gslb_watch *gslb_watch_start(const char *db_path, int interval_ms, char *err, size_t errlen);
 void gslb_watch_stop(struct gslb_watch *watch); /* accepts NULL */
 /* A new reference to the newest snapshot; the caller releases it. */
 const struct gslb_snapshot *gslb_watch_acquire(struct gslb_watch *watch);

@@ -160,7 +160,8 @@ static void hosts_build(struct snapshot *s, const struct db_topology *topo)
             if (strcmp(host, "*") == 0)
                 s->catch_all = (int32_t)i;
             else if (strncmp(host, "*.", 2) == 0)
-                s->wildcard[s->n_wildcard++] = (struct host_entry){snap_strdup(s, host + 2), (uint32_t)i};
+                s->wildcard[s->n_wildcard++] =
+                    (struct host_entry){snap_strdup(s, host + 2), (uint32_t)i};
             else
                 s->exact[s->n_exact++] = (struct host_entry){snap_strdup(s, host), (uint32_t)i};
         }

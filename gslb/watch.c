@@ -77,8 +77,7 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-struct gslb_watch *gslb_watch_start(const char *db_path, int interval_ms, char *err,
-                                    size_t errlen)
+struct gslb_watch *gslb_watch_start(const char *db_path, int interval_ms, char *err, size_t errlen)
 {
     struct gslb_watch *w = xcalloc(1, sizeof(*w));
     pthread_condattr_t attr;

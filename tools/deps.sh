@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config git clang clang-format
-libmaxminddb-dev libsqlite3-dev libjansson-dev libcmocka-dev
+libmaxminddb-dev libsqlite3-dev libjansson-dev libcmocka-dev libevent-dev node-llhttp
 ca-certificates"
 
 missing=""

@@ -54,7 +54,8 @@ static const char usage_text[] =
     "\n"
     "  --db PATH      topology database (default $GSLB_DB, else /var/lib/gslb/gslb.db)\n"
     "  --geoip SPEC   MaxMind database, repeatable: PATH[,field=data.path...]\n"
-    "                 (default: the fetched GeoLite2 City, else /var/lib/GeoIP/GeoLite2-City.mmdb)\n"
+    "                 (default: the fetched GeoLite2 City, else "
+    "/var/lib/GeoIP/GeoLite2-City.mmdb)\n"
     "  --actor NAME   who the audit log names (default: cli:$USER)\n";
 
 struct ctl {
@@ -512,9 +513,9 @@ static int cmd_origin(struct ctl *ctl, struct db_topology *topo, int argc, char 
     if (address == NULL || a.service == NULL || a.region == NULL)
         return usage("origin add|set|remove take ADDRESS, --service and --region");
     if (strcmp(verb, "remove") == 0)
-        return report(db_origin_remove(ctl->db, a.service, a.region, address, ctl->actor, err,
-                                       sizeof(err)),
-                      err);
+        return report(
+            db_origin_remove(ctl->db, a.service, a.region, address, ctl->actor, err, sizeof(err)),
+            err);
     a.origin.address = address;
     if (strcmp(verb, "add") == 0)
         return report(
@@ -547,12 +548,10 @@ static int cmd_origin(struct ctl *ctl, struct db_topology *topo, int argc, char 
 
 static int cmd_rule(struct ctl *ctl, struct db_topology *topo, int argc, char **argv)
 {
-    static const struct option opts[] = {{"service", required_argument, NULL, 's'},
-                                         {"cidr", required_argument, NULL, 'c'},
-                                         {"country", required_argument, NULL, 'n'},
-                                         {"continent", required_argument, NULL, 't'},
-                                         {"regions", required_argument, NULL, 'r'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"service", required_argument, NULL, 's'}, {"cidr", required_argument, NULL, 'c'},
+        {"country", required_argument, NULL, 'n'}, {"continent", required_argument, NULL, 't'},
+        {"regions", required_argument, NULL, 'r'}, {0}};
     char err[512];
     const char *verb = argc > 1 ? argv[1] : "", *service = NULL;
     struct db_rule rule = {0};
@@ -566,7 +565,9 @@ static int cmd_rule(struct ctl *ctl, struct db_topology *topo, int argc, char **
         case 'c':
         case 'n':
         case 't':
-            rule.match = c == 'c' ? DB_MATCH_CIDR : c == 'n' ? DB_MATCH_COUNTRY : DB_MATCH_CONTINENT;
+            rule.match = c == 'c'   ? DB_MATCH_CIDR
+                         : c == 'n' ? DB_MATCH_COUNTRY
+                                    : DB_MATCH_CONTINENT;
             free(rule.value);
             rule.value = xstrdup(optarg);
             n_match++;
@@ -598,7 +599,8 @@ static int cmd_rule(struct ctl *ctl, struct db_topology *topo, int argc, char **
         rc = 0;
     } else if (strcmp(verb, "add") == 0) {
         if (n_match != 1 || rule.n_regions == 0 || n_pos != 0)
-            rc = usage("rule add needs exactly one of --cidr, --country, --continent and --regions");
+            rc =
+                usage("rule add needs exactly one of --cidr, --country, --continent and --regions");
         else
             rc = report(db_rule_add(ctl->db, service, &rule, ctl->actor, err, sizeof(err)), err);
     } else if (strcmp(verb, "remove") == 0) {
@@ -606,9 +608,8 @@ static int cmd_rule(struct ctl *ctl, struct db_topology *topo, int argc, char **
         if (n_pos != 1 || !parse_int(argv[1 + optind], 0, INT_MAX, &index))
             rc = usage("rule remove takes --service and the rule's INDEX (see rule list)");
         else
-            rc = report(db_rule_remove(ctl->db, service, (size_t)index, ctl->actor, err,
-                                       sizeof(err)),
-                        err);
+            rc = report(
+                db_rule_remove(ctl->db, service, (size_t)index, ctl->actor, err, sizeof(err)), err);
     } else {
         rc = usage("rule: expected list, add or remove");
     }

@@ -1,0 +1,932 @@
+/* proxy/client.c - the client side of a proxied connection: accept, parse requests with llhttp,
+ * check them, route them, stream their bodies to the origin, send responses back, and log.
+ *
+ * State machine of a client connection:
+ *
+ *   state      | entered when                       | timer       | leaves when
+ *   -----------+------------------------------------+-------------+---------------------------
+ *   C_IDLE     | accepted, or a response finished   | keep-alive  | the first request byte
+ *   C_HEAD     | a request's first byte arrived     | header read | head parsed: C_FORWARD,
+ *              |                                    |             | or an error response
+ *   C_FORWARD  | the request was routed             | connect,    | response done: C_IDLE or
+ *              |                                    | response hd | C_CLOSING; 101: C_TUNNEL
+ *   C_TUNNEL   | the origin switched protocols      | none        | either side closes
+ *   C_CLOSING  | a final response is being flushed  | none        | output empty: freed
+ *
+ * The parser pauses after each head and after each message: after the head so no body byte is
+ * consumed before an origin connection is ready (which keeps every connect failure retryable),
+ * after the message so pipelined requests wait their turn. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "proxy/proxy_int.h"
+
+#define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
+}
+
+static int64_t elapsed_us(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - since->tv_sec) * 1000000 + (now.tv_nsec - since->tv_nsec) / 1000;
+}
+
+/* ---- timers ---- */
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c = arg;
+    (void)fd;
+    (void)what;
+    enum client_timer kind = c->timer_kind;
+    c->timer_kind = T_NONE;
+    switch (kind) {
+    case T_KEEPALIVE:
+        client_close(c);
+        break;
+    case T_HEADER:
+        if (c->state == C_IDLE) { /* not a byte since accept */
+            client_close(c);
+            break;
+        }
+        ADD(c->w->proxy->metrics.bad_requests, 1);
+        client_fail(c, 408, "request header timeout");
+        break;
+    case T_CONNECT:
+    case T_RESPONSE:
+        ADD(c->w->proxy->metrics.upstream_errors, 1);
+        c->req.last_failure_timeout = true;
+        if (kind == T_CONNECT) {
+            /* Nothing was sent yet: another origin may do better. */
+            upstream_release(c, false);
+            upstream_start(c);
+        } else {
+            client_fail(c, 504, "the origin did not answer in time");
+        }
+        break;
+    case T_NONE:
+        break;
+    }
+}
+
+void client_timer_arm(struct client *c, enum client_timer kind, int ms)
+{
+    c->timer_kind = kind;
+    if (kind == T_NONE) {
+        evtimer_del(c->timer);
+        return;
+    }
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
+/* ---- life cycle ---- */
+
+static void request_reset(struct client *c)
+{
+    struct request *r = &c->req;
+    struct head head = r->head, resp = r->resp;
+    free(r->out_head);
+    head_reset(&head);
+    head_reset(&resp);
+    memset(r, 0, sizeof(*r));
+    r->head = head;
+    r->resp = resp;
+}
+
+static void request_end(struct client *c)
+{
+    if (c->req.ws != NULL) {
+        wsnap_release(c->w, c->req.ws);
+        c->req.ws = NULL;
+    }
+}
+
+void client_close(struct client *c)
+{
+    struct worker *w = c->w;
+    if (c->up)
+        upstream_release(c, false);
+    request_end(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    event_free(c->timer);
+    bufferevent_free(c->bev);
+    free(c->req.out_head);
+    head_fini(&c->req.head);
+    head_fini(&c->req.resp);
+    free(c);
+    atomic_fetch_sub(&w->proxy->connections, 1);
+    atomic_fetch_sub_explicit(&w->proxy->metrics.connections_active, 1, memory_order_relaxed);
+}
+
+static void closing_write_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    client_close(arg);
+}
+
+static void closing_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    client_close(arg);
+}
+
+/* Stops reading and frees the connection once everything queued has been written. */
+static void client_close_after_flush(struct client *c)
+{
+    c->state = C_CLOSING;
+    client_timer_arm(c, T_NONE, 0);
+    if (c->up)
+        upstream_release(c, false);
+    request_end(c);
+    bufferevent_disable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        client_close(c);
+        return;
+    }
+    /* A client that stops reading cannot hold the connection forever. */
+    struct timeval tv = {c->w->proxy->cfg.keepalive_timeout_ms / 1000, 0};
+    bufferevent_set_timeouts(c->bev, NULL, &tv);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    bufferevent_setcb(c->bev, NULL, closing_write_cb, closing_event_cb, c);
+}
+
+/* ---- access log ---- */
+
+static void json_put(FILE *out, const char *s, size_t len)
+{
+    putc('"', out);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\')
+            fprintf(out, "\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f)
+            fprintf(out, "\\u%04x", ch);
+        else
+            putc(ch, out);
+    }
+    putc('"', out);
+}
+
+static void request_log(struct client *c)
+{
+    struct proxy *p = c->w->proxy;
+    struct request *r = &c->req;
+    const char *region = r->origin && r->ws ? r->ws->snap->regions[r->origin_region].name : "";
+    const char *service = r->svc ? r->svc->name : "";
+    int64_t total_us = elapsed_us(&r->t_start);
+
+    if (r->ws && r->svc) {
+        struct metrics_series **slot =
+            &r->ws->series[(size_t)(r->svc - r->ws->snap->services) * r->ws->snap->n_regions +
+                           (r->origin ? r->origin_region : 0)];
+        if (r->origin == NULL)
+            metrics_observe(metrics_series_get(&p->metrics, service, "none"), r->status, -1);
+        else {
+            if (*slot == NULL)
+                *slot = metrics_series_get(&p->metrics, service, region);
+            metrics_observe(*slot, r->status, r->resp_head_sent ? r->upstream_us : -1);
+        }
+    } else {
+        metrics_observe(metrics_series_get(&p->metrics, "none", "none"), r->status, -1);
+    }
+    if (p->log == NULL)
+        return;
+
+    char client[IP_ADDR_STRLEN], peer[IP_ADDR_STRLEN], stamp[40], *line = NULL;
+    size_t len = 0;
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    ip_addr_format(&r->client_addr, client, sizeof(client));
+    ip_addr_format(&c->peer, peer, sizeof(peer));
+    const char *method = llhttp_method_name((llhttp_method_t)r->method);
+    FILE *out = open_memstream(&line, &len);
+    if (out == NULL)
+        return;
+    if (accesslog_format(p->log) == PROXY_LOG_COMBINED) {
+        strftime(stamp, sizeof(stamp), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+        fprintf(out, "%s - - [%s] \"%s %s HTTP/%d.%d\" %d %llu \"-\" \"-\"\n", client, stamp,
+                method, r->target, r->major, r->minor, r->status, (unsigned long long)r->bytes_out);
+    } else {
+        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+        fprintf(out,
+                "{\"time\":\"%s.%03ldZ\",\"client\":\"%s\",\"peer\":\"%s\",\"country\":", stamp,
+                now.tv_nsec / 1000000, client, peer);
+        json_put(out, r->geo.country, strlen(r->geo.country));
+        fputs(",\"service\":", out);
+        json_put(out, service, strlen(service));
+        fputs(",\"region\":", out);
+        json_put(out, region, strlen(region));
+        fputs(",\"origin\":", out);
+        json_put(out, r->origin ? r->origin->address : "",
+                 r->origin ? strlen(r->origin->address) : 0);
+        fprintf(out, ",\"method\":\"%s\",\"path\":", method);
+        json_put(out, r->target, strlen(r->target));
+        fprintf(out,
+                ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f,"
+                "\"upstream_ms\":%.3f,\"retries\":%d}\n",
+                r->status, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+                total_us / 1000.0, r->upstream_us / 1000.0, r->tries > 1 ? r->tries - 1 : 0);
+    }
+    fclose(out);
+    accesslog_write(p->log, line, len);
+    free(line);
+}
+
+/* ---- responses of our own ---- */
+
+void client_fail(struct client *c, int status, const char *message)
+{
+    struct request *r = &c->req;
+    if (c->state == C_CLOSING)
+        return;
+    if (r->resp_head_sent || c->state == C_TUNNEL) {
+        /* Part of a response has gone out: cutting the connection is the only honest signal. */
+        r->status = r->status ? r->status : status;
+        if (c->state != C_IDLE)
+            request_log(c);
+        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+        client_close(c);
+        return;
+    }
+    char body[160], head[256];
+    int body_len =
+        snprintf(body, sizeof(body), "%d %s: %s\n", status, status_text(status), message);
+    int head_len =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 "Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n",
+                 status, status_text(status), body_len);
+    evbuffer_add(bufferevent_get_output(c->bev), head, (size_t)head_len);
+    if (!r->head_method)
+        evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)body_len);
+    r->status = status;
+    r->bytes_out += (uint64_t)head_len + (r->head_method ? 0 : (uint64_t)body_len);
+    if (c->state != C_IDLE)
+        request_log(c);
+    log_debug("proxy: %d %s", status, message);
+    client_close_after_flush(c);
+}
+
+void client_write(struct client *c, const void *data, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add(out, data, len);
+    c->req.bytes_out += len;
+    if (c->up && evbuffer_get_length(out) >= PROXY_HIGH_WATER) {
+        /* The client reads slower than the origin sends: stop reading the origin until the
+         * client's buffer drains (client_write_cb). */
+        bufferevent_disable(c->up->bev, EV_READ);
+        bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+    }
+}
+
+/* ---- request parsing ---- */
+
+static struct client *client_of(llhttp_t *parser)
+{
+    return parser->data;
+}
+
+static int on_message_begin(llhttp_t *parser)
+{
+    struct client *c = client_of(parser);
+    if (c->state == C_IDLE) {
+        c->state = C_HEAD;
+        clock_gettime(CLOCK_MONOTONIC, &c->req.t_start);
+    }
+    return 0;
+}
+
+static int on_url(llhttp_t *parser, const char *at, size_t len)
+{
+    struct client *c = client_of(parser);
+    return head_append(&c->req.head, HEAD_PART_URL, at, len, true) ? 0 : -1;
+}
+
+static int on_header_field(llhttp_t *parser, const char *at, size_t len)
+{
+    struct client *c = client_of(parser);
+    return head_append(&c->req.head, HEAD_PART_NAME, at, len, true) ? 0 : -1;
+}
+
+static int on_header_value(llhttp_t *parser, const char *at, size_t len)
+{
+    struct client *c = client_of(parser);
+    return head_append(&c->req.head, HEAD_PART_VALUE, at, len, at == c->chunk_start) ? 0 : -1;
+}
+
+static int on_header_value_complete(llhttp_t *parser)
+{
+    head_value_complete(&client_of(parser)->req.head);
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *parser)
+{
+    struct client *c = client_of(parser);
+    c->req.head_done = true;
+    /* With a body, stop here so no body byte is consumed before the origin is ready; without
+     * one, on_message_complete pauses. Either way request_route() runs outside the parser. */
+    return (parser->flags & F_CHUNKED) || parser->content_length > 0 ? HPE_PAUSED : 0;
+}
+
+static int on_body(llhttp_t *parser, const char *at, size_t len)
+{
+    struct client *c = client_of(parser);
+    struct request *r = &c->req;
+    uint64_t max = c->w->proxy->cfg.max_body_bytes;
+    r->body_bytes += len;
+    r->body_started = true;
+    if (max && r->body_bytes > max)
+        return -1; /* request_parse_error() answers 413 */
+    upstream_write_body(c, at, len);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *parser)
+{
+    struct client *c = client_of(parser);
+    if (c->req.chunked && c->up)
+        upstream_write_body(c, NULL, 0); /* the last chunk */
+    c->req.body_done = true;
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    return HPE_PAUSED; /* pipelined requests wait for this response */
+}
+
+static const llhttp_settings_t request_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- routing a parsed head ---- */
+
+static bool host_is_valid(const char *host, size_t len)
+{
+    if (len == 0 || len > 255)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)host[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              strchr("-._~:[]!$&'()*+,;=%", ch)))
+            return false;
+    }
+    return true;
+}
+
+/* The client address: the peer, or the rightmost untrusted X-Forwarded-For entry when the peer
+ * is trusted (walking right to left over trusted hops, as nginx's real_ip_recursive does). */
+static void client_address(struct client *c)
+{
+    struct proxy *p = c->w->proxy;
+    struct request *r = &c->req;
+    r->client_addr = c->peer;
+    if (!proxy_peer_trusted(p, &c->peer))
+        return;
+    const struct head *h = &r->head;
+    for (int i = h->n_headers - 1; i >= 0; i--) {
+        const struct header *hd = &h->headers[i];
+        if (!head_name_is(h, hd, "x-forwarded-for"))
+            continue;
+        const char *v = h->text + hd->value;
+        size_t end = hd->value_len;
+        while (end > 0) {
+            size_t start = end;
+            while (start > 0 && v[start - 1] != ',')
+                start--;
+            char item[IP_ADDR_STRLEN + 8];
+            size_t a = start, b = end;
+            while (a < b && (v[a] == ' ' || v[a] == '\t'))
+                a++;
+            while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+                b--;
+            struct ip_addr addr;
+            if (b - a >= sizeof(item))
+                return;
+            memcpy(item, v + a, b - a);
+            item[b - a] = '\0';
+            if (item[0] == '[') { /* [v6]:port */
+                char *close = strchr(item, ']');
+                if (close)
+                    *close = '\0';
+                memmove(item, item + 1, strlen(item));
+            } else if (strchr(item, ':') == strrchr(item, ':') && strchr(item, '.')) {
+                char *colon = strchr(item, ':'); /* v4:port */
+                if (colon)
+                    *colon = '\0';
+            }
+            if (ip_addr_parse(item, &addr) != 0)
+                return; /* garbage: keep the last trusted hop */
+            addr = ip_addr_unmap_v4(&addr);
+            r->client_addr = addr;
+            if (!proxy_peer_trusted(p, &addr))
+                return;
+            end = start > 0 ? start - 1 : 0;
+        }
+    }
+}
+
+static void out_add(struct evbuffer *out, const char *name, const char *value, size_t len)
+{
+    evbuffer_add_printf(out, "%s: %.*s\r\n", name, (int)len, value);
+}
+
+/* Builds the head sent to the origin. */
+static void request_build_head(struct client *c, const char *path, size_t path_len)
+{
+    struct request *r = &c->req;
+    const struct head *h = &r->head;
+    struct proxy *p = c->w->proxy;
+    bool trusted = proxy_peer_trusted(p, &c->peer);
+    char peer[IP_ADDR_STRLEN];
+    struct evbuffer *out = evbuffer_new();
+    const char *via = NULL;
+    size_t via_len = 0;
+
+    ip_addr_format(&c->peer, peer, sizeof(peer));
+    evbuffer_add_printf(out, "%s %.*s HTTP/1.1\r\n", llhttp_method_name((llhttp_method_t)r->method),
+                        (int)path_len, path);
+    evbuffer_add_printf(out, "Host: %s\r\n", r->host);
+    bool xff_started = false;
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        const char *value = h->text + hd->value;
+        if (head_is_hop_by_hop(h, hd) || head_name_is(h, hd, "host") ||
+            head_name_is(h, hd, "content-length") || head_name_is(h, hd, "x-forwarded-proto") ||
+            head_name_is(h, hd, "x-forwarded-host") ||
+            (p->cfg.forwarded_header && head_name_is(h, hd, "forwarded")))
+            continue;
+        if (head_name_is(h, hd, "via")) {
+            via = value;
+            via_len = hd->value_len;
+            continue;
+        }
+        if (head_name_is(h, hd, "x-forwarded-for")) {
+            /* From an untrusted peer the chain is whatever the client made up: drop it. */
+            if (trusted && hd->value_len > 0) {
+                evbuffer_add_printf(out, "%s%.*s",
+                                    xff_started ? ", " : "X-Forwarded-For: ", (int)hd->value_len,
+                                    value);
+                xff_started = true;
+            }
+            continue;
+        }
+        evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)hd->name_len, h->text + hd->name,
+                            (int)hd->value_len, value);
+    }
+    evbuffer_add_printf(out, "%s%s\r\n", xff_started ? ", " : "X-Forwarded-For: ", peer);
+    evbuffer_add_printf(out, "X-Forwarded-Proto: http\r\nX-Forwarded-Host: %s\r\n", r->host);
+    if (p->cfg.forwarded_header) {
+        char client[IP_ADDR_STRLEN];
+        ip_addr_format(&r->client_addr, client, sizeof(client));
+        bool v6 = r->client_addr.family == AF_INET6;
+        evbuffer_add_printf(out, "Forwarded: for=%s%s%s;proto=http;host=\"%s\"\r\n",
+                            v6 ? "\"[" : "", client, v6 ? "]\"" : "", r->host);
+    }
+    if (via)
+        evbuffer_add_printf(out, "Via: %.*s, 1.1 gslb\r\n", (int)via_len, via);
+    else
+        evbuffer_add_printf(out, "Via: 1.1 gslb\r\n");
+    if (r->chunked)
+        evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+    else if (c->parser.flags & F_CONTENT_LENGTH)
+        evbuffer_add_printf(out, "Content-Length: %llu\r\n",
+                            (unsigned long long)c->parser.content_length);
+    if (r->websocket) {
+        size_t len;
+        const char *upgrade = head_get(h, "upgrade", &len, NULL);
+        out_add(out, "Upgrade", upgrade, len);
+        evbuffer_add_printf(out, "Connection: upgrade\r\n");
+    }
+    evbuffer_add(out, "\r\n", 2);
+    r->out_head_len = evbuffer_get_length(out);
+    r->out_head = xmalloc(r->out_head_len);
+    evbuffer_remove(out, r->out_head, r->out_head_len);
+    evbuffer_free(out);
+}
+
+/* Checks the parsed head, finds the service and the regions, and starts the origin side.
+ * Returns false when it answered with an error itself. */
+static bool request_route(struct client *c)
+{
+    struct request *r = &c->req;
+    struct proxy *p = c->w->proxy;
+    const struct head *h = &r->head;
+    size_t len;
+    int count;
+
+    r->major = c->parser.http_major;
+    r->minor = c->parser.http_minor;
+    r->method = c->parser.method;
+    r->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->close_after;
+    r->chunked = (c->parser.flags & F_CHUNKED) != 0;
+    r->head_method = r->method == HTTP_HEAD;
+    r->idempotent = r->method == HTTP_GET || r->method == HTTP_HEAD || r->method == HTTP_OPTIONS ||
+                    r->method == HTTP_PUT || r->method == HTTP_DELETE || r->method == HTTP_TRACE;
+    snprintf(r->target, sizeof(r->target), "%.*s", (int)h->url_len, h->text + h->url);
+    const char *bad = head_check_names(h);
+    if (bad) {
+        ADD(p->metrics.bad_requests, 1);
+        client_fail(c, 400, bad);
+        return false;
+    }
+    if (r->major != 1 || r->minor > 1) {
+        client_fail(c, 505, "only HTTP/1.0 and HTTP/1.1 are served here");
+        return false;
+    }
+    if (r->method == HTTP_CONNECT) {
+        client_fail(c, 405, "CONNECT is not supported by a reverse proxy");
+        return false;
+    }
+    if (head_get(h, "transfer-encoding", &len, &count)) {
+        /* llhttp has checked that chunked is the final coding; RFC 9112 6.1 says an HTTP/1.0
+         * message with Transfer-Encoding has faulty framing. Other codings we do not decode. */
+        if (r->minor == 0) {
+            ADD(p->metrics.bad_requests, 1);
+            client_fail(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
+            return false;
+        }
+        if (!head_list_is_only(h, "transfer-encoding", "chunked")) {
+            client_fail(c, 501, "only the chunked transfer coding is supported");
+            return false;
+        }
+    }
+    const char *expect = head_get(h, "expect", &len, &count);
+    if (expect && (count != 1 || len != 12 || strncasecmp(expect, "100-continue", 12) != 0)) {
+        client_fail(c, 417, "only Expect: 100-continue is understood");
+        return false;
+    }
+    if (p->cfg.max_body_bytes && (c->parser.flags & F_CONTENT_LENGTH) &&
+        c->parser.content_length > p->cfg.max_body_bytes) {
+        ADD(p->metrics.bad_requests, 1);
+        client_fail(c, 413, "the request body is larger than allowed");
+        return false;
+    }
+
+    /* Target and host: origin-form with Host, or absolute-form whose authority wins. */
+    const char *path = h->text + h->url;
+    size_t path_len = h->url_len;
+    const char *host = head_get(h, "host", &len, &count);
+    if (count > 1 || (count == 0 && r->minor == 1)) {
+        ADD(p->metrics.bad_requests, 1);
+        client_fail(c, 400, count ? "more than one Host header" : "missing Host header");
+        return false;
+    }
+    if (path_len > 7 && strncasecmp(path, "http://", 7) == 0) {
+        const char *auth = path + 7, *slash = memchr(auth, '/', path_len - 7);
+        host = auth;
+        len = slash ? (size_t)(slash - auth) : path_len - 7;
+        path = slash ? slash : "/";
+        path_len = slash ? path_len - (size_t)(slash - h->text - h->url) : 1;
+    } else if (!(path_len > 0 && path[0] == '/') &&
+               !(path_len == 1 && path[0] == '*' && r->method == HTTP_OPTIONS)) {
+        ADD(p->metrics.bad_requests, 1);
+        client_fail(c, 400, "invalid request target");
+        return false;
+    }
+    if (host && !host_is_valid(host, len)) {
+        ADD(p->metrics.bad_requests, 1);
+        client_fail(c, 400, "invalid Host header");
+        return false;
+    }
+    snprintf(r->host, sizeof(r->host), "%.*s", host ? (int)len : 0, host ? host : "");
+
+    /* WebSocket is the one upgrade we tunnel; others (h2c) are dropped and served as HTTP/1.1. */
+    r->websocket = c->parser.upgrade && head_has_token(h, "upgrade", "websocket") &&
+                   head_has_token(h, "connection", "upgrade") && r->method == HTTP_GET;
+
+    /* Where to: client address, location, service, regions. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    client_address(c);
+    geo_lookup(p->geo, &r->client_addr, &r->geo);
+    ADD(p->metrics.geo_lookups, 1);
+    if (r->geo.location_source != GEO_LOCATION_NONE)
+        ADD(p->metrics.geo_located, 1);
+    r->ws = worker_wsnap(c->w);
+    r->ws->inflight++;
+    r->svc = gslb_service_find(r->ws->snap, r->host);
+    if (r->svc == NULL) {
+        client_fail(c, 404, "no service for this host");
+        return false;
+    }
+    struct gslb_decision *d = xmalloc(sizeof(*d));
+    gslb_decide(r->ws->snap, r->svc, &r->client_addr, &r->geo, NULL, d);
+    for (size_t i = 0; i < d->n_candidates && r->n_regions < REQ_MAX_REGIONS; i++) {
+        if (d->candidates[i].state == GSLB_REGION_UP)
+            r->regions[r->n_regions++] = d->candidates[i].region;
+    }
+    free(d);
+    ADD(p->metrics.decisions, 1);
+    ADD(p->metrics.decision_ns_sum, (uint64_t)elapsed_us(&t0) * 1000);
+    if (r->n_regions == 0) {
+        client_fail(c, 503, "no region is available");
+        return false;
+    }
+    request_build_head(c, path, path_len);
+    c->state = C_FORWARD;
+    client_timer_arm(c, T_NONE, 0);
+    upstream_start(c);
+    return true;
+}
+
+/* ---- the read loop ---- */
+
+static void request_parse_error(struct client *c, llhttp_errno_t err)
+{
+    struct request *r = &c->req;
+    struct proxy *p = c->w->proxy;
+    ADD(p->metrics.bad_requests, 1);
+    if (r->head.too_large || r->head.too_many)
+        client_fail(c, 431, r->head.too_many ? "too many header fields" : "request head too large");
+    else if (p->cfg.max_body_bytes && r->body_bytes > p->cfg.max_body_bytes)
+        client_fail(c, 413, "the request body is larger than allowed");
+    else if (r->head.folded)
+        client_fail(c, 400, "obsolete line folding in a header");
+    else
+        client_fail(c, 400,
+                    err == HPE_USER ? "invalid request" : llhttp_get_error_reason(&c->parser));
+}
+
+void client_process(struct client *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (c->state == C_IDLE || c->state == C_HEAD || c->state == C_FORWARD) {
+        if (c->parser_paused || c->read_blocked || evbuffer_get_length(in) == 0)
+            return;
+        if (c->state == C_IDLE) {
+            if (c->close_after) { /* shutting down: no new requests */
+                client_close_after_flush(c);
+                return;
+            }
+            client_timer_arm(c, T_HEADER, c->w->proxy->cfg.client_header_timeout_ms);
+        }
+        struct evbuffer_iovec vec;
+        evbuffer_peek(in, -1, NULL, &vec, 1);
+        c->chunk_start = vec.iov_base;
+        llhttp_errno_t err = llhttp_execute(&c->parser, vec.iov_base, vec.iov_len);
+        size_t used = err == HPE_OK
+                          ? vec.iov_len
+                          : (size_t)(llhttp_get_error_pos(&c->parser) - (char *)vec.iov_base);
+        evbuffer_drain(in, used);
+        c->req.bytes_in += used;
+        if (err == HPE_OK)
+            continue;
+        if (err == HPE_PAUSED_UPGRADE) {
+            /* After a request that asked to switch protocols and was answered without switching
+             * (a refused WebSocket, or an h2c upgrade we do not forward): go on with HTTP/1.1. */
+            llhttp_resume_after_upgrade(&c->parser);
+            continue;
+        }
+        if (err != HPE_PAUSED) {
+            request_parse_error(c, err);
+            return;
+        }
+        c->parser_paused = true;
+        if (c->state == C_HEAD && c->req.head_done && c->req.ws == NULL && !request_route(c))
+            return;
+    }
+}
+
+void client_body_resume(struct client *c)
+{
+    if (!c->parser_paused || c->req.body_done)
+        return;
+    c->parser_paused = false;
+    llhttp_resume(&c->parser);
+    int ms = c->w->proxy->cfg.client_body_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    client_process(c);
+}
+
+void client_response_done(struct client *c, bool upstream_reusable)
+{
+    struct request *r = &c->req;
+    if (!r->body_done)
+        c->close_after = true; /* the origin answered before the body ended: unsynchronised */
+    upstream_release(c, upstream_reusable && r->body_done);
+    request_log(c);
+    request_end(c);
+    if (c->close_after || !r->keep_alive || c->w->stopping) {
+        client_close_after_flush(c);
+        return;
+    }
+    request_reset(c);
+    c->state = C_IDLE;
+    client_timer_arm(c, T_KEEPALIVE, c->w->proxy->cfg.keepalive_timeout_ms);
+    if (c->parser_paused)
+        llhttp_resume(&c->parser);
+    c->parser_paused = false;
+    client_process(c);
+}
+
+/* ---- bufferevent callbacks ---- */
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+    (void)bev;
+    if (c->expect_proxy_header) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        size_t have = evbuffer_get_length(in);
+        size_t want = have < 536 ? have : 536; /* the longest v2 header we accept */
+        struct ip_addr src;
+        bool has_addr = false;
+        int n = proxyproto_parse(evbuffer_pullup(in, (ssize_t)want), want, &src, &has_addr);
+        if (n == 0 && want < 536)
+            return; /* wait for the rest */
+        if (n <= 0) {
+            ADD(c->w->proxy->metrics.bad_requests, 1);
+            client_close(c);
+            return;
+        }
+        evbuffer_drain(in, (size_t)n);
+        if (has_addr)
+            c->peer = ip_addr_unmap_v4(&src);
+        c->expect_proxy_header = false;
+    }
+    client_process(c);
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+    (void)bev;
+    /* Output drained below the low watermark: the origin may send again. */
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    if (c->up && c->state == C_FORWARD)
+        bufferevent_enable(c->up->bev, EV_READ);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct client *c = arg;
+    (void)bev;
+    if ((what & BEV_EVENT_TIMEOUT) && c->state == C_FORWARD && !c->req.body_done) {
+        client_fail(c, 408, "request body timeout");
+        return;
+    }
+    /* EOF, error or timeout: the client is gone. A request in flight is abandoned. */
+    if (c->state == C_FORWARD || c->state == C_HEAD) {
+        c->req.status = c->req.status ? c->req.status : 499;
+        if (c->state == C_FORWARD)
+            request_log(c);
+    }
+    client_close(c);
+}
+
+void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,
+                   bool proxy_protocol)
+{
+    struct proxy *p = w->proxy;
+    (void)salen;
+    ADD(p->metrics.connections_total, 1);
+    if (atomic_fetch_add(&p->connections, 1) >= p->cfg.max_connections) {
+        static const char busy[] =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 20\r\n"
+            "Connection: close\r\nRetry-After: 1\r\n\r\n503 too many clients\n";
+        atomic_fetch_sub(&p->connections, 1);
+        ADD(p->metrics.connections_refused, 1);
+        (void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        evutil_closesocket(fd);
+        return;
+    }
+    ADD(p->metrics.connections_active, 1);
+    struct client *c = xcalloc(1, sizeof(*c));
+    c->w = w;
+    ip_addr_from_sockaddr(sa, &c->peer);
+    c->peer = ip_addr_unmap_v4(&c->peer);
+    c->expect_proxy_header = proxy_protocol && proxy_peer_trusted(p, &c->peer);
+    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->timer = evtimer_new(w->base, timer_cb, c);
+    head_init(&c->req.head, p->cfg.max_header_bytes, p->cfg.max_headers);
+    head_init(&c->req.resp, p->cfg.max_header_bytes, p->cfg.max_headers);
+    llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
+    c->parser.data = c;
+    c->next = w->clients;
+    if (w->clients)
+        w->clients->prev = c;
+    w->clients = c;
+    bufferevent_setwatermark(c->bev, EV_READ, 0, PROXY_READ_CHUNK);
+    bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->state = C_IDLE;
+    client_timer_arm(c, T_HEADER, p->cfg.client_header_timeout_ms);
+}
+
+void client_shutdown_all(struct worker *w)
+{
+    struct client *c = w->clients;
+    while (c) {
+        struct client *next = c->next;
+        c->close_after = true;
+        if (c->state == C_IDLE)
+            client_close(c);
+        c = next;
+    }
+}
+
+/* ---- WebSocket and other accepted upgrades: bytes both ways ---- */
+
+static struct bufferevent *tunnel_peer(struct client *c, struct bufferevent *bev)
+{
+    return bev == c->bev ? c->up->bev : c->bev;
+}
+
+static void tunnel_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+    struct bufferevent *to = tunnel_peer(c, bev);
+    evbuffer_add_buffer(bufferevent_get_output(to), bufferevent_get_input(bev));
+    if (evbuffer_get_length(bufferevent_get_output(to)) >= PROXY_HIGH_WATER) {
+        bufferevent_disable(bev, EV_READ); /* tunnel_write_cb re-enables it */
+        bufferevent_setwatermark(to, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+    }
+}
+
+static void tunnel_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    bufferevent_enable(tunnel_peer(c, bev), EV_READ);
+}
+
+static void tunnel_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct client *c = arg;
+    (void)bev;
+    (void)what;
+    /* Either side closed: pass on what is buffered for the client, then close both. */
+    request_log(c);
+    upstream_release(c, false);
+    client_close_after_flush(c);
+}
+
+void client_tunnel_start(struct client *c)
+{
+    c->state = C_TUNNEL;
+    client_timer_arm(c, T_NONE, 0);
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    bufferevent_set_timeouts(c->up->bev, NULL, NULL);
+    bufferevent_setcb(c->bev, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, c);
+    bufferevent_setcb(c->up->bev, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
+    /* Bytes the client sent after its request already belong to the tunnel. */
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        tunnel_read_cb(c->bev, c);
+    if (evbuffer_get_length(bufferevent_get_input(c->up->bev)) > 0)
+        tunnel_read_cb(c->up->bev, c);
+}

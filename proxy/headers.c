@@ -1,0 +1,234 @@
+/* proxy/headers.c - a message head as llhttp delivers it, and the rules for forwarding it.
+ *
+ * llhttp hands names and values over in pieces (split wherever a read ended), so the head keeps
+ * one text buffer and offsets into it. Its limits are what turn an oversized head into a 431.
+ * Two things llhttp 8 accepts that a proxy must not: obs-fold (a value continued on the next
+ * line) and whitespace between a name and its colon; both are caught here. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/xalloc.h"
+#include "proxy/proxy_int.h"
+
+void head_init(struct head *h, size_t max_bytes, int max_headers)
+{
+    memset(h, 0, sizeof(*h));
+    h->max = max_bytes;
+    h->max_headers = max_headers;
+}
+
+void head_reset(struct head *h)
+{
+    /* Keep small buffers for the next message on the connection; drop big ones. */
+    if (h->cap > 4096) {
+        free(h->text);
+        h->text = NULL;
+        h->cap = 0;
+    }
+    if (h->headers_cap > 32) {
+        free(h->headers);
+        h->headers = NULL;
+        h->headers_cap = 0;
+    }
+    h->len = 0;
+    h->n_headers = 0;
+    h->url = h->url_len = h->reason = h->reason_len = 0;
+    h->state = HEAD_IDLE;
+    h->too_large = h->too_many = h->folded = false;
+}
+
+void head_fini(struct head *h)
+{
+    free(h->text);
+    free(h->headers);
+    memset(h, 0, sizeof(*h));
+}
+
+static bool text_append(struct head *h, const char *at, size_t len)
+{
+    if (h->len + len > h->max) {
+        h->too_large = true;
+        return false;
+    }
+    if (h->len + len > h->cap) {
+        size_t cap = h->cap ? h->cap : 512;
+        while (cap < h->len + len)
+            cap *= 2;
+        h->text = xrealloc(h->text, cap);
+        h->cap = cap;
+    }
+    memcpy(h->text + h->len, at, len);
+    h->len += len;
+    return true;
+}
+
+bool head_append(struct head *h, int what, const char *at, size_t len, bool continues_chunk)
+{
+    struct header *hd;
+    switch (what) {
+    case HEAD_PART_URL:
+        if (h->url_len == 0)
+            h->url = (uint32_t)h->len;
+        h->url_len += (uint32_t)len;
+        return text_append(h, at, len);
+    case HEAD_PART_REASON:
+        if (h->reason_len == 0)
+            h->reason = (uint32_t)h->len;
+        h->reason_len += (uint32_t)len;
+        return text_append(h, at, len);
+    case HEAD_PART_NAME:
+        if (h->state != HEAD_FIELD) {
+            if (h->n_headers >= h->max_headers) {
+                h->too_many = true;
+                return false;
+            }
+            if (h->n_headers == h->headers_cap) {
+                h->headers_cap = h->headers_cap ? h->headers_cap * 2 : 16;
+                h->headers = xreallocarray(h->headers, (size_t)h->headers_cap, sizeof(*h->headers));
+            }
+            hd = &h->headers[h->n_headers++];
+            memset(hd, 0, sizeof(*hd));
+            hd->name = (uint32_t)h->len;
+            h->state = HEAD_FIELD;
+        }
+        hd = &h->headers[h->n_headers - 1];
+        hd->name_len += (uint32_t)len;
+        return text_append(h, at, len);
+    default: /* HEAD_PART_VALUE */
+        if (h->n_headers == 0)
+            return false;
+        hd = &h->headers[h->n_headers - 1];
+        if (h->state == HEAD_VALUE_DONE || (h->state == HEAD_VALUE && !continues_chunk)) {
+            /* A second piece of a value that did not start where the last read ended: the
+             * value went on after a line break (obs-fold), which RFC 9112 lets us refuse. */
+            h->folded = true;
+            return false;
+        }
+        if (h->state != HEAD_VALUE) {
+            hd->value = (uint32_t)h->len;
+            h->state = HEAD_VALUE;
+        }
+        hd->value_len += (uint32_t)len;
+        return text_append(h, at, len);
+    }
+}
+
+void head_value_complete(struct head *h)
+{
+    h->state = HEAD_VALUE_DONE;
+}
+
+bool head_name_is(const struct head *h, const struct header *hd, const char *name)
+{
+    size_t len = strlen(name);
+    return hd->name_len == len && strncasecmp(h->text + hd->name, name, len) == 0;
+}
+
+const char *head_get(const struct head *h, const char *name, size_t *len_out, int *count_out)
+{
+    const char *found = NULL;
+    int count = 0;
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        if (head_name_is(h, hd, name)) {
+            count++;
+            found = h->text + hd->value;
+            *len_out = hd->value_len;
+        }
+    }
+    if (count_out)
+        *count_out = count;
+    return found;
+}
+
+/* Whether <token> is one of the comma-separated elements of value[0..len). */
+static bool list_has_token(const char *value, size_t len, const char *token, size_t token_len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && value[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
+            end--;
+        if (end - start == token_len && strncasecmp(value + start, token, token_len) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool head_has_token(const struct head *h, const char *name, const char *token)
+{
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        if (head_name_is(h, hd, name) &&
+            list_has_token(h->text + hd->value, hd->value_len, token, strlen(token)))
+            return true;
+    }
+    return false;
+}
+
+bool head_list_is_only(const struct head *h, const char *name, const char *token)
+{
+    int elements = 0;
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        if (!head_name_is(h, hd, name))
+            continue;
+        const char *v = h->text + hd->value;
+        for (uint32_t k = 0; k < hd->value_len; k++) {
+            if (v[k] == ',')
+                elements++;
+        }
+        elements++;
+        if (!list_has_token(v, hd->value_len, token, strlen(token)))
+            return false;
+    }
+    return elements == 1;
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+const char *head_check_names(const struct head *h)
+{
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        if (hd->name_len == 0)
+            return "empty header name";
+        for (uint32_t k = 0; k < hd->name_len; k++) {
+            if (!is_tchar((unsigned char)h->text[hd->name + k]))
+                return "invalid character in a header name";
+        }
+    }
+    return NULL;
+}
+
+bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
+{
+    static const char *const always[] = {
+        "connection",       "keep-alive",         "te",
+        "trailer",          "transfer-encoding",  "upgrade",
+        "proxy-connection", "proxy-authenticate", "proxy-authorization"};
+    for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++) {
+        if (head_name_is(h, hd, always[i]))
+            return true;
+    }
+    if (hd->name_len >= 6 && strncasecmp(h->text + hd->name, "proxy-", 6) == 0)
+        return true;
+    /* And whatever Connection names. */
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct header *c = &h->headers[i];
+        if (head_name_is(h, c, "connection") &&
+            list_has_token(h->text + c->value, c->value_len, h->text + hd->name, hd->name_len))
+            return true;
+    }
+    return false;
+}

@@ -1,0 +1,158 @@
+/* proxy/metrics.c - counters and latency histograms, and their Prometheus text exposition.
+ *
+ * Workers count with relaxed atomic adds on series that live as long as the proxy; the only lock
+ * guards the list of series, taken when a (service, region) pair is seen for the first time by a
+ * worker's snapshot view and when /metrics is scraped. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "proxy/proxy_int.h"
+
+struct metrics_entry {
+    char *service, *region;
+    struct metrics_series series;
+    struct metrics_entry *next;
+};
+
+/* Upper bounds of the upstream latency buckets, in milliseconds. */
+static const unsigned bucket_ms[METRICS_BUCKETS] = {1,   2,   5,    10,   25,   50,    100,
+                                                    250, 500, 1000, 2500, 5000, 10000, 30000};
+
+void metrics_init(struct metrics *m)
+{
+    memset(m, 0, sizeof(*m));
+    pthread_mutex_init(&m->lock, NULL);
+}
+
+void metrics_fini(struct metrics *m)
+{
+    struct metrics_entry *e = m->entries;
+    while (e) {
+        struct metrics_entry *next = e->next;
+        free(e->service);
+        free(e->region);
+        free(e);
+        e = next;
+    }
+    pthread_mutex_destroy(&m->lock);
+}
+
+struct metrics_series *metrics_series_get(struct metrics *m, const char *service,
+                                          const char *region)
+{
+    pthread_mutex_lock(&m->lock);
+    struct metrics_entry *e;
+    for (e = m->entries; e; e = e->next) {
+        if (strcmp(e->service, service) == 0 && strcmp(e->region, region) == 0)
+            break;
+    }
+    if (e == NULL) {
+        e = xcalloc(1, sizeof(*e));
+        e->service = xstrdup(service);
+        e->region = xstrdup(region);
+        e->next = m->entries;
+        m->entries = e;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return &e->series;
+}
+
+#define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
+#define GET(counter)    ((unsigned long long)atomic_load_explicit(&(counter), memory_order_relaxed))
+
+void metrics_observe(struct metrics_series *s, int status, int64_t upstream_us)
+{
+    int cls = status >= 100 && status < 600 ? status / 100 : 0;
+    ADD(s->requests[cls], 1);
+    if (upstream_us < 0)
+        return;
+    int b = 0;
+    while (b < METRICS_BUCKETS && upstream_us > (int64_t)bucket_ms[b] * 1000)
+        b++;
+    ADD(s->upstream_ms_buckets[b], 1);
+    ADD(s->upstream_ms_count, 1);
+    ADD(s->upstream_us_sum, (uint64_t)upstream_us);
+}
+
+static void counter(FILE *out, const char *name, const char *help, const char *type,
+                    unsigned long long value)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, value);
+}
+
+char *metrics_render(struct metrics *m)
+{
+    static const char *const classes[] = {"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (out == NULL)
+        abort();
+
+    pthread_mutex_lock(&m->lock);
+    fputs("# HELP gslb_requests_total Requests answered, by service, region and status class.\n"
+          "# TYPE gslb_requests_total counter\n",
+          out);
+    for (struct metrics_entry *e = m->entries; e; e = e->next) {
+        for (int c = 0; c < 6; c++) {
+            unsigned long long n = GET(e->series.requests[c]);
+            if (n)
+                fprintf(out, "gslb_requests_total{service=\"%s\",region=\"%s\",code=\"%s\"} %llu\n",
+                        e->service, e->region, classes[c], n);
+        }
+    }
+    fputs("# HELP gslb_upstream_latency_seconds Time from sending a request to an origin to its "
+          "response headers.\n# TYPE gslb_upstream_latency_seconds histogram\n",
+          out);
+    for (struct metrics_entry *e = m->entries; e; e = e->next) {
+        unsigned long long cumulative = 0, count = GET(e->series.upstream_ms_count);
+        if (count == 0)
+            continue;
+        for (int b = 0; b <= METRICS_BUCKETS; b++) {
+            cumulative += GET(e->series.upstream_ms_buckets[b]);
+            if (b < METRICS_BUCKETS)
+                fprintf(out,
+                        "gslb_upstream_latency_seconds_bucket{service=\"%s\",region=\"%s\","
+                        "le=\"%g\"} %llu\n",
+                        e->service, e->region, bucket_ms[b] / 1000.0, cumulative);
+            else
+                fprintf(out,
+                        "gslb_upstream_latency_seconds_bucket{service=\"%s\",region=\"%s\","
+                        "le=\"+Inf\"} %llu\n",
+                        e->service, e->region, cumulative);
+        }
+        fprintf(out, "gslb_upstream_latency_seconds_sum{service=\"%s\",region=\"%s\"} %.6f\n",
+                e->service, e->region, GET(e->series.upstream_us_sum) / 1e6);
+        fprintf(out, "gslb_upstream_latency_seconds_count{service=\"%s\",region=\"%s\"} %llu\n",
+                e->service, e->region, count);
+    }
+    pthread_mutex_unlock(&m->lock);
+
+    counter(out, "gslb_connections_active", "Client connections open now.", "gauge",
+            GET(m->connections_active));
+    counter(out, "gslb_connections_total", "Client connections accepted.", "counter",
+            GET(m->connections_total));
+    counter(out, "gslb_connections_refused_total",
+            "Client connections refused at the connection limit.", "counter",
+            GET(m->connections_refused));
+    counter(out, "gslb_retries_total", "Requests sent again to another origin or region.",
+            "counter", GET(m->retries));
+    counter(out, "gslb_geo_lookups_total", "Client addresses looked up.", "counter",
+            GET(m->geo_lookups));
+    counter(out, "gslb_geo_located_total", "Lookups that found a location.", "counter",
+            GET(m->geo_located));
+    counter(out, "gslb_decisions_total", "Routing decisions made.", "counter", GET(m->decisions));
+    fprintf(out,
+            "# HELP gslb_decision_seconds_total Time spent deciding (geo lookup included).\n"
+            "# TYPE gslb_decision_seconds_total counter\ngslb_decision_seconds_total %.9f\n",
+            GET(m->decision_ns_sum) / 1e9);
+    counter(out, "gslb_bad_requests_total", "Requests refused as malformed or over a limit.",
+            "counter", GET(m->bad_requests));
+    counter(out, "gslb_upstream_errors_total",
+            "Origin connections that failed, timed out or sent an invalid response.", "counter",
+            GET(m->upstream_errors));
+    fclose(out);
+    return text;
+}

@@ -1,0 +1,91 @@
+/* proxy/proxy.h - the HTTP/1.1 edge proxy: accepts clients, asks the decision engine for a region
+ * and an origin, and relays requests and responses, streaming, with the limits and strictness of
+ * a production proxy.
+ *
+ * The proxy gets its configuration as the plain struct below before the first request (main.c
+ * fills it from the config file and the flags). It runs one libevent event loop per worker
+ * thread, each with its own SO_REUSEPORT listening sockets, so workers share nothing on the
+ * request path but the published topology snapshot and the geo databases. llhttp, libevent and
+ * the origin connection pools stay inside this module. */
+#ifndef PROXY_PROXY_H
+#define PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+
+struct geo;
+struct gslb_watch;
+
+#define PROXY_MAX_LISTEN  16
+#define PROXY_MAX_TRUSTED 64
+
+enum proxy_log_format { PROXY_LOG_JSON, PROXY_LOG_COMBINED };
+
+struct proxy_listen {
+    char address[128];   /* "ADDR:PORT", "[V6]:PORT" or ":PORT" */
+    bool proxy_protocol; /* expect a PROXY protocol v1/v2 header from (trusted) peers */
+};
+
+struct proxy_config {
+    struct proxy_listen listen[PROXY_MAX_LISTEN];
+    size_t n_listen;
+    char metrics_listen[128]; /* "" disables the metrics listener */
+    char access_log[512];     /* path, "-" for stderr, "" for none */
+    enum proxy_log_format access_log_format;
+    struct ip_cidr
+        trusted[PROXY_MAX_TRUSTED]; /* peers whose X-Forwarded-For / PROXY header count */
+    size_t n_trusted;
+    int workers;           /* 0: one per core */
+    bool forwarded_header; /* also send an RFC 7239 Forwarded header */
+    /* Limits and timeouts (milliseconds); defaults from proxy_config_defaults(). */
+    int client_header_timeout_ms;
+    int keepalive_timeout_ms;
+    int client_body_timeout_ms;
+    int connect_timeout_ms;
+    int response_header_timeout_ms;
+    int origin_read_timeout_ms;
+    int origin_idle_timeout_ms; /* idle pooled origin connections are closed after this */
+    int shutdown_timeout_ms;    /* SIGTERM: how long in-flight requests may take to finish */
+    size_t max_header_bytes;    /* request head, request line included: 431 beyond */
+    int max_headers;            /* header lines: 431 beyond */
+    uint64_t max_body_bytes;    /* 0: unlimited; 413 beyond */
+    int max_connections;        /* client connections per process: 503 beyond */
+    int max_idle_per_origin;    /* pooled keep-alive origin connections, per worker */
+    int max_tries;              /* attempts per request, over origins and regions */
+};
+
+/* Fills <cfg> with the documented defaults: no listeners, 10 s header read, 60 s keep-alive,
+ * 3 s connect, 30 s response headers, 60 s origin idle read, 64 KiB / 100 headers, 10,000
+ * connections, 3 tries. */
+void proxy_config_defaults(struct proxy_config *cfg);
+
+/* Parses one setting by its config-file name (the same as the long flag without "--"), e.g.
+ * ("listen", "127.0.0.1:8080") or ("connect-timeout", "3s"). Durations take ms, s or m suffixes,
+ * sizes k, m or g. Repeatable keys (listen, trusted-proxies) append. Returns 0, -ENOENT for a key
+ * the proxy does not own, or -EINVAL with the key named in <err>. */
+int proxy_config_set(struct proxy_config *cfg, const char *key, const char *value, char *err,
+                     size_t errlen);
+
+struct proxy; /* opaque; owned by the caller of proxy_create() */
+
+/* Binds every listener (failing early if one cannot be bound) and starts the worker threads.
+ * <geo> and <watch> are borrowed and must outlive the proxy. */
+struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
+                           struct gslb_watch *watch, char *err, size_t errlen);
+
+/* Graceful stop: listeners close at once, idle connections are closed, requests in flight may
+ * finish until the shutdown timeout; then the workers exit. Blocks until they have. */
+void proxy_shutdown(struct proxy *proxy);
+void proxy_destroy(struct proxy *proxy); /* accepts NULL; shuts down first if needed */
+
+/* Reopens the access log (after logrotate moved it). Safe from any thread. */
+void proxy_reopen_logs(struct proxy *proxy);
+
+/* The port the <index>th listener is bound to (useful with port 0), or -1. */
+int proxy_listen_port(const struct proxy *proxy, size_t index);
+int proxy_metrics_port(const struct proxy *proxy);
+
+#endif

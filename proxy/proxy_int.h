@@ -1,0 +1,277 @@
+/* proxy/proxy_int.h - what the files of proxy/ share and nobody else sees.
+ *
+ * Ownership: a worker owns its client connections; a client connection owns the request in
+ * flight and, while it is in use, the origin connection serving it; an idle origin connection
+ * belongs to the worker's pool. Everything of one worker is touched only by that worker's thread,
+ * so nothing here is locked except the metrics registry and the access log queue. */
+#ifndef PROXY_PROXY_INT_H
+#define PROXY_PROXY_INT_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <llhttp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "geo/geo.h"
+#include "gslb/gslb.h"
+#include "proxy/proxy.h"
+
+/* Bytes buffered towards a slow peer before we stop reading from the other side. */
+#define PROXY_HIGH_WATER (256 * 1024)
+#define PROXY_READ_CHUNK (64 * 1024)
+
+struct proxy;
+struct worker;
+struct client;
+struct upstream;
+
+/* ---- headers.c: a message head as parsed, and the rules for forwarding it ---- */
+
+struct header {
+    uint32_t name, name_len, value, value_len; /* offsets into the head's text */
+};
+
+struct head {
+    char *text; /* request line or status reason, then names and values, back to back */
+    size_t len, cap, max;
+    struct header *headers;
+    int n_headers, headers_cap, max_headers;
+    uint32_t url, url_len;       /* request target (requests) */
+    uint32_t reason, reason_len; /* status reason (responses) */
+    enum { HEAD_IDLE, HEAD_FIELD, HEAD_VALUE, HEAD_VALUE_DONE } state;
+    bool too_large, too_many, folded;
+};
+
+void head_init(struct head *h, size_t max_bytes, int max_headers);
+void head_reset(struct head *h);
+void head_fini(struct head *h);
+/* Appends a piece of a field (name), value, URL or reason; returns false once a limit is hit. */
+bool head_append(struct head *h, int what, const char *at, size_t len, bool continues_chunk);
+enum { HEAD_PART_NAME, HEAD_PART_VALUE, HEAD_PART_URL, HEAD_PART_REASON };
+void head_value_complete(struct head *h);
+/* The value of the only header <name> (case-insensitive); NULL if absent, and *count says how
+ * many there were. */
+const char *head_get(const struct head *h, const char *name, size_t *len_out, int *count_out);
+bool head_name_is(const struct head *h, const struct header *hd, const char *name);
+/* True when <token> appears in the comma-separated value of any header <name>. */
+bool head_has_token(const struct head *h, const char *name, const char *token);
+/* True when the headers <name> together list exactly one element, <token>. */
+bool head_list_is_only(const struct head *h, const char *name, const char *token);
+/* Validates names (tokens, no whitespace before the colon). Returns a reason or NULL. */
+const char *head_check_names(const struct head *h);
+/* Whether header <hd> is hop-by-hop: never forwarded (Connection and what it names, Keep-Alive,
+ * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*). */
+bool head_is_hop_by_hop(const struct head *h, const struct header *hd);
+
+/* ---- proxyproto.c ---- */
+
+/* Parses a PROXY protocol v1 or v2 header at the start of <buf>. Returns the header's length
+ * and fills <src> when it carries an address (LOCAL/UNKNOWN leave it unset and return
+ * *has_addr false), 0 when more bytes are needed, or -1 when it is not a valid header. */
+int proxyproto_parse(const uint8_t *buf, size_t len, struct ip_addr *src, bool *has_addr);
+
+/* ---- metrics.c ---- */
+
+#define METRICS_BUCKETS 14
+
+struct metrics_series {
+    atomic_uint_fast64_t requests[6]; /* by status class: 1xx..5xx, and [0] for "aborted" */
+    atomic_uint_fast64_t upstream_ms_buckets[METRICS_BUCKETS + 1];
+    atomic_uint_fast64_t upstream_ms_count, upstream_us_sum;
+};
+
+struct metrics {
+    pthread_mutex_t lock; /* guards the series list: creating one, and scraping */
+    struct metrics_entry *entries;
+    atomic_uint_fast64_t connections_active, connections_total, connections_refused;
+    atomic_uint_fast64_t retries, geo_lookups, geo_located, decisions, decision_ns_sum;
+    atomic_uint_fast64_t bad_requests, upstream_errors;
+};
+
+void metrics_init(struct metrics *m);
+void metrics_fini(struct metrics *m);
+/* The series for (service, region), created on first use; never freed before metrics_fini. */
+struct metrics_series *metrics_series_get(struct metrics *m, const char *service,
+                                          const char *region);
+void metrics_observe(struct metrics_series *s, int status, int64_t upstream_us);
+/* Prometheus text exposition of everything (caller frees). */
+char *metrics_render(struct metrics *m);
+
+/* ---- accesslog.c ---- */
+
+struct accesslog;
+struct accesslog *accesslog_open(const char *path, enum proxy_log_format format, char *err,
+                                 size_t errlen);
+void accesslog_close(struct accesslog *log); /* flushes; accepts NULL */
+void accesslog_reopen(struct accesslog *log);
+/* Queues one line (copied); never blocks on the disk. */
+void accesslog_write(struct accesslog *log, const char *line, size_t len);
+enum proxy_log_format accesslog_format(const struct accesslog *log);
+
+/* ---- server.c: the worker's view of the topology ---- */
+
+/* A snapshot as one worker uses it: origins resolved to socket addresses, per-origin idle
+ * connection pools, the balancer. Retired when a newer snapshot arrives, freed when the last
+ * request that used it ends. */
+struct wsnap {
+    const struct gslb_snapshot *snap;
+    struct gslb_balancer *balancer;
+    struct origin_target *targets;  /* by origin index */
+    uint8_t *origin_up;             /* health view: 1 everywhere, 0 for origins a retry skips */
+    struct metrics_series **series; /* by service * n_regions + region, created lazily */
+    int inflight;
+    bool retired;
+};
+
+struct origin_target {
+    struct sockaddr_storage addr;
+    socklen_t addrlen; /* 0: a host name, resolved per connection */
+    char host[256];
+    int port;
+    struct upstream *idle; /* pooled connections, most recent first */
+    int n_idle;
+};
+
+struct worker {
+    struct proxy *proxy;
+    int id;
+    pthread_t thread;
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct evconnlistener *listeners[PROXY_MAX_LISTEN];
+    struct event *wakeup; /* shutdown requests from other threads */
+    struct event *shutdown_check;
+    struct wsnap *current;
+    uint64_t generation;
+    struct client *clients; /* all client connections, for shutdown */
+    bool stopping;
+};
+
+struct proxy {
+    struct proxy_config cfg;
+    struct geo *geo;
+    struct gslb_watch *watch;
+    struct worker *workers;
+    int n_workers;
+    evutil_socket_t listen_fds[PROXY_MAX_LISTEN]; /* the first set, for port queries */
+    int listen_ports[PROXY_MAX_LISTEN];
+    struct metrics metrics;
+    struct accesslog *log;
+    atomic_int connections;
+    atomic_bool stopping;
+    struct event_base *metrics_base;
+    pthread_t metrics_thread;
+    bool metrics_running;
+    int metrics_port;
+    struct evhttp *metrics_http;
+    bool shut_down;
+};
+
+/* Returns the worker's current snapshot view, switching to a newer one if published. */
+struct wsnap *worker_wsnap(struct worker *w);
+void wsnap_release(struct worker *w, struct wsnap *ws);
+bool proxy_peer_trusted(const struct proxy *p, const struct ip_addr *addr);
+
+/* ---- client.c: the client side of a connection ---- */
+
+#define REQ_MAX_REGIONS 16
+#define REQ_MAX_TRIED   16
+
+struct request {
+    struct head head;
+    int major, minor;
+    uint8_t method;
+    bool keep_alive, chunked, websocket, head_method, idempotent;
+    bool head_done, body_done, body_started;
+    uint64_t body_bytes, bytes_in, bytes_out;
+    char host[256];
+    char target[2048]; /* request target as logged (truncated) */
+    struct ip_addr client_addr;
+    struct geo_result geo;
+    /* Routing: the regions that can serve, in order, and what was tried. */
+    struct wsnap *ws;
+    const struct gslb_service *svc;
+    uint32_t regions[REQ_MAX_REGIONS];
+    int n_regions, region_i;
+    uint32_t tried[REQ_MAX_TRIED];
+    int n_tried, tries;
+    bool last_failure_timeout;
+    const struct gslb_origin *origin;
+    uint32_t origin_region;
+    char *out_head; /* the head as forwarded, kept for retries */
+    size_t out_head_len;
+    /* Response. */
+    struct head resp;
+    int status;
+    bool interim, resp_head_sent, resp_done, resp_chunked, resp_close_delimited;
+    struct timespec t_start, t_upstream;
+    int64_t upstream_us;
+};
+
+enum client_state { C_IDLE, C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
+enum client_timer { T_NONE, T_KEEPALIVE, T_HEADER, T_CONNECT, T_RESPONSE };
+
+struct client {
+    struct worker *w;
+    struct client *next, *prev;
+    struct bufferevent *bev;
+    struct ip_addr peer; /* the socket peer, or the PROXY protocol source */
+    bool expect_proxy_header;
+    llhttp_t parser;
+    const char *chunk_start; /* start of the buffer llhttp is parsing: obs-fold detection */
+    enum client_state state;
+    struct event *timer;
+    enum client_timer timer_kind;
+    struct request req;
+    struct upstream *up;
+    bool close_after, parser_paused, read_blocked;
+};
+
+void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,
+                   bool proxy_protocol);
+/* Shutdown: closes idle connections now and the others after their current response. */
+void client_shutdown_all(struct worker *w);
+void client_close(struct client *c);
+void client_timer_arm(struct client *c, enum client_timer kind, int ms);
+/* Sends an error response (or, if a response has started, cuts the connection) and closes. */
+void client_fail(struct client *c, int status, const char *message);
+/* Parses what the client has sent, as far as the request's state allows. */
+void client_process(struct client *c);
+/* The origin has the request head: let request body bytes flow. */
+void client_body_resume(struct client *c);
+/* The response is complete: log it, then next request or close. */
+void client_response_done(struct client *c, bool upstream_reusable);
+/* Writes to the client, with backpressure on the origin connection. */
+void client_write(struct client *c, const void *data, size_t len);
+void client_tunnel_start(struct client *c);
+
+/* ---- upstream.c: the origin side of one request ---- */
+
+struct upstream {
+    struct worker *w;
+    struct client *c; /* NULL while pooled */
+    struct bufferevent *bev;
+    struct wsnap *ws;
+    uint32_t origin; /* index in ws->targets */
+    llhttp_t parser;
+    const char *chunk_start;
+    struct upstream *next_idle;
+    struct event *idle_timer;
+    bool connected, got_response_byte, reused;
+};
+
+/* Starts (or, after a failure, retries) the origin side of the client's request. */
+void upstream_start(struct client *c);
+/* Detaches the client's upstream: back to the pool if <reusable>, else closed. */
+void upstream_release(struct client *c, bool reusable);
+/* Closes every pooled connection of <ws>. */
+void upstream_pool_drain(struct wsnap *ws);
+/* Moves request body bytes to the origin, with backpressure on the client. */
+void upstream_write_body(struct client *c, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,461 @@
+/* proxy/server.c - the proxy's life cycle: listeners, worker threads and their event loops, the
+ * worker's view of the published topology, the metrics listener and graceful shutdown.
+ *
+ * Every worker binds its own socket to each listen address with SO_REUSEPORT, so the kernel
+ * spreads new connections over the workers and no accept lock exists. The first worker's sockets
+ * are bound in proxy_create(), on the caller's thread, so a port in use is reported before the
+ * daemon claims to run. */
+#include <errno.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "proxy/proxy_int.h"
+
+/* Parses "ADDR:PORT", "[V6]:PORT" or ":PORT" (all IPv4 addresses) into <ss>. */
+static int address_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[128];
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL)
+        return -EINVAL;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || end == colon + 1 || port < 0 || port > 65535)
+        return -EINVAL;
+    size_t hostlen = (size_t)(colon - text);
+    if (hostlen >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, text, hostlen);
+    host[hostlen] = '\0';
+    if (host[0] == '[' && hostlen > 2 && host[hostlen - 1] == ']') {
+        host[hostlen - 1] = '\0';
+        memmove(host, host + 1, hostlen);
+    }
+    struct ip_addr addr = {.family = AF_INET};
+    if (host[0] != '\0' && ip_addr_parse(host, &addr) != 0)
+        return -EINVAL;
+    *len = (socklen_t)ip_addr_to_sockaddr(&addr, (uint16_t)port, ss);
+    return 0;
+}
+
+static evutil_socket_t listen_socket(const char *address, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int one = 1;
+    if (address_parse(address, &ss, &len) != 0) {
+        snprintf(err, errlen, "listen: '%s' is not ADDR:PORT, [V6]:PORT or :PORT", address);
+        return -1;
+    }
+    evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        (ss.ss_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "listen %s: %s", address, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int socket_port(evutil_socket_t fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+bool proxy_peer_trusted(const struct proxy *p, const struct ip_addr *addr)
+{
+    for (size_t i = 0; i < p->cfg.n_trusted; i++) {
+        if (ip_cidr_contains(&p->cfg.trusted[i], addr))
+            return true;
+    }
+    return false;
+}
+
+/* ---- the worker's view of the topology ---- */
+
+static void wsnap_free(struct wsnap *ws)
+{
+    upstream_pool_drain(ws);
+    gslb_balancer_destroy(ws->balancer);
+    gslb_snapshot_release(ws->snap);
+    free(ws->targets);
+    free(ws->series);
+    free(ws->origin_up);
+    free(ws);
+}
+
+static void target_resolve(struct origin_target *t, const char *address)
+{
+    /* Validated by db/ as host:port, [v6]:port or name:port. */
+    const char *colon = strrchr(address, ':');
+    size_t hostlen = (size_t)(colon - address);
+    t->port = atoi(colon + 1);
+    if (address[0] == '[') {
+        address++;
+        hostlen -= 2;
+    }
+    snprintf(t->host, sizeof(t->host), "%.*s", (int)hostlen, address);
+    struct ip_addr ip;
+    if (ip_addr_parse(t->host, &ip) == 0)
+        t->addrlen = (socklen_t)ip_addr_to_sockaddr(&ip, (uint16_t)t->port, &t->addr);
+}
+
+static struct wsnap *wsnap_create(const struct gslb_snapshot *snap)
+{
+    struct wsnap *ws = xcalloc(1, sizeof(*ws));
+    ws->snap = snap;
+    ws->balancer = gslb_balancer_create(snap);
+    ws->targets = xcalloc(snap->n_origins + 1, sizeof(*ws->targets));
+    ws->origin_up = xmalloc(snap->n_origins + 1);
+    memset(ws->origin_up, 1, snap->n_origins + 1);
+    ws->series = xcalloc(snap->n_services * snap->n_regions + 1, sizeof(*ws->series));
+    for (size_t s = 0; s < snap->n_services; s++) {
+        const struct gslb_service *svc = &snap->services[s];
+        for (size_t p = 0; p < svc->n_pools; p++) {
+            for (size_t o = 0; o < svc->pools[p].n_origins; o++) {
+                const struct gslb_origin *origin = &svc->pools[p].origins[o];
+                target_resolve(&ws->targets[origin->index], origin->address);
+            }
+        }
+    }
+    return ws;
+}
+
+struct wsnap *worker_wsnap(struct worker *w)
+{
+    uint64_t generation = gslb_watch_generation(w->proxy->watch);
+    if (w->current == NULL || generation != w->generation) {
+        const struct gslb_snapshot *snap = gslb_watch_acquire(w->proxy->watch);
+        w->generation = generation;
+        if (w->current == NULL || snap->version != w->current->snap->version) {
+            struct wsnap *old = w->current;
+            w->current = wsnap_create(snap);
+            if (old) {
+                old->retired = true;
+                upstream_pool_drain(old);
+                if (old->inflight == 0)
+                    wsnap_free(old);
+            }
+        } else {
+            gslb_snapshot_release(snap);
+        }
+    }
+    return w->current;
+}
+
+void wsnap_release(struct worker *w, struct wsnap *ws)
+{
+    (void)w;
+    if (--ws->inflight == 0 && ws->retired)
+        wsnap_free(ws);
+}
+
+/* ---- workers ---- */
+
+static void accept_cb(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct worker *w = arg;
+    int one = 1;
+    size_t index = 0;
+    while (index < PROXY_MAX_LISTEN && w->listeners[index] != listener)
+        index++;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    client_accept(w, fd, sa, salen, w->proxy->cfg.listen[index].proxy_protocol);
+}
+
+static void accept_error_cb(struct evconnlistener *listener, void *arg)
+{
+    (void)listener;
+    (void)arg;
+    /* EMFILE and friends: libevent retries on the next readiness; say it once in a while. */
+    static _Thread_local time_t last;
+    time_t now = time(NULL);
+    if (now != last) {
+        log_warn("proxy: accept: %s", strerror(errno));
+        last = now;
+    }
+}
+
+static void shutdown_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (w->clients == NULL)
+        event_base_loopbreak(w->base);
+}
+
+static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (!atomic_load(&w->proxy->stopping) || w->stopping)
+        return;
+    w->stopping = true;
+    for (int i = 0; i < PROXY_MAX_LISTEN; i++) {
+        if (w->listeners[i]) {
+            evconnlistener_free(w->listeners[i]);
+            w->listeners[i] = NULL;
+        }
+    }
+    client_shutdown_all(w);
+    if (w->current)
+        upstream_pool_drain(w->current);
+    /* Poll for the last client to leave; the deadline ends the loop regardless. */
+    w->shutdown_check = event_new(w->base, -1, EV_PERSIST, shutdown_check_cb, w);
+    struct timeval tick = {0, 50000};
+    event_add(w->shutdown_check, &tick);
+    int ms = w->proxy->cfg.shutdown_timeout_ms;
+    struct timeval deadline = {ms / 1000, (ms % 1000) * 1000};
+    event_base_loopexit(w->base, &deadline);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    event_base_dispatch(w->base);
+    /* Past the deadline (or all done): whoever is left is cut off. */
+    while (w->clients)
+        client_close(w->clients);
+    return NULL;
+}
+
+static int worker_init(struct proxy *p, struct worker *w, int id, char *err, size_t errlen)
+{
+    w->proxy = p;
+    w->id = id;
+    w->base = event_base_new();
+    w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (w->dns == NULL) /* no resolv.conf: origins named by address still work */
+        w->dns = evdns_base_new(w->base, 0);
+    w->wakeup = event_new(w->base, -1, EV_PERSIST, wakeup_cb, w);
+    event_add(w->wakeup, NULL);
+    for (size_t i = 0; i < p->cfg.n_listen; i++) {
+        evutil_socket_t fd =
+            id == 0 ? p->listen_fds[i] : listen_socket(p->cfg.listen[i].address, err, errlen);
+        if (fd < 0)
+            return -EADDRINUSE;
+        w->listeners[i] = evconnlistener_new(w->base, accept_cb, w,
+                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+        evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
+    }
+    return 0;
+}
+
+/* ---- the metrics listener ---- */
+
+static void metrics_request_cb(struct evhttp_request *req, void *arg)
+{
+    struct proxy *p = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    struct evbuffer *body = evbuffer_new();
+    if (path && strcmp(path, "/metrics") == 0) {
+        char *text = metrics_render(&p->metrics);
+        evbuffer_add(body, text, strlen(text));
+        free(text);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                          "text/plain; version=0.0.4");
+        evhttp_send_reply(req, 200, "OK", body);
+    } else if (path && strcmp(path, "/healthz") == 0) {
+        evbuffer_add_printf(body, "ok\n");
+        evhttp_send_reply(req, 200, "OK", body);
+    } else {
+        evbuffer_add_printf(body, "not found: try /metrics\n");
+        evhttp_send_reply(req, 404, "Not Found", body);
+    }
+    evbuffer_free(body);
+}
+
+static void *metrics_main(void *arg)
+{
+    struct proxy *p = arg;
+    event_base_dispatch(p->metrics_base);
+    return NULL;
+}
+
+static int metrics_start(struct proxy *p, char *err, size_t errlen)
+{
+    evutil_socket_t fd = listen_socket(p->cfg.metrics_listen, err, errlen);
+    if (fd < 0)
+        return -EADDRINUSE;
+    p->metrics_port = socket_port(fd);
+    p->metrics_base = event_base_new();
+    p->metrics_http = evhttp_new(p->metrics_base);
+    evhttp_set_allowed_methods(p->metrics_http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_timeout(p->metrics_http, 10);
+    evhttp_set_gencb(p->metrics_http, metrics_request_cb, p);
+    if (evhttp_accept_socket(p->metrics_http, fd) != 0) {
+        snprintf(err, errlen, "metrics-listen %s: cannot accept", p->cfg.metrics_listen);
+        close(fd);
+        return -EIO;
+    }
+    if (pthread_create(&p->metrics_thread, NULL, metrics_main, p) != 0) {
+        snprintf(err, errlen, "metrics: cannot start its thread");
+        return -EIO;
+    }
+    p->metrics_running = true;
+    return 0;
+}
+
+/* ---- public API ---- */
+
+struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
+                           struct gslb_watch *watch, char *err, size_t errlen)
+{
+    static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
+    pthread_once(&threads_once, (void (*)(void))evthread_use_pthreads);
+    struct proxy *p = xcalloc(1, sizeof(*p));
+    p->cfg = *cfg;
+    p->geo = geo;
+    p->watch = watch;
+    metrics_init(&p->metrics);
+    for (size_t i = 0; i < PROXY_MAX_LISTEN; i++)
+        p->listen_fds[i] = -1;
+    p->n_workers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (p->n_workers < 1)
+        p->n_workers = 1;
+    if (cfg->n_listen == 0) {
+        snprintf(err, errlen, "listen: no address to listen on");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if ((p->listen_fds[i] = listen_socket(cfg->listen[i].address, err, errlen)) < 0)
+            goto fail;
+        p->listen_ports[i] = socket_port(p->listen_fds[i]);
+        /* Port 0 picked a port: the other workers must bind that same one. */
+        if (strcmp(strrchr(p->cfg.listen[i].address, ':'), ":0") == 0)
+            snprintf(strrchr(p->cfg.listen[i].address, ':'), 8, ":%d", p->listen_ports[i]);
+    }
+    if (cfg->access_log[0] &&
+        (p->log = accesslog_open(cfg->access_log, cfg->access_log_format, err, errlen)) == NULL)
+        goto fail;
+    if (cfg->metrics_listen[0] && metrics_start(p, err, errlen) != 0)
+        goto fail;
+    p->workers = xcalloc((size_t)p->n_workers, sizeof(*p->workers));
+    for (int i = 0; i < p->n_workers; i++) {
+        if (worker_init(p, &p->workers[i], i, err, errlen) != 0)
+            goto fail;
+    }
+    for (int i = 0; i < p->n_workers; i++) {
+        if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]) != 0) {
+            snprintf(err, errlen, "proxy: cannot start worker threads");
+            p->n_workers = i;
+            proxy_destroy(p);
+            return NULL;
+        }
+    }
+    return p;
+fail:
+    p->n_workers = p->workers ? p->n_workers : 0;
+    for (int i = 0; i < p->n_workers; i++) {
+        struct worker *w = &p->workers[i];
+        for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
+            if (w->listeners[l])
+                evconnlistener_free(w->listeners[l]);
+            else if (i == 0 && p->listen_fds[l] >= 0)
+                close(p->listen_fds[l]);
+        }
+        if (w->wakeup)
+            event_free(w->wakeup);
+        if (w->dns)
+            evdns_base_free(w->dns, 0);
+        if (w->base)
+            event_base_free(w->base);
+    }
+    if (p->workers == NULL) {
+        for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
+            if (p->listen_fds[l] >= 0)
+                close(p->listen_fds[l]);
+        }
+    }
+    if (p->metrics_running) {
+        event_base_loopbreak(p->metrics_base);
+        pthread_join(p->metrics_thread, NULL);
+    }
+    if (p->metrics_http)
+        evhttp_free(p->metrics_http);
+    if (p->metrics_base)
+        event_base_free(p->metrics_base);
+    accesslog_close(p->log);
+    metrics_fini(&p->metrics);
+    free(p->workers);
+    free(p);
+    return NULL;
+}
+
+void proxy_shutdown(struct proxy *p)
+{
+    if (p->shut_down)
+        return;
+    p->shut_down = true;
+    atomic_store(&p->stopping, true);
+    for (int i = 0; i < p->n_workers; i++)
+        event_active(p->workers[i].wakeup, EV_READ, 0);
+    for (int i = 0; i < p->n_workers; i++)
+        pthread_join(p->workers[i].thread, NULL);
+}
+
+void proxy_destroy(struct proxy *p)
+{
+    if (p == NULL)
+        return;
+    proxy_shutdown(p);
+    for (int i = 0; i < p->n_workers; i++) {
+        struct worker *w = &p->workers[i];
+        for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
+            if (w->listeners[l])
+                evconnlistener_free(w->listeners[l]);
+        }
+        if (w->current)
+            wsnap_free(w->current);
+        if (w->shutdown_check)
+            event_free(w->shutdown_check);
+        event_free(w->wakeup);
+        evdns_base_free(w->dns, 0);
+        event_base_free(w->base);
+    }
+    if (p->metrics_running) {
+        event_base_loopbreak(p->metrics_base);
+        pthread_join(p->metrics_thread, NULL);
+        evhttp_free(p->metrics_http);
+        event_base_free(p->metrics_base);
+    }
+    accesslog_close(p->log);
+    metrics_fini(&p->metrics);
+    free(p->workers);
+    free(p);
+}
+
+void proxy_reopen_logs(struct proxy *p)
+{
+    accesslog_reopen(p->log);
+}
+
+int proxy_listen_port(const struct proxy *p, size_t index)
+{
+    return index < p->cfg.n_listen ? p->listen_ports[index] : -1;
+}
+
+int proxy_metrics_port(const struct proxy *p)
+{
+    return p->metrics_running ? p->metrics_port : -1;
+}

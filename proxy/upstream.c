@@ -1,0 +1,520 @@
+/* proxy/upstream.c - the origin side of a proxied request: choose an origin, connect or reuse a
+ * pooled connection, send the head, stream the body, parse the response with llhttp (as strictly
+ * as requests) and relay it.
+ *
+ * Retries: a connect failure or timeout, or a connection closed before any response byte, sends
+ * the request to the next origin of the region and then to the next region, up to max_tries in
+ * all. The second case only for idempotent methods whose body, if any, has not started to flow,
+ * because only then can the request be replayed unchanged. Once response bytes have reached the
+ * client nothing is retried: a response cut by the origin is cut for the client too. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "proxy/proxy_int.h"
+
+#define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
+
+static const llhttp_settings_t response_settings;
+
+static void upstream_free(struct upstream *up)
+{
+    if (up->idle_timer)
+        event_free(up->idle_timer);
+    bufferevent_free(up->bev);
+    free(up);
+}
+
+/* ---- the pool ---- */
+
+static void pool_remove(struct upstream *up)
+{
+    struct origin_target *t = &up->ws->targets[up->origin];
+    for (struct upstream **pp = &t->idle; *pp; pp = &(*pp)->next_idle) {
+        if (*pp == up) {
+            *pp = up->next_idle;
+            t->n_idle--;
+            return;
+        }
+    }
+}
+
+static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct upstream *up = arg;
+    (void)bev;
+    (void)what;
+    pool_remove(up); /* the origin closed it, or it misbehaved */
+    upstream_free(up);
+}
+
+static void idle_read_cb(struct bufferevent *bev, void *arg)
+{
+    /* An idle connection has nothing to say; anything it sends makes it unusable. */
+    idle_event_cb(bev, BEV_EVENT_ERROR, arg);
+}
+
+static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    idle_event_cb(NULL, 0, arg);
+}
+
+void upstream_pool_drain(struct wsnap *ws)
+{
+    for (size_t i = 0; i < ws->snap->n_origins; i++) {
+        struct origin_target *t = &ws->targets[i];
+        while (t->idle) {
+            struct upstream *up = t->idle;
+            t->idle = up->next_idle;
+            upstream_free(up);
+        }
+        t->n_idle = 0;
+    }
+}
+
+void upstream_release(struct client *c, bool reusable)
+{
+    struct upstream *up = c->up;
+    if (up == NULL)
+        return;
+    c->up = NULL;
+    up->c = NULL;
+    struct origin_target *t = &up->ws->targets[up->origin];
+    int max_idle = up->w->proxy->cfg.max_idle_per_origin;
+    if (!reusable || up->ws->retired || up->w->stopping || t->n_idle >= max_idle ||
+        evbuffer_get_length(bufferevent_get_input(up->bev)) > 0) {
+        upstream_free(up);
+        return;
+    }
+    up->next_idle = t->idle;
+    t->idle = up;
+    t->n_idle++;
+    up->reused = true;
+    bufferevent_set_timeouts(up->bev, NULL, NULL);
+    bufferevent_setcb(up->bev, idle_read_cb, NULL, idle_event_cb, up);
+    bufferevent_enable(up->bev, EV_READ);
+    if (up->idle_timer == NULL)
+        up->idle_timer = evtimer_new(up->w->base, idle_timer_cb, up);
+    int ms = up->w->proxy->cfg.origin_idle_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(up->idle_timer, &tv);
+}
+
+/* ---- sending ---- */
+
+void upstream_write_body(struct client *c, const void *data, size_t len)
+{
+    struct upstream *up = c->up;
+    if (up == NULL)
+        return;
+    struct evbuffer *out = bufferevent_get_output(up->bev);
+    if (c->req.chunked) {
+        /* Re-frame: chunk extensions and trailers are dropped, sizes are ours. */
+        if (data == NULL)
+            evbuffer_add(out, "0\r\n\r\n", 5);
+        else {
+            evbuffer_add_printf(out, "%zx\r\n", len);
+            evbuffer_add(out, data, len);
+            evbuffer_add(out, "\r\n", 2);
+        }
+    } else if (data != NULL) {
+        evbuffer_add(out, data, len);
+    }
+    if (evbuffer_get_length(out) >= PROXY_HIGH_WATER && !c->read_blocked) {
+        /* The origin reads slower than the client sends: stop reading the client until the
+         * origin's buffer drains (upstream_write_cb). */
+        c->read_blocked = true;
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_setwatermark(up->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+    }
+}
+
+static void upstream_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct upstream *up = arg;
+    struct client *c = up->c;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    if (c && c->read_blocked) {
+        c->read_blocked = false;
+        bufferevent_enable(c->bev, EV_READ);
+        client_process(c);
+    }
+}
+
+static void upstream_read_cb(struct bufferevent *bev, void *arg);
+static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* The connection is ready: send the head, wait for the response, let the body flow. */
+static void upstream_send_head(struct client *c)
+{
+    struct upstream *up = c->up;
+    struct proxy *p = c->w->proxy;
+    llhttp_init(&up->parser, HTTP_RESPONSE, &response_settings);
+    up->parser.data = up;
+    up->got_response_byte = false;
+    bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
+    int ms = p->cfg.origin_read_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    bufferevent_set_timeouts(up->bev, &tv, NULL);
+    bufferevent_enable(up->bev, EV_READ | EV_WRITE);
+    evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head, c->req.out_head_len);
+    clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
+    client_timer_arm(c, T_RESPONSE, p->cfg.response_header_timeout_ms);
+    client_body_resume(c);
+}
+
+/* Picks an origin not tried yet, region by region. */
+static const struct gslb_origin *pick_origin(struct client *c, uint32_t *region_out)
+{
+    struct request *r = &c->req;
+    struct wsnap *ws = r->ws;
+    struct gslb_health health = {ws->origin_up};
+    const struct gslb_origin *o = NULL;
+    for (int i = 0; i < r->n_tried; i++)
+        ws->origin_up[r->tried[i]] = 0;
+    while (r->region_i < r->n_regions && o == NULL) {
+        o = gslb_origin_pick(ws->snap, ws->balancer, r->svc, r->regions[r->region_i],
+                             &r->client_addr, &health);
+        if (o == NULL)
+            r->region_i++;
+    }
+    for (int i = 0; i < r->n_tried; i++)
+        ws->origin_up[r->tried[i]] = 1;
+    if (o)
+        *region_out = r->regions[r->region_i];
+    return o;
+}
+
+void upstream_start(struct client *c)
+{
+    struct request *r = &c->req;
+    struct worker *w = c->w;
+    struct proxy *p = w->proxy;
+    uint32_t region = 0;
+    const struct gslb_origin *o = NULL;
+
+    if (r->tries < p->cfg.max_tries && r->n_tried < REQ_MAX_TRIED)
+        o = pick_origin(c, &region);
+    if (o == NULL) {
+        if (r->tries == 0)
+            client_fail(c, 503, "no origin is available");
+        else if (r->last_failure_timeout)
+            client_fail(c, 504, "no origin answered in time");
+        else
+            client_fail(c, 502, "no origin could be reached");
+        return;
+    }
+    if (r->tries > 0)
+        ADD(p->metrics.retries, 1);
+    r->tries++;
+    r->tried[r->n_tried++] = o->index;
+    r->origin = o;
+    r->origin_region = region;
+    r->last_failure_timeout = false;
+
+    struct origin_target *t = &r->ws->targets[o->index];
+    struct upstream *up = t->idle;
+    if (up != NULL) {
+        t->idle = up->next_idle;
+        t->n_idle--;
+        evtimer_del(up->idle_timer);
+        up->c = c;
+        c->up = up;
+        upstream_send_head(c);
+        return;
+    }
+    up = xcalloc(1, sizeof(*up));
+    up->w = w;
+    up->c = c;
+    up->ws = r->ws;
+    up->origin = o->index;
+    up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    c->up = up;
+    bufferevent_setcb(up->bev, NULL, NULL, upstream_event_cb, up);
+    client_timer_arm(c, T_CONNECT, p->cfg.connect_timeout_ms);
+    int rc =
+        t->addrlen
+            ? bufferevent_socket_connect(up->bev, (struct sockaddr *)&t->addr, (int)t->addrlen)
+            : bufferevent_socket_connect_hostname(up->bev, w->dns, AF_UNSPEC, t->host, t->port);
+    if (rc != 0) {
+        /* Refused synchronously (no route, no descriptors): as good as a failed connect. */
+        ADD(p->metrics.upstream_errors, 1);
+        client_timer_arm(c, T_NONE, 0);
+        upstream_release(c, false);
+        upstream_start(c);
+    }
+}
+
+/* ---- the response ---- */
+
+static struct upstream *upstream_of(llhttp_t *parser)
+{
+    return parser->data;
+}
+
+static int on_response_begin(llhttp_t *parser)
+{
+    struct upstream *up = upstream_of(parser);
+    head_reset(&up->c->req.resp);
+    return 0;
+}
+
+static int on_status(llhttp_t *parser, const char *at, size_t len)
+{
+    struct upstream *up = upstream_of(parser);
+    return head_append(&up->c->req.resp, HEAD_PART_REASON, at, len, true) ? 0 : -1;
+}
+
+static int on_field(llhttp_t *parser, const char *at, size_t len)
+{
+    struct upstream *up = upstream_of(parser);
+    return head_append(&up->c->req.resp, HEAD_PART_NAME, at, len, true) ? 0 : -1;
+}
+
+static int on_value(llhttp_t *parser, const char *at, size_t len)
+{
+    struct upstream *up = upstream_of(parser);
+    return head_append(&up->c->req.resp, HEAD_PART_VALUE, at, len, at == up->chunk_start) ? 0 : -1;
+}
+
+static int on_value_complete(llhttp_t *parser)
+{
+    head_value_complete(&upstream_of(parser)->c->req.resp);
+    return 0;
+}
+
+/* Writes the response head to the client: hop-by-hop headers out, our framing and Via in. */
+static void response_head_write(struct client *c, int status, bool with_framing)
+{
+    struct request *r = &c->req;
+    const struct head *h = &r->resp;
+    struct evbuffer *out = evbuffer_new();
+    const char *via = NULL;
+    size_t via_len = 0;
+
+    evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", status, (int)h->reason_len,
+                        h->text + h->reason);
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        if (head_is_hop_by_hop(h, hd))
+            continue;
+        if (head_name_is(h, hd, "via")) {
+            via = h->text + hd->value;
+            via_len = hd->value_len;
+            continue;
+        }
+        evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)hd->name_len, h->text + hd->name,
+                            (int)hd->value_len, h->text + hd->value);
+    }
+    if (via)
+        evbuffer_add_printf(out, "Via: %.*s, 1.1 gslb\r\n", (int)via_len, via);
+    else
+        evbuffer_add_printf(out, "Via: 1.1 gslb\r\n");
+    if (with_framing) {
+        if (r->resp_chunked)
+            evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+        if (c->close_after || !r->keep_alive || c->w->stopping || r->resp_close_delimited)
+            evbuffer_add_printf(out, "Connection: close\r\n");
+        else if (r->minor == 0)
+            evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+    }
+    evbuffer_add(out, "\r\n", 2);
+    size_t len = evbuffer_get_length(out);
+    r->bytes_out += len;
+    bufferevent_write_buffer(c->bev, out);
+    evbuffer_free(out);
+}
+
+static int on_response_headers_complete(llhttp_t *parser)
+{
+    struct upstream *up = upstream_of(parser);
+    struct client *c = up->c;
+    struct request *r = &c->req;
+    int status = parser->status_code;
+    const struct head *h = &r->resp;
+    size_t len;
+
+    if (head_check_names(h) != NULL || (parser->http_major != 1))
+        return -1;
+    if (status >= 100 && status < 200 && status != 101) {
+        /* Interim (100 Continue, 103 Early Hints): relayed as interim, to HTTP/1.1 clients. */
+        r->interim = true;
+        if (r->minor == 1)
+            response_head_write(c, status, false);
+        return 0;
+    }
+    if (status == 101) {
+        if (!r->websocket)
+            return -1; /* switching protocols nobody asked for */
+        r->status = 101;
+        r->resp_head_sent = true;
+        evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 101 %.*s\r\n",
+                            (int)h->reason_len, h->text + h->reason);
+        for (int i = 0; i < h->n_headers; i++) {
+            const struct header *hd = &h->headers[i];
+            evbuffer_add_printf(bufferevent_get_output(c->bev), "%.*s: %.*s\r\n", (int)hd->name_len,
+                                h->text + hd->name, (int)hd->value_len, h->text + hd->value);
+        }
+        evbuffer_add(bufferevent_get_output(c->bev), "\r\n", 2);
+        return 2; /* llhttp_execute() returns HPE_PAUSED_UPGRADE: the tunnel starts */
+    }
+    if (head_get(h, "transfer-encoding", &len, NULL) &&
+        !head_list_is_only(h, "transfer-encoding", "chunked"))
+        return -1; /* a coding we would have to pass through undecoded */
+    r->status = status;
+    r->upstream_us = 0;
+    {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        r->upstream_us = (int64_t)(now.tv_sec - r->t_upstream.tv_sec) * 1000000 +
+                         (now.tv_nsec - r->t_upstream.tv_nsec) / 1000;
+    }
+    bool no_body = r->head_method || status == 204 || status == 304;
+    r->resp_chunked = !no_body && ((parser->flags & F_CHUNKED) ||
+                                   (!(parser->flags & F_CONTENT_LENGTH) && r->minor == 1));
+    r->resp_close_delimited =
+        !no_body && !(parser->flags & (F_CHUNKED | F_CONTENT_LENGTH)) && r->minor == 0;
+    client_timer_arm(c, T_NONE, 0);
+    response_head_write(c, status, true);
+    r->resp_head_sent = true;
+    return no_body ? 1 : 0;
+}
+
+static int on_response_body(llhttp_t *parser, const char *at, size_t len)
+{
+    struct client *c = upstream_of(parser)->c;
+    if (c->req.resp_chunked) {
+        char size[24];
+        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
+        client_write(c, size, (size_t)n);
+        client_write(c, at, len);
+        client_write(c, "\r\n", 2);
+    } else {
+        client_write(c, at, len);
+    }
+    return 0;
+}
+
+static int on_response_complete(llhttp_t *parser)
+{
+    struct client *c = upstream_of(parser)->c;
+    struct request *r = &c->req;
+    if (r->interim) { /* an interim response ended; the final one follows */
+        r->interim = false;
+        return 0;
+    }
+    if (r->resp_chunked)
+        client_write(c, "0\r\n\r\n", 5);
+    r->resp_done = true;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t response_settings = {
+    .on_message_begin = on_response_begin,
+    .on_status = on_status,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_header_value_complete = on_value_complete,
+    .on_headers_complete = on_response_headers_complete,
+    .on_body = on_response_body,
+    .on_message_complete = on_response_complete,
+};
+
+/* The origin failed before a response byte: retry if the request can be replayed. */
+static void upstream_failed_early(struct client *c, bool connected)
+{
+    struct request *r = &c->req;
+    ADD(c->w->proxy->metrics.upstream_errors, 1);
+    bool replayable = !connected || (r->idempotent && !r->body_started);
+    client_timer_arm(c, T_NONE, 0);
+    upstream_release(c, false);
+    if (replayable) {
+        upstream_start(c);
+        return;
+    }
+    client_fail(c, 502, "the origin closed the connection without a response");
+}
+
+static void response_finished(struct client *c)
+{
+    struct upstream *up = c->up;
+    bool reusable = llhttp_should_keep_alive(&up->parser) &&
+                    evbuffer_get_length(bufferevent_get_input(up->bev)) == 0;
+    client_response_done(c, reusable);
+}
+
+static void upstream_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct upstream *up = arg;
+    struct client *c = up->c;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (c->state == C_FORWARD && evbuffer_get_length(in) > 0 &&
+           bufferevent_get_enabled(bev) & EV_READ) {
+        struct evbuffer_iovec vec;
+        evbuffer_peek(in, -1, NULL, &vec, 1);
+        up->got_response_byte = true;
+        up->chunk_start = vec.iov_base;
+        llhttp_errno_t err = llhttp_execute(&up->parser, vec.iov_base, vec.iov_len);
+        size_t used = err == HPE_OK
+                          ? vec.iov_len
+                          : (size_t)(llhttp_get_error_pos(&up->parser) - (char *)vec.iov_base);
+        evbuffer_drain(in, used);
+        if (err == HPE_OK)
+            continue;
+        if (err == HPE_PAUSED && c->req.resp_done) {
+            response_finished(c);
+            return;
+        }
+        if (err == HPE_PAUSED_UPGRADE) {
+            client_tunnel_start(c);
+            return;
+        }
+        ADD(c->w->proxy->metrics.upstream_errors, 1);
+        log_debug("proxy: invalid response from %s: %s", c->req.origin->address,
+                  llhttp_get_error_reason(&up->parser));
+        client_fail(c, 502, "the origin sent an invalid response");
+        return;
+    }
+}
+
+static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct upstream *up = arg;
+    struct client *c = up->c;
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        up->connected = true;
+        client_timer_arm(c, T_NONE, 0);
+        upstream_send_head(c);
+        return;
+    }
+    if (!up->connected) {
+        upstream_failed_early(c, false);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        ADD(c->w->proxy->metrics.upstream_errors, 1);
+        client_fail(c, 504, "the origin stopped sending");
+        return;
+    }
+    /* EOF or error after connecting. */
+    if (!up->got_response_byte) {
+        upstream_failed_early(c, !up->reused);
+        return;
+    }
+    if (llhttp_message_needs_eof(&up->parser) && llhttp_finish(&up->parser) == HPE_OK &&
+        c->req.resp_done) {
+        client_response_done(c, false); /* a close-delimited body ended */
+        return;
+    }
+    /* Cut mid-response: cut the client too, never a complete-looking response. */
+    ADD(c->w->proxy->metrics.upstream_errors, 1);
+    client_fail(c, 502, "the origin closed the connection mid-response");
+}
