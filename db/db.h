@@ -142,8 +142,7 @@ int db_service_add(struct db *db, const struct db_service *service, const char *
                    size_t errlen);
 int db_service_set(struct db *db, const struct db_service *service, const char *actor, char *err,
                    size_t errlen);
-int db_service_remove(struct db *db, const char *name, const char *actor, char *err,
-                      size_t errlen);
+int db_service_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen);
 /* Origins live in the pool of <service> in <region>; adding the first creates the pool and
  * removing the last removes it. */
 int db_origin_add(struct db *db, const char *service, const char *region,
@@ -160,13 +159,13 @@ int db_rule_remove(struct db *db, const char *service, size_t index, const char 
 
 /* Settings: free-form key/value pairs for the modules (keys [a-z0-9_.-]+). */
 int db_setting_get(struct db *db, const char *key, char **value_out); /* -ENOENT if unset */
-int db_setting_set(struct db *db, const char *key, const char *value, const char *actor,
-                   char *err, size_t errlen);
+int db_setting_set(struct db *db, const char *key, const char *value, const char *actor, char *err,
+                   size_t errlen);
 
 /* Audit entries, newest first, with id below <before_id> (0: from the newest). The caller frees the
  * array with db_audit_free(). */
-int db_audit_list(struct db *db, int64_t before_id, size_t limit, struct db_audit_entry **entries_out,
-                  size_t *n_out);
+int db_audit_list(struct db *db, int64_t before_id, size_t limit,
+                  struct db_audit_entry **entries_out, size_t *n_out);
 void db_audit_free(struct db_audit_entry *entries, size_t n);
 
 /* Names of enum values as they appear in JSON, and their parsers (return 0 or -EINVAL). */

@@ -244,8 +244,8 @@ static int service_set_apply(struct db_topology *topo, const void *arg, struct e
     return 0;
 }
 
-static int service_remove_apply(struct db_topology *topo, const void *arg,
-                                struct edit_audit *audit, char *err, size_t errlen)
+static int service_remove_apply(struct db_topology *topo, const void *arg, struct edit_audit *audit,
+                                char *err, size_t errlen)
 {
     const char *name = arg;
     struct db_service *cur = db_topology_service_mut(topo, name);
@@ -271,8 +271,7 @@ int db_service_set(struct db *db, const struct db_service *service, const char *
     return edit_run(db, actor, "service.set", service_set_apply, service, err, errlen);
 }
 
-int db_service_remove(struct db *db, const char *name, const char *actor, char *err,
-                      size_t errlen)
+int db_service_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen)
 {
     return edit_run(db, actor, "service.remove", service_remove_apply, name, err, errlen);
 }
@@ -316,8 +315,7 @@ static int origin_edit_apply(struct db_topology *topo, const void *arg, struct e
                          sizeof(*cur));
             if (pool->n_origins == 0) {
                 db_pool_fini(pool);
-                array_remove(svc->pools, &svc->n_pools, (size_t)(pool - svc->pools),
-                             sizeof(*pool));
+                array_remove(svc->pools, &svc->n_pools, (size_t)(pool - svc->pools), sizeof(*pool));
             }
             return 0;
         }

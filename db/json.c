@@ -16,7 +16,8 @@
 
 #define DEFAULT_WEIGHT 1
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -64,8 +65,8 @@ static int string_get(json_t *obj, const char *key, bool required, const char *w
     return 0;
 }
 
-static int number_get(json_t *obj, const char *key, bool required, const char *where,
-                      double *out, char *err, size_t errlen)
+static int number_get(json_t *obj, const char *key, bool required, const char *where, double *out,
+                      char *err, size_t errlen)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL)
@@ -120,8 +121,9 @@ static int strv_get(json_t *obj, const char *key, const char *where, char ***out
     return 0;
 }
 
-static int enum_get(json_t *obj, const char *key, const char *where, int (*parse)(const char *, int *),
-                    int *out, const char *choices, char *err, size_t errlen)
+static int enum_get(json_t *obj, const char *key, const char *where,
+                    int (*parse)(const char *, int *), int *out, const char *choices, char *err,
+                    size_t errlen)
 {
     char *name = NULL;
     int rc = string_get(obj, key, false, where, &name, err, errlen);
@@ -189,12 +191,13 @@ static void uppercase(char *s)
 static int check_parse(json_t *obj, const char *where, struct db_check *check, char *err,
                        size_t errlen)
 {
-    static const char *const keys[] = {"type",  "path",        "host",       "expect", "body",
-                                       "interval_ms", "timeout_ms", "rise", "fall", NULL};
+    static const char *const keys[] = {"type",        "path",       "host", "expect", "body",
+                                       "interval_ms", "timeout_ms", "rise", "fall",   NULL};
     char here[300];
     int type = 0, rc;
     snprintf(here, sizeof(here), "%.280s.check", where);
-    if ((rc = object_at(obj, here, err, errlen)) || (rc = keys_check(obj, keys, here, err, errlen)) ||
+    if ((rc = object_at(obj, here, err, errlen)) ||
+        (rc = keys_check(obj, keys, here, err, errlen)) ||
         (rc = enum_get(obj, "type", here, check_type_parse_int, &type, "http https tcp none", err,
                        errlen)) ||
         (rc = string_get(obj, "path", false, here, &check->path, err, errlen)) ||
@@ -217,7 +220,8 @@ static int origin_parse(json_t *obj, const char *where, struct db_origin *o, cha
     int state = DB_ORIGIN_ENABLED, rc;
     json_t *check;
     o->weight = DEFAULT_WEIGHT;
-    if ((rc = object_at(obj, where, err, errlen)) || (rc = keys_check(obj, keys, where, err, errlen)) ||
+    if ((rc = object_at(obj, where, err, errlen)) ||
+        (rc = keys_check(obj, keys, where, err, errlen)) ||
         (rc = string_get(obj, "address", true, where, &o->address, err, errlen)) ||
         (rc = int_get(obj, "weight", where, &o->weight, err, errlen)) ||
         (rc = enum_get(obj, "state", where, origin_state_parse_int, &state,
@@ -257,15 +261,18 @@ static int rule_parse(json_t *obj, const char *where, struct db_rule *rule, char
     static const char *const keys[] = {"match", "regions", NULL};
     char here[256];
     int rc;
-    if ((rc = object_at(obj, where, err, errlen)) || (rc = keys_check(obj, keys, where, err, errlen)))
+    if ((rc = object_at(obj, where, err, errlen)) ||
+        (rc = keys_check(obj, keys, where, err, errlen)))
         return rc;
     json_t *match = json_object_get(obj, "match");
     snprintf(here, sizeof(here), "%s.match", where);
     if (match == NULL)
         return fail(err, errlen, "%s: missing", here);
     if (!json_is_object(match) || json_object_size(match) != 1)
-        return fail(err, errlen, "%s: expected one of {\"cidr\": ...}, {\"country\": ...}, "
-                                 "{\"continent\": ...}", here);
+        return fail(err, errlen,
+                    "%s: expected one of {\"cidr\": ...}, {\"country\": ...}, "
+                    "{\"continent\": ...}",
+                    here);
     const char *kind = json_object_iter_key(json_object_iter(match));
     if (strcmp(kind, "cidr") == 0)
         rule->match = DB_MATCH_CIDR;
@@ -289,7 +296,8 @@ static int pool_parse(json_t *obj, const char *where, struct db_pool *pool, char
 {
     static const char *const keys[] = {"region", "origins", NULL};
     int rc;
-    if ((rc = object_at(obj, where, err, errlen)) || (rc = keys_check(obj, keys, where, err, errlen)) ||
+    if ((rc = object_at(obj, where, err, errlen)) ||
+        (rc = keys_check(obj, keys, where, err, errlen)) ||
         (rc = string_get(obj, "region", true, where, &pool->region, err, errlen)))
         return rc;
     return origins_parse(obj, where, pool, err, errlen);
@@ -337,7 +345,8 @@ static int service_parse(json_t *obj, const char *where, void *item, char *err, 
                                        "fallback", "pools", "rules",  NULL};
     struct db_service *s = item;
     int policy = DB_POLICY_NEAREST, rc;
-    if ((rc = object_at(obj, where, err, errlen)) || (rc = keys_check(obj, keys, where, err, errlen)) ||
+    if ((rc = object_at(obj, where, err, errlen)) ||
+        (rc = keys_check(obj, keys, where, err, errlen)) ||
         (rc = string_get(obj, "name", true, where, &s->name, err, errlen)) ||
         (rc = strv_get(obj, "hosts", where, &s->hosts, &s->n_hosts, err, errlen)) ||
         (rc = enum_get(obj, "policy", where, policy_parse_int, &policy, "nearest failover", err,
@@ -358,11 +367,12 @@ static int service_parse(json_t *obj, const char *where, void *item, char *err, 
 /* A region of the short form may carry "origins", which become a pool of the default service. */
 static int region_parse(json_t *obj, const char *where, void *item, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"name", "display_name", "lat", "lon", "state", "origins",
-                                       NULL};
+    static const char *const keys[] = {"name",  "display_name", "lat", "lon",
+                                       "state", "origins",      NULL};
     struct db_region *r = item;
     int state = DB_REGION_ACTIVE, rc;
-    if ((rc = object_at(obj, where, err, errlen)) || (rc = keys_check(obj, keys, where, err, errlen)) ||
+    if ((rc = object_at(obj, where, err, errlen)) ||
+        (rc = keys_check(obj, keys, where, err, errlen)) ||
         (rc = string_get(obj, "name", true, where, &r->name, err, errlen)) ||
         (rc = string_get(obj, "display_name", false, where, &r->display_name, err, errlen)) ||
         (rc = number_get(obj, "lat", true, where, &r->lat, err, errlen)) ||
@@ -378,16 +388,19 @@ static int region_parse(json_t *obj, const char *where, void *item, char *err, s
 static int short_form_parse(json_t *root, struct db_topology *topo, char *err, size_t errlen)
 {
     json_t *regions = json_object_get(root, "regions"), *item;
-    size_t i, n_with_origins = 0;
+    size_t i, first = 0, n_with_origins = 0;
     json_array_foreach(regions, i, item)
     {
-        n_with_origins += json_object_get(item, "origins") != NULL;
+        if (json_object_get(item, "origins") != NULL && n_with_origins++ == 0)
+            first = i;
     }
     if (n_with_origins == 0)
         return 0;
     if (json_object_get(root, "services") != NULL)
-        return fail(err, errlen, "regions[%zu].origins: origins go inside services[].pools when "
-                                 "\"services\" is given", i);
+        return fail(err, errlen,
+                    "regions[%zu].origins: origins go inside services[].pools when "
+                    "\"services\" is given",
+                    first);
     struct db_service *s = topo->services = xcalloc(1, sizeof(*s));
     topo->n_services = 1;
     s->name = xstrdup("default");
@@ -451,14 +464,21 @@ static json_t *strv_json(char *const *v, size_t n)
     return a;
 }
 
+/* SQLite stores -0.0 as the integer 0; writing it as 0.0 keeps a model and its stored copy alike.
+ */
+static json_t *coordinate_json(double v)
+{
+    return json_real(v == 0 ? 0.0 : v);
+}
+
 static json_t *region_json(const struct db_region *r)
 {
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(r->name));
     if (r->display_name)
         json_object_set_new(o, "display_name", json_string(r->display_name));
-    json_object_set_new(o, "lat", json_real(r->lat));
-    json_object_set_new(o, "lon", json_real(r->lon));
+    json_object_set_new(o, "lat", coordinate_json(r->lat));
+    json_object_set_new(o, "lon", coordinate_json(r->lon));
     json_object_set_new(o, "state", json_string(db_region_state_name(r->state)));
     return o;
 }

@@ -149,7 +149,8 @@ static int migrate(struct db *db, char *err, size_t errlen)
     }
     if (version < N_MIGRATIONS) {
         char sql[96];
-        snprintf(sql, sizeof(sql), "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)",
+        snprintf(sql, sizeof(sql),
+                 "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)",
                  N_MIGRATIONS);
         if ((rc = exec(db, sql, err, errlen)) != 0)
             goto out;
@@ -159,6 +160,25 @@ out:
     if (rc != 0)
         db_tx_rollback(db);
     return rc;
+}
+
+/* Switching a new file to WAL mode needs an exclusive lock, and SQLite returns SQLITE_BUSY without
+ * calling the busy handler while another process opens the same new file, so wait here instead,
+ * as long as the busy timeout. */
+static bool wal_enable(struct db *db)
+{
+    for (int waited_ms = 0;; waited_ms += 10) {
+        sqlite3_stmt *stmt = NULL;
+        int step = SQLITE_ERROR;
+        if (sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode=WAL", -1, &stmt, NULL) == SQLITE_OK)
+            step = sqlite3_step(stmt);
+        bool wal =
+            step == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
+        sqlite3_finalize(stmt);
+        if (wal || step != SQLITE_BUSY || waited_ms >= BUSY_TIMEOUT_MS)
+            return wal;
+        sqlite3_sleep(10);
+    }
 }
 
 struct db *db_open(const char *path, char *err, size_t errlen)
@@ -172,12 +192,7 @@ struct db *db_open(const char *path, char *err, size_t errlen)
         goto fail;
     }
     sqlite3_busy_timeout(db->conn, BUSY_TIMEOUT_MS);
-    sqlite3_stmt *stmt = NULL;
-    bool wal = sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode=WAL", -1, &stmt, NULL) == SQLITE_OK &&
-               sqlite3_step(stmt) == SQLITE_ROW &&
-               strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0;
-    sqlite3_finalize(stmt);
-    if (!wal) {
+    if (!wal_enable(db)) {
         snprintf(err, errlen, "db: %s: cannot switch to WAL mode: %s", path,
                  sqlite3_errmsg(db->conn));
         goto fail;
@@ -265,8 +280,17 @@ static void origin_read(sqlite3_stmt *stmt, struct db_origin *o)
     o->check.fall = sqlite3_column_int(stmt, 11);
 }
 
-enum read_stmt { RS_REGIONS, RS_SERVICES, RS_HOSTS, RS_FALLBACK, RS_POOLS, RS_ORIGINS, RS_RULES,
-                 RS_RULE_REGIONS, RS_COUNT };
+enum read_stmt {
+    RS_REGIONS,
+    RS_SERVICES,
+    RS_HOSTS,
+    RS_FALLBACK,
+    RS_POOLS,
+    RS_ORIGINS,
+    RS_RULES,
+    RS_RULE_REGIONS,
+    RS_COUNT
+};
 
 static const char *const read_sql[RS_COUNT] = {
     "SELECT name, display_name, lat, lon, state FROM regions ORDER BY id",
@@ -285,8 +309,8 @@ static const char *const read_sql[RS_COUNT] = {
 };
 
 /* Reads the pools and rules of the service with row <id>. */
-static int service_children_read(struct db *db, sqlite3_stmt **st, int64_t id,
-                                 struct db_service *s, char *err, size_t errlen)
+static int service_children_read(struct db *db, sqlite3_stmt **st, int64_t id, struct db_service *s,
+                                 char *err, size_t errlen)
 {
     int rc, step;
     if ((rc = read_strv(db, st[RS_HOSTS], id, &s->hosts, &s->n_hosts, err, errlen)) ||
@@ -299,9 +323,10 @@ static int service_children_read(struct db *db, sqlite3_stmt **st, int64_t id,
         pool->region = column_text(st[RS_POOLS], 1);
         sqlite3_bind_int64(st[RS_ORIGINS], 1, sqlite3_column_int64(st[RS_POOLS], 0));
         while (sqlite3_step(st[RS_ORIGINS]) == SQLITE_ROW) {
-            pool->origins = xreallocarray(pool->origins, pool->n_origins + 1, sizeof(*pool->origins));
-            origin_read(st[RS_ORIGINS], memset(&pool->origins[pool->n_origins++], 0,
-                                               sizeof(struct db_origin)));
+            pool->origins =
+                xreallocarray(pool->origins, pool->n_origins + 1, sizeof(*pool->origins));
+            origin_read(st[RS_ORIGINS],
+                        memset(&pool->origins[pool->n_origins++], 0, sizeof(struct db_origin)));
         }
         sqlite3_reset(st[RS_ORIGINS]);
     }
@@ -353,13 +378,14 @@ int db_topology_read(struct db *db, struct db_topology **topo_out, char *err, si
         goto out;
     }
     while (rc == 0 && (step = sqlite3_step(st[RS_SERVICES])) == SQLITE_ROW) {
-        topo->services = xreallocarray(topo->services, topo->n_services + 1, sizeof(*topo->services));
+        topo->services =
+            xreallocarray(topo->services, topo->n_services + 1, sizeof(*topo->services));
         struct db_service *s = memset(&topo->services[topo->n_services++], 0, sizeof(*s));
         s->name = column_text(st[RS_SERVICES], 1);
         db_policy_parse((const char *)sqlite3_column_text(st[RS_SERVICES], 2), &s->policy);
         s->sticky = sqlite3_column_int(st[RS_SERVICES], 3) != 0;
-        rc = service_children_read(db, st, sqlite3_column_int64(st[RS_SERVICES], 0), s, err,
-                                   errlen);
+        rc =
+            service_children_read(db, st, sqlite3_column_int64(st[RS_SERVICES], 0), s, err, errlen);
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = sql_fail(db, "read services", err, errlen);
@@ -386,8 +412,17 @@ int db_topology_load(struct db *db, struct db_topology **topo_out, char *err, si
 
 /* ---- whole-topology write ---- */
 
-enum write_stmt { WS_REGION, WS_SERVICE, WS_HOST, WS_FALLBACK, WS_POOL, WS_ORIGIN, WS_RULE,
-                  WS_RULE_REGION, WS_COUNT };
+enum write_stmt {
+    WS_REGION,
+    WS_SERVICE,
+    WS_HOST,
+    WS_FALLBACK,
+    WS_POOL,
+    WS_ORIGIN,
+    WS_RULE,
+    WS_RULE_REGION,
+    WS_COUNT
+};
 
 static const char *const write_sql[WS_COUNT] = {
     "INSERT INTO regions (name, display_name, lat, lon, state) VALUES (?, ?, ?, ?, ?)",
@@ -395,7 +430,8 @@ static const char *const write_sql[WS_COUNT] = {
     "INSERT INTO service_hosts (service_id, position, host) VALUES (?, ?, ?)",
     "INSERT INTO service_fallback (service_id, position, region_id)"
     "  SELECT ?, ?, id FROM regions WHERE name = ?",
-    "INSERT INTO pools (service_id, position, region_id) SELECT ?, ?, id FROM regions WHERE name = ?",
+    "INSERT INTO pools (service_id, position, region_id) SELECT ?, ?, id FROM regions WHERE name = "
+    "?",
     "INSERT INTO origins (pool_id, position, address, weight, state, check_type, check_path,"
     "  check_host, check_expect, check_body, check_interval_ms, check_timeout_ms, check_rise,"
     "  check_fall) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -546,8 +582,8 @@ int db_setting_get(struct db *db, const char *key, char **value_out)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = -EIO;
-    if (sqlite3_prepare_v2(db->conn, "SELECT value FROM settings WHERE key = ?", -1, &stmt,
-                           NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db->conn, "SELECT value FROM settings WHERE key = ?", -1, &stmt, NULL) ==
+        SQLITE_OK) {
         sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
         int step = sqlite3_step(stmt);
         if (step == SQLITE_ROW)
@@ -566,8 +602,8 @@ static bool setting_key_is_valid(const char *key)
     return strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == len;
 }
 
-int db_setting_set(struct db *db, const char *key, const char *value, const char *actor,
-                   char *err, size_t errlen)
+int db_setting_set(struct db *db, const char *key, const char *value, const char *actor, char *err,
+                   size_t errlen)
 {
     sqlite3_stmt *stmt = NULL;
     char *before = NULL;
@@ -579,8 +615,9 @@ int db_setting_set(struct db *db, const char *key, const char *value, const char
     if ((rc = db_tx_begin(db, true, err, errlen)))
         return rc;
     rc = db_setting_get(db, key, &before);
-    if (rc == -EIO || (rc = prepare(db, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                                    &stmt, err, errlen)))
+    if (rc == -EIO ||
+        (rc = prepare(db, "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", &stmt, err,
+                      errlen)))
         goto out;
     sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(stmt, 2, value, -1, SQLITE_TRANSIENT);
@@ -595,8 +632,8 @@ out:
     return rc;
 }
 
-int db_audit_list(struct db *db, int64_t before_id, size_t limit, struct db_audit_entry **entries_out,
-                  size_t *n_out)
+int db_audit_list(struct db *db, int64_t before_id, size_t limit,
+                  struct db_audit_entry **entries_out, size_t *n_out)
 {
     sqlite3_stmt *stmt = NULL;
     int step = SQLITE_ERROR;

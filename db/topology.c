@@ -2,7 +2,8 @@
  *
  * Validation runs over the complete model, after any import or edit has been applied to it, so a
  * single function decides what may be stored, including references between objects. Messages
- * name the field as a path: regions[eu-west].lat, services[www].pools[eu-west].origins[0].weight. */
+ * name the field as a path: regions[eu-west].lat, services[www].pools[eu-west].origins[0].weight.
+ */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -220,7 +221,8 @@ int db_policy_parse(const char *name, enum db_policy *policy_out)
 
 /* ---- validation ---- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -360,8 +362,9 @@ static int check_validate(const struct db_check *c, const char *where, char *err
     if (c->host && !dns_name_is_valid(c->host))
         return fail(err, errlen, "%s.check.host: '%s' is not a host name", where, c->host);
     if (c->expect && !status_list_is_valid(c->expect))
-        return fail(err, errlen, "%s.check.expect: '%s' is not a list of status codes such as 200-399",
-                    where, c->expect);
+        return fail(err, errlen,
+                    "%s.check.expect: '%s' is not a list of status codes such as 200-399", where,
+                    c->expect);
     if (c->body && strlen(c->body) > 1024)
         return fail(err, errlen, "%s.check.body: longer than 1024 bytes", where);
     if (c->interval_ms < 0 || c->interval_ms > 3600000 || (c->interval_ms && c->interval_ms < 100))
@@ -463,32 +466,34 @@ static int pool_validate(const struct db_topology *topo, const struct db_pool *p
     return 0;
 }
 
-static int service_validate(const struct db_topology *topo, size_t index, char *err,
-                            size_t errlen)
+static int service_validate(const struct db_topology *topo, size_t index, char *err, size_t errlen)
 {
     const struct db_service *s = &topo->services[index];
     char where[160];
 
     if (!name_is_valid(s->name))
-        return fail(err, errlen,
-                    "services[%zu].name: '%s' must match [a-z0-9][a-z0-9-]* (at most %d characters)",
-                    index, s->name ? s->name : "", DB_NAME_MAX);
+        return fail(
+            err, errlen,
+            "services[%zu].name: '%s' must match [a-z0-9][a-z0-9-]* (at most %d characters)", index,
+            s->name ? s->name : "", DB_NAME_MAX);
     if (s->n_hosts == 0)
         return fail(err, errlen, "services[%s].hosts: must list at least one host name or \"*\"",
                     s->name);
     for (size_t i = 0; i < s->n_hosts; i++) {
         if (!host_pattern_is_valid(s->hosts[i]))
-            return fail(err, errlen,
-                        "services[%s].hosts[%zu]: '%s' is not a lower-case host name, *.domain or *",
-                        s->name, i, s->hosts[i]);
+            return fail(
+                err, errlen,
+                "services[%s].hosts[%zu]: '%s' is not a lower-case host name, *.domain or *",
+                s->name, i, s->hosts[i]);
         /* A host belongs to one service, or routing would depend on table order. */
         for (size_t j = 0; j <= index; j++) {
             const struct db_service *other = &topo->services[j];
             size_t limit = j == index ? i : other->n_hosts;
             for (size_t k = 0; k < limit; k++) {
                 if (strcmp(other->hosts[k], s->hosts[i]) == 0)
-                    return fail(err, errlen, "services[%s].hosts[%zu]: '%s' is already served by %s",
-                                s->name, i, s->hosts[i], other->name);
+                    return fail(err, errlen,
+                                "services[%s].hosts[%zu]: '%s' is already served by %s", s->name, i,
+                                s->hosts[i], other->name);
             }
         }
     }
@@ -510,8 +515,8 @@ static int service_validate(const struct db_topology *topo, size_t index, char *
 int db_topology_validate(const struct db_topology *topo, char *err, size_t errlen)
 {
     if (topo->n_regions > DB_MAX_REGIONS)
-        return fail(err, errlen, "regions: %zu regions, at most %d are supported",
-                    topo->n_regions, DB_MAX_REGIONS);
+        return fail(err, errlen, "regions: %zu regions, at most %d are supported", topo->n_regions,
+                    DB_MAX_REGIONS);
     for (size_t i = 0; i < topo->n_regions; i++) {
         int rc = region_validate(&topo->regions[i], i, err, errlen);
         if (rc != 0)
