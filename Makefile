@@ -31,6 +31,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(LLHTTP_OBJ)
 LIB      = $(BUILD)/libgslb.a
 TEST_SRC = $(wildcard tests/*/test_*.c)
 TESTS    = $(TEST_SRC:%.c=$(BUILD)/%)
+TEST_HELPERS = $(BUILD)/tests/proxy/origin
 PROGRAMS = $(BUILD)/gslbd $(BUILD)/gslbctl
 
 .PHONY: all deps geodata test test-asan check format format-check bench demo clean
@@ -66,7 +67,11 @@ deps:
 geodata:
 	tools/fetch-geoip.sh data/geoip
 
-test: $(PROGRAMS) $(TESTS)
+$(BUILD)/tests/proxy/origin: tests/proxy/origin.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
+
+test: $(PROGRAMS) $(TESTS) $(TEST_HELPERS)
 	tools/run-tests.sh $(BUILD)
 
 test-asan:

@@ -341,9 +341,10 @@ int main(int argc, char **argv)
         log_info("gslbd: configuration OK");
         status = 0;
     } else {
-        log_info("gslbd: serving on %s (port %d), metrics on %s", cfg.proxy.listen[0].address,
-                 proxy_listen_port(proxy, 0),
-                 cfg.proxy.metrics_listen[0] ? cfg.proxy.metrics_listen : "(off)");
+        log_info("gslbd: serving on %s (port %d), metrics on %s (port %d)",
+                 cfg.proxy.listen[0].address, proxy_listen_port(proxy, 0),
+                 cfg.proxy.metrics_listen[0] ? cfg.proxy.metrics_listen : "(off)",
+                 proxy_metrics_port(proxy));
         if (demo_mode)
             log_info("demo: try  curl -H 'X-Forwarded-For: 81.2.69.142' http://127.0.0.1:%d/  "
                      "(Europe) or 8.8.8.8 (America)",

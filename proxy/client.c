@@ -286,12 +286,12 @@ void client_fail(struct client *c, int status, const char *message)
     if (c->state == C_CLOSING)
         return;
     if (r->resp_head_sent || c->state == C_TUNNEL) {
-        /* Part of a response has gone out: cutting the connection is the only honest signal. */
+        /* Part of a response has gone out: pass on what came, then cut the connection, the only
+         * honest signal left (the framing shows the client the response is incomplete). */
         r->status = r->status ? r->status : status;
         if (c->state != C_IDLE)
             request_log(c);
-        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-        client_close(c);
+        client_close_after_flush(c);
         return;
     }
     char body[160], head[256];
@@ -396,6 +396,8 @@ static int on_message_complete(llhttp_t *parser)
         upstream_write_body(c, NULL, 0); /* the last chunk */
     c->req.body_done = true;
     bufferevent_set_timeouts(c->bev, NULL, NULL);
+    if (c->state == C_FORWARD)
+        upstream_request_sent(c);
     return HPE_PAUSED; /* pipelined requests wait for this response */
 }
 

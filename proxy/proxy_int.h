@@ -262,7 +262,7 @@ struct upstream {
     const char *chunk_start;
     struct upstream *next_idle;
     struct event *idle_timer;
-    bool connected, got_response_byte, reused;
+    bool connected, head_sent, got_response_byte, reused;
 };
 
 /* Starts (or, after a failure, retries) the origin side of the client's request. */
@@ -271,6 +271,8 @@ void upstream_start(struct client *c);
 void upstream_release(struct client *c, bool reusable);
 /* Closes every pooled connection of <ws>. */
 void upstream_pool_drain(struct wsnap *ws);
+/* The whole request is with the origin: start the response clocks. */
+void upstream_request_sent(struct client *c);
 /* Moves request body bytes to the origin, with backpressure on the client. */
 void upstream_write_body(struct client *c, const void *data, size_t len);
 

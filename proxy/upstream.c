@@ -154,19 +154,33 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
 static void upstream_send_head(struct client *c)
 {
     struct upstream *up = c->up;
-    struct proxy *p = c->w->proxy;
     llhttp_init(&up->parser, HTTP_RESPONSE, &response_settings);
     up->parser.data = up;
     up->got_response_byte = false;
+    up->head_sent = false;
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
-    int ms = p->cfg.origin_read_timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    bufferevent_set_timeouts(up->bev, &tv, NULL);
+    bufferevent_set_timeouts(up->bev, NULL, NULL);
     bufferevent_enable(up->bev, EV_READ | EV_WRITE);
     evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head, c->req.out_head_len);
     clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
+    up->head_sent = true;
+    if (c->req.body_done)
+        upstream_request_sent(c);
+    else
+        client_body_resume(c);
+}
+
+void upstream_request_sent(struct client *c)
+{
+    /* The origin's clocks start once it has the whole request: an upload may take any time. */
+    struct upstream *up = c->up;
+    struct proxy *p = c->w->proxy;
+    if (up == NULL || !up->head_sent || c->req.resp_head_sent)
+        return;
+    int ms = p->cfg.origin_read_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    bufferevent_set_timeouts(up->bev, &tv, NULL);
     client_timer_arm(c, T_RESPONSE, p->cfg.response_header_timeout_ms);
-    client_body_resume(c);
 }
 
 /* Picks an origin not tried yet, region by region. */
@@ -381,6 +395,9 @@ static int on_response_headers_complete(llhttp_t *parser)
     r->resp_close_delimited =
         !no_body && !(parser->flags & (F_CHUNKED | F_CONTENT_LENGTH)) && r->minor == 0;
     client_timer_arm(c, T_NONE, 0);
+    int ms = c->w->proxy->cfg.origin_read_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    bufferevent_set_timeouts(up->bev, &tv, NULL);
     response_head_write(c, status, true);
     r->resp_head_sent = true;
     return no_body ? 1 : 0;
@@ -409,6 +426,8 @@ static int on_response_complete(llhttp_t *parser)
         r->interim = false;
         return 0;
     }
+    if (r->status == 101)
+        return 0; /* llhttp_execute() returns HPE_PAUSED_UPGRADE: the tunnel starts */
     if (r->resp_chunked)
         client_write(c, "0\r\n\r\n", 5);
     r->resp_done = true;
@@ -509,8 +528,9 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         upstream_failed_early(c, !up->reused);
         return;
     }
-    if (llhttp_message_needs_eof(&up->parser) && llhttp_finish(&up->parser) == HPE_OK &&
-        c->req.resp_done) {
+    llhttp_errno_t finish =
+        llhttp_message_needs_eof(&up->parser) ? llhttp_finish(&up->parser) : HPE_INVALID_EOF_STATE;
+    if ((finish == HPE_OK || finish == HPE_PAUSED) && c->req.resp_done) {
         client_response_done(c, false); /* a close-delimited body ended */
         return;
     }

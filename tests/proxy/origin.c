@@ -1,0 +1,322 @@
+/* tests/proxy/origin.c - a scriptable origin server for the proxy tests, deliberately not built
+ * on libevent or llhttp so that it shares no code with what it tests. Thread per connection,
+ * blocking sockets, on 127.0.0.1 at a kernel-chosen port, which it prints on stdout.
+ *
+ * usage: origin NAME [reset]   ("reset": close every connection as soon as a request arrives)
+ *
+ * The request path picks the behaviour:
+ *   /size/N  N bytes, Content-Length     /chunked/N  N bytes, chunked      /eof/N  close-delimited
+ *   /echo    reads the body, answers "BYTES SUM"  /headers  the request head as body
+ *   /slow/MS answers after MS ms         /stall      head, 5 of 10 bytes, then silence
+ *   /close   closes without answering    /cut/N      Content-Length N, N/2 bytes, close
+ *   /garbled an invalid status line      /cl-conflict two different Content-Length values
+ *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
+ *   /ws      101 Switching Protocols, then echoes bytes    /status/N  status N
+ *   anything else: 200 "NAME\n"
+ * Every response carries X-Origin (NAME), X-Conn (connection number) and X-Req (request number on
+ * the connection). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *name;
+static bool reset_mode;
+static atomic_int connections;
+
+struct conn {
+    int fd, id, requests;
+    bool head_request;
+    char buf[1 << 16];
+    size_t len; /* bytes buffered in <buf> */
+};
+
+static bool write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static bool fill(struct conn *c)
+{
+    if (c->len == sizeof(c->buf))
+        return false;
+    ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+    if (n <= 0)
+        return false;
+    c->len += (size_t)n;
+    return true;
+}
+
+static void consume(struct conn *c, size_t n)
+{
+    memmove(c->buf, c->buf + n, c->len - n);
+    c->len -= n;
+}
+
+/* Reads one CRLF-terminated line (without CRLF) into <line>. */
+static bool read_line(struct conn *c, char *line, size_t size)
+{
+    for (;;) {
+        char *crlf = memmem(c->buf, c->len, "\r\n", 2);
+        if (crlf) {
+            size_t n = (size_t)(crlf - c->buf);
+            if (n >= size)
+                return false;
+            memcpy(line, c->buf, n);
+            line[n] = '\0';
+            consume(c, n + 2);
+            return true;
+        }
+        if (!fill(c))
+            return false;
+    }
+}
+
+/* Reads <n> body bytes (or to EOF if n < 0), adding them to the count and sum. */
+static bool read_body_bytes(struct conn *c, int64_t n, uint64_t *count, uint32_t *sum)
+{
+    while (n != 0) {
+        if (c->len == 0 && !fill(c))
+            return n < 0;
+        size_t take = n < 0 || (uint64_t)n > c->len ? c->len : (size_t)n;
+        for (size_t i = 0; i < take; i++)
+            *sum += (unsigned char)c->buf[i];
+        *count += take;
+        consume(c, take);
+        if (n > 0)
+            n -= (int64_t)take;
+    }
+    return true;
+}
+
+static bool read_chunked(struct conn *c, uint64_t *count, uint32_t *sum)
+{
+    char line[256];
+    for (;;) {
+        if (!read_line(c, line, sizeof(line)))
+            return false;
+        uint64_t size = strtoull(line, NULL, 16);
+        if (size == 0)
+            break;
+        if (!read_body_bytes(c, (int64_t)size, count, sum) || !read_line(c, line, sizeof(line)))
+            return false;
+    }
+    while (read_line(c, line, sizeof(line)) && line[0] != '\0')
+        ; /* trailers */
+    return true;
+}
+
+static void respond(struct conn *c, int status, const char *extra, const char *body, size_t len)
+{
+    char head[1024];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d X\r\nX-Origin: %s\r\nX-Conn: %d\r\nX-Req: %d\r\n%s"
+                     "Content-Length: %zu\r\n\r\n",
+                     status, name, c->id, c->requests, extra ? extra : "", len);
+    write_all(c->fd, head, (size_t)n);
+    if (!c->head_request)
+        write_all(c->fd, body, len);
+}
+
+static void send_pattern(int fd, uint64_t n, bool chunked)
+{
+    static char block[65536];
+    if (block[0] == 0)
+        memset(block, 'x', sizeof(block));
+    while (n > 0) {
+        size_t take = n > sizeof(block) ? sizeof(block) : (size_t)n;
+        if (chunked) {
+            char size[32];
+            int len = snprintf(size, sizeof(size), "%zx\r\n", take);
+            if (!write_all(fd, size, (size_t)len))
+                return;
+        }
+        if (!write_all(fd, block, take) || (chunked && !write_all(fd, "\r\n", 2)))
+            return;
+        n -= take;
+    }
+    if (chunked)
+        write_all(fd, "0\r\n\r\n", 5);
+}
+
+/* Serves one request; returns false when the connection is to be closed. */
+static bool serve(struct conn *c)
+{
+    char line[8192], method[16], path[4096], head[32768];
+    size_t head_len = 0;
+    int64_t content_length = -1;
+    bool chunked = false, expect = false, close_after = false, upgrade = false;
+
+    if (!read_line(c, line, sizeof(line)) || sscanf(line, "%15s %4095s", method, path) != 2)
+        return false;
+    head_len += (size_t)snprintf(head + head_len, sizeof(head) - head_len, "%s\n", line);
+    while (read_line(c, line, sizeof(line)) && line[0] != '\0') {
+        if (head_len < sizeof(head) - 1)
+            head_len += (size_t)snprintf(head + head_len, sizeof(head) - head_len, "%s\n", line);
+        if (strncasecmp(line, "Content-Length:", 15) == 0)
+            content_length = strtoll(line + 15, NULL, 10);
+        else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strstr(line, "chunked"))
+            chunked = true;
+        else if (strncasecmp(line, "Expect:", 7) == 0)
+            expect = true;
+        else if (strncasecmp(line, "Connection:", 11) == 0 && strcasestr(line, "close"))
+            close_after = true;
+        else if (strncasecmp(line, "Upgrade:", 8) == 0)
+            upgrade = true;
+    }
+    c->requests++;
+    c->head_request = strcmp(method, "HEAD") == 0;
+    if (reset_mode)
+        return false;
+    if (strcmp(path, "/continue") == 0 && expect)
+        write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    uint64_t count = 0;
+    uint32_t sum = 0;
+    bool body_ok = chunked
+                       ? read_chunked(c, &count, &sum)
+                       : read_body_bytes(c, content_length > 0 ? content_length : 0, &count, &sum);
+    if (!body_ok)
+        return false;
+
+    char body[256];
+    long n = 0;
+    if (sscanf(path, "/size/%ld", &n) == 1 || sscanf(path, "/chunked/%ld", &n) == 1) {
+        bool ch = path[1] == 'c';
+        char h[256];
+        int len =
+            ch ? snprintf(h, sizeof(h),
+                          "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nTransfer-Encoding: chunked\r\n\r\n",
+                          name)
+               : snprintf(h, sizeof(h),
+                          "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nContent-Length: %ld\r\n\r\n", name,
+                          n);
+        write_all(c->fd, h, (size_t)len);
+        send_pattern(c->fd, (uint64_t)n, ch);
+    } else if (sscanf(path, "/eof/%ld", &n) == 1) {
+        char h[256];
+        int len = snprintf(h, sizeof(h),
+                           "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nConnection: close\r\n\r\n", name);
+        write_all(c->fd, h, (size_t)len);
+        send_pattern(c->fd, (uint64_t)n, false);
+        return false;
+    } else if (strcmp(path, "/echo") == 0 || strcmp(path, "/continue") == 0) {
+        int len = snprintf(body, sizeof(body), "%llu %u\n", (unsigned long long)count, sum);
+        respond(c, 200, NULL, body, (size_t)len);
+    } else if (strcmp(path, "/headers") == 0) {
+        respond(c, 200, NULL, head, head_len);
+    } else if (sscanf(path, "/slow/%ld", &n) == 1) {
+        usleep((useconds_t)n * 1000);
+        int len = snprintf(body, sizeof(body), "%s\n", name);
+        respond(c, 200, NULL, body, (size_t)len);
+    } else if (strcmp(path, "/stall") == 0) {
+        write_all(c->fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 44);
+        sleep(10);
+        return false;
+    } else if (strcmp(path, "/close") == 0) {
+        return false;
+    } else if (sscanf(path, "/cut/%ld", &n) == 1) {
+        char h[256];
+        int len = snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nContent-Length: %ld\r\n\r\n", n);
+        write_all(c->fd, h, (size_t)len);
+        send_pattern(c->fd, (uint64_t)n / 2, false);
+        usleep(100000);
+        return false;
+    } else if (strcmp(path, "/garbled") == 0) {
+        write_all(c->fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", 40);
+    } else if (strcmp(path, "/cl-conflict") == 0) {
+        const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!";
+        write_all(c->fd, r, strlen(r));
+    } else if (strcmp(path, "/interim") == 0) {
+        const char *hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+        write_all(c->fd, hints, strlen(hints));
+        respond(c, 200, NULL, "final\n", 6);
+    } else if (strcmp(path, "/ws") == 0 && upgrade) {
+        const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\n\r\n";
+        write_all(c->fd, r, strlen(r));
+        for (;;) { /* echo until EOF */
+            if (c->len == 0 && !fill(c))
+                return false;
+            if (!write_all(c->fd, c->buf, c->len))
+                return false;
+            c->len = 0;
+        }
+    } else if (sscanf(path, "/status/%ld", &n) == 1) {
+        int len = snprintf(body, sizeof(body), "%ld\n", n);
+        respond(c, (int)n, NULL, body, (size_t)len);
+    } else {
+        int len = snprintf(body, sizeof(body), "%s\n", name);
+        respond(c, 200, NULL, body, (size_t)len);
+    }
+    return !close_after;
+}
+
+static void *conn_main(void *arg)
+{
+    struct conn *c = arg;
+    while (serve(c))
+        ;
+    close(c->fd);
+    free(c);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: origin NAME [reset]\n");
+        return 2;
+    }
+    name = argv[1];
+    reset_mode = argc > 2 && strcmp(argv[2], "reset") == 0;
+    signal(SIGPIPE, SIG_IGN);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 512) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
+        perror("origin");
+        return 1;
+    }
+    printf("%d\n", ntohs(sin.sin_port));
+    fflush(stdout);
+    for (;;) {
+        int cfd = accept(fd, NULL, NULL);
+        if (cfd < 0)
+            continue;
+        struct conn *c = calloc(1, sizeof(*c));
+        c->fd = cfd;
+        c->id = atomic_fetch_add(&connections, 1) + 1;
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, conn_main, c) != 0) {
+            close(cfd);
+            free(c);
+        }
+        pthread_attr_destroy(&attr);
+    }
+}

@@ -1,0 +1,1139 @@
+/* tests/proxy/test_proxy.c - gslbd as a client and an origin see it: the real daemon on
+ * 127.0.0.1, real origin processes (tests/proxy/origin.c, sharing no code with the proxy), a real
+ * SQLite file and the GeoLite2 City database, raw sockets on the client side so malformed
+ * requests reach the proxy byte for byte. Every process started here is stopped by PID. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db/db.h"
+
+#ifdef __SANITIZE_ADDRESS__
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+static char build[256], city[512], dir[64], db_path[128], access_log[128];
+
+struct proc {
+    pid_t pid;
+    int port, metrics_port;
+    char log[160];
+};
+
+static struct proc eu, eu_bad, us, ap, gslbd;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- processes ---- */
+
+static struct proc origin_start(const char *name, const char *mode)
+{
+    struct proc p = {0};
+    char path[300];
+    int fds[2];
+    snprintf(path, sizeof(path), "%s/tests/proxy/origin", build);
+    assert_int_equal(pipe(fds), 0);
+    p.pid = fork();
+    assert_true(p.pid >= 0);
+    if (p.pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        execl(path, path, name, mode, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[32] = "";
+    ssize_t n = read(fds[0], line, sizeof(line) - 1);
+    close(fds[0]);
+    assert_true(n > 0);
+    p.port = atoi(line);
+    assert_true(p.port > 0);
+    return p;
+}
+
+static void proc_stop(struct proc *p, int sig)
+{
+    if (p->pid <= 0)
+        return;
+    kill(p->pid, sig);
+    int status;
+    for (int i = 0; i < 200 && waitpid(p->pid, &status, WNOHANG) == 0; i++)
+        sleep_ms(50);
+    if (waitpid(p->pid, &status, WNOHANG) == 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, &status, 0);
+    }
+    p->pid = 0;
+}
+
+/* Starts gslbd with the common flags plus <extra> (NULL-terminated), waits until it serves. */
+static struct proc gslbd_start(const char *const *extra)
+{
+    static int serial;
+    struct proc p = {0};
+    char bin[300];
+    const char *argv[64] = {bin,
+                            "--db",
+                            db_path,
+                            "--geoip",
+                            city,
+                            "--listen",
+                            "127.0.0.1:0",
+                            "--metrics-listen",
+                            "127.0.0.1:0",
+                            "--workers",
+                            "1",
+                            "--trusted-proxies",
+                            "127.0.0.1/32",
+                            "--log-level",
+                            "info"};
+    int argc = 15;
+    for (; extra && *extra && argc < 62; extra++)
+        argv[argc++] = *extra;
+    argv[argc] = NULL;
+    snprintf(bin, sizeof(bin), "%s/gslbd", build);
+    snprintf(p.log, sizeof(p.log), "%s/gslbd-%d.log", dir, serial++);
+    p.pid = fork();
+    assert_true(p.pid >= 0);
+    if (p.pid == 0) {
+        int fd = open(p.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, STDERR_FILENO);
+        execv(bin, (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 200 && p.port == 0; i++) {
+        sleep_ms(25);
+        FILE *f = fopen(p.log, "r");
+        char line[512];
+        while (f && fgets(line, sizeof(line), f)) {
+            const char *s = strstr(line, "(port ");
+            const char *m = s ? strstr(s + 1, "(port ") : NULL;
+            if (s && m) {
+                p.port = atoi(s + 6);
+                p.metrics_port = atoi(m + 6);
+            }
+        }
+        if (f)
+            fclose(f);
+    }
+    if (p.port == 0)
+        fail_msg("gslbd did not start; see %s", p.log);
+    return p;
+}
+
+/* ---- a raw HTTP client ---- */
+
+struct conn {
+    int fd;
+    char buf[1 << 16];
+    size_t len;
+};
+
+struct resp {
+    int status;
+    char head[16384];
+    char *body;
+    size_t body_len;
+};
+
+static struct conn *conn_open_from(int port, const char *source)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {5, 0};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (source) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        inet_pton(AF_INET, source, &src.sin_addr);
+        assert_int_equal(bind(c->fd, (struct sockaddr *)&src, sizeof(src)), 0);
+    }
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    return c;
+}
+
+static struct conn *conn_open(int port)
+{
+    return conn_open_from(port, NULL);
+}
+
+static void conn_close(struct conn *c)
+{
+    close(c->fd);
+    free(c);
+}
+
+static void conn_write(struct conn *c, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            fail_msg("send: %s", strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void conn_send(struct conn *c, const char *text)
+{
+    conn_write(c, text, strlen(text));
+}
+
+static bool conn_fill(struct conn *c)
+{
+    if (c->len == sizeof(c->buf))
+        return true;
+    ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+    if (n <= 0)
+        return false;
+    c->len += (size_t)n;
+    return true;
+}
+
+static void conn_consume(struct conn *c, size_t n)
+{
+    memmove(c->buf, c->buf + n, c->len - n);
+    c->len -= n;
+}
+
+/* Reads up to <n> body bytes into <out> (NULL: discard); returns how many arrived. */
+static uint64_t conn_read_bytes(struct conn *c, uint64_t n, struct resp *out)
+{
+    uint64_t got = 0;
+    while (got < n) {
+        if (c->len == 0 && !conn_fill(c))
+            break;
+        size_t take = (uint64_t)c->len < n - got ? c->len : (size_t)(n - got);
+        if (out) {
+            out->body = realloc(out->body, out->body_len + take + 1);
+            memcpy(out->body + out->body_len, c->buf, take);
+            out->body_len += take;
+            out->body[out->body_len] = '\0';
+        }
+        conn_consume(c, take);
+        got += take;
+    }
+    return got;
+}
+
+static const char *resp_header(const struct resp *r, const char *name)
+{
+    static char value[1024];
+    size_t len = strlen(name);
+    for (const char *line = strstr(r->head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, name, len) == 0 && line[2 + len] == ':') {
+            const char *v = line + 3 + len + strspn(line + 3 + len, " ");
+            snprintf(value, sizeof(value), "%.*s", (int)strcspn(v, "\r"), v);
+            return value;
+        }
+    }
+    return NULL;
+}
+
+/* Reads one response; returns false if the connection ended before it was complete. */
+static bool conn_response(struct conn *c, struct resp *r, bool head_request)
+{
+    memset(r, 0, sizeof(*r));
+    char *end;
+    while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL) {
+        if (!conn_fill(c))
+            return false;
+    }
+    size_t head_len = (size_t)(end - c->buf) + 4;
+    if (head_len >= sizeof(r->head))
+        return false;
+    memcpy(r->head, c->buf, head_len);
+    r->head[head_len] = '\0';
+    conn_consume(c, head_len);
+    r->status = atoi(r->head + 9);
+    r->body = calloc(1, 1);
+    const char *te = resp_header(r, "transfer-encoding");
+    const char *cl = resp_header(r, "content-length");
+    if (head_request || r->status < 200 || r->status == 204 || r->status == 304)
+        return true;
+    if (te && strcasecmp(te, "chunked") == 0) {
+        for (;;) {
+            char *crlf;
+            while ((crlf = memmem(c->buf, c->len, "\r\n", 2)) == NULL) {
+                if (!conn_fill(c))
+                    return false;
+            }
+            uint64_t size = strtoull(c->buf, NULL, 16);
+            conn_consume(c, (size_t)(crlf - c->buf) + 2);
+            if (conn_read_bytes(c, size + 2, r) != size + 2)
+                return false;
+            r->body_len -= 2;
+            r->body[r->body_len] = '\0';
+            if (size == 0)
+                return true;
+        }
+    }
+    if (cl) {
+        uint64_t n = strtoull(cl, NULL, 10);
+        return conn_read_bytes(c, n, r) == n;
+    }
+    conn_read_bytes(c, UINT64_MAX, r); /* close-delimited */
+    return true;
+}
+
+static void resp_free(struct resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+/* True when the peer closes the connection (within the receive timeout). */
+static bool conn_closed(struct conn *c)
+{
+    c->len = 0;
+    char b[256];
+    for (;;) {
+        ssize_t n = recv(c->fd, b, sizeof(b), 0);
+        if (n == 0)
+            return true;
+        if (n < 0)
+            return errno == ECONNRESET;
+    }
+}
+
+/* One request on a fresh connection; returns the status and fills <r>. */
+static int request(int port, const char *raw, struct resp *r)
+{
+    struct conn *c = conn_open(port);
+    conn_send(c, raw);
+    bool ok = conn_response(c, r, strncmp(raw, "HEAD", 4) == 0);
+    conn_close(c);
+    return ok ? r->status : -1;
+}
+
+static char *get_from(const char *xff, const char *host, const char *path, int *status)
+{
+    char raw[1024];
+    struct resp r;
+    snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: %s\r\nX-Forwarded-For: %s\r\n\r\n", path,
+             host, xff);
+    *status = request(gslbd.port, raw, &r);
+    return r.body;
+}
+
+/* ---- fixtures ---- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char topo[4096], err[512];
+    strcpy(dir, "/tmp/gslb-proxy-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(db_path, sizeof(db_path), "%s/gslb.db", dir);
+    snprintf(access_log, sizeof(access_log), "%s/access.log", dir);
+    eu = origin_start("eu-west", NULL);
+    eu_bad = origin_start("eu-bad", "reset");
+    us = origin_start("us-east", NULL);
+    ap = origin_start("ap-southeast", NULL);
+    snprintf(topo, sizeof(topo),
+             "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26},"
+             " {\"name\": \"us-east\", \"lat\": 39.04, \"lon\": -77.49},"
+             " {\"name\": \"ap-southeast\", \"lat\": 1.35, \"lon\": 103.82}],"
+             " \"services\": ["
+             "  {\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
+             "    {\"region\": \"ap-southeast\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]},"
+             "    {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]},"
+             "    {\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]},"
+             "  {\"name\": \"retry\", \"hosts\": [\"retry.test\"], \"pools\": ["
+             "    {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\"},"
+             "                                          {\"address\": \"127.0.0.1:%d\"}]}]},"
+             "  {\"name\": \"dead\", \"hosts\": [\"dead.test\"], \"pools\": ["
+             "    {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:1\"}]},"
+             "    {\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]},"
+             "  {\"name\": \"gone\", \"hosts\": [\"gone.test\"], \"pools\": ["
+             "    {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:1\"}]}]},"
+             "  {\"name\": \"down\", \"hosts\": [\"down.test\"], \"pools\": ["
+             "    {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\","
+             "      \"state\": \"disabled\"}]}]}]}",
+             ap.port, eu.port, us.port, eu_bad.port, eu.port, us.port, eu.port);
+    struct db *db = db_open(db_path, err, sizeof(err));
+    assert_non_null(db);
+    if (db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)) != 0)
+        fail_msg("import: %s", err);
+    db_close(db);
+    const char *extra[] = {"--access-log",
+                           access_log,
+                           "--client-header-timeout",
+                           "1s",
+                           "--keepalive-timeout",
+                           "2s",
+                           "--response-header-timeout",
+                           "1500ms",
+                           "--origin-read-timeout",
+                           "1500ms",
+                           "--max-header-size",
+                           "16k",
+                           "--max-headers",
+                           "50",
+                           "--max-connections",
+                           "400",
+                           NULL};
+    gslbd = gslbd_start(extra);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    proc_stop(&gslbd, SIGTERM);
+    proc_stop(&eu, SIGKILL);
+    proc_stop(&eu_bad, SIGKILL);
+    proc_stop(&us, SIGKILL);
+    proc_stop(&ap, SIGKILL);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- routing ---- */
+
+static void routes_clients_by_their_forwarded_address(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {{"81.2.69.142", "eu-west\n"},
+                                           {"8.8.8.8", "us-east\n"},
+                                           {"1.1.1.1", "ap-southeast\n"},
+                                           {"2001:4860:4860::8888", "us-east\n"},
+                                           {"203.0.113.9, 81.2.69.142", "eu-west\n"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int status;
+        char *body = get_from(cases[i][0], "example.com", "/", &status);
+        assert_int_equal(status, 200);
+        assert_string_equal(body, cases[i][1]);
+        free(body);
+    }
+}
+
+static void ignores_forwarded_address_from_an_untrusted_peer(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open_from(gslbd.port, "127.0.0.2");
+    struct resp r;
+    conn_send(c, "GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    /* 127.0.0.2 has no location: the first pool (ap-southeast) serves, not the American one. */
+    assert_string_equal(r.body, "ap-southeast\n");
+    resp_free(&r);
+    conn_send(c, "GET /headers HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_non_null(strstr(r.body, "X-Forwarded-For: 127.0.0.2\n")); /* the client's is dropped */
+    resp_free(&r);
+    conn_close(c);
+}
+
+static void forwards_without_hop_by_hop_headers_and_with_forwarding_headers(void **state)
+{
+    (void)state;
+    struct resp r;
+    int status = request(gslbd.port,
+                         "GET /headers HTTP/1.1\r\nHost: Example.com:8080\r\n"
+                         "Connection: keep-alive, X-Secret, Upgrade\r\nX-Secret: 1\r\n"
+                         "Keep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: x\r\n"
+                         "Upgrade: h2c\r\nX-Kept: yes\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n",
+                         &r);
+    assert_int_equal(status, 200);
+    const char *b = r.body;
+    assert_non_null(strstr(b, "GET /headers HTTP/1.1\n"));
+    assert_non_null(strstr(b, "Host: Example.com:8080\n"));
+    assert_non_null(strstr(b, "X-Kept: yes\n"));
+    assert_non_null(strstr(b, "X-Forwarded-For: 81.2.69.142, 127.0.0.1\n"));
+    assert_non_null(strstr(b, "X-Forwarded-Proto: http\n"));
+    assert_non_null(strstr(b, "X-Forwarded-Host: Example.com:8080\n"));
+    assert_non_null(strstr(b, "Via: 1.1 gslb\n"));
+    assert_null(strcasestr(b, "X-Secret"));
+    assert_null(strcasestr(b, "Keep-Alive"));
+    assert_null(strcasestr(b, "\nTE:"));
+    assert_null(strcasestr(b, "Proxy-Authorization"));
+    assert_null(strcasestr(b, "Upgrade")); /* h2c is not forwarded */
+    assert_non_null(strstr(r.head, "Via: 1.1 gslb\r\n"));
+    char port[16];
+    snprintf(port, sizeof(port), ":%d", eu.port);
+    assert_null(strstr(r.head, port)); /* no origin address in the response */
+    resp_free(&r);
+}
+
+static void keeps_connections_alive_on_both_sides(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    char conn_id[32] = "";
+    for (int i = 0; i < 4; i++) {
+        conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n");
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "us-east\n");
+        if (i == 0)
+            snprintf(conn_id, sizeof(conn_id), "%s", resp_header(&r, "x-conn"));
+        else
+            assert_string_equal(resp_header(&r, "x-conn"), conn_id); /* pooled origin connection */
+        resp_free(&r);
+    }
+    conn_close(c);
+}
+
+static void answers_pipelined_requests_in_order(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "GET /slow/200 HTTP/1.1\r\nHost: a\r\n\r\n"
+                 "GET /status/201 HTTP/1.1\r\nHost: a\r\n\r\n"
+                 "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
+                 "GET /status/202 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    int expect[] = {200, 201, 200, 202};
+    for (int i = 0; i < 4; i++) {
+        assert_true(conn_response(c, &r, i == 2));
+        assert_int_equal(r.status, expect[i]);
+        resp_free(&r);
+    }
+    assert_true(conn_closed(c));
+    conn_close(c);
+}
+
+static void serves_http10_clients(void **state)
+{
+    (void)state;
+    struct resp r;
+    struct conn *c = conn_open(gslbd.port);
+    conn_send(c, "GET / HTTP/1.0\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n"); /* no Host: fine in 1.0 */
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "us-east\n");
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    conn_close(c);
+
+    c = conn_open(gslbd.port);
+    conn_send(c, "GET /eof/1000 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_true(conn_response(c, &r, false)); /* close-delimited to a 1.0 client */
+    assert_int_equal(r.body_len, 1000);
+    resp_free(&r);
+    conn_close(c);
+}
+
+static void refuses_request_smuggling_and_malformed_requests(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *raw;
+        int status;
+    } cases[] = {
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 400},
+        {"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX(y): a\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01z\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+        {"GET nowhere HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
+        {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
+        {"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct conn *c = conn_open(gslbd.port);
+        struct resp r;
+        conn_send(c, cases[i].raw);
+        if (!conn_response(c, &r, false))
+            fail_msg("case %zu: no response", i);
+        if (r.status != cases[i].status)
+            fail_msg("case %zu: status %d, expected %d", i, r.status, cases[i].status);
+        assert_string_equal(resp_header(&r, "connection"), "close");
+        assert_true(conn_closed(c));
+        resp_free(&r);
+        conn_close(c);
+    }
+}
+
+static void accepts_absolute_form_and_chunked_uploads(void **state)
+{
+    (void)state;
+    struct resp r;
+    int status =
+        request(gslbd.port, "GET http://example.com/headers HTTP/1.1\r\nHost: ignored\r\n\r\n", &r);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(r.body, "GET /headers HTTP/1.1\n"));
+    assert_non_null(strstr(r.body, "Host: example.com\n"));
+    resp_free(&r);
+    status = request(gslbd.port,
+                     "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n",
+                     &r);
+    assert_int_equal(status, 200);
+    assert_string_equal(r.body, "5 495\n"); /* 97+98+99+100+101 */
+    resp_free(&r);
+}
+
+static void refuses_invalid_origin_responses_with_502(void **state)
+{
+    (void)state;
+    struct resp r;
+    assert_int_equal(request(gslbd.port, "GET /garbled HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
+    resp_free(&r);
+    assert_int_equal(request(gslbd.port, "GET /cl-conflict HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
+    resp_free(&r);
+}
+
+static void relays_interim_responses_as_interim(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "GET /interim HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 103);
+    assert_non_null(resp_header(&r, "link"));
+    resp_free(&r);
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "final\n");
+    resp_free(&r);
+    conn_close(c);
+}
+
+static void supports_expect_100_continue(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "POST /continue HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                 "Expect: 100-continue\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 100);
+    resp_free(&r);
+    conn_send(c, "hello");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "5 532\n");
+    resp_free(&r);
+    conn_close(c);
+}
+
+static void tunnels_websocket_upgrades_both_ways(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c,
+              "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 101);
+    resp_free(&r);
+    for (int i = 0; i < 3; i++) {
+        char msg[64], echo[64] = "";
+        int n = snprintf(msg, sizeof(msg), "frame-%d-\x81\x7f binary", i);
+        conn_write(c, msg, (size_t)n);
+        size_t got = 0;
+        while (got < (size_t)n) {
+            if (c->len == 0 && !conn_fill(c))
+                fail_msg("tunnel closed");
+            size_t take = c->len < (size_t)n - got ? c->len : (size_t)n - got;
+            memcpy(echo + got, c->buf, take);
+            conn_consume(c, take);
+            got += take;
+        }
+        assert_memory_equal(echo, msg, (size_t)n);
+    }
+    conn_close(c);
+}
+
+/* ---- failures ---- */
+
+static void fails_over_to_the_next_region_when_an_origin_is_unreachable(void **state)
+{
+    (void)state;
+    int status;
+    char *body = get_from("81.2.69.142", "dead.test", "/", &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(body, "us-east\n");
+    free(body);
+}
+
+static void retries_idempotent_requests_only(void **state)
+{
+    (void)state;
+    int status, ok = 0, bad = 0;
+    for (int i = 0; i < 4; i++) { /* eu-bad resets every connection; GET goes on to eu-west */
+        char *body = get_from("81.2.69.142", "retry.test", "/", &status);
+        assert_int_equal(status, 200);
+        assert_string_equal(body, "eu-west\n");
+        free(body);
+    }
+    for (int i = 0; i < 4; i++) {
+        struct resp r;
+        status = request(gslbd.port,
+                         "POST / HTTP/1.1\r\nHost: retry.test\r\nContent-Length: 0\r\n"
+                         "X-Forwarded-For: 81.2.69.142\r\n\r\n",
+                         &r);
+        ok += status == 200;
+        bad += status == 502;
+        resp_free(&r);
+    }
+    assert_int_equal(ok + bad, 4);
+    assert_true(bad >= 1); /* a POST the origin dropped is not sent again */
+}
+
+static void answers_503_502_and_504_for_each_kind_of_failure(void **state)
+{
+    (void)state;
+    int status;
+    free(get_from("81.2.69.142", "down.test", "/", &status));
+    assert_int_equal(status, 503); /* the only origin is disabled */
+    free(get_from("81.2.69.142", "gone.test", "/", &status));
+    assert_int_equal(status, 502); /* nothing listens */
+    int64_t start = now_ms();
+    free(get_from("81.2.69.142", "a", "/slow/4000", &status));
+    assert_int_equal(status, 504); /* response-header-timeout 1.5 s */
+    assert_true(now_ms() - start < 3500);
+}
+
+static void cuts_the_client_when_the_origin_cuts_a_response(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "GET /cut/200000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false)); /* never a complete-looking response */
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_len < 200000);
+    resp_free(&r);
+    conn_close(c);
+
+    c = conn_open(gslbd.port);
+    int64_t start = now_ms();
+    conn_send(c, "GET /stall HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false)); /* origin-read-timeout 1.5 s */
+    assert_true(now_ms() - start < 4000);
+    resp_free(&r);
+    conn_close(c);
+}
+
+/* ---- limits and timeouts ---- */
+
+static void enforces_header_limits_with_431(void **state)
+{
+    (void)state;
+    char *raw = malloc(40000);
+    struct resp r;
+    int n = sprintf(raw, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: ");
+    memset(raw + n, 'b', 20000);
+    strcpy(raw + n + 20000, "\r\n\r\n");
+    assert_int_equal(request(gslbd.port, raw, &r), 431);
+    resp_free(&r);
+    n = sprintf(raw, "GET / HTTP/1.1\r\nHost: a\r\n");
+    for (int i = 0; i < 60; i++)
+        n += sprintf(raw + n, "X-H%d: v\r\n", i);
+    strcpy(raw + n, "\r\n");
+    assert_int_equal(request(gslbd.port, raw, &r), 431);
+    resp_free(&r);
+    free(raw);
+}
+
+static void times_out_slow_heads_and_idle_keepalives(void **state)
+{
+    (void)state;
+    struct resp r;
+    struct conn *c = conn_open(gslbd.port);
+    int64_t start = now_ms();
+    conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\n"); /* and never the blank line */
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 408);
+    assert_true(now_ms() - start >= 900 && now_ms() - start < 3000);
+    assert_true(conn_closed(c));
+    resp_free(&r);
+    conn_close(c);
+
+    c = conn_open(gslbd.port);
+    conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    resp_free(&r);
+    start = now_ms();
+    assert_true(conn_closed(c)); /* keepalive-timeout 2 s */
+    assert_true(now_ms() - start >= 1500 && now_ms() - start < 4000);
+    conn_close(c);
+}
+
+static void idle_connections_never_block_new_clients(void **state)
+{
+    (void)state;
+    struct conn *idle[300];
+    for (int i = 0; i < 300; i++)
+        idle[i] = conn_open(gslbd.port);
+    int status;
+    char *body = get_from("8.8.8.8", "a", "/", &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(body, "us-east\n");
+    free(body);
+    for (int i = 0; i < 300; i++)
+        conn_close(idle[i]);
+}
+
+/* ---- streaming ---- */
+
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = atol(line + 6);
+    }
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static uint64_t stream_bytes(void)
+{
+    const char *env = getenv("GSLB_STREAM_BYTES");
+    if (env && *env)
+        return strtoull(env, NULL, 10);
+    return SANITIZED ? (256ULL << 20) : (1ULL << 30);
+}
+
+static void streams_a_large_download_with_bounded_memory(void **state)
+{
+    (void)state;
+    uint64_t total = stream_bytes();
+    char raw[256];
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    long base = rss_kib(gslbd.pid), peak = base;
+    snprintf(raw, sizeof(raw), "GET /size/%llu HTTP/1.1\r\nHost: a\r\n\r\n",
+             (unsigned long long)total);
+    conn_send(c, raw);
+    /* Read the head, then the body in pieces, sampling the proxy's memory as we go. */
+    char *end;
+    while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL)
+        assert_true(conn_fill(c));
+    conn_consume(c, (size_t)(end - c->buf) + 4);
+    uint64_t got = 0;
+    while (got < total) {
+        uint64_t n =
+            conn_read_bytes(c, total - got < (16u << 20) ? total - got : (16u << 20), NULL);
+        if (n == 0)
+            break;
+        got += n;
+        long now = rss_kib(gslbd.pid);
+        peak = now > peak ? now : peak;
+    }
+    assert_true(got == total);
+    (void)r;
+    conn_close(c);
+    printf("# download %llu MiB: proxy RSS %ld KiB -> peak %ld KiB\n",
+           (unsigned long long)(total >> 20), base, peak);
+    if (!SANITIZED)
+        assert_true(peak - base < 32 * 1024);
+}
+
+static void streams_a_large_upload_with_bounded_memory(void **state)
+{
+    (void)state;
+    uint64_t total = stream_bytes();
+    char raw[256], *block = malloc(1 << 16);
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    memset(block, 'u', 1 << 16);
+    long base = rss_kib(gslbd.pid), peak = base;
+    snprintf(raw, sizeof(raw), "PUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %llu\r\n\r\n",
+             (unsigned long long)total);
+    conn_send(c, raw);
+    for (uint64_t sent = 0; sent < total; sent += 1 << 16) {
+        conn_write(c, block, 1 << 16);
+        if ((sent & ((16u << 20) - 1)) == 0) {
+            long now = rss_kib(gslbd.pid);
+            peak = now > peak ? now : peak;
+        }
+    }
+    assert_true(conn_response(c, &r, false));
+    char expect[64];
+    snprintf(expect, sizeof(expect), "%llu %u\n", (unsigned long long)total,
+             (unsigned)((total * 'u') & 0xffffffffu));
+    assert_string_equal(r.body, expect);
+    resp_free(&r);
+    conn_close(c);
+    free(block);
+    printf("# upload %llu MiB: proxy RSS %ld KiB -> peak %ld KiB\n",
+           (unsigned long long)(total >> 20), base, peak);
+    if (!SANITIZED)
+        assert_true(peak - base < 32 * 1024);
+}
+
+static void relays_chunked_and_close_delimited_bodies(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "GET /chunked/300000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_string_equal(resp_header(&r, "transfer-encoding"), "chunked");
+    assert_int_equal(r.body_len, 300000);
+    resp_free(&r);
+    conn_send(c, "GET /eof/70000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false)); /* re-framed as chunked for a 1.1 client */
+    assert_string_equal(resp_header(&r, "transfer-encoding"), "chunked");
+    assert_int_equal(r.body_len, 70000);
+    resp_free(&r);
+    conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); /* and the connection lives on */
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    conn_close(c);
+}
+
+/* ---- observability and live changes ---- */
+
+static void exposes_prometheus_metrics(void **state)
+{
+    (void)state;
+    struct resp r;
+    char raw[128];
+    snprintf(raw, sizeof(raw), "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    assert_int_equal(request(gslbd.metrics_port, raw, &r), 200);
+    assert_non_null(
+        strstr(r.body, "gslb_requests_total{service=\"www\",region=\"eu-west\",code=\"2xx\"}"));
+    assert_non_null(strstr(r.body, "gslb_upstream_latency_seconds_bucket{service=\"www\""));
+    assert_non_null(strstr(r.body, "gslb_connections_active "));
+    assert_non_null(strstr(r.body, "gslb_retries_total "));
+    assert_non_null(strstr(r.body, "gslb_geo_lookups_total "));
+    assert_non_null(strstr(r.body, "gslb_decision_seconds_total "));
+    resp_free(&r);
+}
+
+static void writes_one_access_log_line_per_request(void **state)
+{
+    (void)state;
+    int status;
+    free(get_from("81.2.69.142", "dead.test", "/logged", &status));
+    assert_int_equal(status, 200);
+    sleep_ms(600); /* the writer thread flushes every 200 ms */
+    FILE *f = fopen(access_log, "r");
+    assert_non_null(f);
+    char line[4096], last[4096] = "";
+    while (fgets(line, sizeof(line), f)) {
+        if (strstr(line, "/logged"))
+            strcpy(last, line);
+    }
+    fclose(f);
+    json_error_t e;
+    json_t *j = json_loads(last, 0, &e);
+    if (j == NULL)
+        fail_msg("access log line is not JSON: %s", last);
+    assert_string_equal(json_string_value(json_object_get(j, "client")), "81.2.69.142");
+    assert_string_equal(json_string_value(json_object_get(j, "country")), "GB");
+    assert_string_equal(json_string_value(json_object_get(j, "service")), "dead");
+    assert_string_equal(json_string_value(json_object_get(j, "region")), "us-east");
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "GET");
+    assert_int_equal(json_integer_value(json_object_get(j, "status")), 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "retries")), 1);
+    assert_true(json_integer_value(json_object_get(j, "bytes_out")) > 0);
+    assert_non_null(json_object_get(j, "duration_ms"));
+    assert_non_null(json_object_get(j, "upstream_ms"));
+    json_decref(j);
+}
+
+static void applies_a_committed_topology_change_within_a_second(void **state)
+{
+    (void)state;
+    char err[512];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    char name[] = "eu-west";
+    struct db_region r = {name, NULL, 53.35, -6.26, DB_REGION_DISABLED};
+    assert_int_equal(db_region_set(db, &r, "test", err, sizeof(err)), 0);
+    int64_t start = now_ms();
+    char *body = NULL;
+    int status;
+    do {
+        free(body);
+        sleep_ms(50);
+        body = get_from("81.2.69.142", "a", "/", &status);
+    } while (strcmp(body, "eu-west\n") == 0 && now_ms() - start < 3000);
+    int64_t took = now_ms() - start;
+    assert_string_equal(body, "us-east\n");
+    assert_true(took < 1000);
+    free(body);
+    r.state = DB_REGION_ACTIVE;
+    assert_int_equal(db_region_set(db, &r, "test", err, sizeof(err)), 0);
+    db_close(db);
+    printf("# a committed change took effect in %lld ms\n", (long long)took);
+}
+
+/* ---- separate daemons: connection and body limits, graceful shutdown ---- */
+
+static void refuses_clients_beyond_the_connection_limit(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--max-connections", "5", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    struct conn *held[5];
+    for (int i = 0; i < 5; i++)
+        held[i] = conn_open(d.port);
+    sleep_ms(100);
+    struct conn *c = conn_open(d.port);
+    struct resp r;
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 503);
+    resp_free(&r);
+    conn_close(c);
+    for (int i = 0; i < 5; i++)
+        conn_close(held[i]);
+    sleep_ms(100);
+    assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    resp_free(&r);
+    proc_stop(&d, SIGTERM);
+}
+
+static void refuses_bodies_beyond_the_body_limit(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--max-body-size", "1000", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    struct resp r;
+    assert_int_equal(
+        request(d.port, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n", &r), 413);
+    resp_free(&r);
+    char raw[4096];
+    int n = sprintf(raw, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 3; i++) {
+        n += sprintf(raw + n, "258\r\n"); /* 600 bytes each */
+        memset(raw + n, 'c', 600);
+        n += 600;
+        n += sprintf(raw + n, "\r\n");
+    }
+    strcpy(raw + n, "0\r\n\r\n");
+    assert_int_equal(request(d.port, raw, &r), 413);
+    resp_free(&r);
+    assert_int_equal(
+        request(d.port, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", &r),
+        200);
+    resp_free(&r);
+    proc_stop(&d, SIGTERM);
+}
+
+static void finishes_requests_in_flight_on_sigterm(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--metrics-listen", "", "--shutdown-timeout", "5s", NULL};
+    struct proc d = gslbd_start(extra);
+    struct conn *c = conn_open(d.port);
+    struct resp r;
+    conn_send(c, "GET /slow/1000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    sleep_ms(200);
+    kill(d.pid, SIGTERM);
+    sleep_ms(200);
+    /* New clients are refused... */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port)};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    assert_int_not_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    close(fd);
+    /* ...and the one in flight completes. */
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(resp_header(&r, "connection"), "close");
+    resp_free(&r);
+    conn_close(c);
+    int status = -1;
+    for (int i = 0; i < 100 && waitpid(d.pid, &status, WNOHANG) == 0; i++)
+        sleep_ms(50);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    d.pid = 0;
+}
+
+int main(void)
+{
+    const char *b = getenv("GSLB_BUILD"), *g = getenv("GSLB_GEOIP_DIR");
+    snprintf(build, sizeof(build), "%s", b && *b ? b : "build");
+    snprintf(city, sizeof(city), "%s/GeoLite2-City.mmdb", g && *g ? g : "data/geoip");
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(routes_clients_by_their_forwarded_address),
+        cmocka_unit_test(ignores_forwarded_address_from_an_untrusted_peer),
+        cmocka_unit_test(forwards_without_hop_by_hop_headers_and_with_forwarding_headers),
+        cmocka_unit_test(keeps_connections_alive_on_both_sides),
+        cmocka_unit_test(answers_pipelined_requests_in_order),
+        cmocka_unit_test(serves_http10_clients),
+        cmocka_unit_test(refuses_request_smuggling_and_malformed_requests),
+        cmocka_unit_test(accepts_absolute_form_and_chunked_uploads),
+        cmocka_unit_test(refuses_invalid_origin_responses_with_502),
+        cmocka_unit_test(relays_interim_responses_as_interim),
+        cmocka_unit_test(supports_expect_100_continue),
+        cmocka_unit_test(tunnels_websocket_upgrades_both_ways),
+        cmocka_unit_test(fails_over_to_the_next_region_when_an_origin_is_unreachable),
+        cmocka_unit_test(retries_idempotent_requests_only),
+        cmocka_unit_test(answers_503_502_and_504_for_each_kind_of_failure),
+        cmocka_unit_test(cuts_the_client_when_the_origin_cuts_a_response),
+        cmocka_unit_test(enforces_header_limits_with_431),
+        cmocka_unit_test(times_out_slow_heads_and_idle_keepalives),
+        cmocka_unit_test(idle_connections_never_block_new_clients),
+        cmocka_unit_test(streams_a_large_download_with_bounded_memory),
+        cmocka_unit_test(streams_a_large_upload_with_bounded_memory),
+        cmocka_unit_test(relays_chunked_and_close_delimited_bodies),
+        cmocka_unit_test(exposes_prometheus_metrics),
+        cmocka_unit_test(writes_one_access_log_line_per_request),
+        cmocka_unit_test(applies_a_committed_topology_change_within_a_second),
+        cmocka_unit_test(refuses_clients_beyond_the_connection_limit),
+        cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
+        cmocka_unit_test(finishes_requests_in_flight_on_sigterm),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
