@@ -34,7 +34,7 @@ TESTS    = $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_HELPERS = $(BUILD)/tests/proxy/origin
 PROGRAMS = $(BUILD)/gslbd $(BUILD)/gslbctl
 
-.PHONY: all deps geodata test test-asan check format format-check bench demo clean
+.PHONY: all deps geodata test test-asan check format format-check bench demo clean fuzz fuzz-smoke
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c
@@ -80,7 +80,24 @@ test-asan:
 check: deps
 	$(MAKE) format-check
 	$(MAKE) test
+	$(MAKE) fuzz-smoke
 	$(MAKE) test-asan
+
+# libFuzzer over the proxy's request path (clang; everything rebuilt with coverage in build/fuzz).
+FUZZ_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_TIME ?= 600
+$(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c
+	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang CFLAGS="$(FUZZ_FLAGS)" WERROR= $(BUILD)/fuzz/libgslb.a
+	clang $(ALL_CFLAGS) -Wno-unused-command-line-argument $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(BUILD)/fuzz/libgslb.a $(DEP_LIBS)
+
+fuzz: $(BUILD)/fuzz/fuzz_request
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_request -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 \
+		$(BUILD)/fuzz/corpus tests/fuzz/corpus/request
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_TIME=30 BUILD=$(BUILD)
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:

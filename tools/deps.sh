@@ -3,7 +3,7 @@
 # apt-get runs only when something is missing, so a second run costs a few dpkg queries.
 set -eu
 
-PACKAGES="build-essential pkg-config git clang clang-format
+PACKAGES="build-essential pkg-config git clang clang-format libclang-rt-14-dev
 libmaxminddb-dev libsqlite3-dev libjansson-dev libcmocka-dev libevent-dev node-llhttp
 ca-certificates"
 

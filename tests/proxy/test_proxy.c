@@ -82,19 +82,40 @@ static struct proc origin_start(const char *name, const char *mode)
     return p;
 }
 
-static void proc_stop(struct proc *p, int sig)
+/* Stops <p> and returns its wait status (-1 if it had to be killed). */
+static int proc_stop(struct proc *p, int sig)
 {
+    int status = -1;
     if (p->pid <= 0)
-        return;
+        return status;
     kill(p->pid, sig);
-    int status;
-    for (int i = 0; i < 200 && waitpid(p->pid, &status, WNOHANG) == 0; i++)
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->pid = 0;
+            return status;
+        }
         sleep_ms(50);
-    if (waitpid(p->pid, &status, WNOHANG) == 0) {
-        kill(p->pid, SIGKILL);
-        waitpid(p->pid, &status, 0);
     }
+    kill(p->pid, SIGKILL);
+    waitpid(p->pid, &status, 0);
     p->pid = 0;
+    return -1;
+}
+
+/* Stops a gslbd and checks it exited cleanly: status 0, no sanitizer report in its log. */
+static void gslbd_stop(struct proc *p)
+{
+    int status = proc_stop(p, SIGTERM);
+    char line[1024];
+    FILE *f = fopen(p->log, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strstr(line, "Sanitizer") || strstr(line, "runtime error"))
+            fail_msg("gslbd (%s): %s", p->log, line);
+    }
+    if (f)
+        fclose(f);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("gslbd did not exit cleanly (status %d); see %s", status, p->log);
 }
 
 /* Starts gslbd with the common flags plus <extra> (NULL-terminated), waits until it serves. */
@@ -413,7 +434,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    proc_stop(&gslbd, SIGTERM);
+    proc_stop(&gslbd, SIGKILL); /* normally stopped already by the last test */
     proc_stop(&eu, SIGKILL);
     proc_stop(&eu_bad, SIGKILL);
     proc_stop(&us, SIGKILL);
@@ -1038,7 +1059,7 @@ static void refuses_clients_beyond_the_connection_limit(void **state)
     sleep_ms(100);
     assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
     resp_free(&r);
-    proc_stop(&d, SIGTERM);
+    gslbd_stop(&d);
 }
 
 static void refuses_bodies_beyond_the_body_limit(void **state)
@@ -1065,7 +1086,7 @@ static void refuses_bodies_beyond_the_body_limit(void **state)
         request(d.port, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", &r),
         200);
     resp_free(&r);
-    proc_stop(&d, SIGTERM);
+    gslbd_stop(&d);
 }
 
 static void finishes_requests_in_flight_on_sigterm(void **state)
@@ -1097,6 +1118,12 @@ static void finishes_requests_in_flight_on_sigterm(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     d.pid = 0;
+}
+
+static void exits_cleanly_after_all_of_the_above(void **state)
+{
+    (void)state;
+    gslbd_stop(&gslbd); /* status 0, and under ASan no leak or error report */
 }
 
 int main(void)
@@ -1134,6 +1161,7 @@ int main(void)
         cmocka_unit_test(refuses_clients_beyond_the_connection_limit),
         cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
         cmocka_unit_test(finishes_requests_in_flight_on_sigterm),
+        cmocka_unit_test(exits_cleanly_after_all_of_the_above),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
