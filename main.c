@@ -341,6 +341,10 @@ int main(int argc, char **argv)
         log_info("gslbd: configuration OK");
         status = 0;
     } else {
+        for (size_t i = 1; i < cfg.proxy.n_listen; i++)
+            log_info("gslbd: listener %zu on %s (port %d)%s", i, cfg.proxy.listen[i].address,
+                     proxy_listen_port(proxy, i),
+                     cfg.proxy.listen[i].proxy_protocol ? " expecting the PROXY protocol" : "");
         log_info("gslbd: serving on %s (port %d), metrics on %s (port %d)",
                  cfg.proxy.listen[0].address, proxy_listen_port(proxy, 0),
                  cfg.proxy.metrics_listen[0] ? cfg.proxy.metrics_listen : "(off)",

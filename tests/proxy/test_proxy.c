@@ -1120,6 +1120,181 @@ static void finishes_requests_in_flight_on_sigterm(void **state)
     d.pid = 0;
 }
 
+static void keeps_client_connections_across_topology_changes(void **state)
+{
+    (void)state;
+    char err[512], name[] = "us-east";
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_string_equal(r.body, "us-east\n");
+    resp_free(&r);
+    struct db *db = db_open(db_path, err, sizeof(err));
+    struct db_region region = {name, NULL, 39.04, -77.49, DB_REGION_DRAINING};
+    assert_int_equal(db_region_set(db, &region, "test", err, sizeof(err)), 0);
+    sleep_ms(700);
+    /* Same client connection, new topology: the American client now goes to Europe. */
+    conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_string_equal(r.body, "eu-west\n");
+    resp_free(&r);
+    region.state = DB_REGION_ACTIVE;
+    assert_int_equal(db_region_set(db, &region, "test", err, sizeof(err)), 0);
+    db_close(db);
+    conn_close(c);
+}
+
+/* A PROXY protocol v2 header for a TCP over IPv4 connection from <src>. */
+static size_t proxy_v2_header(uint8_t *out, const char *src)
+{
+    static const uint8_t sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                    0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+    memcpy(out, sig, 12);
+    out[12] = 0x21; /* version 2, PROXY */
+    out[13] = 0x11; /* TCP over IPv4 */
+    out[14] = 0;
+    out[15] = 12;
+    inet_pton(AF_INET, src, out + 16);
+    inet_pton(AF_INET, "127.0.0.1", out + 20);
+    out[24] = 0x30, out[25] = 0x39, out[26] = 0, out[27] = 80;
+    return 28;
+}
+
+static void believes_the_proxy_protocol_from_trusted_peers_only(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--listen-proxy-protocol", "127.0.0.1:0", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    /* The PROXY listener is the second one: gslbd logs its port. */
+    int pp_port = 0;
+    char line[512];
+    FILE *f = fopen(d.log, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *port = strstr(line, "listener 1 on ");
+        if (port && (port = strstr(port, "(port ")))
+            pp_port = atoi(port + 6);
+    }
+    if (f)
+        fclose(f);
+    assert_true(pp_port > 0);
+
+    struct resp r;
+    struct conn *c = conn_open(pp_port);
+    conn_send(c, "PROXY TCP4 81.2.69.142 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_string_equal(r.body, "eu-west\n"); /* located by the PROXY source address */
+    resp_free(&r);
+    conn_close(c);
+
+    uint8_t raw[256];
+    size_t len = proxy_v2_header(raw, "1.1.1.1");
+    const char *req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    memcpy(raw + len, req, strlen(req));
+    c = conn_open(pp_port);
+    conn_write(c, raw, len + strlen(req));
+    assert_true(conn_response(c, &r, false));
+    assert_string_equal(r.body, "ap-southeast\n");
+    resp_free(&r);
+    conn_close(c);
+
+    /* From an untrusted peer the header is not believed: it is just a malformed request. */
+    c = conn_open_from(pp_port, "127.0.0.2");
+    conn_send(c, "PROXY TCP4 81.2.69.142 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    conn_close(c);
+
+    /* And garbage instead of a header closes the connection. */
+    c = conn_open(pp_port);
+    conn_send(c, "PROXY TCP9 x y z\r\n");
+    assert_true(conn_closed(c));
+    conn_close(c);
+    gslbd_stop(&d);
+}
+
+static void takes_settings_from_the_file_with_flags_winning(void **state)
+{
+    (void)state;
+    char path[160], bin[300], cmd[2048];
+    snprintf(path, sizeof(path), "%s/gslbd.conf", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "# test config\nworkers 1\nmax-body-size = 10   # bytes\nlisten 127.0.0.1:1\n"
+               "metrics-listen\n");
+    fclose(f);
+    /* The file's listen (port 1, not ours to bind) is replaced by the flag's. */
+    const char *extra[] = {"--config", path, NULL};
+    struct proc d = gslbd_start(extra);
+    struct resp r;
+    assert_int_equal(request(d.port,
+                             "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n"
+                             "hello world",
+                             &r),
+                     413); /* the file's max-body-size applies */
+    resp_free(&r);
+    gslbd_stop(&d);
+
+    /* A bad value is refused naming the key, and --check-config says so with status 2. */
+    f = fopen(path, "w");
+    fprintf(f, "connect-timeout soon\n");
+    fclose(f);
+    snprintf(bin, sizeof(bin), "%s/gslbd", build);
+    snprintf(cmd, sizeof(cmd), "%s --config %s --db %s --geoip %s --check-config 2>&1", bin, path,
+             db_path, city);
+    FILE *out = popen(cmd, "r");
+    char line[512], all[2048] = "";
+    while (fgets(line, sizeof(line), out))
+        strncat(all, line, sizeof(all) - strlen(all) - 1);
+    int status = pclose(out);
+    assert_int_equal(WEXITSTATUS(status), 2);
+    assert_non_null(strstr(all, "connect-timeout"));
+    f = fopen(path, "w");
+    fprintf(f, "no-such-key 1\n");
+    fclose(f);
+    out = popen(cmd, "r");
+    all[0] = '\0';
+    while (fgets(line, sizeof(line), out))
+        strncat(all, line, sizeof(all) - strlen(all) - 1);
+    assert_int_equal(WEXITSTATUS(pclose(out)), 2);
+    assert_non_null(strstr(all, "no-such-key"));
+}
+
+static void reopens_the_access_log_on_sighup(void **state)
+{
+    (void)state;
+    char log_path[160], moved[170];
+    snprintf(log_path, sizeof(log_path), "%s/rotate.log", dir);
+    snprintf(moved, sizeof(moved), "%s.1", log_path);
+    const char *extra[] = {
+        "--access-log", log_path, "--access-log-format", "combined", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    struct resp r;
+    assert_int_equal(request(d.port, "GET /before HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    resp_free(&r);
+    sleep_ms(400);
+    assert_int_equal(rename(log_path, moved), 0); /* what logrotate does */
+    kill(d.pid, SIGHUP);
+    sleep_ms(400);
+    assert_int_equal(request(d.port, "GET /after HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    resp_free(&r);
+    sleep_ms(400);
+    char line[1024];
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof(line), f));
+    fclose(f);
+    /* Combined format: 127.0.0.1 - - [date] "GET /after HTTP/1.1" 200 N "-" "-" */
+    assert_non_null(strstr(line, "127.0.0.1 - - ["));
+    assert_non_null(strstr(line, "\"GET /after HTTP/1.1\" 200 "));
+    f = fopen(moved, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof(line), f));
+    assert_non_null(strstr(line, "/before"));
+    fclose(f);
+    gslbd_stop(&d);
+}
+
 static void exits_cleanly_after_all_of_the_above(void **state)
 {
     (void)state;
@@ -1161,6 +1336,10 @@ int main(void)
         cmocka_unit_test(refuses_clients_beyond_the_connection_limit),
         cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
         cmocka_unit_test(finishes_requests_in_flight_on_sigterm),
+        cmocka_unit_test(keeps_client_connections_across_topology_changes),
+        cmocka_unit_test(believes_the_proxy_protocol_from_trusted_peers_only),
+        cmocka_unit_test(takes_settings_from_the_file_with_flags_winning),
+        cmocka_unit_test(reopens_the_access_log_on_sighup),
         cmocka_unit_test(exits_cleanly_after_all_of_the_above),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
