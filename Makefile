@@ -14,7 +14,7 @@ WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wold-
           -Wimplicit-fallthrough
 WERROR ?= -Werror
 CFLAGS ?= -O2 -g
-PKGS    = libmaxminddb sqlite3 jansson libevent libevent_pthreads
+PKGS    = libmaxminddb sqlite3 jansson libevent
 # llhttp: the C sources Debian's node-llhttp ships, compiled in (never with our -Werror).
 LLHTTP_DIR ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp

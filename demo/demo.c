@@ -4,11 +4,13 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/thread.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/xalloc.h"
 #include "demo/demo.h"
@@ -30,6 +32,8 @@ struct demo {
     struct evhttp *http[N_REGIONS];
     int ports[N_REGIONS];
     pthread_t thread;
+    struct event *stop;
+    int stop_fds[2];
     char topology[2048];
 };
 
@@ -43,6 +47,14 @@ static void answer_cb(struct evhttp_request *req, void *arg)
     evbuffer_free(body);
 }
 
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct demo *d = arg;
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(d->base);
+}
+
 static void *demo_main(void *arg)
 {
     struct demo *d = arg;
@@ -52,10 +64,17 @@ static void *demo_main(void *arg)
 
 struct demo *demo_start(char *err, size_t errlen)
 {
-    static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
-    pthread_once(&threads_once, (void (*)(void))evthread_use_pthreads);
     struct demo *d = xcalloc(1, sizeof(*d));
     d->base = event_base_new();
+    /* demo_stop() wakes the loop through a pipe, so libevent needs no locking. */
+    if (pipe2(d->stop_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "demo: pipe: %s", strerror(errno));
+        event_base_free(d->base);
+        free(d);
+        return NULL;
+    }
+    d->stop = event_new(d->base, d->stop_fds[0], EV_READ, stop_cb, d);
+    event_add(d->stop, NULL);
     size_t off = (size_t)snprintf(d->topology, sizeof(d->topology), "{\"regions\": [");
     for (size_t i = 0; i < N_REGIONS; i++) {
         d->http[i] = evhttp_new(d->base);
@@ -92,12 +111,17 @@ void demo_stop(struct demo *d)
     if (d == NULL)
         return;
     if (d->thread) {
-        event_base_loopbreak(d->base);
+        (void)!write(d->stop_fds[1], "x", 1);
         pthread_join(d->thread, NULL);
     }
     for (size_t i = 0; i < N_REGIONS; i++) {
         if (d->http[i])
             evhttp_free(d->http[i]);
+    }
+    if (d->stop) {
+        event_free(d->stop);
+        close(d->stop_fds[0]);
+        close(d->stop_fds[1]);
     }
     event_base_free(d->base);
     free(d);

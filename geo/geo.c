@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <maxminddb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@ static const char *const flat_paths[FIELD_COUNT] = {
 
 struct geo_handle {
     struct publish_obj obj; /* first: the slot sees only this */
+    uint64_t id;            /* unique over the process's life, for the record cache */
     MMDB_s mmdb;
     struct stat identity; /* of the file when it was opened */
     /* NULL-terminated MMDB_aget paths per field; NULL when the field is not read from this file. */
@@ -166,8 +168,10 @@ static int handle_sanity_check(struct geo_handle *h, const char *file, char *err
 
 static struct geo_handle *handle_open(const struct geo_source *src, char *err, size_t errlen)
 {
+    static atomic_uint_fast64_t next_id = 1;
     struct geo_handle *h = xcalloc(1, sizeof(*h));
     publish_obj_init(&h->obj, handle_destroy);
+    h->id = atomic_fetch_add(&next_id, 1);
     if (stat(src->file, &h->identity) != 0) {
         snprintf(err, errlen, "%s: %s", src->file, strerror(errno));
         free(h);
@@ -324,6 +328,8 @@ static const char *const reserved_cidrs[] = {
 static struct ip_cidr reserved[N_RESERVED];
 
 static pthread_once_t reserved_once = PTHREAD_ONCE_INIT;
+/* First octets that begin some IPv4 range of the table: most addresses leave at this test. */
+static bool reserved_v4_first[256];
 
 static void reserved_ranges_parse(void)
 {
@@ -331,12 +337,19 @@ static void reserved_ranges_parse(void)
         int rc = ip_cidr_parse(reserved_cidrs[i], &reserved[i]);
         assert(rc == 0);
         (void)rc;
+        if (reserved[i].net.family == AF_INET) {
+            unsigned span = reserved[i].prefix >= 8 ? 1 : 1u << (8 - reserved[i].prefix);
+            for (unsigned o = 0; o < span; o++)
+                reserved_v4_first[reserved[i].net.bytes[0] + o] = true;
+        }
     }
 }
 
 bool geo_addr_is_reserved(const struct ip_addr *addr)
 {
     pthread_once(&reserved_once, reserved_ranges_parse);
+    if (addr->family == AF_INET && !reserved_v4_first[addr->bytes[0]])
+        return false;
     for (size_t i = 0; i < N_RESERVED; i++) {
         if (reserved[i].net.family == addr->family && ip_cidr_contains(&reserved[i], addr))
             return true;
@@ -396,39 +409,87 @@ static void upcase(char *s)
     }
 }
 
-/* Fills the fields of <out> that are still unknown from <entry>. */
-static void result_merge(const struct geo_handle *h, MMDB_entry_s *entry, struct geo_result *out)
+/* What one database record says, decoded once. */
+struct record {
+    char country[3], continent[3], subdivision[8];
+    bool located;
+    double lat, lon;
+    unsigned accuracy_km;
+    uint32_t asn;
+    char org[96];
+};
+
+static void record_decode(const struct geo_handle *h, MMDB_entry_s *entry, struct record *rec)
 {
     char code[8];
-    double lat, lon, num;
+    double num;
 
-    if (!out->country[0] && entry_field(h, entry, FIELD_COUNTRY, code, sizeof(code), NULL) &&
-        strlen(code) == 2) {
+    memset(rec, 0, sizeof(*rec));
+    if (entry_field(h, entry, FIELD_COUNTRY, code, sizeof(code), NULL) && strlen(code) == 2) {
         upcase(code);
-        memcpy(out->country, code, 3);
+        memcpy(rec->country, code, 3);
     }
-    if (!out->continent[0] && entry_field(h, entry, FIELD_CONTINENT, code, sizeof(code), NULL) &&
-        strlen(code) == 2) {
+    if (entry_field(h, entry, FIELD_CONTINENT, code, sizeof(code), NULL) && strlen(code) == 2) {
         upcase(code);
-        memcpy(out->continent, code, 3);
+        memcpy(rec->continent, code, 3);
     }
+    entry_field(h, entry, FIELD_SUBDIVISION, rec->subdivision, sizeof(rec->subdivision), NULL);
+    rec->located = entry_field(h, entry, FIELD_LAT, NULL, 0, &rec->lat) &&
+                   entry_field(h, entry, FIELD_LON, NULL, 0, &rec->lon) && rec->lat >= -90 &&
+                   rec->lat <= 90 && rec->lon >= -180 && rec->lon <= 180;
+    if (rec->located && entry_field(h, entry, FIELD_ACCURACY, NULL, 0, &num) && num >= 0)
+        rec->accuracy_km = (unsigned)num;
+    if (entry_field(h, entry, FIELD_ASN, NULL, 0, &num) && num > 0 && num <= UINT32_MAX)
+        rec->asn = (uint32_t)num;
+    entry_field(h, entry, FIELD_ORG, rec->org, sizeof(rec->org), NULL);
+}
+
+/* Records are shared by many networks, and decoding one walks its maps key by key (GeoIP2 City
+ * records carry names in eight languages). Each thread keeps the records it decoded lately,
+ * keyed by handle and record offset: no locks, and a replaced database has a new handle id, so
+ * its records never meet the old ones. */
+#define RECORD_CACHE_SIZE 512
+
+struct record_slot {
+    uint64_t handle_id; /* 0: empty */
+    uint32_t offset;
+    struct record rec;
+};
+
+static _Thread_local struct record_slot record_cache[RECORD_CACHE_SIZE];
+
+static const struct record *record_get(const struct geo_handle *h, MMDB_entry_s *entry)
+{
+    uint32_t offset = entry->offset;
+    struct record_slot *slot =
+        &record_cache[(offset * 2654435761u ^ (uint32_t)h->id) % RECORD_CACHE_SIZE];
+    if (slot->handle_id != h->id || slot->offset != offset) {
+        record_decode(h, entry, &slot->rec);
+        slot->handle_id = h->id;
+        slot->offset = offset;
+    }
+    return &slot->rec;
+}
+
+/* Fills the fields of <out> that are still unknown from <rec>. */
+static void result_merge(const struct record *rec, struct geo_result *out)
+{
+    if (!out->country[0])
+        memcpy(out->country, rec->country, 3);
+    if (!out->continent[0])
+        memcpy(out->continent, rec->continent, 3);
     if (!out->subdivision[0])
-        entry_field(h, entry, FIELD_SUBDIVISION, out->subdivision, sizeof(out->subdivision), NULL);
-    if (out->location_source == GEO_LOCATION_NONE &&
-        entry_field(h, entry, FIELD_LAT, NULL, 0, &lat) &&
-        entry_field(h, entry, FIELD_LON, NULL, 0, &lon) && lat >= -90 && lat <= 90 && lon >= -180 &&
-        lon <= 180) {
-        out->lat = lat;
-        out->lon = lon;
+        memcpy(out->subdivision, rec->subdivision, sizeof(out->subdivision));
+    if (out->location_source == GEO_LOCATION_NONE && rec->located) {
+        out->lat = rec->lat;
+        out->lon = rec->lon;
         out->location_source = GEO_LOCATION_RECORD;
-        if (entry_field(h, entry, FIELD_ACCURACY, NULL, 0, &num) && num >= 0)
-            out->accuracy_km = (unsigned)num;
+        out->accuracy_km = rec->accuracy_km;
     }
-    if (out->asn == 0 && entry_field(h, entry, FIELD_ASN, NULL, 0, &num) && num > 0 &&
-        num <= UINT32_MAX)
-        out->asn = (uint32_t)num;
+    if (out->asn == 0)
+        out->asn = rec->asn;
     if (!out->org[0])
-        entry_field(h, entry, FIELD_ORG, out->org, sizeof(out->org), NULL);
+        memcpy(out->org, rec->org, sizeof(out->org));
 }
 
 /* Completes continent and coordinates from the country table. */
@@ -470,7 +531,7 @@ void geo_lookup(struct geo *geo, const struct ip_addr *addr, struct geo_result *
             MMDB_lookup_sockaddr(&h->mmdb, (const struct sockaddr *)&ss, &mmdb_error);
         if (mmdb_error == MMDB_SUCCESS && r.found_entry) {
             found = true;
-            result_merge(h, &r.entry, out);
+            result_merge(record_get(h, &r.entry), out);
         } else if (mmdb_error != MMDB_SUCCESS &&
                    mmdb_error != MMDB_IPV6_LOOKUP_IN_IPV4_DATABASE_ERROR) {
             failed = true;

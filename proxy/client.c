@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/sbuf.h"
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
@@ -439,7 +440,7 @@ static void client_address(struct client *c)
     const struct head *h = &r->head;
     for (int i = h->n_headers - 1; i >= 0; i--) {
         const struct header *hd = &h->headers[i];
-        if (!head_name_is(h, hd, "x-forwarded-for"))
+        if (!HEAD_NAME_IS(h, hd, "x-forwarded-for"))
             continue;
         const char *v = h->text + hd->value;
         size_t end = hd->value_len;
@@ -479,12 +480,9 @@ static void client_address(struct client *c)
     }
 }
 
-static void out_add(struct evbuffer *out, const char *name, const char *value, size_t len)
-{
-    evbuffer_add_printf(out, "%s: %.*s\r\n", name, (int)len, value);
-}
+#define SBUF_LIT(b, text) sbuf_add((b), (text), sizeof(text) - 1)
 
-/* Builds the head sent to the origin. */
+/* Builds the head sent to the origin (kept for retries). */
 static void request_build_head(struct client *c, const char *path, size_t path_len)
 {
     struct request *r = &c->req;
@@ -492,70 +490,86 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     struct proxy *p = c->w->proxy;
     bool trusted = proxy_peer_trusted(p, &c->peer);
     char peer[IP_ADDR_STRLEN];
-    struct evbuffer *out = evbuffer_new();
+    size_t host_len = strlen(r->host);
+    struct sbuf out = {0};
     const char *via = NULL;
     size_t via_len = 0;
 
     ip_addr_format(&c->peer, peer, sizeof(peer));
-    evbuffer_add_printf(out, "%s %.*s HTTP/1.1\r\n", llhttp_method_name((llhttp_method_t)r->method),
-                        (int)path_len, path);
-    evbuffer_add_printf(out, "Host: %s\r\n", r->host);
+    sbuf_adds(&out, llhttp_method_name((llhttp_method_t)r->method));
+    sbuf_add(&out, " ", 1);
+    sbuf_add(&out, path, path_len);
+    SBUF_LIT(&out, " HTTP/1.1\r\n");
+    sbuf_add_header(&out, "Host", 4, r->host, host_len);
     bool xff_started = false;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
         const char *value = h->text + hd->value;
-        if (head_is_hop_by_hop(h, hd) || head_name_is(h, hd, "host") ||
-            head_name_is(h, hd, "content-length") || head_name_is(h, hd, "x-forwarded-proto") ||
-            head_name_is(h, hd, "x-forwarded-host") ||
-            (p->cfg.forwarded_header && head_name_is(h, hd, "forwarded")))
+        if (head_is_hop_by_hop(h, hd) || HEAD_NAME_IS(h, hd, "host") ||
+            HEAD_NAME_IS(h, hd, "content-length") || HEAD_NAME_IS(h, hd, "x-forwarded-proto") ||
+            HEAD_NAME_IS(h, hd, "x-forwarded-host") ||
+            (p->cfg.forwarded_header && HEAD_NAME_IS(h, hd, "forwarded")))
             continue;
-        if (head_name_is(h, hd, "via")) {
+        if (HEAD_NAME_IS(h, hd, "via")) {
             via = value;
             via_len = hd->value_len;
             continue;
         }
-        if (head_name_is(h, hd, "x-forwarded-for")) {
+        if (HEAD_NAME_IS(h, hd, "x-forwarded-for")) {
             /* From an untrusted peer the chain is whatever the client made up: drop it. */
             if (trusted && hd->value_len > 0) {
-                evbuffer_add_printf(out, "%s%.*s",
-                                    xff_started ? ", " : "X-Forwarded-For: ", (int)hd->value_len,
-                                    value);
+                if (xff_started)
+                    SBUF_LIT(&out, ", ");
+                else
+                    SBUF_LIT(&out, "X-Forwarded-For: ");
+                sbuf_add(&out, value, hd->value_len);
                 xff_started = true;
             }
             continue;
         }
-        evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)hd->name_len, h->text + hd->name,
-                            (int)hd->value_len, value);
+        sbuf_add_header(&out, h->text + hd->name, hd->name_len, value, hd->value_len);
     }
-    evbuffer_add_printf(out, "%s%s\r\n", xff_started ? ", " : "X-Forwarded-For: ", peer);
-    evbuffer_add_printf(out, "X-Forwarded-Proto: http\r\nX-Forwarded-Host: %s\r\n", r->host);
+    if (xff_started)
+        SBUF_LIT(&out, ", ");
+    else
+        SBUF_LIT(&out, "X-Forwarded-For: ");
+    sbuf_adds(&out, peer);
+    SBUF_LIT(&out, "\r\nX-Forwarded-Proto: http\r\n");
+    sbuf_add_header(&out, "X-Forwarded-Host", 16, r->host, host_len);
     if (p->cfg.forwarded_header) {
         char client[IP_ADDR_STRLEN];
-        ip_addr_format(&r->client_addr, client, sizeof(client));
         bool v6 = r->client_addr.family == AF_INET6;
-        evbuffer_add_printf(out, "Forwarded: for=%s%s%s;proto=http;host=\"%s\"\r\n",
-                            v6 ? "\"[" : "", client, v6 ? "]\"" : "", r->host);
+        ip_addr_format(&r->client_addr, client, sizeof(client));
+        SBUF_LIT(&out, "Forwarded: for=");
+        sbuf_adds(&out, v6 ? "\"[" : "");
+        sbuf_adds(&out, client);
+        sbuf_adds(&out, v6 ? "]\"" : "");
+        SBUF_LIT(&out, ";proto=http;host=\"");
+        sbuf_add(&out, r->host, host_len);
+        SBUF_LIT(&out, "\"\r\n");
     }
-    if (via)
-        evbuffer_add_printf(out, "Via: %.*s, 1.1 gslb\r\n", (int)via_len, via);
-    else
-        evbuffer_add_printf(out, "Via: 1.1 gslb\r\n");
-    if (r->chunked)
-        evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
-    else if (c->parser.flags & F_CONTENT_LENGTH)
-        evbuffer_add_printf(out, "Content-Length: %llu\r\n",
-                            (unsigned long long)c->parser.content_length);
+    SBUF_LIT(&out, "Via: ");
+    if (via) {
+        sbuf_add(&out, via, via_len);
+        SBUF_LIT(&out, ", ");
+    }
+    SBUF_LIT(&out, "1.1 gslb\r\n");
+    if (r->chunked) {
+        SBUF_LIT(&out, "Transfer-Encoding: chunked\r\n");
+    } else if (c->parser.flags & F_CONTENT_LENGTH) {
+        SBUF_LIT(&out, "Content-Length: ");
+        sbuf_add_uint(&out, c->parser.content_length);
+        SBUF_LIT(&out, "\r\n");
+    }
     if (r->websocket) {
         size_t len;
         const char *upgrade = head_get(h, "upgrade", &len, NULL);
-        out_add(out, "Upgrade", upgrade, len);
-        evbuffer_add_printf(out, "Connection: upgrade\r\n");
+        sbuf_add_header(&out, "Upgrade", 7, upgrade, len);
+        SBUF_LIT(&out, "Connection: upgrade\r\n");
     }
-    evbuffer_add(out, "\r\n", 2);
-    r->out_head_len = evbuffer_get_length(out);
-    r->out_head = xmalloc(r->out_head_len);
-    evbuffer_remove(out, r->out_head, r->out_head_len);
-    evbuffer_free(out);
+    SBUF_LIT(&out, "\r\n");
+    r->out_head = out.p;
+    r->out_head_len = out.len;
 }
 
 /* Checks the parsed head, finds the service and the regions, and starts the origin side.

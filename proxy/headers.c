@@ -119,9 +119,8 @@ void head_value_complete(struct head *h)
     h->state = HEAD_VALUE_DONE;
 }
 
-bool head_name_is(const struct head *h, const struct header *hd, const char *name)
+bool head_name_is_n(const struct head *h, const struct header *hd, const char *name, size_t len)
 {
-    size_t len = strlen(name);
     return hd->name_len == len && strncasecmp(h->text + hd->name, name, len) == 0;
 }
 
@@ -131,7 +130,7 @@ const char *head_get(const struct head *h, const char *name, size_t *len_out, in
     int count = 0;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        if (head_name_is(h, hd, name)) {
+        if (head_name_is_n(h, hd, name, strlen(name))) {
             count++;
             found = h->text + hd->value;
             *len_out = hd->value_len;
@@ -165,7 +164,7 @@ bool head_has_token(const struct head *h, const char *name, const char *token)
 {
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        if (head_name_is(h, hd, name) &&
+        if (head_name_is_n(h, hd, name, strlen(name)) &&
             list_has_token(h->text + hd->value, hd->value_len, token, strlen(token)))
             return true;
     }
@@ -177,7 +176,7 @@ bool head_list_is_only(const struct head *h, const char *name, const char *token
     int elements = 0;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        if (!head_name_is(h, hd, name))
+        if (!head_name_is_n(h, hd, name, strlen(name)))
             continue;
         const char *v = h->text + hd->value;
         for (uint32_t k = 0; k < hd->value_len; k++) {
@@ -191,11 +190,19 @@ bool head_list_is_only(const struct head *h, const char *name, const char *token
     return elements == 1;
 }
 
-static bool is_tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
+/* RFC 9110 tchar: the characters a header name may use. */
+static const bool tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,  ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1,  ['n'] = 1, ['o'] = 1,
+    ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,  ['v'] = 1, ['w'] = 1,
+    ['x'] = 1, ['y'] = 1, ['z'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,  ['D'] = 1, ['E'] = 1,
+    ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,  ['L'] = 1, ['M'] = 1,
+    ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,  ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+};
 
 const char *head_check_names(const struct head *h)
 {
@@ -204,7 +211,7 @@ const char *head_check_names(const struct head *h)
         if (hd->name_len == 0)
             return "empty header name";
         for (uint32_t k = 0; k < hd->name_len; k++) {
-            if (!is_tchar((unsigned char)h->text[hd->name + k]))
+            if (!tchar[(unsigned char)h->text[hd->name + k]])
                 return "invalid character in a header name";
         }
     }
@@ -213,21 +220,36 @@ const char *head_check_names(const struct head *h)
 
 bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
 {
-    static const char *const always[] = {
-        "connection",       "keep-alive",         "te",
-        "trailer",          "transfer-encoding",  "upgrade",
-        "proxy-connection", "proxy-authenticate", "proxy-authorization"};
-    for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++) {
-        if (head_name_is(h, hd, always[i]))
+    /* All the fixed names start with c, k, p, t or u: most headers leave at the first test. */
+    const char *name = h->text + hd->name;
+    switch (name[0] | 0x20) {
+    case 'c':
+        if (HEAD_NAME_IS(h, hd, "connection"))
             return true;
+        break;
+    case 'k':
+        if (HEAD_NAME_IS(h, hd, "keep-alive"))
+            return true;
+        break;
+    case 'p':
+        if (hd->name_len >= 6 && strncasecmp(name, "proxy-", 6) == 0)
+            return true;
+        break;
+    case 't':
+        if (HEAD_NAME_IS(h, hd, "te") || HEAD_NAME_IS(h, hd, "trailer") ||
+            HEAD_NAME_IS(h, hd, "transfer-encoding"))
+            return true;
+        break;
+    case 'u':
+        if (HEAD_NAME_IS(h, hd, "upgrade"))
+            return true;
+        break;
     }
-    if (hd->name_len >= 6 && strncasecmp(h->text + hd->name, "proxy-", 6) == 0)
-        return true;
     /* And whatever Connection names. */
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *c = &h->headers[i];
-        if (head_name_is(h, c, "connection") &&
-            list_has_token(h->text + c->value, c->value_len, h->text + hd->name, hd->name_len))
+        if (HEAD_NAME_IS(h, c, "connection") &&
+            list_has_token(h->text + c->value, c->value_len, name, hd->name_len))
             return true;
     }
     return false;

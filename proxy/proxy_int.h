@@ -57,7 +57,9 @@ void head_value_complete(struct head *h);
 /* The value of the only header <name> (case-insensitive); NULL if absent, and *count says how
  * many there were. */
 const char *head_get(const struct head *h, const char *name, size_t *len_out, int *count_out);
-bool head_name_is(const struct head *h, const struct header *hd, const char *name);
+bool head_name_is_n(const struct head *h, const struct header *hd, const char *name, size_t len);
+/* Compares a header's name with a string literal, case-insensitively. */
+#define HEAD_NAME_IS(h, hd, literal) head_name_is_n((h), (hd), (literal), sizeof(literal) - 1)
 /* True when <token> appears in the comma-separated value of any header <name>. */
 bool head_has_token(const struct head *h, const char *name, const char *token);
 /* True when the headers <name> together list exactly one element, <token>. */
@@ -144,7 +146,8 @@ struct worker {
     struct event_base *base;
     struct evdns_base *dns;
     struct evconnlistener *listeners[PROXY_MAX_LISTEN];
-    struct event *wakeup; /* shutdown requests from other threads */
+    struct event *wakeup; /* shutdown requests from other threads, through <wake_fds> */
+    int wake_fds[2];
     struct event *shutdown_check;
     struct wsnap *current;
     uint64_t generation;
@@ -169,6 +172,8 @@ struct proxy {
     bool metrics_running;
     int metrics_port;
     struct evhttp *metrics_http;
+    struct event *metrics_stop;
+    int metrics_stop_fds[2];
     bool shut_down;
 };
 

@@ -6,8 +6,8 @@
  * are bound in proxy_create(), on the caller's thread, so a port in use is reported before the
  * daemon claims to run. */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/http.h>
-#include <event2/thread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -206,8 +206,10 @@ static void shutdown_check_cb(evutil_socket_t fd, short what, void *arg)
 static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
-    (void)fd;
+    char drain[16];
     (void)what;
+    while (read(fd, drain, sizeof(drain)) > 0)
+        ;
     if (!atomic_load(&w->proxy->stopping) || w->stopping)
         return;
     w->stopping = true;
@@ -247,7 +249,12 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
     w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (w->dns == NULL) /* no resolv.conf: origins named by address still work */
         w->dns = evdns_base_new(w->base, 0);
-    w->wakeup = event_new(w->base, -1, EV_PERSIST, wakeup_cb, w);
+    /* Other threads wake the loop through a pipe: libevent then needs no locks of its own. */
+    if (pipe2(w->wake_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "proxy: pipe: %s", strerror(errno));
+        return -errno;
+    }
+    w->wakeup = event_new(w->base, w->wake_fds[0], EV_READ | EV_PERSIST, wakeup_cb, w);
     event_add(w->wakeup, NULL);
     for (size_t i = 0; i < p->cfg.n_listen; i++) {
         evutil_socket_t fd =
@@ -285,6 +292,14 @@ static void metrics_request_cb(struct evhttp_request *req, void *arg)
     evbuffer_free(body);
 }
 
+static void metrics_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy *p = arg;
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(p->metrics_base);
+}
+
 static void *metrics_main(void *arg)
 {
     struct proxy *p = arg;
@@ -299,6 +314,14 @@ static int metrics_start(struct proxy *p, char *err, size_t errlen)
         return -EADDRINUSE;
     p->metrics_port = socket_port(fd);
     p->metrics_base = event_base_new();
+    if (pipe2(p->metrics_stop_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "metrics: pipe: %s", strerror(errno));
+        close(fd);
+        return -EIO;
+    }
+    p->metrics_stop =
+        event_new(p->metrics_base, p->metrics_stop_fds[0], EV_READ, metrics_stop_cb, p);
+    event_add(p->metrics_stop, NULL);
     p->metrics_http = evhttp_new(p->metrics_base);
     evhttp_set_allowed_methods(p->metrics_http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_timeout(p->metrics_http, 10);
@@ -316,13 +339,32 @@ static int metrics_start(struct proxy *p, char *err, size_t errlen)
     return 0;
 }
 
+static void metrics_stop(struct proxy *p)
+{
+    if (p->metrics_running) {
+        (void)!write(p->metrics_stop_fds[1], "x", 1);
+        pthread_join(p->metrics_thread, NULL);
+        p->metrics_running = false;
+    }
+    if (p->metrics_http)
+        evhttp_free(p->metrics_http);
+    if (p->metrics_stop) {
+        event_free(p->metrics_stop);
+        close(p->metrics_stop_fds[0]);
+        close(p->metrics_stop_fds[1]);
+    }
+    if (p->metrics_base)
+        event_base_free(p->metrics_base);
+    p->metrics_http = NULL;
+    p->metrics_stop = NULL;
+    p->metrics_base = NULL;
+}
+
 /* ---- public API ---- */
 
 struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
                            struct gslb_watch *watch, char *err, size_t errlen)
 {
-    static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
-    pthread_once(&threads_once, (void (*)(void))evthread_use_pthreads);
     struct proxy *p = xcalloc(1, sizeof(*p));
     p->cfg = *cfg;
     p->geo = geo;
@@ -376,6 +418,10 @@ fail:
         }
         if (w->wakeup)
             event_free(w->wakeup);
+        if (w->wakeup) {
+            close(w->wake_fds[0]);
+            close(w->wake_fds[1]);
+        }
         if (w->dns)
             evdns_base_free(w->dns, 0);
         if (w->base)
@@ -387,14 +433,7 @@ fail:
                 close(p->listen_fds[l]);
         }
     }
-    if (p->metrics_running) {
-        event_base_loopbreak(p->metrics_base);
-        pthread_join(p->metrics_thread, NULL);
-    }
-    if (p->metrics_http)
-        evhttp_free(p->metrics_http);
-    if (p->metrics_base)
-        event_base_free(p->metrics_base);
+    metrics_stop(p);
     accesslog_close(p->log);
     metrics_fini(&p->metrics);
     free(p->workers);
@@ -409,7 +448,7 @@ void proxy_shutdown(struct proxy *p)
     p->shut_down = true;
     atomic_store(&p->stopping, true);
     for (int i = 0; i < p->n_workers; i++)
-        event_active(p->workers[i].wakeup, EV_READ, 0);
+        (void)!write(p->workers[i].wake_fds[1], "x", 1);
     for (int i = 0; i < p->n_workers; i++)
         pthread_join(p->workers[i].thread, NULL);
 }
@@ -430,15 +469,12 @@ void proxy_destroy(struct proxy *p)
         if (w->shutdown_check)
             event_free(w->shutdown_check);
         event_free(w->wakeup);
+        close(w->wake_fds[0]);
+        close(w->wake_fds[1]);
         evdns_base_free(w->dns, 0);
         event_base_free(w->base);
     }
-    if (p->metrics_running) {
-        event_base_loopbreak(p->metrics_base);
-        pthread_join(p->metrics_thread, NULL);
-        evhttp_free(p->metrics_http);
-        event_base_free(p->metrics_base);
-    }
+    metrics_stop(p);
     accesslog_close(p->log);
     metrics_fini(&p->metrics);
     free(p->workers);

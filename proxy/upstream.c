@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "common/log.h"
+#include "common/sbuf.h"
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
@@ -108,6 +109,23 @@ void upstream_release(struct client *c, bool reusable)
 
 /* ---- sending ---- */
 
+/* Writes "<len in hex>\r\n" into <buf> (at least 20 bytes); returns its length. */
+static size_t chunk_size_line(char *buf, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char digits[16];
+    size_t n = 0;
+    do {
+        digits[n++] = hex[len & 15];
+        len >>= 4;
+    } while (len);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = digits[n - 1 - i];
+    buf[n] = '\r';
+    buf[n + 1] = '\n';
+    return n + 2;
+}
+
 void upstream_write_body(struct client *c, const void *data, size_t len)
 {
     struct upstream *up = c->up;
@@ -119,7 +137,8 @@ void upstream_write_body(struct client *c, const void *data, size_t len)
         if (data == NULL)
             evbuffer_add(out, "0\r\n\r\n", 5);
         else {
-            evbuffer_add_printf(out, "%zx\r\n", len);
+            char size[24];
+            evbuffer_add(out, size, chunk_size_line(size, len));
             evbuffer_add(out, data, len);
             evbuffer_add(out, "\r\n", 2);
         }
@@ -303,46 +322,52 @@ static int on_value_complete(llhttp_t *parser)
     return 0;
 }
 
-/* Writes the response head to the client: hop-by-hop headers out, our framing and Via in. */
-static void response_head_write(struct client *c, int status, bool with_framing)
+#define SBUF_LIT(b, text) sbuf_add((b), (text), sizeof(text) - 1)
+
+/* Writes the response head to the client: hop-by-hop headers out, our framing and Via in. A 101
+ * keeps everything, Upgrade and Connection included: the tunnel needs them. */
+static void response_head_write(struct client *c, int status, bool final)
 {
     struct request *r = &c->req;
     const struct head *h = &r->resp;
-    struct evbuffer *out = evbuffer_new();
+    struct sbuf out = {0};
     const char *via = NULL;
     size_t via_len = 0;
 
-    evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", status, (int)h->reason_len,
-                        h->text + h->reason);
+    SBUF_LIT(&out, "HTTP/1.1 ");
+    sbuf_add_uint(&out, (uint64_t)status);
+    sbuf_add(&out, " ", 1);
+    sbuf_add(&out, h->text + h->reason, h->reason_len);
+    SBUF_LIT(&out, "\r\n");
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        if (head_is_hop_by_hop(h, hd))
+        if (status != 101 && head_is_hop_by_hop(h, hd))
             continue;
-        if (head_name_is(h, hd, "via")) {
+        if (HEAD_NAME_IS(h, hd, "via")) {
             via = h->text + hd->value;
             via_len = hd->value_len;
             continue;
         }
-        evbuffer_add_printf(out, "%.*s: %.*s\r\n", (int)hd->name_len, h->text + hd->name,
-                            (int)hd->value_len, h->text + hd->value);
+        sbuf_add_header(&out, h->text + hd->name, hd->name_len, h->text + hd->value, hd->value_len);
     }
-    if (via)
-        evbuffer_add_printf(out, "Via: %.*s, 1.1 gslb\r\n", (int)via_len, via);
-    else
-        evbuffer_add_printf(out, "Via: 1.1 gslb\r\n");
-    if (with_framing) {
+    SBUF_LIT(&out, "Via: ");
+    if (via) {
+        sbuf_add(&out, via, via_len);
+        SBUF_LIT(&out, ", ");
+    }
+    SBUF_LIT(&out, "1.1 gslb\r\n");
+    if (final) {
         if (r->resp_chunked)
-            evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+            SBUF_LIT(&out, "Transfer-Encoding: chunked\r\n");
         if (c->close_after || !r->keep_alive || c->w->stopping || r->resp_close_delimited)
-            evbuffer_add_printf(out, "Connection: close\r\n");
+            SBUF_LIT(&out, "Connection: close\r\n");
         else if (r->minor == 0)
-            evbuffer_add_printf(out, "Connection: keep-alive\r\n");
+            SBUF_LIT(&out, "Connection: keep-alive\r\n");
     }
-    evbuffer_add(out, "\r\n", 2);
-    size_t len = evbuffer_get_length(out);
-    r->bytes_out += len;
-    bufferevent_write_buffer(c->bev, out);
-    evbuffer_free(out);
+    SBUF_LIT(&out, "\r\n");
+    r->bytes_out += out.len;
+    bufferevent_write(c->bev, out.p, out.len);
+    free(out.p);
 }
 
 static int on_response_headers_complete(llhttp_t *parser)
@@ -368,14 +393,7 @@ static int on_response_headers_complete(llhttp_t *parser)
             return -1; /* switching protocols nobody asked for */
         r->status = 101;
         r->resp_head_sent = true;
-        evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 101 %.*s\r\n",
-                            (int)h->reason_len, h->text + h->reason);
-        for (int i = 0; i < h->n_headers; i++) {
-            const struct header *hd = &h->headers[i];
-            evbuffer_add_printf(bufferevent_get_output(c->bev), "%.*s: %.*s\r\n", (int)hd->name_len,
-                                h->text + hd->name, (int)hd->value_len, h->text + hd->value);
-        }
-        evbuffer_add(bufferevent_get_output(c->bev), "\r\n", 2);
+        response_head_write(c, 101, false);
         return 2; /* llhttp_execute() returns HPE_PAUSED_UPGRADE: the tunnel starts */
     }
     if (head_get(h, "transfer-encoding", &len, NULL) &&
@@ -408,8 +426,7 @@ static int on_response_body(llhttp_t *parser, const char *at, size_t len)
     struct client *c = upstream_of(parser)->c;
     if (c->req.resp_chunked) {
         char size[24];
-        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
-        client_write(c, size, (size_t)n);
+        client_write(c, size, chunk_size_line(size, len));
         client_write(c, at, len);
         client_write(c, "\r\n", 2);
     } else {
