@@ -107,15 +107,24 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-void client_timer_arm(struct client *c, enum client_timer kind, int ms)
+void client_timer_arm(struct client *c, enum client_timer kind)
 {
+    if (kind == T_NONE && c->timer_kind == T_NONE)
+        return; /* nothing armed: spare libevent the call */
     c->timer_kind = kind;
-    if (kind == T_NONE) {
+    if (kind == T_NONE)
         evtimer_del(c->timer);
+    else
+        evtimer_add(c->timer, c->w->timeouts[kind]);
+}
+
+void bev_read_timeout(struct bufferevent *bev, const struct timeval **current,
+                      const struct timeval *timeout)
+{
+    if (*current == timeout)
         return;
-    }
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    *current = timeout;
+    bufferevent_set_timeouts(bev, timeout, NULL);
 }
 
 /* ---- life cycle ---- */
@@ -127,7 +136,8 @@ static void request_reset(struct client *c)
     free(r->out_head);
     head_reset(&head);
     head_reset(&resp);
-    memset(r, 0, sizeof(*r));
+    memset(r, 0, offsetof(struct request, host));
+    r->host[0] = r->target[0] = '\0';
     r->head = head;
     r->resp = resp;
 }
@@ -179,7 +189,7 @@ static void closing_event_cb(struct bufferevent *bev, short what, void *arg)
 static void client_close_after_flush(struct client *c)
 {
     c->state = C_CLOSING;
-    client_timer_arm(c, T_NONE, 0);
+    client_timer_arm(c, T_NONE);
     if (c->up)
         upstream_release(c, false);
     request_end(c);
@@ -189,8 +199,7 @@ static void client_close_after_flush(struct client *c)
         return;
     }
     /* A client that stops reading cannot hold the connection forever. */
-    struct timeval tv = {c->w->proxy->cfg.keepalive_timeout_ms / 1000, 0};
-    bufferevent_set_timeouts(c->bev, NULL, &tv);
+    bufferevent_set_timeouts(c->bev, NULL, c->w->timeouts[T_KEEPALIVE]);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_setcb(c->bev, NULL, closing_write_cb, closing_event_cb, c);
 }
@@ -237,14 +246,14 @@ static void request_log(struct client *c)
     if (p->log == NULL)
         return;
 
-    char client[IP_ADDR_STRLEN], peer[IP_ADDR_STRLEN], stamp[40], *line = NULL;
+    char client[IP_ADDR_STRLEN], stamp[40], *line = NULL;
+    const char *peer = c->peer_text;
     size_t len = 0;
     struct timespec now;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     ip_addr_format(&r->client_addr, client, sizeof(client));
-    ip_addr_format(&c->peer, peer, sizeof(peer));
     const char *method = llhttp_method_name((llhttp_method_t)r->method);
     FILE *out = open_memstream(&line, &len);
     if (out == NULL)
@@ -396,7 +405,7 @@ static int on_message_complete(llhttp_t *parser)
     if (c->req.chunked && c->up)
         upstream_write_body(c, NULL, 0); /* the last chunk */
     c->req.body_done = true;
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    bev_read_timeout(c->bev, &c->read_timeout, NULL);
     if (c->state == C_FORWARD)
         upstream_request_sent(c);
     return HPE_PAUSED; /* pipelined requests wait for this response */
@@ -489,13 +498,11 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     const struct head *h = &r->head;
     struct proxy *p = c->w->proxy;
     bool trusted = proxy_peer_trusted(p, &c->peer);
-    char peer[IP_ADDR_STRLEN];
     size_t host_len = strlen(r->host);
     struct sbuf out = {0};
     const char *via = NULL;
     size_t via_len = 0;
 
-    ip_addr_format(&c->peer, peer, sizeof(peer));
     sbuf_adds(&out, llhttp_method_name((llhttp_method_t)r->method));
     sbuf_add(&out, " ", 1);
     sbuf_add(&out, path, path_len);
@@ -533,7 +540,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         SBUF_LIT(&out, ", ");
     else
         SBUF_LIT(&out, "X-Forwarded-For: ");
-    sbuf_adds(&out, peer);
+    sbuf_adds(&out, c->peer_text);
     SBUF_LIT(&out, "\r\nX-Forwarded-Proto: http\r\n");
     sbuf_add_header(&out, "X-Forwarded-Host", 16, r->host, host_len);
     if (p->cfg.forwarded_header) {
@@ -590,7 +597,9 @@ static bool request_route(struct client *c)
     r->head_method = r->method == HTTP_HEAD;
     r->idempotent = r->method == HTTP_GET || r->method == HTTP_HEAD || r->method == HTTP_OPTIONS ||
                     r->method == HTTP_PUT || r->method == HTTP_DELETE || r->method == HTTP_TRACE;
-    snprintf(r->target, sizeof(r->target), "%.*s", (int)h->url_len, h->text + h->url);
+    size_t target_len = h->url_len < sizeof(r->target) - 1 ? h->url_len : sizeof(r->target) - 1;
+    memcpy(r->target, h->text + h->url, target_len);
+    r->target[target_len] = '\0';
     const char *bad = head_check_names(h);
     if (bad) {
         ADD(p->metrics.bad_requests, 1);
@@ -656,7 +665,9 @@ static bool request_route(struct client *c)
         client_fail(c, 400, "invalid Host header");
         return false;
     }
-    snprintf(r->host, sizeof(r->host), "%.*s", host ? (int)len : 0, host ? host : "");
+    size_t host_len = host ? len : 0; /* host_is_valid() capped it below 256 */
+    memcpy(r->host, host ? host : "", host_len);
+    r->host[host_len] = '\0';
 
     /* WebSocket is the one upgrade we tunnel; others (h2c) are dropped and served as HTTP/1.1. */
     r->websocket = c->parser.upgrade && head_has_token(h, "upgrade", "websocket") &&
@@ -692,7 +703,7 @@ static bool request_route(struct client *c)
     }
     request_build_head(c, path, path_len);
     c->state = C_FORWARD;
-    client_timer_arm(c, T_NONE, 0);
+    client_timer_arm(c, T_NONE);
     upstream_start(c);
     return true;
 }
@@ -726,7 +737,7 @@ void client_process(struct client *c)
                 client_close_after_flush(c);
                 return;
             }
-            client_timer_arm(c, T_HEADER, c->w->proxy->cfg.client_header_timeout_ms);
+            client_timer_arm(c, T_HEADER);
         }
         struct evbuffer_iovec vec;
         evbuffer_peek(in, -1, NULL, &vec, 1);
@@ -761,9 +772,7 @@ void client_body_resume(struct client *c)
         return;
     c->parser_paused = false;
     llhttp_resume(&c->parser);
-    int ms = c->w->proxy->cfg.client_body_timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    bev_read_timeout(c->bev, &c->read_timeout, c->w->timeouts[TO_CLIENT_BODY]);
     client_process(c);
 }
 
@@ -781,7 +790,7 @@ void client_response_done(struct client *c, bool upstream_reusable)
     }
     request_reset(c);
     c->state = C_IDLE;
-    client_timer_arm(c, T_KEEPALIVE, c->w->proxy->cfg.keepalive_timeout_ms);
+    client_timer_arm(c, T_KEEPALIVE);
     if (c->parser_paused)
         llhttp_resume(&c->parser);
     c->parser_paused = false;
@@ -809,8 +818,10 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
             return;
         }
         evbuffer_drain(in, (size_t)n);
-        if (has_addr)
+        if (has_addr) {
             c->peer = ip_addr_unmap_v4(&src);
+            ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
+        }
         c->expect_proxy_header = false;
     }
     client_process(c);
@@ -864,6 +875,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     c->w = w;
     ip_addr_from_sockaddr(sa, &c->peer);
     c->peer = ip_addr_unmap_v4(&c->peer);
+    ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
     c->expect_proxy_header = proxy_protocol && proxy_peer_trusted(p, &c->peer);
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->timer = evtimer_new(w->base, timer_cb, c);
@@ -879,7 +891,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     c->state = C_IDLE;
-    client_timer_arm(c, T_HEADER, p->cfg.client_header_timeout_ms);
+    client_timer_arm(c, T_HEADER);
 }
 
 void client_shutdown_all(struct worker *w)
@@ -933,9 +945,9 @@ static void tunnel_event_cb(struct bufferevent *bev, short what, void *arg)
 void client_tunnel_start(struct client *c)
 {
     c->state = C_TUNNEL;
-    client_timer_arm(c, T_NONE, 0);
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
-    bufferevent_set_timeouts(c->up->bev, NULL, NULL);
+    client_timer_arm(c, T_NONE);
+    bev_read_timeout(c->bev, &c->read_timeout, NULL);
+    bev_read_timeout(c->up->bev, &c->up->read_timeout, NULL);
     bufferevent_setcb(c->bev, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, c);
     bufferevent_setcb(c->up->bev, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);

@@ -25,6 +25,12 @@
 #define PROXY_HIGH_WATER (256 * 1024)
 #define PROXY_READ_CHUNK (64 * 1024)
 
+enum client_state { C_IDLE, C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
+/* Timeouts: the client's timer kinds first, then those of bufferevents. Each is a libevent
+ * "common timeout" of its worker, so arming one is a queue append, not a heap insertion. */
+enum client_timer { T_NONE, T_KEEPALIVE, T_HEADER, T_CONNECT, T_RESPONSE };
+enum { TO_CLIENT_BODY = T_RESPONSE + 1, TO_ORIGIN_READ, TO_ORIGIN_IDLE, TO_COUNT };
+
 struct proxy;
 struct worker;
 struct client;
@@ -149,6 +155,7 @@ struct worker {
     struct event *wakeup; /* shutdown requests from other threads, through <wake_fds> */
     int wake_fds[2];
     struct event *shutdown_check;
+    const struct timeval *timeouts[TO_COUNT]; /* common timeouts, by T_* and TO_* */
     struct wsnap *current;
     uint64_t generation;
     struct client *clients; /* all client connections, for shutdown */
@@ -194,8 +201,6 @@ struct request {
     bool keep_alive, chunked, websocket, head_method, idempotent;
     bool head_done, body_done, body_started;
     uint64_t body_bytes, bytes_in, bytes_out;
-    char host[256];
-    char target[2048]; /* request target as logged (truncated) */
     struct ip_addr client_addr;
     struct geo_result geo;
     /* Routing: the regions that can serve, in order, and what was tried. */
@@ -216,16 +221,18 @@ struct request {
     bool interim, resp_head_sent, resp_done, resp_chunked, resp_close_delimited;
     struct timespec t_start, t_upstream;
     int64_t upstream_us;
+    /* Not cleared between requests (they are rewritten whole): keep them last. */
+    char host[256];
+    char target[2048]; /* request target as logged (truncated) */
 };
-
-enum client_state { C_IDLE, C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
-enum client_timer { T_NONE, T_KEEPALIVE, T_HEADER, T_CONNECT, T_RESPONSE };
 
 struct client {
     struct worker *w;
     struct client *next, *prev;
     struct bufferevent *bev;
     struct ip_addr peer; /* the socket peer, or the PROXY protocol source */
+    char peer_text[IP_ADDR_STRLEN];
+    const struct timeval *read_timeout; /* as set on <bev>, to skip redundant updates */
     bool expect_proxy_header;
     llhttp_t parser;
     const char *chunk_start; /* start of the buffer llhttp is parsing: obs-fold detection */
@@ -242,7 +249,10 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
 /* Shutdown: closes idle connections now and the others after their current response. */
 void client_shutdown_all(struct worker *w);
 void client_close(struct client *c);
-void client_timer_arm(struct client *c, enum client_timer kind, int ms);
+void client_timer_arm(struct client *c, enum client_timer kind);
+/* Sets the read timeout of <bev> (NULL: none) unless <*current> already says it is set. */
+void bev_read_timeout(struct bufferevent *bev, const struct timeval **current,
+                      const struct timeval *timeout);
 /* Sends an error response (or, if a response has started, cuts the connection) and closes. */
 void client_fail(struct client *c, int status, const char *message);
 /* Parses what the client has sent, as far as the request's state allows. */
@@ -267,6 +277,7 @@ struct upstream {
     const char *chunk_start;
     struct upstream *next_idle;
     struct event *idle_timer;
+    const struct timeval *read_timeout; /* as set on <bev> */
     bool connected, head_sent, got_response_byte, reused;
 };
 

@@ -246,6 +246,19 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
     w->proxy = p;
     w->id = id;
     w->base = event_base_new();
+    const int ms[TO_COUNT] = {
+        [T_KEEPALIVE] = p->cfg.keepalive_timeout_ms,
+        [T_HEADER] = p->cfg.client_header_timeout_ms,
+        [T_CONNECT] = p->cfg.connect_timeout_ms,
+        [T_RESPONSE] = p->cfg.response_header_timeout_ms,
+        [TO_CLIENT_BODY] = p->cfg.client_body_timeout_ms,
+        [TO_ORIGIN_READ] = p->cfg.origin_read_timeout_ms,
+        [TO_ORIGIN_IDLE] = p->cfg.origin_idle_timeout_ms,
+    };
+    for (int i = T_KEEPALIVE; i < TO_COUNT; i++) {
+        struct timeval tv = {ms[i] / 1000, (ms[i] % 1000) * 1000};
+        w->timeouts[i] = event_base_init_common_timeout(w->base, &tv);
+    }
     w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (w->dns == NULL) /* no resolv.conf: origins named by address still work */
         w->dns = evdns_base_new(w->base, 0);

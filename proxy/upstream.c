@@ -97,14 +97,12 @@ void upstream_release(struct client *c, bool reusable)
     t->idle = up;
     t->n_idle++;
     up->reused = true;
-    bufferevent_set_timeouts(up->bev, NULL, NULL);
+    bev_read_timeout(up->bev, &up->read_timeout, NULL);
     bufferevent_setcb(up->bev, idle_read_cb, NULL, idle_event_cb, up);
     bufferevent_enable(up->bev, EV_READ);
     if (up->idle_timer == NULL)
         up->idle_timer = evtimer_new(up->w->base, idle_timer_cb, up);
-    int ms = up->w->proxy->cfg.origin_idle_timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(up->idle_timer, &tv);
+    evtimer_add(up->idle_timer, up->w->timeouts[TO_ORIGIN_IDLE]);
 }
 
 /* ---- sending ---- */
@@ -178,7 +176,6 @@ static void upstream_send_head(struct client *c)
     up->got_response_byte = false;
     up->head_sent = false;
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
-    bufferevent_set_timeouts(up->bev, NULL, NULL);
     bufferevent_enable(up->bev, EV_READ | EV_WRITE);
     evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head, c->req.out_head_len);
     clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
@@ -193,13 +190,10 @@ void upstream_request_sent(struct client *c)
 {
     /* The origin's clocks start once it has the whole request: an upload may take any time. */
     struct upstream *up = c->up;
-    struct proxy *p = c->w->proxy;
     if (up == NULL || !up->head_sent || c->req.resp_head_sent)
         return;
-    int ms = p->cfg.origin_read_timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    bufferevent_set_timeouts(up->bev, &tv, NULL);
-    client_timer_arm(c, T_RESPONSE, p->cfg.response_header_timeout_ms);
+    bev_read_timeout(up->bev, &up->read_timeout, c->w->timeouts[TO_ORIGIN_READ]);
+    client_timer_arm(c, T_RESPONSE);
 }
 
 /* Picks an origin not tried yet, region by region. */
@@ -270,7 +264,7 @@ void upstream_start(struct client *c)
     up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
     c->up = up;
     bufferevent_setcb(up->bev, NULL, NULL, upstream_event_cb, up);
-    client_timer_arm(c, T_CONNECT, p->cfg.connect_timeout_ms);
+    client_timer_arm(c, T_CONNECT);
     int rc =
         t->addrlen
             ? bufferevent_socket_connect(up->bev, (struct sockaddr *)&t->addr, (int)t->addrlen)
@@ -278,7 +272,7 @@ void upstream_start(struct client *c)
     if (rc != 0) {
         /* Refused synchronously (no route, no descriptors): as good as a failed connect. */
         ADD(p->metrics.upstream_errors, 1);
-        client_timer_arm(c, T_NONE, 0);
+        client_timer_arm(c, T_NONE);
         upstream_release(c, false);
         upstream_start(c);
     }
@@ -412,10 +406,8 @@ static int on_response_headers_complete(llhttp_t *parser)
                                    (!(parser->flags & F_CONTENT_LENGTH) && r->minor == 1));
     r->resp_close_delimited =
         !no_body && !(parser->flags & (F_CHUNKED | F_CONTENT_LENGTH)) && r->minor == 0;
-    client_timer_arm(c, T_NONE, 0);
-    int ms = c->w->proxy->cfg.origin_read_timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    bufferevent_set_timeouts(up->bev, &tv, NULL);
+    client_timer_arm(c, T_NONE);
+    bev_read_timeout(up->bev, &up->read_timeout, c->w->timeouts[TO_ORIGIN_READ]);
     response_head_write(c, status, true);
     r->resp_head_sent = true;
     return no_body ? 1 : 0;
@@ -468,7 +460,7 @@ static void upstream_failed_early(struct client *c, bool connected)
     struct request *r = &c->req;
     ADD(c->w->proxy->metrics.upstream_errors, 1);
     bool replayable = !connected || (r->idempotent && !r->body_started);
-    client_timer_arm(c, T_NONE, 0);
+    client_timer_arm(c, T_NONE);
     upstream_release(c, false);
     if (replayable) {
         upstream_start(c);
@@ -527,7 +519,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
         up->connected = true;
-        client_timer_arm(c, T_NONE, 0);
+        client_timer_arm(c, T_NONE);
         upstream_send_head(c);
         return;
     }
