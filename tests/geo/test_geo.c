@@ -19,7 +19,7 @@
 
 #include "geo/geo.h"
 
-static char city_path[512], country_path[512];
+static char city_path[512], country_path[512], flat_path[512];
 
 static const char *geo_dir(void)
 {
@@ -215,6 +215,25 @@ static void public_address_missing_from_the_database_is_not_found(void **state)
     assert_int_equal(r.location_source, GEO_LOCATION_NONE);
 }
 
+/* A third-party database with a flat layout ({"country_code": "GB"}) and no IPv4-mapped aliases:
+ * the defaults for its type read it, and embedded IPv4 addresses still find their record. */
+static void flat_country_only_database_is_understood(void **state)
+{
+    (void)state;
+    struct geo *geo = open_one(flat_path);
+    static const char *const forms[] = {"81.2.69.142", "::ffff:81.2.69.142", "64:ff9b::5102:458e"};
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        struct geo_result r = lookup(geo, forms[i]);
+        assert_int_equal(r.status, GEO_FOUND);
+        assert_string_equal(r.country, "GB");
+        assert_string_equal(r.continent, "EU"); /* from the country table */
+        assert_int_equal(r.location_source, GEO_LOCATION_COUNTRY);
+    }
+    struct geo_result r = lookup(geo, "2001:4860:4860::8888");
+    assert_string_equal(r.country, "US");
+    geo_close(geo);
+}
+
 static void no_database_reports_no_database(void **state)
 {
     (void)state;
@@ -367,7 +386,9 @@ int main(void)
 {
     snprintf(city_path, sizeof(city_path), "%s/GeoLite2-City.mmdb", geo_dir());
     snprintf(country_path, sizeof(country_path), "%s/GeoLite2-Country.mmdb", geo_dir());
-    if (access(city_path, R_OK) != 0 || access(country_path, R_OK) != 0) {
+    snprintf(flat_path, sizeof(flat_path), "%s/geo-whois-asn-country.mmdb", geo_dir());
+    if (access(city_path, R_OK) != 0 || access(country_path, R_OK) != 0 ||
+        access(flat_path, R_OK) != 0) {
         /* Fail loudly: run `make deps` (tools/fetch-geoip.sh) to fetch the files. */
         printf("not ok 1 - GeoLite2 files missing in %s (run make deps)\n", geo_dir());
         return 1;
@@ -388,6 +409,7 @@ int main(void)
         cmocka_unit_test(bad_specs_are_refused_with_the_reason),
         cmocka_unit_test_setup_teardown(public_address_missing_from_the_database_is_not_found,
                                         setup_city, teardown_geo),
+        cmocka_unit_test(flat_country_only_database_is_understood),
         cmocka_unit_test(no_database_reports_no_database),
         cmocka_unit_test(country_table_is_sorted_and_sane),
         cmocka_unit_test_setup_teardown(country_centroids_agree_with_city_records, setup_city,
