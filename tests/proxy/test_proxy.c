@@ -67,7 +67,9 @@ static struct proc origin_start(const char *name, const char *mode)
     p.pid = fork();
     assert_true(p.pid >= 0);
     if (p.pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
         dup2(fds[1], STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
         close(fds[0]);
         execl(path, path, name, mode, (char *)NULL);
         _exit(127);
@@ -150,6 +152,7 @@ static struct proc gslbd_start(const char *const *extra)
     if (p.pid == 0) {
         int fd = open(p.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, STDERR_FILENO);
+        dup2(fd, STDOUT_FILENO); /* never hold the test runner's pipe open */
         execv(bin, (char *const *)(uintptr_t)argv);
         _exit(127);
     }
@@ -171,6 +174,24 @@ static struct proc gslbd_start(const char *const *extra)
     if (p.port == 0)
         fail_msg("gslbd did not start; see %s", p.log);
     return p;
+}
+
+/* The port of listener <index> (> 0) of <p>, from the line gslbd logs for it. */
+static int listener_port(const struct proc *p, int index)
+{
+    char line[512], want[32];
+    int port = 0;
+    snprintf(want, sizeof(want), "listener %d on ", index);
+    FILE *f = fopen(p->log, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *at = strstr(line, want);
+        if (at && (at = strstr(at, "(port ")))
+            port = atoi(at + 6);
+    }
+    if (f)
+        fclose(f);
+    assert_true(port > 0);
+    return port;
 }
 
 /* ---- a raw HTTP client ---- */
@@ -1166,19 +1187,7 @@ static void believes_the_proxy_protocol_from_trusted_peers_only(void **state)
     (void)state;
     const char *extra[] = {"--listen-proxy-protocol", "127.0.0.1:0", "--metrics-listen", "", NULL};
     struct proc d = gslbd_start(extra);
-    /* The PROXY listener is the second one: gslbd logs its port. */
-    int pp_port = 0;
-    char line[512];
-    FILE *f = fopen(d.log, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-        const char *port = strstr(line, "listener 1 on ");
-        if (port && (port = strstr(port, "(port ")))
-            pp_port = atoi(port + 6);
-    }
-    if (f)
-        fclose(f);
-    assert_true(pp_port > 0);
-
+    int pp_port = listener_port(&d, 1); /* the PROXY listener is the second one */
     struct resp r;
     struct conn *c = conn_open(pp_port);
     conn_send(c, "PROXY TCP4 81.2.69.142 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -1295,6 +1304,120 @@ static void reopens_the_access_log_on_sighup(void **state)
     gslbd_stop(&d);
 }
 
+static void serves_ipv6_listeners_and_sends_rfc7239_forwarded(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--listen",
+                           "[::1]:0",
+                           "--forwarded-header",
+                           "yes",
+                           "--trusted-proxies",
+                           "::1/128",
+                           "--metrics-listen",
+                           "",
+                           NULL};
+    struct proc d = gslbd_start(extra);
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6,
+                                .sin6_port = htons((uint16_t)listener_port(&d, 1))};
+    struct timeval tv = {5, 0};
+    inet_pton(AF_INET6, "::1", &sin6.sin6_addr);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)), 0);
+    struct conn *c = calloc(1, sizeof(*c));
+    c->fd = fd;
+    struct resp r;
+    conn_send(c, "GET /headers HTTP/1.1\r\nHost: www.example.com\r\n"
+                 "X-Forwarded-For: 2001:4860:4860::8888\r\nForwarded: for=1.2.3.4\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(resp_header(&r, "x-origin"), "us-east"); /* located by the IPv6 XFF */
+    assert_non_null(strstr(r.body, "X-Forwarded-For: 2001:4860:4860::8888, ::1\n"));
+    assert_non_null(strstr(r.body, "Forwarded: for=\"[2001:4860:4860::8888]\";proto=http;"
+                                   "host=\"www.example.com\"\n"));
+    assert_null(strstr(r.body, "for=1.2.3.4")); /* the client's own Forwarded is replaced */
+    resp_free(&r);
+    conn_close(c);
+    gslbd_stop(&d);
+}
+
+static void closes_pooled_origin_connections_after_their_idle_timeout(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--origin-idle-timeout", "300ms", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    struct resp r;
+    char first[32];
+    assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    snprintf(first, sizeof(first), "%s", resp_header(&r, "x-conn"));
+    resp_free(&r);
+    assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    assert_string_equal(resp_header(&r, "x-conn"), first); /* reused from the pool */
+    resp_free(&r);
+    sleep_ms(700);
+    assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    assert_string_not_equal(resp_header(&r, "x-conn"), first); /* the pooled one was closed */
+    resp_free(&r);
+    gslbd_stop(&d);
+}
+
+static void times_out_a_stalled_request_body_with_408(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--client-body-timeout", "500ms", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    struct conn *c = conn_open(d.port);
+    struct resp r;
+    int64_t start = now_ms();
+    conn_send(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly a part");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 408);
+    assert_true(now_ms() - start >= 400 && now_ms() - start < 3000);
+    resp_free(&r);
+    conn_close(c);
+    gslbd_stop(&d);
+}
+
+static void gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeout(void **state)
+{
+    (void)state;
+    char err[512], topo[512], db2[160];
+    /* An origin whose accept queue is full: further SYNs are dropped and connects hang. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sin);
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    getsockname(lfd, (struct sockaddr *)&sin, &len);
+    int fillers[4];
+    for (int i = 0; i < 4; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fillers[i], (struct sockaddr *)&sin, sizeof(sin));
+    }
+    sleep_ms(100);
+    snprintf(db2, sizeof(db2), "%s/blackhole.db", dir);
+    snprintf(topo, sizeof(topo),
+             "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26,"
+             " \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}",
+             ntohs(sin.sin_port));
+    struct db *db = db_open(db2, err, sizeof(err));
+    assert_int_equal(db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)), 0);
+    db_close(db);
+    const char *extra[] = {"--db", db2, "--connect-timeout", "400ms", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    struct resp r;
+    int64_t start = now_ms();
+    assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 504);
+    int64_t took = now_ms() - start;
+    assert_true(took >= 350 && took < 3000); /* one try of 400 ms: the only origin */
+    resp_free(&r);
+    gslbd_stop(&d);
+    for (int i = 0; i < 4; i++)
+        close(fillers[i]);
+    close(lfd);
+}
+
 static void exits_cleanly_after_all_of_the_above(void **state)
 {
     (void)state;
@@ -1340,6 +1463,10 @@ int main(void)
         cmocka_unit_test(believes_the_proxy_protocol_from_trusted_peers_only),
         cmocka_unit_test(takes_settings_from_the_file_with_flags_winning),
         cmocka_unit_test(reopens_the_access_log_on_sighup),
+        cmocka_unit_test(serves_ipv6_listeners_and_sends_rfc7239_forwarded),
+        cmocka_unit_test(closes_pooled_origin_connections_after_their_idle_timeout),
+        cmocka_unit_test(times_out_a_stalled_request_body_with_408),
+        cmocka_unit_test(gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeout),
         cmocka_unit_test(exits_cleanly_after_all_of_the_above),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
