@@ -180,26 +180,6 @@ static void defaults(struct daemon_config *cfg, bool demo)
     (void)demo;
 }
 
-/* The GeoLite2 City file fetched by `make deps`, beside this binary's source tree. */
-static const char *demo_geoip(void)
-{
-    static char path[PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", path, PATH_MAX);
-    if (n > 0) {
-        path[n] = '\0';
-        char *slash = strrchr(path, '/');
-        if (slash) {
-            strcpy(slash, "/../data/geoip/GeoLite2-City.mmdb");
-            if (access(path, R_OK) == 0)
-                return path;
-            strcpy(slash, "/../../data/geoip/GeoLite2-City.mmdb");
-            if (access(path, R_OK) == 0)
-                return path;
-        }
-    }
-    return "data/geoip/GeoLite2-City.mmdb";
-}
-
 static int demo_prepare(struct demo *demo, const char *db_path)
 {
     char err[512];
@@ -279,7 +259,8 @@ int main(int argc, char **argv)
         /* What the README's run command shows: loopback only, loopback trusted for XFF. */
         snprintf(demo_db, sizeof(demo_db), "/tmp/gslb-demo-%ld.db", (long)getpid());
         cfg.db_path = demo_db;
-        cfg.geoip[cfg.n_geoip++] = demo_geoip();
+        const char *city = geo_fetched_city_path();
+        cfg.geoip[cfg.n_geoip++] = city ? city : "data/geoip/GeoLite2-City.mmdb";
         proxy_config_set(&cfg.proxy, "listen", "127.0.0.1:8080", err, sizeof(err));
         proxy_config_set(&cfg.proxy, "trusted-proxies", "127.0.0.0/8,::1", err, sizeof(err));
     }

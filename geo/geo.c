@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/publish.h"
 #include "common/xalloc.h"
@@ -541,6 +542,22 @@ void geo_lookup(struct geo *geo, const struct ip_addr *addr, struct geo_result *
     out->status = found ? GEO_FOUND : failed ? GEO_DB_ERROR : GEO_NOT_FOUND;
     if (found)
         result_fill_from_tables(out);
+}
+
+const char *geo_fetched_city_path(void)
+{
+    static const char *const relative[] = {"/../data/geoip/GeoLite2-City.mmdb",
+                                           "/../../data/geoip/GeoLite2-City.mmdb"};
+    static _Thread_local char path[4096 + 64];
+    ssize_t n = readlink("/proc/self/exe", path, 4096);
+    char *slash = n > 0 ? (path[n] = '\0', strrchr(path, '/')) : NULL;
+    for (size_t i = 0; slash && i < sizeof(relative) / sizeof(relative[0]); i++) {
+        strcpy(slash, relative[i]);
+        if (access(path, R_OK) == 0)
+            return path;
+    }
+    return access("data/geoip/GeoLite2-City.mmdb", R_OK) == 0 ? "data/geoip/GeoLite2-City.mmdb"
+                                                              : NULL;
 }
 
 const char *geo_status_name(enum geo_status status)

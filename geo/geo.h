@@ -81,6 +81,11 @@ struct ip_addr geo_effective_addr(const struct ip_addr *addr);
  */
 bool geo_addr_is_reserved(const struct ip_addr *addr);
 
+/* Where the GeoLite2 City file fetched by `make deps` is, for the demo and the tools: beside the
+ * running binary's source tree (build/ or build/asan/), else ./data/geoip; NULL if neither has
+ * it. Production configures its databases explicitly. */
+const char *geo_fetched_city_path(void);
+
 const char *geo_status_name(enum geo_status status);
 const char *geo_location_source_name(enum geo_location_source source);
 

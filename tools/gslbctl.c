@@ -717,27 +717,11 @@ static int route_one(struct router *rt, const char *ip_text, FILE *out)
 
 static const char *default_geoip(void)
 {
-    static char path[PATH_MAX + 64];
     const char *env = getenv("GSLB_GEOIP");
+    const char *fetched = geo_fetched_city_path();
     if (env && *env)
         return env;
-    /* Beside a build in the source tree: build/gslbctl -> data/geoip/. */
-    ssize_t n = readlink("/proc/self/exe", path, PATH_MAX);
-    if (n > 0) {
-        path[n] = '\0';
-        char *slash = strrchr(path, '/');
-        if (slash) {
-            strcpy(slash, "/../data/geoip/GeoLite2-City.mmdb");
-            if (access(path, R_OK) == 0)
-                return path;
-            strcpy(slash, "/../../data/geoip/GeoLite2-City.mmdb");
-            if (access(path, R_OK) == 0)
-                return path;
-        }
-    }
-    if (access("data/geoip/GeoLite2-City.mmdb", R_OK) == 0)
-        return "data/geoip/GeoLite2-City.mmdb";
-    return "/var/lib/GeoIP/GeoLite2-City.mmdb";
+    return fetched ? fetched : "/var/lib/GeoIP/GeoLite2-City.mmdb";
 }
 
 static int cmd_route(struct ctl *ctl, struct db_topology *topo, int argc, char **argv)
