@@ -54,7 +54,12 @@ $(BUILD)/gslbd: $(BUILD)/main.o $(LIB)
 $(BUILD)/gslbctl: $(BUILD)/tools/gslbctl.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+# The proxy and health tests share a harness (processes, a raw HTTP client).
+PROXY_TESTS = $(filter $(BUILD)/tests/proxy/%,$(TESTS))
+$(filter-out $(PROXY_TESTS),$(TESTS)): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(DEP_LIBS)
+
+$(PROXY_TESTS): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/proxy/harness.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(DEP_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
@@ -116,3 +121,4 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include bench/bench.mk

@@ -43,6 +43,9 @@ static const char usage_text[] =
     "  --forwarded-header yes|no  also send RFC 7239 Forwarded (no)\n"
     "  --workers N                event loops (0: one per core)\n"
     "  --log-level err|warn|info|debug\n"
+    "  health checks: --health-checks tcp|http|none (tcp; for origins whose own check says\n"
+    "    nothing) --health-interval 2s --health-timeout 1s --health-rise 2 --health-fall 3\n"
+    "    --failback-holddown 30s (a region comes back after being healthy this long)\n"
     "  timeouts (ms, s or m): --client-header-timeout 10s --keepalive-timeout 60s\n"
     "    --client-body-timeout 60s --connect-timeout 3s --response-header-timeout 30s\n"
     "    --origin-read-timeout 60s --origin-idle-timeout 30s --shutdown-timeout 30s\n"
@@ -117,11 +120,50 @@ static int config_file_read(const char *path, struct settings *s, char *err, siz
 
 struct daemon_config {
     struct proxy_config proxy;
+    struct gslb_prober_config health;
     const char *db_path;
     const char *geoip[MAX_GEOIP];
     size_t n_geoip;
     enum log_level log_level;
 };
+
+/* The health-check settings (gslb/ has no config parser: its settings are a plain struct). */
+static int health_config_set(struct gslb_prober_config *h, const char *key, const char *value,
+                             char *err, size_t errlen)
+{
+    char *end;
+    double n = strtod(value, &end);
+    double ms = strcmp(end, "ms") == 0                  ? n
+                : strcmp(end, "s") == 0 || *end == '\0' ? n * 1000
+                : strcmp(end, "m") == 0                 ? n * 60000
+                                                        : -1;
+    bool duration_ok = end != value && ms >= 0 && ms <= 86400000;
+    if (strcmp(key, "health-checks") == 0) {
+        if (strcmp(value, "tcp") == 0)
+            h->default_type = DB_CHECK_TCP;
+        else if (strcmp(value, "http") == 0)
+            h->default_type = DB_CHECK_HTTP;
+        else if (strcmp(value, "none") == 0)
+            h->default_type = DB_CHECK_NONE;
+        else
+            goto bad;
+    } else if (strcmp(key, "health-interval") == 0 && duration_ok && ms >= 100) {
+        h->interval_ms = (int)ms;
+    } else if (strcmp(key, "health-timeout") == 0 && duration_ok && ms >= 10) {
+        h->timeout_ms = (int)ms;
+    } else if (strcmp(key, "failback-holddown") == 0 && duration_ok) {
+        h->holddown_ms = (int)ms;
+    } else if ((strcmp(key, "health-rise") == 0 || strcmp(key, "health-fall") == 0) &&
+               *end == '\0' && n >= 1 && n <= 100) {
+        *(key[7] == 'r' ? &h->rise : &h->fall) = (int)n;
+    } else {
+        goto bad;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "%s: invalid value '%s'", key, value);
+    return -EINVAL;
+}
 
 /* Applies <s> to <cfg>: defaults first, then the file, then flags (see the banner). */
 static int config_build(const struct settings *s, struct daemon_config *cfg, char *err,
@@ -152,6 +194,11 @@ static int config_build(const struct settings *s, struct daemon_config *cfg, cha
                     return -EINVAL;
                 }
                 cfg->geoip[cfg->n_geoip++] = it->value;
+            } else if (strncmp(it->key, "health-", 7) == 0 ||
+                       strcmp(it->key, "failback-holddown") == 0) {
+                int rc = health_config_set(&cfg->health, it->key, it->value, err, errlen);
+                if (rc != 0)
+                    return rc;
             } else if (strcmp(it->key, "log-level") == 0) {
                 if (log_level_parse(it->value, &cfg->log_level) != 0) {
                     snprintf(err, errlen, "log-level: expected err, warn, info or debug");
@@ -173,6 +220,14 @@ static void defaults(struct daemon_config *cfg, bool demo)
 {
     memset(cfg, 0, sizeof(*cfg));
     proxy_config_defaults(&cfg->proxy);
+    cfg->health = (struct gslb_prober_config){
+        .interval_ms = 2000,
+        .timeout_ms = 1000,
+        .rise = 2,
+        .fall = 3,
+        .holddown_ms = 30000,
+        .default_type = DB_CHECK_TCP,
+    };
     cfg->log_level = LOG_LEVEL_INFO;
     cfg->db_path = "/var/lib/gslb/gslb.db";
     snprintf(cfg->proxy.metrics_listen, sizeof(cfg->proxy.metrics_listen), "127.0.0.1:9100");
@@ -315,7 +370,10 @@ int main(int argc, char **argv)
         demo_stop(demo);
         goto out;
     }
-    struct proxy *proxy = proxy_create(&cfg.proxy, geo, watch, err, sizeof(err));
+    cfg.health.db_path = cfg.db_path;
+    struct gslb_prober *prober = gslb_prober_start(watch, &cfg.health, err, sizeof(err));
+    struct proxy *proxy =
+        prober ? proxy_create(&cfg.proxy, geo, watch, prober, err, sizeof(err)) : NULL;
     if (proxy == NULL) {
         log_err("proxy: %s", err);
     } else if (check_only) {
@@ -368,6 +426,7 @@ int main(int argc, char **argv)
         status = 0;
     }
     proxy_destroy(proxy);
+    gslb_prober_stop(prober);
     gslb_watch_stop(watch);
     geo_close(geo);
     demo_stop(demo);

@@ -168,6 +168,23 @@ int db_audit_list(struct db *db, int64_t before_id, size_t limit,
                   struct db_audit_entry **entries_out, size_t *n_out);
 void db_audit_free(struct db_audit_entry *entries, size_t n);
 
+/* Health as the daemon sees it. <object> is "origin SERVICE/REGION/ADDRESS" or
+ * "region SERVICE/REGION". */
+struct db_health_row {
+    char *object;
+    bool up;
+    int64_t time_ms; /* since when (state) or when it changed (history) */
+    char *reason;
+};
+
+/* Stores the current state of <object>; with <transition>, also appends it to the history. */
+int db_health_record(struct db *db, const char *object, bool up, int64_t time_ms,
+                     const char *reason, bool transition);
+/* Current states by object, or the newest <limit> changes first. Free with db_health_free(). */
+int db_health_state(struct db *db, struct db_health_row **rows_out, size_t *n_out);
+int db_health_history(struct db *db, size_t limit, struct db_health_row **rows_out, size_t *n_out);
+void db_health_free(struct db_health_row *rows, size_t n);
+
 /* Names of enum values as they appear in JSON, and their parsers (return 0 or -EINVAL). */
 const char *db_region_state_name(enum db_region_state state);
 const char *db_origin_state_name(enum db_origin_state state);

@@ -61,6 +61,11 @@ static const char *const migrations[] = {
     "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL,"
     "  actor TEXT NOT NULL, action TEXT NOT NULL, object TEXT NOT NULL, before TEXT, after TEXT,"
     "  config_version INTEGER NOT NULL);",
+    /* 1 -> 2: health state as the daemon last saw it, and a bounded history of changes. */
+    "CREATE TABLE health_state (object TEXT PRIMARY KEY, up INTEGER NOT NULL,"
+    "  since_ms INTEGER NOT NULL, reason TEXT NOT NULL);"
+    "CREATE TABLE health_history (id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL,"
+    "  object TEXT NOT NULL, up INTEGER NOT NULL, reason TEXT NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -630,6 +635,92 @@ out:
     free(before);
     db_tx_rollback(db);
     return rc;
+}
+
+/* Health rows are written by the daemon's prober, not by operators: no config version bump and
+ * no audit entry. The history keeps the newest 10,000 changes. */
+int db_health_record(struct db *db, const char *object, bool up, int64_t time_ms,
+                     const char *reason, bool transition)
+{
+    static const char *const sql[] = {
+        "INSERT OR REPLACE INTO health_state (object, up, since_ms, reason) VALUES (?, ?, ?, ?)",
+        "INSERT INTO health_history (time_ms, object, up, reason) VALUES (?3, ?1, ?2, ?4)",
+    };
+    char err[256];
+    int rc = db_tx_begin(db, true, err, sizeof(err));
+    for (size_t i = 0; rc == 0 && i < (transition ? 2u : 1u); i++) {
+        sqlite3_stmt *stmt = NULL;
+        if ((rc = prepare(db, sql[i], &stmt, err, sizeof(err))) == 0) {
+            sqlite3_bind_text(stmt, 1, object, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int(stmt, 2, up);
+            sqlite3_bind_int64(stmt, 3, time_ms);
+            sqlite3_bind_text(stmt, 4, reason, -1, SQLITE_TRANSIENT);
+            rc = step_done(db, stmt, err, sizeof(err));
+        }
+        sqlite3_finalize(stmt);
+    }
+    if (rc == 0 && transition)
+        rc = exec(db,
+                  "DELETE FROM health_history WHERE id <= (SELECT max(id) FROM health_history) - "
+                  "10000",
+                  err, sizeof(err));
+    if (rc == 0)
+        rc = db_tx_commit(db, err, sizeof(err));
+    db_tx_rollback(db);
+    return rc;
+}
+
+/* Rows of <table> newest first (history) or by object (state), as db_health_row. */
+static int health_rows(struct db *db, const char *sql, size_t limit,
+                       struct db_health_row **rows_out, size_t *n_out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int step = SQLITE_ERROR;
+    *rows_out = NULL;
+    *n_out = 0;
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &stmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(stmt, 1, (int64_t)limit);
+        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+            *rows_out = xreallocarray(*rows_out, *n_out + 1, sizeof(**rows_out));
+            struct db_health_row *row = &(*rows_out)[(*n_out)++];
+            row->object = column_text(stmt, 0);
+            row->up = sqlite3_column_int(stmt, 1) != 0;
+            row->time_ms = sqlite3_column_int64(stmt, 2);
+            row->reason = column_text(stmt, 3);
+        }
+    }
+    sqlite3_finalize(stmt);
+    if (step == SQLITE_DONE)
+        return 0;
+    db_health_free(*rows_out, *n_out);
+    *rows_out = NULL;
+    *n_out = 0;
+    return -EIO;
+}
+
+int db_health_state(struct db *db, struct db_health_row **rows_out, size_t *n_out)
+{
+    return health_rows(db,
+                       "SELECT object, up, since_ms, reason FROM health_state ORDER BY object "
+                       "LIMIT ?1",
+                       1000000, rows_out, n_out);
+}
+
+int db_health_history(struct db *db, size_t limit, struct db_health_row **rows_out, size_t *n_out)
+{
+    return health_rows(db,
+                       "SELECT object, up, time_ms, reason FROM health_history ORDER BY id DESC "
+                       "LIMIT ?1",
+                       limit, rows_out, n_out);
+}
+
+void db_health_free(struct db_health_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].object);
+        free(rows[i].reason);
+    }
+    free(rows);
 }
 
 int db_audit_list(struct db *db, int64_t before_id, size_t limit,

@@ -43,6 +43,9 @@ static enum gslb_region_state region_state(const struct gslb_snapshot *snap,
         return GSLB_REGION_DISABLED;
     if (snap->regions[region].state == DB_REGION_DRAINING)
         return GSLB_REGION_DRAINING;
+    if (health != NULL && health->region_up != NULL &&
+        !health->region_up[(size_t)(svc - snap->services) * snap->n_regions + region])
+        return GSLB_REGION_DOWN;
     const struct gslb_pool *pool = &svc->pools[p];
     for (size_t i = 0; i < pool->n_origins; i++) {
         if (gslb_origin_usable(&pool->origins[i], health))

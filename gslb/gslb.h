@@ -22,6 +22,8 @@
 
 #define GSLB_EARTH_RADIUS_KM 6371.0088
 
+struct gslb_watch;
+
 /* Why a region can or cannot take new clients of a service. */
 enum gslb_region_state {
     GSLB_REGION_UP,       /* active, with at least one usable origin */
@@ -49,10 +51,18 @@ struct gslb_region {
     enum db_region_state state;
 };
 
+/* An origin's health-check settings as stored; zero or NULL fields take the prober's defaults. */
+struct gslb_check {
+    enum db_check_type type;
+    const char *path, *host, *expect, *body;
+    int interval_ms, timeout_ms, rise, fall;
+};
+
 struct gslb_origin {
     const char *address;
     int weight;
     enum db_origin_state state;
+    struct gslb_check check;
     uint32_t index;    /* position among all origins of the snapshot: health and balancer slots */
     uint64_t hash_key; /* for consistent hashing, from the address */
 };
@@ -93,10 +103,14 @@ struct gslb_snapshot {
     size_t n_origins; /* over all pools */
 };
 
-/* The health view a decision reads: <origin_up>[origin index] is nonzero for a healthy origin.
- * NULL means every origin is healthy (no checks yet). */
+/* The health view a decision reads, for one snapshot: <origin_up>[origin index] is nonzero for a
+ * healthy origin; <region_up>[service index * n_regions + region] is zero for a region held out
+ * of a service (too few healthy origins, or waiting out its failback hold-down). Either may be
+ * NULL: everything healthy. */
 struct gslb_health {
     const uint8_t *origin_up;
+    const uint8_t *region_up;
+    int64_t version; /* of the snapshot it belongs to */
 };
 
 struct gslb_candidate {
@@ -142,6 +156,50 @@ const struct gslb_origin *gslb_origin_pick(const struct gslb_snapshot *snap,
                                            const struct gslb_service *service, uint32_t region,
                                            const struct ip_addr *client,
                                            const struct gslb_health *health);
+
+/* ---- health (pure logic: no I/O, no clock; time is an argument) ---- */
+
+/* Rise/fall state of one checked origin. */
+struct gslb_health_counter {
+    bool up;
+    uint8_t streak, rise, fall;
+};
+
+/* Flips <h->up> only after <rise> successes or <fall> failures in a row. Returns true on a flip. */
+bool gslb_health_observe(struct gslb_health_counter *h, bool probe_ok);
+
+/* Failback hysteresis of a region: it leaves at once when unhealthy and comes back only after
+ * being healthy for <holddown_ms> without a break. */
+struct gslb_region_gate {
+    bool up;
+    int64_t healthy_since_ms; /* -1 while unhealthy */
+};
+
+/* Feeds the region's current health at <now_ms>. Returns true when <g->up> flips. */
+bool gslb_region_gate_update(struct gslb_region_gate *g, bool healthy, int64_t now_ms,
+                             int64_t holddown_ms);
+
+/* ---- the prober: active checks on an event loop of its own ---- */
+
+struct gslb_prober_config {
+    const char *db_path; /* where health state and history are recorded */
+    int interval_ms;     /* defaults for origins whose check does not say */
+    int timeout_ms;
+    int rise, fall;
+    int holddown_ms;                 /* failback hold-down of a region */
+    enum db_check_type default_type; /* for origins with no check type: tcp, http or none */
+};
+
+/* Starts checking every origin of the snapshots <watch> publishes. Returns NULL with <err>. */
+struct gslb_prober *gslb_prober_start(struct gslb_watch *watch,
+                                      const struct gslb_prober_config *cfg, char *err,
+                                      size_t errlen);
+void gslb_prober_stop(struct gslb_prober *prober); /* accepts NULL */
+/* A reference to the newest health view (NULL before the first); release it when done. */
+const struct gslb_health *gslb_prober_acquire(struct gslb_prober *prober);
+void gslb_health_release(const struct gslb_health *health); /* accepts NULL */
+/* Changes whenever a new view is published. */
+uint64_t gslb_prober_generation(struct gslb_prober *prober);
 
 const char *gslb_region_state_name(enum gslb_region_state state);
 const char *gslb_reason_name(enum gslb_reason reason);

@@ -129,6 +129,18 @@ static void service_build(struct snapshot *s, const struct db_topology *topo,
             origin->weight = pin->origins[o].weight;
             origin->state = pin->origins[o].state;
             origin->index = (*next_origin)++;
+            const struct db_check *c = &pin->origins[o].check;
+            origin->check = (struct gslb_check){
+                c->type,
+                c->path ? snap_strdup(s, c->path) : NULL,
+                c->host ? snap_strdup(s, c->host) : NULL,
+                c->expect ? snap_strdup(s, c->expect) : NULL,
+                c->body ? snap_strdup(s, c->body) : NULL,
+                c->interval_ms,
+                c->timeout_ms,
+                c->rise,
+                c->fall,
+            };
             origin->hash_key = gslb_hash_bytes(origin->address, strlen(origin->address));
         }
     }

@@ -689,7 +689,9 @@ static bool request_route(struct client *c)
         return false;
     }
     struct gslb_decision *d = xmalloc(sizeof(*d));
-    gslb_decide(r->ws->snap, r->svc, &r->client_addr, &r->geo, NULL, d);
+    struct gslb_health health = {r->ws->origin_up, r->ws->view ? r->ws->view->region_up : NULL,
+                                 r->ws->snap->version};
+    gslb_decide(r->ws->snap, r->svc, &r->client_addr, &r->geo, &health, d);
     for (size_t i = 0; i < d->n_candidates && r->n_regions < REQ_MAX_REGIONS; i++) {
         if (d->candidates[i].state == GSLB_REGION_UP)
             r->regions[r->n_regions++] = d->candidates[i].region;

@@ -18,6 +18,7 @@
 
 struct geo;
 struct gslb_watch;
+struct gslb_prober;
 
 #define PROXY_MAX_LISTEN  16
 #define PROXY_MAX_TRUSTED 64
@@ -72,9 +73,10 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
 struct proxy; /* opaque; owned by the caller of proxy_create() */
 
 /* Binds every listener (failing early if one cannot be bound) and starts the worker threads.
- * <geo> and <watch> are borrowed and must outlive the proxy. */
+ * <geo>, <watch> and <prober> (NULL: no health checks) are borrowed and must outlive the proxy. */
 struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
-                           struct gslb_watch *watch, char *err, size_t errlen);
+                           struct gslb_watch *watch, struct gslb_prober *prober, char *err,
+                           size_t errlen);
 
 /* Graceful stop: listeners close at once, idle connections are closed, requests in flight may
  * finish until the shutdown timeout; then the workers exit. Blocks until they have. */

@@ -130,7 +130,9 @@ struct wsnap {
     const struct gslb_snapshot *snap;
     struct gslb_balancer *balancer;
     struct origin_target *targets;  /* by origin index */
-    uint8_t *origin_up;             /* health view: 1 everywhere, 0 for origins a retry skips */
+    uint8_t *origin_up;             /* the health view's origins, and 0 for those a retry skips */
+    const struct gslb_health *view; /* the prober's view for this snapshot, or NULL */
+    uint64_t view_generation;
     struct metrics_series **series; /* by service * n_regions + region, created lazily */
     int inflight;
     bool retired;
@@ -166,6 +168,7 @@ struct proxy {
     struct proxy_config cfg;
     struct geo *geo;
     struct gslb_watch *watch;
+    struct gslb_prober *prober;
     struct worker *workers;
     int n_workers;
     evutil_socket_t listen_fds[PROXY_MAX_LISTEN]; /* the first set, for port queries */

@@ -98,6 +98,7 @@ static void wsnap_free(struct wsnap *ws)
     free(ws->targets);
     free(ws->series);
     free(ws->origin_up);
+    gslb_health_release(ws->view);
     free(ws);
 }
 
@@ -138,6 +139,24 @@ static struct wsnap *wsnap_create(const struct gslb_snapshot *snap)
     return ws;
 }
 
+/* Takes the prober's newest view if it belongs to this snapshot (a view for a newer snapshot
+ * arrives within one prober tick of it). */
+static void wsnap_health_refresh(struct gslb_prober *prober, struct wsnap *ws)
+{
+    uint64_t generation = gslb_prober_generation(prober);
+    if (generation == ws->view_generation)
+        return;
+    ws->view_generation = generation;
+    const struct gslb_health *view = gslb_prober_acquire(prober);
+    if (view == NULL || view->version != ws->snap->version) {
+        gslb_health_release(view);
+        return;
+    }
+    gslb_health_release(ws->view);
+    ws->view = view;
+    memcpy(ws->origin_up, view->origin_up, ws->snap->n_origins);
+}
+
 struct wsnap *worker_wsnap(struct worker *w)
 {
     uint64_t generation = gslb_watch_generation(w->proxy->watch);
@@ -157,6 +176,8 @@ struct wsnap *worker_wsnap(struct worker *w)
             gslb_snapshot_release(snap);
         }
     }
+    if (w->proxy->prober)
+        wsnap_health_refresh(w->proxy->prober, w->current);
     return w->current;
 }
 
@@ -376,12 +397,14 @@ static void metrics_stop(struct proxy *p)
 /* ---- public API ---- */
 
 struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
-                           struct gslb_watch *watch, char *err, size_t errlen)
+                           struct gslb_watch *watch, struct gslb_prober *prober, char *err,
+                           size_t errlen)
 {
     struct proxy *p = xcalloc(1, sizeof(*p));
     p->cfg = *cfg;
     p->geo = geo;
     p->watch = watch;
+    p->prober = prober;
     metrics_init(&p->metrics);
     for (size_t i = 0; i < PROXY_MAX_LISTEN; i++)
         p->listen_fds[i] = -1;

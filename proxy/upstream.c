@@ -201,7 +201,7 @@ static const struct gslb_origin *pick_origin(struct client *c, uint32_t *region_
 {
     struct request *r = &c->req;
     struct wsnap *ws = r->ws;
-    struct gslb_health health = {ws->origin_up};
+    struct gslb_health health = {ws->origin_up, NULL, ws->snap->version};
     const struct gslb_origin *o = NULL;
     for (int i = 0; i < r->n_tried; i++)
         ws->origin_up[r->tried[i]] = 0;
@@ -212,7 +212,7 @@ static const struct gslb_origin *pick_origin(struct client *c, uint32_t *region_
             r->region_i++;
     }
     for (int i = 0; i < r->n_tried; i++)
-        ws->origin_up[r->tried[i]] = 1;
+        ws->origin_up[r->tried[i]] = ws->view ? ws->view->origin_up[r->tried[i]] : 1;
     if (o)
         *region_out = r->regions[r->region_i];
     return o;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -50,6 +51,7 @@ static const char usage_text[] =
     "  rule remove --service NAME INDEX\n"
     "  route IP|- [--host HOST]       explain the decision as JSON ('-': addresses on stdin)\n"
     "  audit [--limit N] [--before ID]\n"
+    "  health [--history N]           health of origins and regions as gslbd last saw it\n"
     "  version                        config and schema versions\n"
     "\n"
     "  --db PATH      topology database (default $GSLB_DB, else /var/lib/gslb/gslb.db)\n"
@@ -259,6 +261,47 @@ static int cmd_audit(struct ctl *ctl, int argc, char **argv)
                e->after ? e->after : "null");
     }
     db_audit_free(entries, n);
+    return 0;
+}
+
+static int cmd_health(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {{"history", required_argument, NULL, 'n'}, {0}};
+    long history = 0;
+    int c;
+    optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'n' || !parse_int(optarg, 1, 10000, &history))
+            return usage("health: --history takes 1..10000");
+    }
+    struct db_health_row *rows;
+    size_t n;
+    if (db_health_state(ctl->db, &rows, &n) != 0)
+        return report(-EIO, "cannot read the health state");
+    printf("%-5s %-60s %-24s %s\n", "STATE", "OBJECT", "SINCE (UTC)", "REASON");
+    for (size_t i = 0; i < n; i++) {
+        char since[32];
+        time_t t = (time_t)(rows[i].time_ms / 1000);
+        struct tm tm;
+        strftime(since, sizeof(since), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
+        printf("%-5s %-60s %-24s %s\n", rows[i].up ? "up" : "DOWN", rows[i].object, since,
+               rows[i].reason);
+    }
+    db_health_free(rows, n);
+    if (history > 0) {
+        if (db_health_history(ctl->db, (size_t)history, &rows, &n) != 0)
+            return report(-EIO, "cannot read the health history");
+        printf("\nrecent changes, newest first:\n");
+        for (size_t i = 0; i < n; i++) {
+            char when[32];
+            time_t t = (time_t)(rows[i].time_ms / 1000);
+            struct tm tm;
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
+            printf("%s.%03d  %-4s %s: %s\n", when, (int)(rows[i].time_ms % 1000),
+                   rows[i].up ? "up" : "DOWN", rows[i].object, rows[i].reason);
+        }
+        db_health_free(rows, n);
+    }
     return 0;
 }
 
@@ -833,6 +876,8 @@ int main(int argc, char **argv)
         rc = cmd_version(&ctl, cmd_argc, cmd);
     else if (strcmp(cmd[0], "audit") == 0)
         rc = cmd_audit(&ctl, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "health") == 0)
+        rc = cmd_health(&ctl, cmd_argc, cmd);
     else if (db_topology_load(ctl.db, &topo, err, sizeof(err)) != 0)
         rc = report(-EIO, err);
     else if (strcmp(cmd[0], "region") == 0)

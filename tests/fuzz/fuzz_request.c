@@ -61,7 +61,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     proxy_config_set(&cfg, "workers", "1", err, sizeof(err));
     proxy_config_set(&cfg, "max-body-size", "64k", err, sizeof(err));
     proxy_config_set(&cfg, "response-header-timeout", "1s", err, sizeof(err));
-    struct proxy *proxy = watch ? proxy_create(&cfg, geo, watch, err, sizeof(err)) : NULL;
+    struct proxy *proxy = watch ? proxy_create(&cfg, geo, watch, NULL, err, sizeof(err)) : NULL;
     if (proxy == NULL) {
         fprintf(stderr, "fuzz: %s\n", err);
         abort();

@@ -212,7 +212,7 @@ static void round_robin_never_picks_unusable_origins(void **state)
     struct gslb_snapshot *snap = pool_snapshot(MIXED_POOL, false);
     struct gslb_balancer *balancer = gslb_balancer_create(snap);
     uint8_t up[6];
-    struct gslb_health health = {up};
+    struct gslb_health health = {.origin_up = up};
     char seq[8 * 30 + 1];
     mixed_pool_health(snap, up);
     picks(snap, balancer, 8 * 30, &health, seq);
@@ -227,7 +227,7 @@ static void sticky_selection_never_picks_unusable_origins(void **state)
     struct gslb_snapshot *snap = pool_snapshot(MIXED_POOL, true);
     struct gslb_balancer *balancer = gslb_balancer_create(snap);
     uint8_t up[6];
-    struct gslb_health health = {up};
+    struct gslb_health health = {.origin_up = up};
     size_t count[26] = {0};
     mixed_pool_health(snap, up);
     rng_state = 1;
@@ -254,7 +254,7 @@ static void no_usable_origin_gives_null(void **state)
         struct gslb_balancer *balancer = gslb_balancer_create(snap);
         struct ip_addr client = addr_of("192.0.2.1");
         uint8_t up[4] = {1, 1, 1, 1};
-        struct gslb_health health = {up};
+        struct gslb_health health = {.origin_up = up};
         up[snap->services[0].pools[0].origins[3].index] = 0;
         assert_null(gslb_origin_pick(snap, balancer, &snap->services[0], 0, &client, &health));
         assert_null(gslb_origin_pick(snap, balancer, &snap->services[0], 0, NULL, &health));
@@ -391,7 +391,7 @@ static void origin_turning_unhealthy_moves_only_its_clients(void **state)
     struct gslb_snapshot *snap = pool_snapshot(FIVE_ORIGINS, true);
     struct gslb_balancer *balancer = gslb_balancer_create(snap);
     uint8_t up[5] = {1, 1, 1, 1, 1};
-    struct gslb_health health = {up};
+    struct gslb_health health = {.origin_up = up};
     size_t on_b = 0;
     up[snap->services[0].pools[0].origins[1].index] = 0; /* b */
     rng_state = 4;

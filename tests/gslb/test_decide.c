@@ -308,7 +308,7 @@ static void no_region_serves_when_health_marks_every_origin_down(void **state)
         three_regions("[{'address': '10.0.0.1:80'}]", "[{'address': '10.0.0.2:80'}]",
                       "[{'address': '10.0.0.3:80'}, {'address': '10.0.0.4:80'}]");
     uint8_t up[4] = {0, 0, 0, 0};
-    struct gslb_health health = {up};
+    struct gslb_health health = {.origin_up = up};
     struct geo_result geo = geo_at(0, 0, "", "");
     assert_int_equal(snap->n_origins, 4);
     struct gslb_decision d = decide(snap, NULL, &geo, &health);
@@ -323,7 +323,7 @@ static void region_stays_up_while_one_of_its_origins_is_healthy(void **state)
         three_regions("[{'address': '10.0.0.1:80'}, {'address': '10.0.0.2:80'}]",
                       "[{'address': '10.0.0.3:80'}]", "[{'address': '10.0.0.4:80'}]");
     uint8_t up[4];
-    struct gslb_health health = {up};
+    struct gslb_health health = {.origin_up = up};
     struct geo_result geo = geo_at(0, 0, "", "");
     /* Mark by index, which is what the health view is keyed on. */
     memset(up, 1, sizeof(up));
@@ -677,7 +677,7 @@ static void client_without_location_skips_fallback_regions_that_are_down(void **
     (void)state;
     struct gslb_snapshot *snap = snapshot_from_json(FALLBACK_SERVICE);
     uint8_t up[4];
-    struct gslb_health health = {up};
+    struct gslb_health health = {.origin_up = up};
     memset(up, 1, sizeof(up));
     for (size_t p = 0; p < snap->services[0].n_pools; p++) {
         const struct gslb_pool *pool = &snap->services[0].pools[p];
@@ -1010,7 +1010,7 @@ static void decisions_match_a_naive_reference_on_random_topologies(void **state)
         const struct gslb_service *svc = &snap->services[0];
         uint8_t *up = calloc(snap->n_origins + 1, 1);
         bool use_health = round % 5 != 0; /* else no health view: everything healthy */
-        struct gslb_health health = {up};
+        struct gslb_health health = {.origin_up = up};
 
         assert_non_null(up);
         /* The health view is keyed by origin index: find each origin by its pool and position. */

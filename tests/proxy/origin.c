@@ -2,7 +2,9 @@
  * on libevent or llhttp so that it shares no code with what it tests. Thread per connection,
  * blocking sockets, on 127.0.0.1 at a kernel-chosen port, which it prints on stdout.
  *
- * usage: origin NAME [reset]   ("reset": close every connection as soon as a request arrives)
+ * usage: origin NAME [normal|reset] [PORT]
+ *   ("reset": close every connection as soon as a request arrives; PORT: bind that port, with
+ *   SO_REUSEADDR, to come back where a killed origin was)
  *
  * The request path picks the behaviour:
  *   /size/N  N bytes, Content-Length     /chunked/N  N bytes, chunked      /eof/N  close-delimited
@@ -285,14 +287,16 @@ static void *conn_main(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: origin NAME [reset]\n");
+        fprintf(stderr, "usage: origin NAME [normal|reset] [PORT]\n");
         return 2;
     }
     name = argv[1];
     reset_mode = argc > 2 && strcmp(argv[2], "reset") == 0;
     signal(SIGPIPE, SIG_IGN);
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                              .sin_port = htons((uint16_t)(argc > 3 ? atoi(argv[3]) : 0))};
     socklen_t len = sizeof(sin);
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 512) != 0 ||

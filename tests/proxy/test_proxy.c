@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "db/db.h"
+#include "tests/proxy/harness.h"
 
 #ifdef __SANITIZE_ADDRESS__
 #define SANITIZED 1
@@ -32,354 +33,8 @@
 #define SANITIZED 0
 #endif
 
-static char build[256], city[512], dir[64], db_path[128], access_log[128];
-
-struct proc {
-    pid_t pid;
-    int port, metrics_port;
-    char log[160];
-};
-
+static char access_log[128];
 static struct proc eu, eu_bad, us, ap, gslbd;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* ---- processes ---- */
-
-static struct proc origin_start(const char *name, const char *mode)
-{
-    struct proc p = {0};
-    char path[300];
-    int fds[2];
-    snprintf(path, sizeof(path), "%s/tests/proxy/origin", build);
-    assert_int_equal(pipe(fds), 0);
-    p.pid = fork();
-    assert_true(p.pid >= 0);
-    if (p.pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(fds[1], STDOUT_FILENO);
-        dup2(null, STDERR_FILENO);
-        close(fds[0]);
-        execl(path, path, name, mode, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    char line[32] = "";
-    ssize_t n = read(fds[0], line, sizeof(line) - 1);
-    close(fds[0]);
-    assert_true(n > 0);
-    p.port = atoi(line);
-    assert_true(p.port > 0);
-    return p;
-}
-
-/* Stops <p> and returns its wait status (-1 if it had to be killed). */
-static int proc_stop(struct proc *p, int sig)
-{
-    int status = -1;
-    if (p->pid <= 0)
-        return status;
-    kill(p->pid, sig);
-    for (int i = 0; i < 200; i++) {
-        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-            p->pid = 0;
-            return status;
-        }
-        sleep_ms(50);
-    }
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, &status, 0);
-    p->pid = 0;
-    return -1;
-}
-
-/* Stops a gslbd and checks it exited cleanly: status 0, no sanitizer report in its log. */
-static void gslbd_stop(struct proc *p)
-{
-    int status = proc_stop(p, SIGTERM);
-    char line[1024];
-    FILE *f = fopen(p->log, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-        if (strstr(line, "Sanitizer") || strstr(line, "runtime error"))
-            fail_msg("gslbd (%s): %s", p->log, line);
-    }
-    if (f)
-        fclose(f);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("gslbd did not exit cleanly (status %d); see %s", status, p->log);
-}
-
-/* Starts gslbd with the common flags plus <extra> (NULL-terminated), waits until it serves. */
-static struct proc gslbd_start(const char *const *extra)
-{
-    static int serial;
-    struct proc p = {0};
-    char bin[300];
-    const char *argv[64] = {bin,
-                            "--db",
-                            db_path,
-                            "--geoip",
-                            city,
-                            "--listen",
-                            "127.0.0.1:0",
-                            "--metrics-listen",
-                            "127.0.0.1:0",
-                            "--workers",
-                            "1",
-                            "--trusted-proxies",
-                            "127.0.0.1/32",
-                            "--log-level",
-                            "info"};
-    int argc = 15;
-    for (; extra && *extra && argc < 62; extra++)
-        argv[argc++] = *extra;
-    argv[argc] = NULL;
-    snprintf(bin, sizeof(bin), "%s/gslbd", build);
-    snprintf(p.log, sizeof(p.log), "%s/gslbd-%d.log", dir, serial++);
-    p.pid = fork();
-    assert_true(p.pid >= 0);
-    if (p.pid == 0) {
-        int fd = open(p.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, STDERR_FILENO);
-        dup2(fd, STDOUT_FILENO); /* never hold the test runner's pipe open */
-        execv(bin, (char *const *)(uintptr_t)argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 200 && p.port == 0; i++) {
-        sleep_ms(25);
-        FILE *f = fopen(p.log, "r");
-        char line[512];
-        while (f && fgets(line, sizeof(line), f)) {
-            const char *s = strstr(line, "(port ");
-            const char *m = s ? strstr(s + 1, "(port ") : NULL;
-            if (s && m) {
-                p.port = atoi(s + 6);
-                p.metrics_port = atoi(m + 6);
-            }
-        }
-        if (f)
-            fclose(f);
-    }
-    if (p.port == 0)
-        fail_msg("gslbd did not start; see %s", p.log);
-    return p;
-}
-
-/* The port of listener <index> (> 0) of <p>, from the line gslbd logs for it. */
-static int listener_port(const struct proc *p, int index)
-{
-    char line[512], want[32];
-    int port = 0;
-    snprintf(want, sizeof(want), "listener %d on ", index);
-    FILE *f = fopen(p->log, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-        const char *at = strstr(line, want);
-        if (at && (at = strstr(at, "(port ")))
-            port = atoi(at + 6);
-    }
-    if (f)
-        fclose(f);
-    assert_true(port > 0);
-    return port;
-}
-
-/* ---- a raw HTTP client ---- */
-
-struct conn {
-    int fd;
-    char buf[1 << 16];
-    size_t len;
-};
-
-struct resp {
-    int status;
-    char head[16384];
-    char *body;
-    size_t body_len;
-};
-
-static struct conn *conn_open_from(int port, const char *source)
-{
-    struct conn *c = calloc(1, sizeof(*c));
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct timeval tv = {5, 0};
-    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (source) {
-        struct sockaddr_in src = {.sin_family = AF_INET};
-        inet_pton(AF_INET, source, &src.sin_addr);
-        assert_int_equal(bind(c->fd, (struct sockaddr *)&src, sizeof(src)), 0);
-    }
-    assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    return c;
-}
-
-static struct conn *conn_open(int port)
-{
-    return conn_open_from(port, NULL);
-}
-
-static void conn_close(struct conn *c)
-{
-    close(c->fd);
-    free(c);
-}
-
-static void conn_write(struct conn *c, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
-        if (n <= 0)
-            fail_msg("send: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-static void conn_send(struct conn *c, const char *text)
-{
-    conn_write(c, text, strlen(text));
-}
-
-static bool conn_fill(struct conn *c)
-{
-    if (c->len == sizeof(c->buf))
-        return true;
-    ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
-    if (n <= 0)
-        return false;
-    c->len += (size_t)n;
-    return true;
-}
-
-static void conn_consume(struct conn *c, size_t n)
-{
-    memmove(c->buf, c->buf + n, c->len - n);
-    c->len -= n;
-}
-
-/* Reads up to <n> body bytes into <out> (NULL: discard); returns how many arrived. */
-static uint64_t conn_read_bytes(struct conn *c, uint64_t n, struct resp *out)
-{
-    uint64_t got = 0;
-    while (got < n) {
-        if (c->len == 0 && !conn_fill(c))
-            break;
-        size_t take = (uint64_t)c->len < n - got ? c->len : (size_t)(n - got);
-        if (out) {
-            out->body = realloc(out->body, out->body_len + take + 1);
-            memcpy(out->body + out->body_len, c->buf, take);
-            out->body_len += take;
-            out->body[out->body_len] = '\0';
-        }
-        conn_consume(c, take);
-        got += take;
-    }
-    return got;
-}
-
-static const char *resp_header(const struct resp *r, const char *name)
-{
-    static char value[1024];
-    size_t len = strlen(name);
-    for (const char *line = strstr(r->head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
-        if (strncasecmp(line + 2, name, len) == 0 && line[2 + len] == ':') {
-            const char *v = line + 3 + len + strspn(line + 3 + len, " ");
-            snprintf(value, sizeof(value), "%.*s", (int)strcspn(v, "\r"), v);
-            return value;
-        }
-    }
-    return NULL;
-}
-
-/* Reads one response; returns false if the connection ended before it was complete. */
-static bool conn_response(struct conn *c, struct resp *r, bool head_request)
-{
-    memset(r, 0, sizeof(*r));
-    char *end;
-    while ((end = memmem(c->buf, c->len, "\r\n\r\n", 4)) == NULL) {
-        if (!conn_fill(c))
-            return false;
-    }
-    size_t head_len = (size_t)(end - c->buf) + 4;
-    if (head_len >= sizeof(r->head))
-        return false;
-    memcpy(r->head, c->buf, head_len);
-    r->head[head_len] = '\0';
-    conn_consume(c, head_len);
-    r->status = atoi(r->head + 9);
-    r->body = calloc(1, 1);
-    const char *te = resp_header(r, "transfer-encoding");
-    const char *cl = resp_header(r, "content-length");
-    if (head_request || r->status < 200 || r->status == 204 || r->status == 304)
-        return true;
-    if (te && strcasecmp(te, "chunked") == 0) {
-        for (;;) {
-            char *crlf;
-            while ((crlf = memmem(c->buf, c->len, "\r\n", 2)) == NULL) {
-                if (!conn_fill(c))
-                    return false;
-            }
-            uint64_t size = strtoull(c->buf, NULL, 16);
-            conn_consume(c, (size_t)(crlf - c->buf) + 2);
-            if (conn_read_bytes(c, size + 2, r) != size + 2)
-                return false;
-            r->body_len -= 2;
-            r->body[r->body_len] = '\0';
-            if (size == 0)
-                return true;
-        }
-    }
-    if (cl) {
-        uint64_t n = strtoull(cl, NULL, 10);
-        return conn_read_bytes(c, n, r) == n;
-    }
-    conn_read_bytes(c, UINT64_MAX, r); /* close-delimited */
-    return true;
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    r->body = NULL;
-}
-
-/* True when the peer closes the connection (within the receive timeout). */
-static bool conn_closed(struct conn *c)
-{
-    c->len = 0;
-    char b[256];
-    for (;;) {
-        ssize_t n = recv(c->fd, b, sizeof(b), 0);
-        if (n == 0)
-            return true;
-        if (n < 0)
-            return errno == ECONNRESET;
-    }
-}
-
-/* One request on a fresh connection; returns the status and fills <r>. */
-static int request(int port, const char *raw, struct resp *r)
-{
-    struct conn *c = conn_open(port);
-    conn_send(c, raw);
-    bool ok = conn_response(c, r, strncmp(raw, "HEAD", 4) == 0);
-    conn_close(c);
-    return ok ? r->status : -1;
-}
 
 static char *get_from(const char *xff, const char *host, const char *path, int *status)
 {
@@ -397,14 +52,12 @@ static int group_setup(void **state)
 {
     (void)state;
     char topo[4096], err[512];
-    strcpy(dir, "/tmp/gslb-proxy-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(db_path, sizeof(db_path), "%s/gslb.db", dir);
+    harness_init("gslb-proxy");
     snprintf(access_log, sizeof(access_log), "%s/access.log", dir);
-    eu = origin_start("eu-west", NULL);
-    eu_bad = origin_start("eu-bad", "reset");
-    us = origin_start("us-east", NULL);
-    ap = origin_start("ap-southeast", NULL);
+    eu = origin_start("eu-west", NULL, 0);
+    eu_bad = origin_start("eu-bad", "reset", 0);
+    us = origin_start("us-east", NULL, 0);
+    ap = origin_start("ap-southeast", NULL, 0);
     snprintf(topo, sizeof(topo),
              "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26},"
              " {\"name\": \"us-east\", \"lat\": 39.04, \"lon\": -77.49},"
@@ -460,9 +113,8 @@ static int group_teardown(void **state)
     proc_stop(&eu_bad, SIGKILL);
     proc_stop(&us, SIGKILL);
     proc_stop(&ap, SIGKILL);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    harness_fini();
+    return 0;
 }
 
 /* ---- routing ---- */
@@ -1426,10 +1078,6 @@ static void exits_cleanly_after_all_of_the_above(void **state)
 
 int main(void)
 {
-    const char *b = getenv("GSLB_BUILD"), *g = getenv("GSLB_GEOIP_DIR");
-    snprintf(build, sizeof(build), "%s", b && *b ? b : "build");
-    snprintf(city, sizeof(city), "%s/GeoLite2-City.mmdb", g && *g ? g : "data/geoip");
-    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_clients_by_their_forwarded_address),
         cmocka_unit_test(ignores_forwarded_address_from_an_untrusted_peer),

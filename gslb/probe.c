@@ -1,0 +1,552 @@
+/* gslb/probe.c - active health checks: a thread with its own libevent loop runs one check at a
+ * time per origin (TCP connect, or an HTTP request whose status and body are checked), feeds the
+ * results to the rise/fall counters and the region gates (health.c), and publishes an immutable
+ * health view for the decisions. Probes never decide: they only report.
+ *
+ * Origins are identified by "service/region/address", so their state survives a new snapshot;
+ * checks start at a random point of their first interval and drift by up to 10% each time, so a
+ * thousand origins do not fire together. Every change of state is logged, and recorded in the
+ * store (state and bounded history) for `gslbctl health`. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "gslb/gslb_int.h"
+
+#define TICK_MS    100
+#define BODY_LIMIT (64 * 1024)
+
+struct target {
+    struct gslb_prober *prober;
+    char *key;      /* "service/region/address" */
+    uint32_t index; /* origin index in the current snapshot */
+    bool present;   /* in the current snapshot */
+    struct gslb_health_counter counter;
+    struct gslb_check check; /* resolved: no zero fields */
+    char host[256];
+    int port;
+    struct event *timer;
+    struct bufferevent *bev;
+    char last_failure[160];
+};
+
+struct region {
+    char *key; /* "service/region" */
+    uint32_t service, region;
+    bool present;
+    struct gslb_region_gate gate;
+};
+
+struct view {
+    struct publish_obj obj; /* first: the slot sees only this */
+    struct gslb_health pub;
+    const struct gslb_snapshot *snap;
+};
+
+struct gslb_prober {
+    struct gslb_prober_config cfg;
+    struct gslb_watch *watch;
+    struct db *db;
+    pthread_t thread;
+    struct event_base *base;
+    struct evdns_base *dns;
+    struct event *tick, *stop;
+    int stop_fds[2];
+    const struct gslb_snapshot *snap;
+    uint64_t watch_generation;
+    struct target **targets;
+    size_t n_targets;
+    struct target **by_index; /* by origin index of the current snapshot */
+    struct region *regions;
+    size_t n_regions;
+    struct publish_slot views;
+    bool dirty; /* a state changed since the last published view */
+    unsigned seed;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- recording ---- */
+
+static void record(struct gslb_prober *p, const char *kind, const char *key, bool up,
+                   const char *reason, bool transition)
+{
+    char object[320];
+    snprintf(object, sizeof(object), "%s %s", kind, key);
+    if (transition)
+        log_warn("health: %s %s: %s", object, up ? "up" : "down", reason);
+    if (p->db && db_health_record(p->db, object, up, now_ms(), reason, transition) != 0)
+        log_err("health: cannot record %s in the store", object);
+}
+
+/* ---- one check ---- */
+
+static void check_schedule(struct target *t, bool first)
+{
+    int interval = t->check.interval_ms;
+    /* First check anywhere in the interval; later ones drift by up to +-10%. */
+    int delay = first ? rand_r(&t->prober->seed) % (interval + 1)
+                      : interval - interval / 10 + rand_r(&t->prober->seed) % (interval / 5 + 1);
+    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+    evtimer_add(t->timer, &tv);
+}
+
+static void check_done(struct target *t, bool ok, const char *reason)
+{
+    if (t->bev) {
+        bufferevent_free(t->bev);
+        t->bev = NULL;
+    }
+    if (!ok)
+        snprintf(t->last_failure, sizeof(t->last_failure), "%s", reason);
+    if (gslb_health_observe(&t->counter, ok)) {
+        char why[256];
+        if (t->counter.up)
+            snprintf(why, sizeof(why), "%d consecutive successful checks", t->check.rise);
+        else
+            snprintf(why, sizeof(why), "%d consecutive failed checks, last: %s", t->check.fall,
+                     t->last_failure);
+        record(t->prober, "origin", t->key, t->counter.up, why, true);
+        t->prober->dirty = true;
+    }
+    if (t->present)
+        check_schedule(t, false);
+}
+
+/* Whether <status> is in a list such as "200-399" or "200,204" (validated by db/). */
+static bool status_expected(const char *expect, int status)
+{
+    const char *p = expect;
+    while (*p) {
+        char *end;
+        long lo = strtol(p, &end, 10), hi = lo;
+        if (*end == '-')
+            hi = strtol(end + 1, &end, 10);
+        if (status >= lo && status <= hi)
+            return true;
+        p = *end == ',' ? end + 1 : end;
+        if (end == p && *p != '\0')
+            break;
+    }
+    return false;
+}
+
+/* Judges the HTTP response read so far; returns true when a verdict was reached. */
+static bool http_judge(struct target *t, bool eof)
+{
+    struct evbuffer *in = bufferevent_get_input(t->bev);
+    size_t len = evbuffer_get_length(in);
+    char reason[200];
+    if (len < 12 && !eof)
+        return false;
+    const char *data = (const char *)evbuffer_pullup(in, -1);
+    int status = 0;
+    if (len < 12 || (strncmp(data, "HTTP/1.1 ", 9) != 0 && strncmp(data, "HTTP/1.0 ", 9) != 0) ||
+        sscanf(data + 9, "%3d", &status) != 1) {
+        check_done(t, false, "not an HTTP response");
+        return true;
+    }
+    if (!status_expected(t->check.expect, status)) {
+        snprintf(reason, sizeof(reason), "HTTP %d on %s", status, t->check.path);
+        check_done(t, false, reason);
+        return true;
+    }
+    if (t->check.body == NULL) {
+        check_done(t, true, "ok");
+        return true;
+    }
+    const char *body = memmem(data, len, "\r\n\r\n", 4);
+    if (body &&
+        memmem(body + 4, (size_t)(data + len - body - 4), t->check.body, strlen(t->check.body))) {
+        check_done(t, true, "ok");
+        return true;
+    }
+    if (eof || len >= BODY_LIMIT) {
+        snprintf(reason, sizeof(reason), "the body of %s lacks '%.60s'", t->check.path,
+                 t->check.body);
+        check_done(t, false, reason);
+        return true;
+    }
+    return false;
+}
+
+static void check_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    http_judge(arg, false);
+}
+
+static void check_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct target *t = arg;
+    char reason[200];
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        if (t->check.type == DB_CHECK_TCP) {
+            check_done(t, true, "ok");
+            return;
+        }
+        evbuffer_add_printf(bufferevent_get_output(t->bev),
+                            "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gslb-health\r\n"
+                            "Connection: close\r\n\r\n",
+                            t->check.path, t->check.host ? t->check.host : t->host);
+        bufferevent_enable(t->bev, EV_READ);
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
+        snprintf(reason, sizeof(reason), "no answer within %d ms", t->check.timeout_ms);
+        check_done(t, false, reason);
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && t->check.type == DB_CHECK_HTTP) {
+        if (!http_judge(t, true))
+            check_done(t, false, "connection closed");
+        return;
+    }
+    int err = EVUTIL_SOCKET_ERROR();
+    snprintf(reason, sizeof(reason), "connect: %s",
+             err ? evutil_socket_error_to_string(err) : "connection closed");
+    check_done(t, false, reason);
+}
+
+static void check_start(evutil_socket_t fd, short what, void *arg)
+{
+    struct target *t = arg;
+    (void)fd;
+    (void)what;
+    if (t->check.type == DB_CHECK_NONE) {
+        check_done(t, true, "ok"); /* not checked: counts as healthy */
+        return;
+    }
+    t->bev = bufferevent_socket_new(t->prober->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    struct timeval tv = {t->check.timeout_ms / 1000, (t->check.timeout_ms % 1000) * 1000};
+    bufferevent_set_timeouts(t->bev, &tv, &tv);
+    bufferevent_setcb(t->bev, check_read_cb, NULL, check_event_cb, t);
+    if (bufferevent_socket_connect_hostname(t->bev, t->prober->dns, AF_UNSPEC, t->host, t->port) !=
+        0)
+        check_done(t, false, "connect: cannot start");
+}
+
+/* ---- the set of targets ---- */
+
+static void target_free(struct target *t)
+{
+    if (t->bev)
+        bufferevent_free(t->bev);
+    event_free(t->timer);
+    free(t->key);
+    free(t);
+}
+
+static void target_configure(struct gslb_prober *p, struct target *t, const struct gslb_origin *o)
+{
+    const struct gslb_check *c = &o->check;
+    t->check = *c;
+    if (t->check.type == DB_CHECK_INHERIT)
+        t->check.type = p->cfg.default_type;
+    if (t->check.type == DB_CHECK_HTTPS)
+        t->check.type = DB_CHECK_HTTP; /* TLS lands with the TLS work; until then plain HTTP */
+    t->check.path = c->path ? c->path : "/";
+    t->check.expect = c->expect ? c->expect : "200-399";
+    t->check.interval_ms = c->interval_ms ? c->interval_ms : p->cfg.interval_ms;
+    t->check.timeout_ms = c->timeout_ms ? c->timeout_ms : p->cfg.timeout_ms;
+    t->check.rise = c->rise ? c->rise : p->cfg.rise;
+    t->check.fall = c->fall ? c->fall : p->cfg.fall;
+    t->counter.rise = (uint8_t)t->check.rise;
+    t->counter.fall = (uint8_t)t->check.fall;
+    const char *colon = strrchr(o->address, ':');
+    size_t hostlen = (size_t)(colon - o->address);
+    const char *host = o->address;
+    if (host[0] == '[') {
+        host++;
+        hostlen -= 2;
+    }
+    snprintf(t->host, sizeof(t->host), "%.*s", (int)hostlen, host);
+    t->port = atoi(colon + 1);
+}
+
+static struct target *target_find(struct gslb_prober *p, const char *key)
+{
+    for (size_t i = 0; i < p->n_targets; i++) {
+        if (strcmp(p->targets[i]->key, key) == 0)
+            return p->targets[i];
+    }
+    return NULL;
+}
+
+/* Moves to <snap>: keeps the state of origins it still has, starts checking new ones. */
+static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *snap)
+{
+    for (size_t i = 0; i < p->n_targets; i++)
+        p->targets[i]->present = false;
+    for (size_t s = 0; s < snap->n_services; s++) {
+        const struct gslb_service *svc = &snap->services[s];
+        for (size_t pl = 0; pl < svc->n_pools; pl++) {
+            const struct gslb_pool *pool = &svc->pools[pl];
+            for (size_t o = 0; o < pool->n_origins; o++) {
+                const struct gslb_origin *origin = &pool->origins[o];
+                char key[512];
+                snprintf(key, sizeof(key), "%s/%s/%s", svc->name, snap->regions[pool->region].name,
+                         origin->address);
+                struct target *t = target_find(p, key);
+                bool fresh = t == NULL;
+                if (fresh) {
+                    t = xcalloc(1, sizeof(*t));
+                    t->prober = p;
+                    t->key = xstrdup(key);
+                    t->counter.up = true; /* healthy until checks say otherwise */
+                    t->timer = evtimer_new(p->base, check_start, t);
+                    p->targets = xreallocarray(p->targets, p->n_targets + 1, sizeof(*p->targets));
+                    p->targets[p->n_targets++] = t;
+                    record(p, "origin", key, true, "configured", false);
+                }
+                t->present = true;
+                t->index = origin->index;
+                target_configure(p, t, origin);
+                if (fresh)
+                    check_schedule(t, true);
+            }
+        }
+    }
+    for (size_t i = 0; i < p->n_targets;) { /* origins no longer configured */
+        if (p->targets[i]->present) {
+            i++;
+            continue;
+        }
+        target_free(p->targets[i]);
+        p->targets[i] = p->targets[--p->n_targets];
+    }
+    free(p->by_index);
+    p->by_index = xcalloc(snap->n_origins + 1, sizeof(*p->by_index));
+    for (size_t i = 0; i < p->n_targets; i++)
+        p->by_index[p->targets[i]->index] = p->targets[i];
+    /* Regions per service: keep gates by "service/region". */
+    struct region *old = p->regions;
+    size_t n_old = p->n_regions;
+    p->n_regions = 0;
+    p->regions = xcalloc(snap->n_services * snap->n_regions + 1, sizeof(*p->regions));
+    for (size_t s = 0; s < snap->n_services; s++) {
+        const struct gslb_service *svc = &snap->services[s];
+        for (size_t pl = 0; pl < svc->n_pools; pl++) {
+            struct region *r = &p->regions[p->n_regions++];
+            char key[300];
+            snprintf(key, sizeof(key), "%s/%s", svc->name,
+                     snap->regions[svc->pools[pl].region].name);
+            r->key = xstrdup(key);
+            r->service = (uint32_t)s;
+            r->region = svc->pools[pl].region;
+            r->gate = (struct gslb_region_gate){true, now_ms()};
+            for (size_t i = 0; i < n_old; i++) {
+                if (strcmp(old[i].key, key) == 0)
+                    r->gate = old[i].gate;
+            }
+        }
+    }
+    for (size_t i = 0; i < n_old; i++)
+        free(old[i].key);
+    free(old);
+    p->dirty = true;
+}
+
+/* ---- views ---- */
+
+static void view_destroy(struct publish_obj *obj)
+{
+    struct view *v = (struct view *)obj;
+    gslb_snapshot_release(v->snap);
+    free((void *)(uintptr_t)v->pub.origin_up);
+    free((void *)(uintptr_t)v->pub.region_up);
+    free(v);
+}
+
+static void view_publish(struct gslb_prober *p)
+{
+    const struct gslb_snapshot *snap = p->snap;
+    struct view *v = xcalloc(1, sizeof(*v));
+    uint8_t *origin_up = xcalloc(snap->n_origins + 1, 1);
+    uint8_t *region_up = xcalloc(snap->n_services * snap->n_regions + 1, 1);
+    publish_obj_init(&v->obj, view_destroy);
+    v->snap = gslb_snapshot_ref(snap);
+    for (size_t i = 0; i < p->n_targets; i++)
+        origin_up[p->targets[i]->index] = p->targets[i]->counter.up;
+    for (size_t i = 0; i < p->n_regions; i++)
+        region_up[p->regions[i].service * snap->n_regions + p->regions[i].region] =
+            p->regions[i].gate.up;
+    v->pub = (struct gslb_health){origin_up, region_up, snap->version};
+    publish_slot_swap(&p->views, &v->obj);
+    p->dirty = false;
+}
+
+/* A region serves a service while at least one of its origins there is enabled, weighted and
+ * healthy; the gate adds the failback hold-down. */
+static void regions_evaluate(struct gslb_prober *p)
+{
+    const struct gslb_snapshot *snap = p->snap;
+    int64_t now = now_ms();
+    for (size_t i = 0; i < p->n_regions; i++) {
+        struct region *r = &p->regions[i];
+        const struct gslb_service *svc = &snap->services[r->service];
+        const struct gslb_pool *pool = &svc->pools[svc->pool_of_region[r->region]];
+        bool healthy = false;
+        for (size_t o = 0; o < pool->n_origins && !healthy; o++) {
+            const struct gslb_origin *origin = &pool->origins[o];
+            const struct target *t = p->by_index[origin->index];
+            healthy =
+                origin->state == DB_ORIGIN_ENABLED && origin->weight > 0 && t && t->counter.up;
+        }
+        if (gslb_region_gate_update(&r->gate, healthy, now, p->cfg.holddown_ms)) {
+            char why[128];
+            if (r->gate.up)
+                snprintf(why, sizeof(why), "healthy for the %d ms hold-down", p->cfg.holddown_ms);
+            else
+                snprintf(why, sizeof(why), "no healthy origin left");
+            record(p, "region", r->key, r->gate.up, why, true);
+            p->dirty = true;
+        }
+    }
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gslb_prober *p = arg;
+    (void)fd;
+    (void)what;
+    uint64_t generation = gslb_watch_generation(p->watch);
+    if (generation != p->watch_generation) {
+        const struct gslb_snapshot *snap = gslb_watch_acquire(p->watch);
+        p->watch_generation = generation;
+        if (snap && (p->snap == NULL || snap->version != p->snap->version)) {
+            const struct gslb_snapshot *old = p->snap;
+            p->snap = snap;
+            targets_update(p, snap); /* repoints the checks at the new snapshot's strings */
+            gslb_snapshot_release(old);
+        } else {
+            gslb_snapshot_release(snap);
+        }
+    }
+    if (p->snap == NULL)
+        return;
+    regions_evaluate(p);
+    if (p->dirty)
+        view_publish(p);
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct gslb_prober *p = arg;
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(p->base);
+}
+
+static void *prober_main(void *arg)
+{
+    struct gslb_prober *p = arg;
+    event_base_dispatch(p->base);
+    return NULL;
+}
+
+/* ---- public API ---- */
+
+struct gslb_prober *gslb_prober_start(struct gslb_watch *watch,
+                                      const struct gslb_prober_config *cfg, char *err,
+                                      size_t errlen)
+{
+    struct gslb_prober *p = xcalloc(1, sizeof(*p));
+    p->cfg = *cfg;
+    p->watch = watch;
+    p->seed = (unsigned)now_ms() ^ (unsigned)getpid();
+    publish_slot_init(&p->views);
+    if (cfg->db_path && (p->db = db_open(cfg->db_path, err, errlen)) == NULL)
+        goto fail;
+    p->base = event_base_new();
+    p->dns = evdns_base_new(p->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (p->dns == NULL)
+        p->dns = evdns_base_new(p->base, 0);
+    if (pipe2(p->stop_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "health: pipe: %s", strerror(errno));
+        goto fail;
+    }
+    p->stop = event_new(p->base, p->stop_fds[0], EV_READ, stop_cb, p);
+    event_add(p->stop, NULL);
+    p->tick = event_new(p->base, -1, EV_PERSIST, tick_cb, p);
+    struct timeval tick = {0, TICK_MS * 1000};
+    event_add(p->tick, &tick);
+    tick_cb(-1, 0, p); /* the first view before any request */
+    if (pthread_create(&p->thread, NULL, prober_main, p) != 0) {
+        snprintf(err, errlen, "health: cannot start the prober thread");
+        goto fail;
+    }
+    return p;
+fail:
+    p->thread = 0;
+    gslb_prober_stop(p);
+    return NULL;
+}
+
+void gslb_prober_stop(struct gslb_prober *p)
+{
+    if (p == NULL)
+        return;
+    if (p->thread) {
+        (void)!write(p->stop_fds[1], "x", 1);
+        pthread_join(p->thread, NULL);
+    }
+    for (size_t i = 0; i < p->n_targets; i++)
+        target_free(p->targets[i]);
+    free(p->targets);
+    free(p->by_index);
+    for (size_t i = 0; i < p->n_regions; i++)
+        free(p->regions[i].key);
+    free(p->regions);
+    publish_slot_fini(&p->views);
+    gslb_snapshot_release(p->snap);
+    if (p->tick)
+        event_free(p->tick);
+    if (p->stop) {
+        event_free(p->stop);
+        close(p->stop_fds[0]);
+        close(p->stop_fds[1]);
+    }
+    if (p->dns)
+        evdns_base_free(p->dns, 0);
+    if (p->base)
+        event_base_free(p->base);
+    db_close(p->db);
+    free(p);
+}
+
+const struct gslb_health *gslb_prober_acquire(struct gslb_prober *p)
+{
+    struct view *v = (struct view *)publish_slot_acquire(&p->views);
+    return v ? &v->pub : NULL;
+}
+
+void gslb_health_release(const struct gslb_health *health)
+{
+    if (health != NULL)
+        publish_obj_release(
+            &((struct view *)(uintptr_t)((const char *)health - offsetof(struct view, pub)))->obj);
+}
+
+uint64_t gslb_prober_generation(struct gslb_prober *p)
+{
+    return publish_slot_generation(&p->views);
+}

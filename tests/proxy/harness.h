@@ -1,0 +1,67 @@
+/* tests/proxy/harness.h - shared by the proxy and health tests: processes and a raw client. */
+#ifndef TESTS_PROXY_HARNESS_H
+#define TESTS_PROXY_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Set by harness_init(): the build folder, the City database, a temporary folder and a store
+ * path inside it. */
+extern char build[256], city[512], dir[64], db_path[128];
+
+void harness_init(const char *prefix);
+void harness_fini(void); /* removes the temporary folder */
+
+struct proc {
+    pid_t pid;
+    int port, metrics_port;
+    char log[160];
+};
+
+int64_t now_ms(void);
+void sleep_ms(int ms);
+
+/* Starts tests/proxy/origin NAME MODE (NULL: normal) on <port> (0: any) and waits for it. */
+struct proc origin_start(const char *name, const char *mode, int port);
+/* Stops <p> with <sig> (SIGKILL after 10 s); returns its wait status, -1 if it was killed. */
+int proc_stop(struct proc *p, int sig);
+/* Starts gslbd on <db_path> with the tests' common flags plus <extra> (NULL-terminated; later
+ * flags win) and waits until it serves. */
+struct proc gslbd_start(const char *const *extra);
+/* SIGTERM, then checks gslbd exited 0 with no sanitizer report in its log. */
+void gslbd_stop(struct proc *p);
+int listener_port(const struct proc *p, int index);
+
+struct conn {
+    int fd;
+    char buf[1 << 16];
+    size_t len;
+};
+
+struct resp {
+    int status;
+    char head[16384];
+    char *body;
+    size_t body_len;
+};
+
+struct conn *conn_open(int port);
+struct conn *conn_open_from(int port, const char *source);
+void conn_close(struct conn *c);
+void conn_write(struct conn *c, const void *data, size_t len);
+void conn_send(struct conn *c, const char *text);
+bool conn_fill(struct conn *c);
+void conn_consume(struct conn *c, size_t n);
+uint64_t conn_read_bytes(struct conn *c, uint64_t n, struct resp *out);
+/* Reads one response; false if the connection ended before it was complete. */
+bool conn_response(struct conn *c, struct resp *r, bool head_request);
+const char *resp_header(const struct resp *r, const char *name);
+void resp_free(struct resp *r);
+/* True when the peer closes the connection (within the receive timeout). */
+bool conn_closed(struct conn *c);
+/* One request on a fresh connection; returns the status (-1: no complete response). */
+int request(int port, const char *raw, struct resp *r);
+
+#endif
