@@ -353,10 +353,13 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
             r->service = (uint32_t)s;
             r->region = svc->pools[pl].region;
             r->gate = (struct gslb_region_gate){true, now_ms()};
-            for (size_t i = 0; i < n_old; i++) {
-                if (strcmp(old[i].key, key) == 0)
+            bool known = false;
+            for (size_t i = 0; i < n_old && !known; i++) {
+                if ((known = strcmp(old[i].key, key) == 0))
                     r->gate = old[i].gate;
             }
+            if (!known)
+                record(p, "region", key, true, "configured", false);
         }
     }
     for (size_t i = 0; i < n_old; i++)

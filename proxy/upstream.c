@@ -8,6 +8,8 @@
  * because only then can the request be replayed unchanged. Once response bytes have reached the
  * client nothing is retried: a response cut by the origin is cut for the client too. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -518,6 +520,9 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
     struct client *c = up->c;
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+        /* Heads and bodies leave in several writes: never hold one back for an ACK. */
+        setsockopt(bufferevent_getfd(up->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         up->connected = true;
         client_timer_arm(c, T_NONE);
         upstream_send_head(c);

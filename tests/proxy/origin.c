@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -310,6 +311,8 @@ int main(int argc, char **argv)
         int cfd = accept(fd, NULL, NULL);
         if (cfd < 0)
             continue;
+        int nodelay = 1;
+        setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay));
         struct conn *c = calloc(1, sizeof(*c));
         c->fd = cfd;
         c->id = atomic_fetch_add(&connections, 1) + 1;

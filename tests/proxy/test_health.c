@@ -1,0 +1,293 @@
+/* tests/proxy/test_health.c - health checking end to end: the real gslbd with its prober, real
+ * origin processes killed and restarted on their ports, continuous load through the proxy, and
+ * the state the daemon records in SQLite. Measured detection and failback times are printed. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db/db.h"
+#include "tests/proxy/harness.h"
+
+#define INTERVAL_MS 200
+#define TIMEOUT_MS  200
+#define FALL        2
+#define HOLDDOWN_MS 1500
+
+static struct proc eu, us, gslbd;
+
+/* Whether the store says "region www/eu-west" is up; -1 if it has no such row. */
+static int region_up(const char *key)
+{
+    char err[256], object[128];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    struct db_health_row *rows;
+    size_t n;
+    int up = -1;
+    snprintf(object, sizeof(object), "region %s", key);
+    if (db && db_health_state(db, &rows, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(rows[i].object, object) == 0)
+                up = rows[i].up;
+        }
+        db_health_free(rows, n);
+    }
+    db_close(db);
+    return up;
+}
+
+/* Polls until the region's recorded state is <want>; returns when, or -1 after <limit_ms>. */
+static int64_t wait_region(const char *key, int want, int limit_ms)
+{
+    int64_t start = now_ms();
+    while (now_ms() - start < limit_ms) {
+        if (region_up(key) == want)
+            return now_ms();
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+static int region_transitions(const char *key)
+{
+    char err[256], object[128];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    struct db_health_row *rows;
+    size_t n;
+    int count = 0;
+    snprintf(object, sizeof(object), "region %s", key);
+    if (db && db_health_history(db, 1000, &rows, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            count += strcmp(rows[i].object, object) == 0;
+        db_health_free(rows, n);
+    }
+    db_close(db);
+    return count;
+}
+
+/* ---- continuous load ---- */
+
+struct load {
+    atomic_bool stop;
+    atomic_long ok, failed, from_us, from_eu;
+};
+
+static void *load_main(void *arg)
+{
+    struct load *l = arg;
+    int64_t start = now_ms();
+    struct conn *c = NULL;
+    for (long i = 0; i < 200000 && !atomic_load(&l->stop) && now_ms() - start < 30000; i++) {
+        if (c == NULL)
+            c = conn_open(gslbd.port);
+        struct resp r;
+        conn_send(
+            c, "GET / HTTP/1.1\r\nHost: www.example.com\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n");
+        bool complete = conn_response(c, &r, false);
+        if (complete && r.status == 200) {
+            atomic_fetch_add(&l->ok, 1);
+            atomic_fetch_add(strcmp(r.body, "us-east\n") == 0 ? &l->from_us : &l->from_eu, 1);
+        } else {
+            atomic_fetch_add(&l->failed, 1);
+            fprintf(stderr, "# failed request: status %d\n", complete ? r.status : -1);
+        }
+        const char *connection = complete ? resp_header(&r, "connection") : "close";
+        if (connection && strcmp(connection, "close") == 0) {
+            conn_close(c);
+            c = NULL;
+        }
+        resp_free(&r);
+        sleep_ms(2);
+    }
+    if (c)
+        conn_close(c);
+    return NULL;
+}
+
+/* ---- fixtures ---- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char topo[2048], err[512], interval[16], timeout[16], fall[16], holddown[16];
+    harness_init("gslb-health");
+    eu = origin_start("eu-west", NULL, 0);
+    us = origin_start("us-east", NULL, 0);
+    snprintf(topo, sizeof(topo),
+             "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26},"
+             " {\"name\": \"us-east\", \"lat\": 39.04, \"lon\": -77.49}],"
+             " \"services\": [{\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
+             "  {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\","
+             "    \"check\": {\"type\": \"http\", \"path\": \"/status/204\", \"expect\": "
+             "\"200-299\"}}]},"
+             "  {\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}]}",
+             eu.port, us.port);
+    struct db *db = db_open(db_path, err, sizeof(err));
+    assert_non_null(db);
+    if (db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)) != 0)
+        fail_msg("import: %s", err);
+    db_close(db);
+    snprintf(interval, sizeof(interval), "%dms", INTERVAL_MS);
+    snprintf(timeout, sizeof(timeout), "%dms", TIMEOUT_MS);
+    snprintf(fall, sizeof(fall), "%d", FALL);
+    snprintf(holddown, sizeof(holddown), "%dms", HOLDDOWN_MS);
+    const char *extra[] = {"--health-checks",
+                           "tcp",
+                           "--health-interval",
+                           interval,
+                           "--health-timeout",
+                           timeout,
+                           "--health-fall",
+                           fall,
+                           "--health-rise",
+                           "2",
+                           "--failback-holddown",
+                           holddown,
+                           "--access-log",
+                           "",
+                           NULL};
+    gslbd = gslbd_start(extra);
+    assert_int_equal(wait_region("www/eu-west", 1, 3000) > 0, 1);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    proc_stop(&gslbd, SIGKILL);
+    proc_stop(&eu, SIGKILL);
+    proc_stop(&us, SIGKILL);
+    harness_fini();
+    return 0;
+}
+
+/* ---- tests ---- */
+
+static void fails_over_without_failed_requests_and_fails_back_once_after_the_holddown(void **state)
+{
+    (void)state;
+    struct load load = {0};
+    pthread_t thread;
+    int transitions_before = region_transitions("www/eu-west");
+    assert_int_equal(pthread_create(&thread, NULL, load_main, &load), 0);
+    sleep_ms(500);
+    assert_true(atomic_load(&load.from_eu) > 0);
+
+    /* The European origin dies. */
+    int port = eu.port;
+    int64_t killed = now_ms();
+    proc_stop(&eu, SIGKILL);
+    int64_t down = wait_region("www/eu-west", 0, 5000);
+    assert_true(down > 0);
+    int64_t detection = down - killed;
+    long eu_before = atomic_load(&load.from_eu);
+    sleep_ms(500);
+    assert_true(atomic_load(&load.from_us) > 0); /* the clients moved to us-east */
+
+    /* It comes back: the region returns after the hold-down, not before. */
+    eu = origin_start("eu-west", NULL, port);
+    int64_t restarted = now_ms();
+    int64_t up = wait_region("www/eu-west", 1, 10000);
+    assert_true(up > 0);
+    int64_t failback = up - restarted;
+    sleep_ms(500);
+    atomic_store(&load.stop, true);
+    pthread_join(thread, NULL);
+
+    printf("# detection %lld ms (bound: interval x fall + timeout = %d ms + one check's jitter),"
+           " failback %lld ms (hold-down %d ms), %ld requests, %ld failed\n",
+           (long long)detection, INTERVAL_MS * FALL + TIMEOUT_MS, (long long)failback, HOLDDOWN_MS,
+           atomic_load(&load.ok) + atomic_load(&load.failed), atomic_load(&load.failed));
+    assert_int_equal(atomic_load(&load.failed), 0);
+    /* interval x fall + timeout, plus one interval's +10% drift and the prober's 100 ms tick */
+    assert_true(detection <= INTERVAL_MS * FALL + TIMEOUT_MS + INTERVAL_MS / 5 + 150);
+    assert_true(failback >= HOLDDOWN_MS);
+    assert_true(failback < HOLDDOWN_MS + 2 * INTERVAL_MS * 2 + 1000);
+    assert_true(atomic_load(&load.from_eu) > eu_before); /* served from Europe again */
+    assert_int_equal(region_transitions("www/eu-west") - transitions_before, 2);
+}
+
+static void a_flapping_origin_moves_its_region_at_most_once_per_holddown(void **state)
+{
+    (void)state;
+    int transitions_before = region_transitions("www/eu-west");
+    int port = eu.port;
+    /* Down and up every 400 ms for 3 s: never healthy for the 1.5 s hold-down. */
+    for (int i = 0; i < 4; i++) {
+        proc_stop(&eu, SIGKILL);
+        sleep_ms(400);
+        eu = origin_start("eu-west", NULL, port);
+        sleep_ms(400);
+    }
+    int during = region_transitions("www/eu-west") - transitions_before;
+    assert_true(during <= 1);
+    assert_true(wait_region("www/eu-west", 1, 5000) > 0); /* steady now: back, once */
+    assert_int_equal(region_transitions("www/eu-west") - transitions_before, during == 0 ? 0 : 2);
+}
+
+static void gslbctl_health_shows_the_board_and_the_history(void **state)
+{
+    (void)state;
+    char cmd[512], line[512], all[8192] = "";
+    snprintf(cmd, sizeof(cmd), "%s/gslbctl --db %s health --history 5", build, db_path);
+    FILE *out = popen(cmd, "r");
+    while (fgets(line, sizeof(line), out))
+        strncat(all, line, sizeof(all) - strlen(all) - 1);
+    assert_int_equal(pclose(out), 0);
+    assert_non_null(strstr(all, "region www/eu-west"));
+    assert_non_null(strstr(all, "region www/us-east"));
+    assert_non_null(strstr(all, "origin www/us-east/127.0.0.1:"));
+    assert_non_null(strstr(all, "recent changes"));
+    assert_non_null(strstr(all, "consecutive failed checks, last: connect:"));
+}
+
+static void an_http_check_fails_on_an_unexpected_status(void **state)
+{
+    (void)state;
+    char err[512];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    struct db_topology *topo = NULL;
+    assert_int_equal(db_topology_load(db, &topo, err, sizeof(err)), 0);
+    /* Expect 200 exactly; /status/204 answers 204. */
+    struct db_origin o = topo->services[0].pools[0].origins[0];
+    char expect[] = "200";
+    o.check.expect = expect;
+    assert_int_equal(db_origin_set(db, "www", "eu-west", &o, "test", err, sizeof(err)), 0);
+    db_topology_free(topo);
+    db_close(db);
+    assert_true(wait_region("www/eu-west", 0, 5000) > 0);
+    FILE *f = NULL;
+    char cmd[512], line[512], all[8192] = "";
+    snprintf(cmd, sizeof(cmd), "%s/gslbctl --db %s health --history 3", build, db_path);
+    f = popen(cmd, "r");
+    while (fgets(line, sizeof(line), f))
+        strncat(all, line, sizeof(all) - strlen(all) - 1);
+    pclose(f);
+    assert_non_null(strstr(all, "HTTP 204 on /status/204"));
+}
+
+static void exits_cleanly(void **state)
+{
+    (void)state;
+    gslbd_stop(&gslbd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fails_over_without_failed_requests_and_fails_back_once_after_the_holddown),
+        cmocka_unit_test(a_flapping_origin_moves_its_region_at_most_once_per_holddown),
+        cmocka_unit_test(gslbctl_health_shows_the_board_and_the_history),
+        cmocka_unit_test(an_http_check_fails_on_an_unexpected_status),
+        cmocka_unit_test(exits_cleanly),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
