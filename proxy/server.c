@@ -304,6 +304,40 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
 
 /* ---- the metrics listener ---- */
 
+/* Health gauges from the prober's newest view, appended to the metrics text. */
+static void health_metrics(struct proxy *p, struct evbuffer *out)
+{
+    const struct gslb_snapshot *snap = gslb_watch_acquire(p->watch);
+    const struct gslb_health *view = p->prober ? gslb_prober_acquire(p->prober) : NULL;
+    if (snap && view && view->version == snap->version) {
+        evbuffer_add_printf(out, "# HELP gslb_origin_up Whether health checks pass (1) or not.\n"
+                                 "# TYPE gslb_origin_up gauge\n");
+        for (size_t s = 0; s < snap->n_services; s++) {
+            const struct gslb_service *svc = &snap->services[s];
+            for (size_t pl = 0; pl < svc->n_pools; pl++) {
+                const struct gslb_pool *pool = &svc->pools[pl];
+                for (size_t o = 0; o < pool->n_origins; o++)
+                    evbuffer_add_printf(
+                        out, "gslb_origin_up{service=\"%s\",region=\"%s\",origin=\"%s\"} %d\n",
+                        svc->name, snap->regions[pool->region].name, pool->origins[o].address,
+                        view->origin_up[pool->origins[o].index]);
+            }
+        }
+        evbuffer_add_printf(out, "# HELP gslb_region_up Whether a region serves a service (1): "
+                                 "healthy origins, past its failback hold-down.\n"
+                                 "# TYPE gslb_region_up gauge\n");
+        for (size_t s = 0; s < snap->n_services; s++) {
+            const struct gslb_service *svc = &snap->services[s];
+            for (size_t pl = 0; pl < svc->n_pools; pl++)
+                evbuffer_add_printf(out, "gslb_region_up{service=\"%s\",region=\"%s\"} %d\n",
+                                    svc->name, snap->regions[svc->pools[pl].region].name,
+                                    view->region_up[s * snap->n_regions + svc->pools[pl].region]);
+        }
+    }
+    gslb_health_release(view);
+    gslb_snapshot_release(snap);
+}
+
 static void metrics_request_cb(struct evhttp_request *req, void *arg)
 {
     struct proxy *p = arg;
@@ -313,6 +347,7 @@ static void metrics_request_cb(struct evhttp_request *req, void *arg)
         char *text = metrics_render(&p->metrics);
         evbuffer_add(body, text, strlen(text));
         free(text);
+        health_metrics(p, body);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                           "text/plain; version=0.0.4");
         evhttp_send_reply(req, 200, "OK", body);

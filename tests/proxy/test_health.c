@@ -274,6 +274,19 @@ static void an_http_check_fails_on_an_unexpected_status(void **state)
     assert_non_null(strstr(all, "HTTP 204 on /status/204"));
 }
 
+static void metrics_show_origin_and_region_health(void **state)
+{
+    (void)state;
+    struct resp r;
+    assert_int_equal(request(gslbd.metrics_port, "GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n", &r),
+                     200);
+    /* The previous test made eu-west's check fail: its origin and region read 0. */
+    assert_non_null(strstr(r.body, "gslb_region_up{service=\"www\",region=\"eu-west\"} 0\n"));
+    assert_non_null(strstr(r.body, "gslb_region_up{service=\"www\",region=\"us-east\"} 1\n"));
+    assert_non_null(strstr(r.body, "gslb_origin_up{service=\"www\",region=\"us-east\",origin="));
+    resp_free(&r);
+}
+
 static void exits_cleanly(void **state)
 {
     (void)state;
@@ -287,6 +300,7 @@ int main(void)
         cmocka_unit_test(a_flapping_origin_moves_its_region_at_most_once_per_holddown),
         cmocka_unit_test(gslbctl_health_shows_the_board_and_the_history),
         cmocka_unit_test(an_http_check_fails_on_an_unexpected_status),
+        cmocka_unit_test(metrics_show_origin_and_region_health),
         cmocka_unit_test(exits_cleanly),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
