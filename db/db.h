@@ -28,6 +28,8 @@ enum db_origin_state { DB_ORIGIN_ENABLED, DB_ORIGIN_DRAINING, DB_ORIGIN_DISABLED
 enum db_policy { DB_POLICY_NEAREST, DB_POLICY_FAILOVER };
 enum db_match { DB_MATCH_CIDR, DB_MATCH_COUNTRY, DB_MATCH_CONTINENT };
 enum db_check_type { DB_CHECK_INHERIT, DB_CHECK_HTTP, DB_CHECK_HTTPS, DB_CHECK_TCP, DB_CHECK_NONE };
+/* An operator's override of health checks: "auto" follows them, "up" and "down" overrule them. */
+enum db_health_force { DB_FORCE_AUTO, DB_FORCE_UP, DB_FORCE_DOWN };
 
 /* Health-check settings of an origin; zero or NULL fields inherit the defaults. */
 struct db_check {
@@ -44,12 +46,14 @@ struct db_region {
     char *display_name; /* free text, may be NULL */
     double lat, lon;
     enum db_region_state state;
+    enum db_health_force force;
 };
 
 struct db_origin {
     char *address; /* host:port, [v6]:port or name:port */
     int weight;    /* 0..1000 */
     enum db_origin_state state;
+    enum db_health_force force;
     struct db_check check;
 };
 
@@ -193,6 +197,8 @@ const char *db_match_name(enum db_match match);
 int db_region_state_parse(const char *name, enum db_region_state *state_out);
 int db_origin_state_parse(const char *name, enum db_origin_state *state_out);
 int db_policy_parse(const char *name, enum db_policy *policy_out);
+const char *db_health_force_name(enum db_health_force force);
+int db_health_force_parse(const char *name, enum db_health_force *force_out);
 
 /* Lookups in a loaded topology; NULL when absent. */
 const struct db_region *db_topology_region(const struct db_topology *topo, const char *name);

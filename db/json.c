@@ -149,6 +149,14 @@ static int origin_state_parse_int(const char *name, int *out)
     return rc;
 }
 
+static int force_parse_int(const char *name, int *out)
+{
+    enum db_health_force f;
+    int rc = db_health_force_parse(name, &f);
+    *out = (int)f;
+    return rc;
+}
+
 static int policy_parse_int(const char *name, int *out)
 {
     enum db_policy p;
@@ -216,8 +224,8 @@ static int check_parse(json_t *obj, const char *where, struct db_check *check, c
 static int origin_parse(json_t *obj, const char *where, struct db_origin *o, char *err,
                         size_t errlen)
 {
-    static const char *const keys[] = {"address", "weight", "state", "check", NULL};
-    int state = DB_ORIGIN_ENABLED, rc;
+    static const char *const keys[] = {"address", "weight", "state", "health", "check", NULL};
+    int state = DB_ORIGIN_ENABLED, force = DB_FORCE_AUTO, rc;
     json_t *check;
     o->weight = DEFAULT_WEIGHT;
     if ((rc = object_at(obj, where, err, errlen)) ||
@@ -225,9 +233,11 @@ static int origin_parse(json_t *obj, const char *where, struct db_origin *o, cha
         (rc = string_get(obj, "address", true, where, &o->address, err, errlen)) ||
         (rc = int_get(obj, "weight", where, &o->weight, err, errlen)) ||
         (rc = enum_get(obj, "state", where, origin_state_parse_int, &state,
-                       "enabled draining disabled", err, errlen)))
+                       "enabled draining disabled", err, errlen)) ||
+        (rc = enum_get(obj, "health", where, force_parse_int, &force, "auto up down", err, errlen)))
         return rc;
     o->state = (enum db_origin_state)state;
+    o->force = (enum db_health_force)force;
     if ((check = json_object_get(obj, "check")) != NULL)
         return check_parse(check, where, &o->check, err, errlen);
     return 0;
@@ -367,10 +377,10 @@ static int service_parse(json_t *obj, const char *where, void *item, char *err, 
 /* A region of the short form may carry "origins", which become a pool of the default service. */
 static int region_parse(json_t *obj, const char *where, void *item, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"name",  "display_name", "lat", "lon",
-                                       "state", "origins",      NULL};
+    static const char *const keys[] = {"name",  "display_name", "lat",     "lon",
+                                       "state", "health",       "origins", NULL};
     struct db_region *r = item;
-    int state = DB_REGION_ACTIVE, rc;
+    int state = DB_REGION_ACTIVE, force = DB_FORCE_AUTO, rc;
     if ((rc = object_at(obj, where, err, errlen)) ||
         (rc = keys_check(obj, keys, where, err, errlen)) ||
         (rc = string_get(obj, "name", true, where, &r->name, err, errlen)) ||
@@ -378,9 +388,11 @@ static int region_parse(json_t *obj, const char *where, void *item, char *err, s
         (rc = number_get(obj, "lat", true, where, &r->lat, err, errlen)) ||
         (rc = number_get(obj, "lon", true, where, &r->lon, err, errlen)) ||
         (rc = enum_get(obj, "state", where, region_state_parse_int, &state,
-                       "active draining disabled", err, errlen)))
+                       "active draining disabled", err, errlen)) ||
+        (rc = enum_get(obj, "health", where, force_parse_int, &force, "auto up down", err, errlen)))
         return rc;
     r->state = (enum db_region_state)state;
+    r->force = (enum db_health_force)force;
     return 0;
 }
 
@@ -480,6 +492,8 @@ static json_t *region_json(const struct db_region *r)
     json_object_set_new(o, "lat", coordinate_json(r->lat));
     json_object_set_new(o, "lon", coordinate_json(r->lon));
     json_object_set_new(o, "state", json_string(db_region_state_name(r->state)));
+    if (r->force != DB_FORCE_AUTO)
+        json_object_set_new(o, "health", json_string(db_health_force_name(r->force)));
     return o;
 }
 
@@ -513,6 +527,8 @@ static json_t *origin_json(const struct db_origin *origin)
     json_object_set_new(o, "address", json_string(origin->address));
     json_object_set_new(o, "weight", json_integer(origin->weight));
     json_object_set_new(o, "state", json_string(db_origin_state_name(origin->state)));
+    if (origin->force != DB_FORCE_AUTO)
+        json_object_set_new(o, "health", json_string(db_health_force_name(origin->force)));
     if (json_object_size(check) > 0)
         json_object_set(o, "check", check);
     json_decref(check);

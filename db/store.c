@@ -66,6 +66,11 @@ static const char *const migrations[] = {
     "  since_ms INTEGER NOT NULL, reason TEXT NOT NULL);"
     "CREATE TABLE health_history (id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL,"
     "  object TEXT NOT NULL, up INTEGER NOT NULL, reason TEXT NOT NULL);",
+    /* 2 -> 3: operators' health overrides. */
+    "ALTER TABLE regions ADD COLUMN health TEXT NOT NULL DEFAULT 'auto'"
+    "  CHECK (health IN ('auto', 'up', 'down'));"
+    "ALTER TABLE origins ADD COLUMN health TEXT NOT NULL DEFAULT 'auto'"
+    "  CHECK (health IN ('auto', 'up', 'down'));",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -283,6 +288,7 @@ static void origin_read(sqlite3_stmt *stmt, struct db_origin *o)
     o->check.timeout_ms = sqlite3_column_int(stmt, 9);
     o->check.rise = sqlite3_column_int(stmt, 10);
     o->check.fall = sqlite3_column_int(stmt, 11);
+    db_health_force_parse((const char *)sqlite3_column_text(stmt, 12), &o->force);
 }
 
 enum read_stmt {
@@ -298,7 +304,7 @@ enum read_stmt {
 };
 
 static const char *const read_sql[RS_COUNT] = {
-    "SELECT name, display_name, lat, lon, state FROM regions ORDER BY id",
+    "SELECT name, display_name, lat, lon, state, health FROM regions ORDER BY id",
     "SELECT id, name, policy, sticky FROM services ORDER BY id",
     "SELECT host FROM service_hosts WHERE service_id = ? ORDER BY position",
     "SELECT r.name FROM service_fallback f JOIN regions r ON r.id = f.region_id"
@@ -306,7 +312,7 @@ static const char *const read_sql[RS_COUNT] = {
     "SELECT p.id, r.name FROM pools p JOIN regions r ON r.id = p.region_id"
     "  WHERE p.service_id = ? ORDER BY p.position",
     "SELECT address, weight, state, check_type, check_path, check_host, check_expect, check_body,"
-    "  check_interval_ms, check_timeout_ms, check_rise, check_fall"
+    "  check_interval_ms, check_timeout_ms, check_rise, check_fall, health"
     "  FROM origins WHERE pool_id = ? ORDER BY position",
     "SELECT id, match, value FROM rules WHERE service_id = ? ORDER BY position",
     "SELECT r.name FROM rule_regions x JOIN regions r ON r.id = x.region_id"
@@ -377,6 +383,7 @@ int db_topology_read(struct db *db, struct db_topology **topo_out, char *err, si
         r->lat = sqlite3_column_double(st[RS_REGIONS], 2);
         r->lon = sqlite3_column_double(st[RS_REGIONS], 3);
         db_region_state_parse((const char *)sqlite3_column_text(st[RS_REGIONS], 4), &r->state);
+        db_health_force_parse((const char *)sqlite3_column_text(st[RS_REGIONS], 5), &r->force);
     }
     if (step != SQLITE_DONE) {
         rc = sql_fail(db, "read regions", err, errlen);
@@ -430,7 +437,7 @@ enum write_stmt {
 };
 
 static const char *const write_sql[WS_COUNT] = {
-    "INSERT INTO regions (name, display_name, lat, lon, state) VALUES (?, ?, ?, ?, ?)",
+    "INSERT INTO regions (name, display_name, lat, lon, state, health) VALUES (?, ?, ?, ?, ?, ?)",
     "INSERT INTO services (name, policy, sticky) VALUES (?, ?, ?)",
     "INSERT INTO service_hosts (service_id, position, host) VALUES (?, ?, ?)",
     "INSERT INTO service_fallback (service_id, position, region_id)"
@@ -439,7 +446,7 @@ static const char *const write_sql[WS_COUNT] = {
     "?",
     "INSERT INTO origins (pool_id, position, address, weight, state, check_type, check_path,"
     "  check_host, check_expect, check_body, check_interval_ms, check_timeout_ms, check_rise,"
-    "  check_fall) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "  check_fall, health) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "INSERT INTO rules (service_id, position, match, value) VALUES (?, ?, ?, ?)",
     "INSERT INTO rule_regions (rule_id, position, region_id)"
     "  SELECT ?, ?, id FROM regions WHERE name = ?",
@@ -481,6 +488,7 @@ static int origin_write(struct db *db, sqlite3_stmt *stmt, int64_t pool_id, size
     sqlite3_bind_int(stmt, 12, o->check.timeout_ms);
     sqlite3_bind_int(stmt, 13, o->check.rise);
     sqlite3_bind_int(stmt, 14, o->check.fall);
+    sqlite3_bind_text(stmt, 15, db_health_force_name(o->force), -1, SQLITE_STATIC);
     return step_done(db, stmt, err, errlen);
 }
 
@@ -538,6 +546,7 @@ int db_topology_write(struct db *db, const struct db_topology *topo, char *err, 
         sqlite3_bind_double(st[WS_REGION], 3, r->lat);
         sqlite3_bind_double(st[WS_REGION], 4, r->lon);
         sqlite3_bind_text(st[WS_REGION], 5, db_region_state_name(r->state), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st[WS_REGION], 6, db_health_force_name(r->force), -1, SQLITE_STATIC);
         rc = step_done(db, st[WS_REGION], err, errlen);
     }
     for (size_t i = 0; rc == 0 && i < topo->n_services; i++)

@@ -163,6 +163,7 @@ static const char *const region_states[] = {"active", "draining", "disabled"};
 static const char *const origin_states[] = {"enabled", "draining", "disabled"};
 static const char *const policies[] = {"nearest", "failover"};
 static const char *const matches[] = {"cidr", "country", "continent"};
+static const char *const forces[] = {"auto", "up", "down"};
 
 static int name_index(const char *const *names, size_t n, const char *name)
 {
@@ -208,6 +209,19 @@ int db_origin_state_parse(const char *name, enum db_origin_state *state_out)
     int i = name_index(origin_states, NAMES_LEN(origin_states), name);
     if (i >= 0)
         *state_out = (enum db_origin_state)i;
+    return i < 0 ? i : 0;
+}
+
+const char *db_health_force_name(enum db_health_force force)
+{
+    return forces[force];
+}
+
+int db_health_force_parse(const char *name, enum db_health_force *force_out)
+{
+    int i = name_index(forces, NAMES_LEN(forces), name);
+    if (i >= 0)
+        *force_out = (enum db_health_force)i;
     return i < 0 ? i : 0;
 }
 

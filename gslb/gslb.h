@@ -49,6 +49,7 @@ struct gslb_region {
     double lat, lon;
     double unit[3]; /* position on the unit sphere, for distances */
     enum db_region_state state;
+    enum db_health_force force;
 };
 
 /* An origin's health-check settings as stored; zero or NULL fields take the prober's defaults. */
@@ -62,6 +63,7 @@ struct gslb_origin {
     const char *address;
     int weight;
     enum db_origin_state state;
+    enum db_health_force force;
     struct gslb_check check;
     uint32_t index;    /* position among all origins of the snapshot: health and balancer slots */
     uint64_t hash_key; /* for consistent hashing, from the address */

@@ -34,7 +34,9 @@ struct target {
     uint32_t index; /* origin index in the current snapshot */
     bool present;   /* in the current snapshot */
     struct gslb_health_counter counter;
-    struct gslb_check check; /* resolved: no zero fields */
+    enum db_health_force force; /* the operator's override */
+    bool effective_up;          /* what the decisions see: the counter unless overridden */
+    struct gslb_check check;    /* resolved: no zero fields */
     char host[256];
     int port;
     struct event *timer;
@@ -98,6 +100,17 @@ static void record(struct gslb_prober *p, const char *kind, const char *key, boo
 
 /* ---- one check ---- */
 
+/* Recomputes what the decisions see from the checks and the override; records a change. */
+static void target_settle(struct target *t, const char *why)
+{
+    bool up = t->force == DB_FORCE_UP ? true : t->force == DB_FORCE_DOWN ? false : t->counter.up;
+    if (up == t->effective_up)
+        return;
+    t->effective_up = up;
+    record(t->prober, "origin", t->key, up, why, true);
+    t->prober->dirty = true;
+}
+
 static void check_schedule(struct target *t, bool first)
 {
     int interval = t->check.interval_ms;
@@ -123,8 +136,7 @@ static void check_done(struct target *t, bool ok, const char *reason)
         else
             snprintf(why, sizeof(why), "%d consecutive failed checks, last: %s", t->check.fall,
                      t->last_failure);
-        record(t->prober, "origin", t->key, t->counter.up, why, true);
-        t->prober->dirty = true;
+        target_settle(t, why);
     }
     if (t->present)
         check_schedule(t, false);
@@ -312,6 +324,7 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
                     t->prober = p;
                     t->key = xstrdup(key);
                     t->counter.up = true; /* healthy until checks say otherwise */
+                    t->effective_up = true;
                     t->timer = evtimer_new(p->base, check_start, t);
                     p->targets = xreallocarray(p->targets, p->n_targets + 1, sizeof(*p->targets));
                     p->targets[p->n_targets++] = t;
@@ -320,6 +333,11 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
                 t->present = true;
                 t->index = origin->index;
                 target_configure(p, t, origin);
+                if (t->force != origin->force) {
+                    t->force = origin->force;
+                    target_settle(t, origin->force == DB_FORCE_AUTO ? "override lifted"
+                                                                    : "forced by an operator");
+                }
                 if (fresh)
                     check_schedule(t, true);
             }
@@ -388,10 +406,18 @@ static void view_publish(struct gslb_prober *p)
     publish_obj_init(&v->obj, view_destroy);
     v->snap = gslb_snapshot_ref(snap);
     for (size_t i = 0; i < p->n_targets; i++)
-        origin_up[p->targets[i]->index] = p->targets[i]->counter.up;
-    for (size_t i = 0; i < p->n_regions; i++)
-        region_up[p->regions[i].service * snap->n_regions + p->regions[i].region] =
-            p->regions[i].gate.up;
+        origin_up[p->targets[i]->index] = p->targets[i]->effective_up;
+    for (size_t i = 0; i < p->n_regions; i++) {
+        const struct region *r = &p->regions[i];
+        region_up[r->service * snap->n_regions + r->region] = r->gate.up;
+        if (snap->regions[r->region].force != DB_FORCE_UP)
+            continue;
+        /* A region forced up serves with all its origins, whatever their checks say. */
+        const struct gslb_service *svc = &snap->services[r->service];
+        const struct gslb_pool *pool = &svc->pools[svc->pool_of_region[r->region]];
+        for (size_t o = 0; o < pool->n_origins; o++)
+            origin_up[pool->origins[o].index] = 1;
+    }
     v->pub = (struct gslb_health){origin_up, region_up, snap->version};
     publish_slot_swap(&p->views, &v->obj);
     p->dirty = false;
@@ -412,11 +438,22 @@ static void regions_evaluate(struct gslb_prober *p)
             const struct gslb_origin *origin = &pool->origins[o];
             const struct target *t = p->by_index[origin->index];
             healthy =
-                origin->state == DB_ORIGIN_ENABLED && origin->weight > 0 && t && t->counter.up;
+                origin->state == DB_ORIGIN_ENABLED && origin->weight > 0 && t && t->effective_up;
         }
-        if (gslb_region_gate_update(&r->gate, healthy, now, p->cfg.holddown_ms)) {
+        enum db_health_force force = snap->regions[r->region].force;
+        bool was_up = r->gate.up, flipped;
+        if (force == DB_FORCE_AUTO) {
+            flipped = gslb_region_gate_update(&r->gate, healthy, now, p->cfg.holddown_ms);
+        } else { /* overruled: no hold-down either way */
+            r->gate.up = force == DB_FORCE_UP;
+            r->gate.healthy_since_ms = r->gate.up ? now : -1;
+            flipped = r->gate.up != was_up;
+        }
+        if (flipped) {
             char why[128];
-            if (r->gate.up)
+            if (force != DB_FORCE_AUTO)
+                snprintf(why, sizeof(why), "forced %s by an operator", r->gate.up ? "up" : "down");
+            else if (r->gate.up)
                 snprintf(why, sizeof(why), "healthy for the %d ms hold-down", p->cfg.holddown_ms);
             else
                 snprintf(why, sizeof(why), "no healthy origin left");

@@ -128,6 +128,7 @@ static void service_build(struct snapshot *s, const struct db_topology *topo,
             origin->address = snap_strdup(s, pin->origins[o].address);
             origin->weight = pin->origins[o].weight;
             origin->state = pin->origins[o].state;
+            origin->force = pin->origins[o].force;
             origin->index = (*next_origin)++;
             const struct db_check *c = &pin->origins[o].check;
             origin->check = (struct gslb_check){
@@ -203,6 +204,7 @@ struct gslb_snapshot *gslb_snapshot_build(const struct db_topology *topo)
         r->unit[1] = cos(lat) * sin(lon);
         r->unit[2] = sin(lat);
         r->state = in->state;
+        r->force = in->force;
     }
     pub->services = snap_alloc(s, topo->n_services, sizeof(*pub->services));
     pub->n_services = topo->n_services;

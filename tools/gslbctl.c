@@ -36,6 +36,7 @@ static const char usage_text[] =
     "  region list\n"
     "  region add NAME --lat DEG --lon DEG [--display-name TEXT] [--state S]\n"
     "  region set NAME [--lat DEG] [--lon DEG] [--display-name TEXT] [--state S]\n"
+    "                  [--health auto|up|down]   (up/down overrule health checks)\n"
     "  region remove NAME             states: active draining disabled\n"
     "  service list\n"
     "  service add NAME --host HOST... [--policy nearest|failover] [--sticky yes|no]\n"
@@ -45,6 +46,7 @@ static const char usage_text[] =
     "  origin list [--service NAME]\n"
     "  origin add ADDRESS --service NAME --region NAME [--weight 0-1000] [--state S]\n"
     "  origin set ADDRESS --service NAME --region NAME [--weight N] [--state S]\n"
+    "                  [--health auto|up|down]\n"
     "  origin remove ADDRESS --service NAME --region NAME   states: enabled draining disabled\n"
     "  rule list --service NAME\n"
     "  rule add --service NAME (--cidr PREFIX|--country CC|--continent CC) --regions R,...\n"
@@ -309,15 +311,18 @@ static int cmd_health(struct ctl *ctl, int argc, char **argv)
 
 static int region_options(int argc, char **argv, struct db_region *r)
 {
-    static const struct option opts[] = {{"lat", required_argument, NULL, 'a'},
-                                         {"lon", required_argument, NULL, 'o'},
-                                         {"display-name", required_argument, NULL, 'd'},
-                                         {"state", required_argument, NULL, 's'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"lat", required_argument, NULL, 'a'},          {"lon", required_argument, NULL, 'o'},
+        {"display-name", required_argument, NULL, 'd'}, {"state", required_argument, NULL, 's'},
+        {"health", required_argument, NULL, 'h'},       {0}};
     int c;
     optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
+        case 'h':
+            if (db_health_force_parse(optarg, &r->force) != 0)
+                return usage("--health: expected auto, up or down");
+            break;
         case 'a':
             if (!parse_double(optarg, &r->lat))
                 return usage("--lat: expected a number of degrees");
@@ -368,8 +373,9 @@ static int cmd_region(struct ctl *ctl, struct db_topology *topo, int argc, char 
     if (strcmp(verb, "set") == 0 && cur == NULL)
         return report(-ENOENT, "no such region");
     if (strcmp(verb, "set") == 0)
-        r = (struct db_region){NULL, cur->display_name ? xstrdup(cur->display_name) : NULL,
-                               cur->lat, cur->lon, cur->state};
+        r = (struct db_region){NULL,       cur->display_name ? xstrdup(cur->display_name) : NULL,
+                               cur->lat,   cur->lon,
+                               cur->state, cur->force};
     else if (strcmp(verb, "add") != 0)
         return usage("region: expected list, add, set or remove");
     /* Options follow NAME, which stands in for argv[0] of the option parser. */
@@ -488,16 +494,15 @@ static int cmd_service(struct ctl *ctl, struct db_topology *topo, int argc, char
 struct origin_args {
     const char *service, *region;
     struct db_origin origin;
-    bool weight_given, state_given;
+    bool weight_given, state_given, force_given;
 };
 
 static int origin_options(int argc, char **argv, struct origin_args *a)
 {
-    static const struct option opts[] = {{"service", required_argument, NULL, 's'},
-                                         {"region", required_argument, NULL, 'r'},
-                                         {"weight", required_argument, NULL, 'w'},
-                                         {"state", required_argument, NULL, 't'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"service", required_argument, NULL, 's'}, {"region", required_argument, NULL, 'r'},
+        {"weight", required_argument, NULL, 'w'},  {"state", required_argument, NULL, 't'},
+        {"health", required_argument, NULL, 'h'},  {0}};
     int c;
     long weight;
     optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
@@ -519,6 +524,11 @@ static int origin_options(int argc, char **argv, struct origin_args *a)
             if (db_origin_state_parse(optarg, &a->origin.state) != 0)
                 return usage("--state: expected enabled, draining or disabled");
             a->state_given = true;
+            break;
+        case 'h':
+            if (db_health_force_parse(optarg, &a->origin.force) != 0)
+                return usage("--health: expected auto, up or down");
+            a->force_given = true;
             break;
         default:
             return usage(NULL);
@@ -583,6 +593,8 @@ static int cmd_origin(struct ctl *ctl, struct db_topology *topo, int argc, char 
         updated.weight = a.origin.weight;
     if (a.state_given)
         updated.state = a.origin.state;
+    if (a.force_given)
+        updated.force = a.origin.force;
     return report(
         db_origin_set(ctl->db, a.service, a.region, &updated, ctl->actor, err, sizeof(err)), err);
 }

@@ -23,6 +23,22 @@
 #define HOLDDOWN_MS 1500
 
 static struct proc eu, us, gslbd;
+static char interval[16], timeout[16], fall[16], holddown[16];
+static const char *daemon_flags[] = {"--health-checks",
+                                     "tcp",
+                                     "--health-interval",
+                                     interval,
+                                     "--health-timeout",
+                                     timeout,
+                                     "--health-fall",
+                                     fall,
+                                     "--health-rise",
+                                     "2",
+                                     "--failback-holddown",
+                                     holddown,
+                                     "--access-log",
+                                     "",
+                                     NULL};
 
 /* Whether the store says "region www/eu-west" is up; -1 if it has no such row. */
 static int region_up(const char *key)
@@ -117,7 +133,7 @@ static void *load_main(void *arg)
 static int group_setup(void **state)
 {
     (void)state;
-    char topo[2048], err[512], interval[16], timeout[16], fall[16], holddown[16];
+    char topo[2048], err[512];
     harness_init("gslb-health");
     eu = origin_start("eu-west", NULL, 0);
     us = origin_start("us-east", NULL, 0);
@@ -287,6 +303,62 @@ static void metrics_show_origin_and_region_health(void **state)
     resp_free(&r);
 }
 
+static void set_region_health(const char *name, enum db_health_force force)
+{
+    char err[512];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    struct db_topology *topo = NULL;
+    assert_int_equal(db_topology_load(db, &topo, err, sizeof(err)), 0);
+    struct db_region r = *db_topology_region(topo, name);
+    r.force = force;
+    assert_int_equal(db_region_set(db, &r, "test", err, sizeof(err)), 0);
+    db_topology_free(topo);
+    db_close(db);
+}
+
+static char *get_body(void)
+{
+    struct resp r;
+    request(gslbd.port, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n", &r);
+    return r.body;
+}
+
+static void operator_overrides_apply_within_a_second_and_survive_a_restart(void **state)
+{
+    (void)state;
+    /* eu-west is down (its check fails): force it up, and the Europeans come back at once. */
+    set_region_health("eu-west", DB_FORCE_UP);
+    int64_t start = now_ms();
+    assert_true(wait_region("www/eu-west", 1, 2000) > 0);
+    assert_true(now_ms() - start < 1000);
+    char *body = get_body();
+    assert_string_equal(body, "eu-west\n");
+    free(body);
+
+    /* Forced down: the Europeans go to us-east, and stay there across a restart. */
+    set_region_health("eu-west", DB_FORCE_DOWN);
+    assert_true(wait_region("www/eu-west", 0, 2000) > 0);
+    gslbd_stop(&gslbd);
+    gslbd = gslbd_start(daemon_flags);
+    sleep_ms(300);
+    body = get_body();
+    assert_string_equal(body, "us-east\n");
+    free(body);
+
+    /* Lifted: the checks rule again (the failing check keeps the region out). */
+    set_region_health("eu-west", DB_FORCE_AUTO);
+    sleep_ms(HOLDDOWN_MS + 500);
+    assert_int_equal(region_up("www/eu-west"), 0);
+    char cmd[512], line[512], all[8192] = "";
+    snprintf(cmd, sizeof(cmd), "%s/gslbctl --db %s health --history 20", build, db_path);
+    FILE *out = popen(cmd, "r");
+    while (fgets(line, sizeof(line), out))
+        strncat(all, line, sizeof(all) - strlen(all) - 1);
+    pclose(out);
+    assert_non_null(strstr(all, "forced up by an operator"));
+    assert_non_null(strstr(all, "forced down by an operator"));
+}
+
 static void exits_cleanly(void **state)
 {
     (void)state;
@@ -301,6 +373,7 @@ int main(void)
         cmocka_unit_test(gslbctl_health_shows_the_board_and_the_history),
         cmocka_unit_test(an_http_check_fails_on_an_unexpected_status),
         cmocka_unit_test(metrics_show_origin_and_region_health),
+        cmocka_unit_test(operator_overrides_apply_within_a_second_and_survive_a_restart),
         cmocka_unit_test(exits_cleanly),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -690,7 +690,7 @@ static void applies_a_committed_topology_change_within_a_second(void **state)
     char err[512];
     struct db *db = db_open(db_path, err, sizeof(err));
     char name[] = "eu-west";
-    struct db_region r = {name, NULL, 53.35, -6.26, DB_REGION_DISABLED};
+    struct db_region r = {name, NULL, 53.35, -6.26, DB_REGION_DISABLED, DB_FORCE_AUTO};
     assert_int_equal(db_region_set(db, &r, "test", err, sizeof(err)), 0);
     int64_t start = now_ms();
     char *body = NULL;
@@ -804,7 +804,7 @@ static void keeps_client_connections_across_topology_changes(void **state)
     assert_string_equal(r.body, "us-east\n");
     resp_free(&r);
     struct db *db = db_open(db_path, err, sizeof(err));
-    struct db_region region = {name, NULL, 39.04, -77.49, DB_REGION_DRAINING};
+    struct db_region region = {name, NULL, 39.04, -77.49, DB_REGION_DRAINING, DB_FORCE_AUTO};
     assert_int_equal(db_region_set(db, &region, "test", err, sizeof(err)), 0);
     sleep_ms(700);
     /* Same client connection, new topology: the American client now goes to Europe. */
