@@ -880,6 +880,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
     c->expect_proxy_header = proxy_protocol && proxy_peer_trusted(p, &c->peer);
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_set_max_single_read(c->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
     c->timer = evtimer_new(w->base, timer_cb, c);
     head_init(&c->req.head, p->cfg.max_header_bytes, p->cfg.max_headers);
     head_init(&c->req.resp, p->cfg.max_header_bytes, p->cfg.max_headers);

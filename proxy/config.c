@@ -23,7 +23,7 @@ void proxy_config_defaults(struct proxy_config *cfg)
     cfg->max_header_bytes = 64 * 1024;
     cfg->max_headers = 100;
     cfg->max_connections = 10000;
-    cfg->max_idle_per_origin = 32;
+    cfg->max_idle_per_origin = 64;
     cfg->max_tries = 3;
 }
 

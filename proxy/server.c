@@ -46,13 +46,34 @@ static int address_parse(const char *text, struct sockaddr_storage *ss, socklen_
     return 0;
 }
 
-static evutil_socket_t listen_socket(const char *address, char *err, size_t errlen)
+/* SO_REUSEPORT lets our workers share a port, but would also let a second gslbd (or anything
+ * else with the option) share it silently. A plain bind first finds any current owner. */
+static int address_free(const struct sockaddr_storage *ss, socklen_t len)
+{
+    int one = 1, rc = 0;
+    evutil_socket_t fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (ss->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, (const struct sockaddr *)ss, len) != 0)
+        rc = -errno;
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static evutil_socket_t listen_socket(const char *address, bool first, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len;
     int one = 1;
     if (address_parse(address, &ss, &len) != 0) {
         snprintf(err, errlen, "listen: '%s' is not ADDR:PORT, [V6]:PORT or :PORT", address);
+        return -1;
+    }
+    int busy = first ? address_free(&ss, len) : 0;
+    if (busy != 0) {
+        snprintf(err, errlen, "listen %s: %s", address, strerror(-busy));
         return -1;
     }
     evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -292,11 +313,12 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
     event_add(w->wakeup, NULL);
     for (size_t i = 0; i < p->cfg.n_listen; i++) {
         evutil_socket_t fd =
-            id == 0 ? p->listen_fds[i] : listen_socket(p->cfg.listen[i].address, err, errlen);
+            id == 0 ? p->listen_fds[i] : listen_socket(p->cfg.listen[i].address, false, err, errlen);
         if (fd < 0)
             return -EADDRINUSE;
+        /* Backlog 0: the socket listens already (with 1024), libevent must not shrink it. */
         w->listeners[i] = evconnlistener_new(w->base, accept_cb, w,
-                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
         evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
     }
     return 0;
@@ -378,7 +400,7 @@ static void *metrics_main(void *arg)
 
 static int metrics_start(struct proxy *p, char *err, size_t errlen)
 {
-    evutil_socket_t fd = listen_socket(p->cfg.metrics_listen, err, errlen);
+    evutil_socket_t fd = listen_socket(p->cfg.metrics_listen, true, err, errlen);
     if (fd < 0)
         return -EADDRINUSE;
     p->metrics_port = socket_port(fd);
@@ -451,7 +473,7 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
         goto fail;
     }
     for (size_t i = 0; i < cfg->n_listen; i++) {
-        if ((p->listen_fds[i] = listen_socket(cfg->listen[i].address, err, errlen)) < 0)
+        if ((p->listen_fds[i] = listen_socket(cfg->listen[i].address, true, err, errlen)) < 0)
             goto fail;
         p->listen_ports[i] = socket_port(p->listen_fds[i]);
         /* Port 0 picked a port: the other workers must bind that same one. */

@@ -264,6 +264,7 @@ void upstream_start(struct client *c)
     up->ws = r->ws;
     up->origin = o->index;
     up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_set_max_single_read(up->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
     c->up = up;
     bufferevent_setcb(up->bev, NULL, NULL, upstream_event_cb, up);
     client_timer_arm(c, T_CONNECT);
@@ -537,9 +538,10 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         client_fail(c, 504, "the origin stopped sending");
         return;
     }
-    /* EOF or error after connecting. */
+    /* EOF or error after connecting: the origin may have the request, even on a pooled
+     * connection that was closed under us, so only what can be replayed safely is. */
     if (!up->got_response_byte) {
-        upstream_failed_early(c, !up->reused);
+        upstream_failed_early(c, true);
         return;
     }
     llhttp_errno_t finish =

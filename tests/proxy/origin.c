@@ -2,9 +2,10 @@
  * on libevent or llhttp so that it shares no code with what it tests. Thread per connection,
  * blocking sockets, on 127.0.0.1 at a kernel-chosen port, which it prints on stdout.
  *
- * usage: origin NAME [normal|reset] [PORT]
- *   ("reset": close every connection as soon as a request arrives; PORT: bind that port, with
- *   SO_REUSEADDR, to come back where a killed origin was)
+ * usage: origin NAME [normal|reset|once] [PORT]
+ *   ("reset": close every connection as soon as a request arrives; "once": answer the first
+ *   request of a connection, then read the next one whole and close without answering; PORT:
+ *   bind that port, with SO_REUSEADDR, to come back where a killed origin was)
  *
  * The request path picks the behaviour:
  *   /size/N  N bytes, Content-Length     /chunked/N  N bytes, chunked      /eof/N  close-delimited
@@ -35,7 +36,7 @@
 #include <unistd.h>
 
 static const char *name;
-static bool reset_mode;
+static bool reset_mode, once_mode;
 static atomic_int connections;
 
 struct conn {
@@ -199,7 +200,7 @@ static bool serve(struct conn *c)
     bool body_ok = chunked
                        ? read_chunked(c, &count, &sum)
                        : read_body_bytes(c, content_length > 0 ? content_length : 0, &count, &sum);
-    if (!body_ok)
+    if (!body_ok || (once_mode && c->requests > 1))
         return false;
 
     char body[256];
@@ -293,6 +294,7 @@ int main(int argc, char **argv)
     }
     name = argv[1];
     reset_mode = argc > 2 && strcmp(argv[2], "reset") == 0;
+    once_mode = argc > 2 && strcmp(argv[2], "once") == 0;
     signal(SIGPIPE, SIG_IGN);
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     struct sockaddr_in sin = {.sin_family = AF_INET,

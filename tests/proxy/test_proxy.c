@@ -34,7 +34,7 @@
 #endif
 
 static char access_log[128];
-static struct proc eu, eu_bad, us, ap, gslbd;
+static struct proc eu, eu_bad, eu_once, us, ap, gslbd;
 
 static char *get_from(const char *xff, const char *host, const char *path, int *status)
 {
@@ -58,6 +58,7 @@ static int group_setup(void **state)
     eu_bad = origin_start("eu-bad", "reset", 0);
     us = origin_start("us-east", NULL, 0);
     ap = origin_start("ap-southeast", NULL, 0);
+    eu_once = origin_start("eu-once", "once", 0);
     snprintf(topo, sizeof(topo),
              "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26},"
              " {\"name\": \"us-east\", \"lat\": 39.04, \"lon\": -77.49},"
@@ -73,12 +74,16 @@ static int group_setup(void **state)
              "  {\"name\": \"dead\", \"hosts\": [\"dead.test\"], \"pools\": ["
              "    {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:1\"}]},"
              "    {\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]},"
+             "  {\"name\": \"once\", \"hosts\": [\"once.test\"], \"pools\": ["
+             "    {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]},"
+             "    {\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]},"
              "  {\"name\": \"gone\", \"hosts\": [\"gone.test\"], \"pools\": ["
              "    {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:1\"}]}]},"
              "  {\"name\": \"down\", \"hosts\": [\"down.test\"], \"pools\": ["
              "    {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\","
              "      \"state\": \"disabled\"}]}]}]}",
-             ap.port, eu.port, us.port, eu_bad.port, eu.port, us.port, eu.port);
+             ap.port, eu.port, us.port, eu_bad.port, eu.port, us.port, eu_once.port, us.port,
+             eu.port);
     struct db *db = db_open(db_path, err, sizeof(err));
     assert_non_null(db);
     if (db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)) != 0)
@@ -113,6 +118,7 @@ static int group_teardown(void **state)
     proc_stop(&eu_bad, SIGKILL);
     proc_stop(&us, SIGKILL);
     proc_stop(&ap, SIGKILL);
+    proc_stop(&eu_once, SIGKILL);
     harness_fini();
     return 0;
 }
@@ -421,6 +427,34 @@ static void retries_idempotent_requests_only(void **state)
     }
     assert_int_equal(ok + bad, 4);
     assert_true(bad >= 1); /* a POST the origin dropped is not sent again */
+}
+
+/* A pooled connection the origin drops after reading a POST: the origin may have acted on it,
+ * and its body is gone, so it must not be sent anywhere else. */
+static void never_replays_a_post_dropped_on_a_pooled_connection(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "GET / HTTP/1.1\r\nHost: once.test\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_string_equal(r.body, "eu-once\n"); /* that origin connection is now pooled */
+    resp_free(&r);
+    conn_send(c, "POST /echo HTTP/1.1\r\nHost: once.test\r\nX-Forwarded-For: 81.2.69.142\r\n"
+                 "Content-Length: 11\r\n\r\nhello=world");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 502); /* not us-east, and not a hang */
+    resp_free(&r);
+    conn_close(c);
+    /* A GET in the same situation is idempotent: it is retried. */
+    c = conn_open(gslbd.port);
+    for (int i = 0; i < 2; i++) {
+        conn_send(c, "GET / HTTP/1.1\r\nHost: once.test\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n");
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, 200);
+        resp_free(&r);
+    }
+    conn_close(c);
 }
 
 static void answers_503_502_and_504_for_each_kind_of_failure(void **state)
@@ -1093,6 +1127,7 @@ int main(void)
         cmocka_unit_test(tunnels_websocket_upgrades_both_ways),
         cmocka_unit_test(fails_over_to_the_next_region_when_an_origin_is_unreachable),
         cmocka_unit_test(retries_idempotent_requests_only),
+        cmocka_unit_test(never_replays_a_post_dropped_on_a_pooled_connection),
         cmocka_unit_test(answers_503_502_and_504_for_each_kind_of_failure),
         cmocka_unit_test(cuts_the_client_when_the_origin_cuts_a_response),
         cmocka_unit_test(enforces_header_limits_with_431),
