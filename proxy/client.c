@@ -93,6 +93,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     case T_CONNECT:
     case T_RESPONSE:
         ADD(c->w->proxy->metrics.upstream_errors, 1);
+        upstream_report(c, true);
         c->req.last_failure_timeout = true;
         if (kind == T_CONNECT) {
             /* Nothing was sent yet: another origin may do better. */

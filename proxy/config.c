@@ -25,6 +25,9 @@ void proxy_config_defaults(struct proxy_config *cfg)
     cfg->max_connections = 10000;
     cfg->max_idle_per_origin = 64;
     cfg->max_tries = 3;
+    cfg->passive_failures = 5;
+    cfg->passive_ejection_ms = 10000;
+    cfg->passive_max_ejected_percent = 50;
 }
 
 static int duration_ms(const char *v, int *out)
@@ -87,12 +90,13 @@ static const struct {
     {"origin-read-timeout", offsetof(struct proxy_config, origin_read_timeout_ms)},
     {"origin-idle-timeout", offsetof(struct proxy_config, origin_idle_timeout_ms)},
     {"shutdown-timeout", offsetof(struct proxy_config, shutdown_timeout_ms)},
+    {"passive-ejection", offsetof(struct proxy_config, passive_ejection_ms)},
 };
 
 int proxy_config_set(struct proxy_config *cfg, const char *key, const char *value, char *err,
                      size_t errlen)
 {
-    long n;
+    long n = 0;
     uint64_t size;
     int rc = 0;
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
@@ -172,6 +176,16 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
     } else if (strcmp(key, "max-idle-per-origin") == 0) {
         rc = integer(value, 0, 10000, &n);
         cfg->max_idle_per_origin = (int)n;
+    } else if (strcmp(key, "passive-failures") == 0) {
+        rc = integer(value, 0, 1000, &n);
+        cfg->passive_failures = (int)n;
+    } else if (strcmp(key, "passive-max-ejected") == 0) {
+        char digits[8];
+        size_t len = strcspn(value, "%");
+        snprintf(digits, sizeof(digits), "%.*s", (int)(len < 7 ? len : 7), value);
+        rc = value[len] != '\0' && strcmp(value + len, "%") != 0 ? -EINVAL
+                                                                 : integer(digits, 0, 100, &n);
+        cfg->passive_max_ejected_percent = (int)n;
     } else if (strcmp(key, "max-tries") == 0) {
         rc = integer(value, 1, REQ_MAX_TRIED, &n);
         cfg->max_tries = (int)n;

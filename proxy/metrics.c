@@ -150,6 +150,9 @@ char *metrics_render(struct metrics *m)
             GET(m->decision_ns_sum) / 1e9);
     counter(out, "gslb_bad_requests_total", "Requests refused as malformed or over a limit.",
             "counter", GET(m->bad_requests));
+    counter(out, "gslb_passive_ejections_total",
+            "Origins taken out for a while after failures in live traffic.", "counter",
+            GET(m->passive_ejections));
     counter(out, "gslb_upstream_errors_total",
             "Origin connections that failed, timed out or sent an invalid response.", "counter",
             GET(m->upstream_errors));

@@ -56,6 +56,13 @@ struct proxy_config {
     int max_connections;        /* client connections per process: 503 beyond */
     int max_idle_per_origin;    /* pooled keep-alive origin connections, per worker */
     int max_tries;              /* attempts per request, over origins and regions */
+    /* Passive checks: after <passive_failures> failures in a row (connect errors, resets,
+     * timeouts, 5xx answers) an origin is ejected for <passive_ejection_ms>, doubled on each
+     * repeat up to 5 minutes; never more than <passive_max_ejected_percent> of a pool at once.
+     * 0 failures disables them. Each worker judges from its own traffic. */
+    int passive_failures;
+    int passive_ejection_ms;
+    int passive_max_ejected_percent;
 };
 
 /* Fills <cfg> with the documented defaults: no listeners, 10 s header read, 60 s keep-alive,

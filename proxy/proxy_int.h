@@ -98,7 +98,7 @@ struct metrics {
     struct metrics_entry *entries;
     atomic_uint_fast64_t connections_active, connections_total, connections_refused;
     atomic_uint_fast64_t retries, geo_lookups, geo_located, decisions, decision_ns_sum;
-    atomic_uint_fast64_t bad_requests, upstream_errors;
+    atomic_uint_fast64_t bad_requests, upstream_errors, passive_ejections;
 };
 
 void metrics_init(struct metrics *m);
@@ -133,10 +133,24 @@ struct wsnap {
     uint8_t *origin_up;             /* the health view's origins, and 0 for those a retry skips */
     const struct gslb_health *view; /* the prober's view for this snapshot, or NULL */
     uint64_t view_generation;
+    struct passive *passive;        /* by origin index: this worker's passive checks */
+    int64_t next_expiry_ms;         /* of the earliest ejection, INT64_MAX if none */
     struct metrics_series **series; /* by service * n_regions + region, created lazily */
     int inflight;
     bool retired;
 };
+
+struct passive {
+    uint16_t failures; /* in a row */
+    uint8_t ejections; /* so far, for the back-off */
+    int64_t until_ms;  /* ejected until then (monotonic), 0 if not ejected */
+};
+
+/* Whether origin <i> may be picked, before retry exclusions: the prober's view and no ejection. */
+static inline uint8_t wsnap_origin_up(const struct wsnap *ws, uint32_t i)
+{
+    return (ws->view == NULL || ws->view->origin_up[i]) && ws->passive[i].until_ms == 0;
+}
 
 struct origin_target {
     struct sockaddr_storage addr;
@@ -290,6 +304,8 @@ void upstream_start(struct client *c);
 void upstream_release(struct client *c, bool reusable);
 /* Closes every pooled connection of <ws>. */
 void upstream_pool_drain(struct wsnap *ws);
+/* Passive checks: the outcome of a request to the client's current origin. */
+void upstream_report(struct client *c, bool failure);
 /* The whole request is with the origin: start the response clocks. */
 void upstream_request_sent(struct client *c);
 /* Moves request body bytes to the origin, with backpressure on the client. */

@@ -119,6 +119,7 @@ static void wsnap_free(struct wsnap *ws)
     free(ws->targets);
     free(ws->series);
     free(ws->origin_up);
+    free(ws->passive);
     gslb_health_release(ws->view);
     free(ws);
 }
@@ -147,6 +148,8 @@ static struct wsnap *wsnap_create(const struct gslb_snapshot *snap)
     ws->targets = xcalloc(snap->n_origins + 1, sizeof(*ws->targets));
     ws->origin_up = xmalloc(snap->n_origins + 1);
     memset(ws->origin_up, 1, snap->n_origins + 1);
+    ws->passive = xcalloc(snap->n_origins + 1, sizeof(*ws->passive));
+    ws->next_expiry_ms = INT64_MAX;
     ws->series = xcalloc(snap->n_services * snap->n_regions + 1, sizeof(*ws->series));
     for (size_t s = 0; s < snap->n_services; s++) {
         const struct gslb_service *svc = &snap->services[s];
@@ -175,7 +178,26 @@ static void wsnap_health_refresh(struct gslb_prober *prober, struct wsnap *ws)
     }
     gslb_health_release(ws->view);
     ws->view = view;
-    memcpy(ws->origin_up, view->origin_up, ws->snap->n_origins);
+    for (size_t i = 0; i < ws->snap->n_origins; i++)
+        ws->origin_up[i] = wsnap_origin_up(ws, (uint32_t)i);
+}
+
+/* Ends the ejections that are due. */
+static void wsnap_passive_expire(struct wsnap *ws, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < ws->snap->n_origins; i++) {
+        struct passive *ps = &ws->passive[i];
+        if (ps->until_ms == 0)
+            continue;
+        if (ps->until_ms <= now) {
+            ps->until_ms = 0;
+            ws->origin_up[i] = wsnap_origin_up(ws, (uint32_t)i);
+        } else if (ps->until_ms < next) {
+            next = ps->until_ms;
+        }
+    }
+    ws->next_expiry_ms = next;
 }
 
 struct wsnap *worker_wsnap(struct worker *w)
@@ -199,6 +221,13 @@ struct wsnap *worker_wsnap(struct worker *w)
     }
     if (w->proxy->prober)
         wsnap_health_refresh(w->proxy->prober, w->current);
+    if (w->current->next_expiry_ms != INT64_MAX) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (now >= w->current->next_expiry_ms)
+            wsnap_passive_expire(w->current, now);
+    }
     return w->current;
 }
 
@@ -312,8 +341,8 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
     w->wakeup = event_new(w->base, w->wake_fds[0], EV_READ | EV_PERSIST, wakeup_cb, w);
     event_add(w->wakeup, NULL);
     for (size_t i = 0; i < p->cfg.n_listen; i++) {
-        evutil_socket_t fd =
-            id == 0 ? p->listen_fds[i] : listen_socket(p->cfg.listen[i].address, false, err, errlen);
+        evutil_socket_t fd = id == 0 ? p->listen_fds[i]
+                                     : listen_socket(p->cfg.listen[i].address, false, err, errlen);
         if (fd < 0)
             return -EADDRINUSE;
         /* Backlog 0: the socket listens already (with 1024), libevent must not shrink it. */

@@ -214,7 +214,7 @@ static const struct gslb_origin *pick_origin(struct client *c, uint32_t *region_
             r->region_i++;
     }
     for (int i = 0; i < r->n_tried; i++)
-        ws->origin_up[r->tried[i]] = ws->view ? ws->view->origin_up[r->tried[i]] : 1;
+        ws->origin_up[r->tried[i]] = wsnap_origin_up(ws, r->tried[i]);
     if (o)
         *region_out = r->regions[r->region_i];
     return o;
@@ -397,6 +397,7 @@ static int on_response_headers_complete(llhttp_t *parser)
         !head_list_is_only(h, "transfer-encoding", "chunked"))
         return -1; /* a coding we would have to pass through undecoded */
     r->status = status;
+    upstream_report(c, status >= 500);
     r->upstream_us = 0;
     {
         struct timespec now;
@@ -457,11 +458,54 @@ static const llhttp_settings_t response_settings = {
     .on_message_complete = on_response_complete,
 };
 
+void upstream_report(struct client *c, bool failure)
+{
+    struct request *r = &c->req;
+    const struct proxy_config *cfg = &c->w->proxy->cfg;
+    struct wsnap *ws = r->ws;
+    if (cfg->passive_failures == 0 || r->origin == NULL || ws == NULL)
+        return;
+    uint32_t idx = r->origin->index;
+    struct passive *ps = &ws->passive[idx];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (!failure) {
+        ps->failures = 0;
+        if (ps->ejections && now > ps->until_ms + 5LL * cfg->passive_ejection_ms)
+            ps->ejections = 0; /* well behaved for long enough: the back-off starts over */
+        return;
+    }
+    if (++ps->failures < cfg->passive_failures || ps->until_ms != 0)
+        return;
+    /* Never eject more than the allowed share of the pool: a bad deploy everywhere must not
+     * empty a region through passive checks alone. */
+    const struct gslb_pool *pool = &r->svc->pools[r->svc->pool_of_region[r->origin_region]];
+    size_t ejected = 1;
+    for (size_t o = 0; o < pool->n_origins; o++)
+        ejected += ws->passive[pool->origins[o].index].until_ms != 0;
+    if (ejected * 100 > pool->n_origins * (size_t)cfg->passive_max_ejected_percent)
+        return;
+    if (ps->ejections < 5)
+        ps->ejections++;
+    int64_t period = (int64_t)cfg->passive_ejection_ms << (ps->ejections - 1);
+    ps->until_ms = now + (period < 300000 ? period : 300000);
+    ps->failures = 0;
+    ws->origin_up[idx] = 0;
+    if (ps->until_ms < ws->next_expiry_ms)
+        ws->next_expiry_ms = ps->until_ms;
+    ADD(c->w->proxy->metrics.passive_ejections, 1);
+    log_warn("proxy: origin %s/%s/%s ejected for %lld ms after %d failures in a row", r->svc->name,
+             ws->snap->regions[r->origin_region].name, r->origin->address,
+             (long long)(ps->until_ms - now), cfg->passive_failures);
+}
+
 /* The origin failed before a response byte: retry if the request can be replayed. */
 static void upstream_failed_early(struct client *c, bool connected)
 {
     struct request *r = &c->req;
     ADD(c->w->proxy->metrics.upstream_errors, 1);
+    upstream_report(c, true);
     bool replayable = !connected || (r->idempotent && !r->body_started);
     client_timer_arm(c, T_NONE);
     upstream_release(c, false);
@@ -535,6 +579,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT) {
         ADD(c->w->proxy->metrics.upstream_errors, 1);
+        upstream_report(c, true);
         client_fail(c, 504, "the origin stopped sending");
         return;
     }
@@ -552,5 +597,6 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     /* Cut mid-response: cut the client too, never a complete-looking response. */
     ADD(c->w->proxy->metrics.upstream_errors, 1);
+    upstream_report(c, true);
     client_fail(c, 502, "the origin closed the connection mid-response");
 }

@@ -2,7 +2,7 @@
  * on libevent or llhttp so that it shares no code with what it tests. Thread per connection,
  * blocking sockets, on 127.0.0.1 at a kernel-chosen port, which it prints on stdout.
  *
- * usage: origin NAME [normal|reset|once] [PORT]
+ * usage: origin NAME [normal|reset|once|fail] [PORT]   ("fail": 503 to everything)
  *   ("reset": close every connection as soon as a request arrives; "once": answer the first
  *   request of a connection, then read the next one whole and close without answering; PORT:
  *   bind that port, with SO_REUSEADDR, to come back where a killed origin was)
@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 static const char *name;
-static bool reset_mode, once_mode;
+static bool reset_mode, once_mode, fail_mode;
 static atomic_int connections;
 
 struct conn {
@@ -202,6 +202,10 @@ static bool serve(struct conn *c)
                        : read_body_bytes(c, content_length > 0 ? content_length : 0, &count, &sum);
     if (!body_ok || (once_mode && c->requests > 1))
         return false;
+    if (fail_mode) {
+        respond(c, 503, NULL, "failing\n", 8);
+        return true;
+    }
 
     char body[256];
     long n = 0;
@@ -295,6 +299,7 @@ int main(int argc, char **argv)
     name = argv[1];
     reset_mode = argc > 2 && strcmp(argv[2], "reset") == 0;
     once_mode = argc > 2 && strcmp(argv[2], "once") == 0;
+    fail_mode = argc > 2 && strcmp(argv[2], "fail") == 0;
     signal(SIGPIPE, SIG_IGN);
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     struct sockaddr_in sin = {.sin_family = AF_INET,

@@ -1104,6 +1104,59 @@ static void gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeou
     close(lfd);
 }
 
+static void ejects_origins_that_keep_failing_but_never_more_than_the_cap(void **state)
+{
+    (void)state;
+    char err[512], topo[1024], db2[160];
+    struct proc bad[3];
+    for (int i = 0; i < 3; i++)
+        bad[i] = origin_start(i == 0 ? "bad-0" : i == 1 ? "bad-1" : "bad-2", "fail", 0);
+    snprintf(db2, sizeof(db2), "%s/passive.db", dir);
+    snprintf(topo, sizeof(topo),
+             "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26,"
+             " \"origins\": [{\"address\": \"127.0.0.1:%d\"}, {\"address\": \"127.0.0.1:%d\"},"
+             " {\"address\": \"127.0.0.1:%d\"}, {\"address\": \"127.0.0.1:%d\"}]}]}",
+             eu.port, bad[0].port, bad[1].port, bad[2].port);
+    struct db *db = db_open(db2, err, sizeof(err));
+    assert_int_equal(db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)), 0);
+    db_close(db);
+    const char *extra[] = {"--db", db2, "--passive-failures", "3", "--passive-ejection",
+                           "30s",  NULL};
+    struct proc d = gslbd_start(extra);
+    int failed_late[3] = {0}, ok_late = 0;
+    for (int i = 0; i < 60; i++) {
+        struct resp r;
+        int status = request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r);
+        const char *origin = resp_header(&r, "x-origin");
+        if (i >= 30) { /* long after the ejections */
+            if (status == 200)
+                ok_late++;
+            else if (origin && strncmp(origin, "bad-", 4) == 0)
+                failed_late[origin[4] - '0']++;
+        }
+        resp_free(&r);
+    }
+    /* Two of the three failing origins are out; the third stays in, as ejecting it too would
+     * take more than half of the pool out. It keeps getting its share. */
+    int still_failing = 0, silent = 0;
+    for (int i = 0; i < 3; i++) {
+        still_failing += failed_late[i] > 0;
+        silent += failed_late[i] == 0;
+    }
+    assert_int_equal(still_failing, 1);
+    assert_int_equal(silent, 2);
+    assert_true(ok_late >= 10);
+    struct resp r;
+    char raw[128];
+    snprintf(raw, sizeof(raw), "GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n");
+    assert_int_equal(request(d.metrics_port, raw, &r), 200);
+    assert_non_null(strstr(r.body, "gslb_passive_ejections_total 2\n"));
+    resp_free(&r);
+    gslbd_stop(&d);
+    for (int i = 0; i < 3; i++)
+        proc_stop(&bad[i], SIGKILL);
+}
+
 static void exits_cleanly_after_all_of_the_above(void **state)
 {
     (void)state;
@@ -1150,6 +1203,7 @@ int main(void)
         cmocka_unit_test(closes_pooled_origin_connections_after_their_idle_timeout),
         cmocka_unit_test(times_out_a_stalled_request_body_with_408),
         cmocka_unit_test(gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeout),
+        cmocka_unit_test(ejects_origins_that_keep_failing_but_never_more_than_the_cap),
         cmocka_unit_test(exits_cleanly_after_all_of_the_above),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
