@@ -46,6 +46,9 @@ static const char usage_text[] =
     "  health checks: --health-checks tcp|http|none (tcp; for origins whose own check says\n"
     "    nothing) --health-interval 2s --health-timeout 1s --health-rise 2 --health-fall 3\n"
     "    --failback-holddown 30s (a region comes back after being healthy this long)\n"
+    "    --health-webhook http://HOST[:PORT]/PATH (a JSON POST on every region change)\n"
+    "  passive checks: --passive-failures 5 (0: off) --passive-ejection 10s\n"
+    "    --passive-max-ejected 50%\n"
     "  timeouts (ms, s or m): --client-header-timeout 10s --keepalive-timeout 60s\n"
     "    --client-body-timeout 60s --connect-timeout 3s --response-header-timeout 30s\n"
     "    --origin-read-timeout 60s --origin-idle-timeout 30s --shutdown-timeout 30s\n"
@@ -138,7 +141,9 @@ static int health_config_set(struct gslb_prober_config *h, const char *key, cons
                 : strcmp(end, "m") == 0                 ? n * 60000
                                                         : -1;
     bool duration_ok = end != value && ms >= 0 && ms <= 86400000;
-    if (strcmp(key, "health-checks") == 0) {
+    if (strcmp(key, "health-webhook") == 0) {
+        h->webhook_url = value; /* checked by gslb_prober_start() */
+    } else if (strcmp(key, "health-checks") == 0) {
         if (strcmp(value, "tcp") == 0)
             h->default_type = DB_CHECK_TCP;
         else if (strcmp(value, "http") == 0)

@@ -190,6 +190,7 @@ struct gslb_prober_config {
     int rise, fall;
     int holddown_ms;                 /* failback hold-down of a region */
     enum db_check_type default_type; /* for origins with no check type: tcp, http or none */
+    const char *webhook_url; /* http://host[:port]/path: a JSON POST per region change, or NULL */
 };
 
 /* Starts checking every origin of the snapshots <watch> publishes. Returns NULL with <err>. */

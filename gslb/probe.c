@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/http.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -74,6 +75,7 @@ struct gslb_prober {
     struct region *regions;
     size_t n_regions;
     struct publish_slot views;
+    struct evhttp_uri *webhook;
     bool dirty; /* a state changed since the last published view */
     unsigned seed;
 };
@@ -96,6 +98,43 @@ static void record(struct gslb_prober *p, const char *kind, const char *key, boo
         log_warn("health: %s %s: %s", object, up ? "up" : "down", reason);
     if (p->db && db_health_record(p->db, object, up, now_ms(), reason, transition) != 0)
         log_err("health: cannot record %s in the store", object);
+}
+
+/* ---- the webhook ---- */
+
+static void webhook_done(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    int status = req ? evhttp_request_get_response_code(req) : 0;
+    if (status < 200 || status > 299)
+        log_warn("health: webhook: %s",
+                 status ? "the receiver answered with an error status" : "no answer");
+}
+
+/* POSTs one region change as JSON; fire and forget, failures are logged. */
+static void webhook_post(struct gslb_prober *p, const char *key, bool up, const char *reason)
+{
+    const char *host = evhttp_uri_get_host(p->webhook), *path = evhttp_uri_get_path(p->webhook);
+    int port = evhttp_uri_get_port(p->webhook);
+    struct evhttp_connection *conn =
+        evhttp_connection_base_new(p->base, p->dns, host, (uint16_t)(port > 0 ? port : 80));
+    struct evhttp_request *req = evhttp_request_new(webhook_done, p);
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    const char *slash = strchr(key, '/');
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    evhttp_connection_set_timeout(conn, 5);
+    evhttp_connection_free_on_completion(conn);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    /* Names are [a-z0-9-] (validated by db/); the reason is ours, without quotes. */
+    evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+                        "{\"time\":\"%s\",\"service\":\"%.*s\",\"region\":\"%s\","
+                        "\"state\":\"%s\",\"reason\":\"%s\"}\n",
+                        stamp, (int)(slash - key), key, slash + 1, up ? "up" : "down", reason);
+    if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, path && *path ? path : "/") != 0)
+        log_warn("health: webhook: cannot send to %s", host);
 }
 
 /* ---- one check ---- */
@@ -458,6 +497,8 @@ static void regions_evaluate(struct gslb_prober *p)
             else
                 snprintf(why, sizeof(why), "no healthy origin left");
             record(p, "region", r->key, r->gate.up, why, true);
+            if (p->webhook)
+                webhook_post(p, r->key, r->gate.up, why);
             p->dirty = true;
         }
     }
@@ -516,6 +557,15 @@ struct gslb_prober *gslb_prober_start(struct gslb_watch *watch,
     publish_slot_init(&p->views);
     if (cfg->db_path && (p->db = db_open(cfg->db_path, err, errlen)) == NULL)
         goto fail;
+    if (cfg->webhook_url && *cfg->webhook_url) {
+        p->webhook = evhttp_uri_parse(cfg->webhook_url);
+        const char *scheme = p->webhook ? evhttp_uri_get_scheme(p->webhook) : NULL;
+        if (scheme == NULL || strcmp(scheme, "http") != 0 || !evhttp_uri_get_host(p->webhook)) {
+            snprintf(err, errlen, "health-webhook: '%s' is not an http://host[:port]/path URL",
+                     cfg->webhook_url);
+            goto fail;
+        }
+    }
     p->base = event_base_new();
     p->dns = evdns_base_new(p->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (p->dns == NULL)
@@ -570,6 +620,8 @@ void gslb_prober_stop(struct gslb_prober *p)
     if (p->base)
         event_base_free(p->base);
     db_close(p->db);
+    if (p->webhook)
+        evhttp_uri_free(p->webhook);
     free(p);
 }
 

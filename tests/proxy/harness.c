@@ -153,6 +153,11 @@ struct proc gslbd_start(const char *const *extra)
         argv[argc++] = *extra;
     argv[argc] = NULL;
     snprintf(bin, sizeof(bin), "%s/gslbd", build);
+    if (getenv("GSLB_TEST_VERBOSE")) {
+        for (int i = 0; i < argc; i++)
+            fprintf(stderr, "%s ", argv[i]);
+        fprintf(stderr, "\n");
+    }
     snprintf(p.log, sizeof(p.log), "%s/gslbd-%d.log", dir, serial++);
     p.pid = fork();
     assert_true(p.pid >= 0);

@@ -6,12 +6,15 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "db/db.h"
@@ -23,7 +26,7 @@
 #define HOLDDOWN_MS 1500
 
 static struct proc eu, us, gslbd;
-static char interval[16], timeout[16], fall[16], holddown[16];
+static char interval[16], timeout[16], fall[16], holddown[16], webhook[64];
 static const char *daemon_flags[] = {"--health-checks",
                                      "tcp",
                                      "--health-interval",
@@ -38,6 +41,8 @@ static const char *daemon_flags[] = {"--health-checks",
                                      holddown,
                                      "--access-log",
                                      "",
+                                     "--health-webhook",
+                                     webhook,
                                      NULL};
 
 /* Whether the store says "region www/eu-west" is up; -1 if it has no such row. */
@@ -89,6 +94,76 @@ static int region_transitions(const char *key)
     return count;
 }
 
+/* ---- a webhook receiver: keeps the bodies of the POSTs it gets ---- */
+
+static int hook_fd;
+static atomic_bool hook_stop;
+static pthread_t hook_thread;
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static char hook_bodies[16384];
+
+static void *hook_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&hook_stop)) {
+        int fd = accept(hook_fd, NULL, NULL);
+        if (fd < 0)
+            continue; /* the 200 ms accept timeout: look at hook_stop again */
+        char buf[4096];
+        size_t len = 0;
+        struct timeval tv = {2, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        for (;;) {
+            char *end = memmem(buf, len, "\r\n\r\n", 4);
+            const char *cl = end ? strcasestr(buf, "content-length:") : NULL;
+            if (end && cl && len >= (size_t)(end + 4 - buf) + (size_t)atoi(cl + 15)) {
+                pthread_mutex_lock(&hook_lock);
+                strncat(hook_bodies, end + 4, sizeof(hook_bodies) - strlen(hook_bodies) - 1);
+                pthread_mutex_unlock(&hook_lock);
+                break;
+            }
+            ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+            buf[len] = '\0';
+        }
+        const char *ok =
+            "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        (void)!send(fd, ok, strlen(ok), MSG_NOSIGNAL);
+        close(fd);
+    }
+    return NULL;
+}
+
+static void hook_start(void)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sin);
+    struct timeval tv = {0, 200000};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    hook_fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(hook_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(bind(hook_fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(hook_fd, 16), 0);
+    getsockname(hook_fd, (struct sockaddr *)&sin, &len);
+    snprintf(webhook, sizeof(webhook), "http://127.0.0.1:%d/hooks/gslb", ntohs(sin.sin_port));
+    assert_int_equal(pthread_create(&hook_thread, NULL, hook_main, NULL), 0);
+}
+
+static bool hook_received(const char *text, int limit_ms)
+{
+    for (int64_t start = now_ms(); now_ms() - start < limit_ms; sleep_ms(20)) {
+        pthread_mutex_lock(&hook_lock);
+        bool found = strstr(hook_bodies, text) != NULL;
+        pthread_mutex_unlock(&hook_lock);
+        if (found)
+            return true;
+    }
+    printf("# webhook bodies so far: %s\n", hook_bodies);
+    return false;
+}
+
 /* ---- continuous load ---- */
 
 struct load {
@@ -135,6 +210,7 @@ static int group_setup(void **state)
     (void)state;
     char topo[2048], err[512];
     harness_init("gslb-health");
+    hook_start();
     eu = origin_start("eu-west", NULL, 0);
     us = origin_start("us-east", NULL, 0);
     snprintf(topo, sizeof(topo),
@@ -155,22 +231,7 @@ static int group_setup(void **state)
     snprintf(timeout, sizeof(timeout), "%dms", TIMEOUT_MS);
     snprintf(fall, sizeof(fall), "%d", FALL);
     snprintf(holddown, sizeof(holddown), "%dms", HOLDDOWN_MS);
-    const char *extra[] = {"--health-checks",
-                           "tcp",
-                           "--health-interval",
-                           interval,
-                           "--health-timeout",
-                           timeout,
-                           "--health-fall",
-                           fall,
-                           "--health-rise",
-                           "2",
-                           "--failback-holddown",
-                           holddown,
-                           "--access-log",
-                           "",
-                           NULL};
-    gslbd = gslbd_start(extra);
+    gslbd = gslbd_start(daemon_flags);
     assert_int_equal(wait_region("www/eu-west", 1, 3000) > 0, 1);
     return 0;
 }
@@ -181,6 +242,9 @@ static int group_teardown(void **state)
     proc_stop(&gslbd, SIGKILL);
     proc_stop(&eu, SIGKILL);
     proc_stop(&us, SIGKILL);
+    atomic_store(&hook_stop, true);
+    pthread_join(hook_thread, NULL);
+    close(hook_fd);
     harness_fini();
     return 0;
 }
@@ -229,6 +293,11 @@ static void fails_over_without_failed_requests_and_fails_back_once_after_the_hol
     assert_true(failback < HOLDDOWN_MS + 2 * INTERVAL_MS * 2 + 1000);
     assert_true(atomic_load(&load.from_eu) > eu_before); /* served from Europe again */
     assert_int_equal(region_transitions("www/eu-west") - transitions_before, 2);
+    /* The webhook heard both. */
+    assert_true(hook_received("\"service\":\"www\",\"region\":\"eu-west\",\"state\":\"down\","
+                              "\"reason\":\"no healthy origin left\"",
+                              2000));
+    assert_true(hook_received("\"region\":\"eu-west\",\"state\":\"up\"", 2000));
 }
 
 static void a_flapping_origin_moves_its_region_at_most_once_per_holddown(void **state)
