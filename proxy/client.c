@@ -164,6 +164,7 @@ void client_close(struct client *c)
     if (c->next)
         c->next->prev = c->prev;
     event_free(c->timer);
+    evbuffer_free(c->stage);
     bufferevent_free(c->bev);
     free(c->req.out_head);
     head_fini(&c->req.head);
@@ -189,6 +190,7 @@ static void closing_event_cb(struct bufferevent *bev, short what, void *arg)
 /* Stops reading and frees the connection once everything queued has been written. */
 static void client_close_after_flush(struct client *c)
 {
+    client_flush(c);
     c->state = C_CLOSING;
     client_timer_arm(c, T_NONE);
     if (c->up)
@@ -324,11 +326,21 @@ void client_fail(struct client *c, int status, const char *message)
     client_close_after_flush(c);
 }
 
+/* Body bytes for the client gather in <stage>, a plain evbuffer with no callbacks, and reach the
+ * bufferevent in one move per origin read: adding to a bufferevent's output runs its callbacks
+ * and re-arms its write event, which per body fragment cost more than the copy. */
 void client_write(struct client *c, const void *data, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add(out, data, len);
+    evbuffer_add(c->stage, data, len);
     c->req.bytes_out += len;
+}
+
+void client_flush(struct client *c)
+{
+    if (evbuffer_get_length(c->stage) == 0)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add_buffer(out, c->stage);
     if (c->up && evbuffer_get_length(out) >= PROXY_HIGH_WATER) {
         /* The client reads slower than the origin sends: stop reading the origin until the
          * client's buffer drains (client_write_cb). */
@@ -743,7 +755,7 @@ void client_process(struct client *c)
             client_timer_arm(c, T_HEADER);
         }
         struct evbuffer_iovec vec;
-        evbuffer_peek(in, -1, NULL, &vec, 1);
+        evbuffer_peek(in, -1, NULL, &vec, 1); /* reads land in chains of up to 64 KiB */
         c->chunk_start = vec.iov_base;
         llhttp_errno_t err = llhttp_execute(&c->parser, vec.iov_base, vec.iov_len);
         size_t used = err == HPE_OK
@@ -782,6 +794,7 @@ void client_body_resume(struct client *c)
 void client_response_done(struct client *c, bool upstream_reusable)
 {
     struct request *r = &c->req;
+    client_flush(c);
     if (!r->body_done)
         c->close_after = true; /* the origin answered before the body ended: unsynchronised */
     upstream_release(c, upstream_reusable && r->body_done);
@@ -827,6 +840,8 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         }
         c->expect_proxy_header = false;
     }
+    if (!c->read_blocked)
+        socket_drain(c->bev, PROXY_READ_CHUNK);
     client_process(c);
 }
 
@@ -883,6 +898,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_set_max_single_read(c->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
     c->timer = evtimer_new(w->base, timer_cb, c);
+    c->stage = evbuffer_new();
     head_init(&c->req.head, p->cfg.max_header_bytes, p->cfg.max_headers);
     head_init(&c->req.resp, p->cfg.max_header_bytes, p->cfg.max_headers);
     llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);

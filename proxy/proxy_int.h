@@ -205,6 +205,9 @@ struct proxy {
 struct wsnap *worker_wsnap(struct worker *w);
 void wsnap_release(struct worker *w, struct wsnap *ws);
 bool proxy_peer_trusted(const struct proxy *p, const struct ip_addr *addr);
+/* libevent 2.1 reads at most 4 KiB per readiness event (EVBUFFER_MAX_READ): this takes what the
+ * socket of <bev> has, in reads of up to 64 KiB, until its input holds <cap> bytes. */
+void socket_drain(struct bufferevent *bev, size_t cap);
 
 /* ---- client.c: the client side of a connection ---- */
 
@@ -258,6 +261,7 @@ struct client {
     enum client_timer timer_kind;
     struct request req;
     struct upstream *up;
+    struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
     bool close_after, parser_paused, read_blocked;
 };
 
@@ -278,8 +282,10 @@ void client_process(struct client *c);
 void client_body_resume(struct client *c);
 /* The response is complete: log it, then next request or close. */
 void client_response_done(struct client *c, bool upstream_reusable);
-/* Writes to the client, with backpressure on the origin connection. */
+/* Queues response bytes for the client; client_flush() hands them over, with backpressure on
+ * the origin connection. */
 void client_write(struct client *c, const void *data, size_t len);
+void client_flush(struct client *c);
 void client_tunnel_start(struct client *c);
 
 /* ---- upstream.c: the origin side of one request ---- */
@@ -292,6 +298,7 @@ struct upstream {
     uint32_t origin; /* index in ws->targets */
     llhttp_t parser;
     const char *chunk_start;
+    size_t body_run_start, body_run_len; /* identity body bytes in the buffer being parsed */
     struct upstream *next_idle;
     struct event *idle_timer;
     const struct timeval *read_timeout; /* as set on <bev> */

@@ -419,14 +419,19 @@ static int on_response_headers_complete(llhttp_t *parser)
 
 static int on_response_body(llhttp_t *parser, const char *at, size_t len)
 {
-    struct client *c = upstream_of(parser)->c;
+    struct upstream *up = upstream_of(parser);
+    struct client *c = up->c;
     if (c->req.resp_chunked) {
         char size[24];
         client_write(c, size, chunk_size_line(size, len));
         client_write(c, at, len);
         client_write(c, "\r\n", 2);
     } else {
-        client_write(c, at, len);
+        /* An identity body is one run of the buffer being parsed: upstream_read_cb() moves it
+         * to the client by chains, without copying. */
+        if (up->body_run_len == 0)
+            up->body_run_start = (size_t)(at - up->chunk_start);
+        up->body_run_len += len;
     }
     return 0;
 }
@@ -530,16 +535,25 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
     struct client *c = up->c;
     struct evbuffer *in = bufferevent_get_input(bev);
 
+    socket_drain(bev, PROXY_HIGH_WATER);
     while (c->state == C_FORWARD && evbuffer_get_length(in) > 0 &&
            bufferevent_get_enabled(bev) & EV_READ) {
         struct evbuffer_iovec vec;
-        evbuffer_peek(in, -1, NULL, &vec, 1);
+        evbuffer_peek(in, -1, NULL, &vec, 1); /* reads land in chains of up to 64 KiB */
         up->got_response_byte = true;
         up->chunk_start = vec.iov_base;
+        up->body_run_len = 0;
         llhttp_errno_t err = llhttp_execute(&up->parser, vec.iov_base, vec.iov_len);
         size_t used = err == HPE_OK
                           ? vec.iov_len
                           : (size_t)(llhttp_get_error_pos(&up->parser) - (char *)vec.iov_base);
+        if (up->body_run_len > 0) {
+            /* What came before the body run is head; the run moves to the client. */
+            evbuffer_drain(in, up->body_run_start);
+            evbuffer_remove_buffer(in, c->stage, up->body_run_len);
+            c->req.bytes_out += up->body_run_len;
+            used -= up->body_run_start + up->body_run_len;
+        }
         evbuffer_drain(in, used);
         if (err == HPE_OK)
             continue;
@@ -548,6 +562,7 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
             return;
         }
         if (err == HPE_PAUSED_UPGRADE) {
+            client_flush(c);
             client_tunnel_start(c);
             return;
         }
@@ -557,6 +572,7 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
         client_fail(c, 502, "the origin sent an invalid response");
         return;
     }
+    client_flush(c);
 }
 
 static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
