@@ -207,6 +207,7 @@ void wsnap_release(struct worker *w, struct wsnap *ws);
 bool proxy_peer_trusted(const struct proxy *p, const struct ip_addr *addr);
 /* libevent 2.1 reads at most 4 KiB per readiness event (EVBUFFER_MAX_READ): this takes what the
  * socket of <bev> has, in reads of up to 64 KiB, until its input holds <cap> bytes. */
+#define LIBEVENT_MAX_READ 4096
 void socket_drain(struct bufferevent *bev, size_t cap);
 
 /* ---- client.c: the client side of a connection ---- */

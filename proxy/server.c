@@ -104,6 +104,9 @@ void socket_drain(struct bufferevent *bev, size_t cap)
 {
     struct evbuffer *in = bufferevent_get_input(bev);
     evutil_socket_t fd = bufferevent_getfd(bev);
+    /* Less than one full libevent read buffered: that read was short, the socket is empty. */
+    if (evbuffer_get_length(in) < LIBEVENT_MAX_READ)
+        return;
     /* A socket bufferevent freezes the end of its input so only it adds there: add as it does. */
     evbuffer_unfreeze(in, 0);
     while (evbuffer_get_length(in) < cap) {
