@@ -62,6 +62,20 @@ size_t ip_addr_to_sockaddr(const struct ip_addr *addr, uint16_t port, void *ss)
 
 void ip_addr_format(const struct ip_addr *addr, char *buf, size_t buflen)
 {
+    if (addr->family == AF_INET && buflen >= 16) {
+        /* inet_ntop formats IPv4 through sprintf; this runs once per connection. */
+        char *p = buf;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = addr->bytes[i];
+            if (v >= 100)
+                *p++ = (char)('0' + v / 100);
+            if (v >= 10)
+                *p++ = (char)('0' + v / 10 % 10);
+            *p++ = (char)('0' + v % 10);
+            *p++ = i < 3 ? '.' : '\0';
+        }
+        return;
+    }
     if (inet_ntop(addr->family, addr->bytes, buf, (socklen_t)buflen) == NULL)
         snprintf(buf, buflen, "?");
 }

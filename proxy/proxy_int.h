@@ -260,10 +260,10 @@ struct client {
     enum client_state state;
     struct event *timer;
     enum client_timer timer_kind;
-    struct request req;
     struct upstream *up;
     struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
     bool close_after, parser_paused, read_blocked;
+    struct request req; /* last: its text buffers are not cleared (client_accept) */
 };
 
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,
