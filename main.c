@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/units.h"
 #include "common/xalloc.h"
 #include "db/db.h"
 #include "demo/demo.h"
@@ -136,12 +137,9 @@ static int health_config_set(struct gslb_prober_config *h, const char *key, cons
                              char *err, size_t errlen)
 {
     char *end;
-    double n = strtod(value, &end);
-    double ms = strcmp(end, "ms") == 0                  ? n
-                : strcmp(end, "s") == 0 || *end == '\0' ? n * 1000
-                : strcmp(end, "m") == 0                 ? n * 60000
-                                                        : -1;
-    bool duration_ok = end != value && ms >= 0 && ms <= 86400000;
+    double n = strtod(value, &end); /* for rise and fall */
+    int ms = 0;
+    bool duration_ok = parse_duration_ms(value, &ms) == 0;
     if (strcmp(key, "health-webhook") == 0) {
         h->webhook_url = value; /* checked by gslb_prober_start() */
     } else if (strcmp(key, "health-checks") == 0) {
@@ -154,11 +152,11 @@ static int health_config_set(struct gslb_prober_config *h, const char *key, cons
         else
             goto bad;
     } else if (strcmp(key, "health-interval") == 0 && duration_ok && ms >= 100) {
-        h->interval_ms = (int)ms;
+        h->interval_ms = ms;
     } else if (strcmp(key, "health-timeout") == 0 && duration_ok && ms >= 10) {
-        h->timeout_ms = (int)ms;
+        h->timeout_ms = ms;
     } else if (strcmp(key, "failback-holddown") == 0 && duration_ok) {
-        h->holddown_ms = (int)ms;
+        h->holddown_ms = ms;
     } else if ((strcmp(key, "health-rise") == 0 || strcmp(key, "health-fall") == 0) &&
                *end == '\0' && n >= 1 && n <= 100) {
         *(key[7] == 'r' ? &h->rise : &h->fall) = (int)n;

@@ -63,13 +63,6 @@ static const char *status_text(int status)
     }
 }
 
-static int64_t elapsed_us(const struct timespec *since)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)(now.tv_sec - since->tv_sec) * 1000000 + (now.tv_nsec - since->tv_nsec) / 1000;
-}
-
 /* ---- timers ---- */
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -231,7 +224,7 @@ static void request_log(struct client *c)
     struct request *r = &c->req;
     const char *region = r->origin && r->ws ? r->ws->snap->regions[r->origin_region].name : "";
     const char *service = r->svc ? r->svc->name : "";
-    int64_t total_us = elapsed_us(&r->t_start);
+    int64_t total_us = proxy_elapsed_us(&r->t_start);
 
     if (r->ws && r->svc) {
         struct metrics_series **slot =
@@ -712,7 +705,7 @@ static bool request_route(struct client *c)
     }
     free(d);
     ADD(p->metrics.decisions, 1);
-    ADD(p->metrics.decision_ns_sum, (uint64_t)elapsed_us(&t0) * 1000);
+    ADD(p->metrics.decision_ns_sum, (uint64_t)proxy_elapsed_us(&t0) * 1000);
     if (r->n_regions == 0) {
         client_fail(c, 503, "no region is available");
         return false;

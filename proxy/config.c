@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/units.h"
 #include "proxy/proxy_int.h"
 
 void proxy_config_defaults(struct proxy_config *cfg)
@@ -28,21 +29,6 @@ void proxy_config_defaults(struct proxy_config *cfg)
     cfg->passive_failures = 5;
     cfg->passive_ejection_ms = 10000;
     cfg->passive_max_ejected_percent = 50;
-}
-
-static int duration_ms(const char *v, int *out)
-{
-    char *end;
-    double n = strtod(v, &end);
-    double scale = strcmp(end, "ms") == 0  ? 1
-                   : strcmp(end, "s") == 0 ? 1000
-                   : strcmp(end, "m") == 0 ? 60000
-                   : *end == '\0'          ? 1000
-                                           : -1;
-    if (end == v || scale < 0 || !(n >= 0) || n * scale > 86400000.0)
-        return -EINVAL;
-    *out = (int)(n * scale);
-    return 0;
 }
 
 static int size_bytes(const char *v, uint64_t *out)
@@ -102,7 +88,7 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         if (strcmp(key, durations[i].key) == 0) {
             int ms;
-            rc = duration_ms(value, &ms);
+            rc = parse_duration_ms(value, &ms);
             if (rc == 0 && ms == 0)
                 rc = -EINVAL;
             if (rc == 0)

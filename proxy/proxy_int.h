@@ -16,10 +16,26 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "geo/geo.h"
 #include "gslb/gslb.h"
 #include "proxy/proxy.h"
+
+/* The monotonic clock in milliseconds, and microseconds elapsed since <since>. */
+static inline int64_t proxy_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline int64_t proxy_elapsed_us(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - since->tv_sec) * 1000000 + (now.tv_nsec - since->tv_nsec) / 1000;
+}
 
 /* Bytes buffered towards a slow peer before we stop reading from the other side. */
 #define PROXY_HIGH_WATER (256 * 1024)

@@ -253,9 +253,7 @@ struct wsnap *worker_wsnap(struct worker *w)
     if (w->proxy->prober)
         wsnap_health_refresh(w->proxy->prober, w->current);
     if (w->current->next_expiry_ms != INT64_MAX) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t now = proxy_now_ms();
         if (now >= w->current->next_expiry_ms)
             wsnap_passive_expire(w->current, now);
     }

@@ -398,13 +398,7 @@ static int on_response_headers_complete(llhttp_t *parser)
         return -1; /* a coding we would have to pass through undecoded */
     r->status = status;
     upstream_report(c, status >= 500);
-    r->upstream_us = 0;
-    {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        r->upstream_us = (int64_t)(now.tv_sec - r->t_upstream.tv_sec) * 1000000 +
-                         (now.tv_nsec - r->t_upstream.tv_nsec) / 1000;
-    }
+    r->upstream_us = proxy_elapsed_us(&r->t_upstream);
     bool no_body = r->head_method || status == 204 || status == 304;
     r->resp_chunked = !no_body && ((parser->flags & F_CHUNKED) ||
                                    (!(parser->flags & F_CONTENT_LENGTH) && r->minor == 1));
@@ -472,9 +466,7 @@ void upstream_report(struct client *c, bool failure)
         return;
     uint32_t idx = r->origin->index;
     struct passive *ps = &ws->passive[idx];
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = proxy_now_ms();
     if (!failure) {
         ps->failures = 0;
         if (ps->ejections && now > ps->until_ms + 5LL * cfg->passive_ejection_ms)
