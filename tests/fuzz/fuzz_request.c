@@ -8,7 +8,10 @@
  * (long) and `make fuzz-smoke` (a short run, part of `make check`). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +74,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* libFuzzer's SIGALRM (for -timeout) can interrupt a blocking connect, which then completes in
+ * the background: wait for it and read its outcome. */
+static bool connect_finish(int fd)
+{
+    if (errno != EINTR)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    int err = 0;
+    socklen_t len = sizeof(err);
+    while (poll(&pfd, 1, 2000) < 0 && errno == EINTR)
+        ;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        errno = err ? err : errno;
+        return false;
+    }
+    return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -82,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Close with a reset: tens of thousands of runs must not leave the port range in TIME_WAIT. */
     struct linger reset = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 && !connect_finish(fd)) {
         perror("fuzz: connect to the proxy"); /* the proxy stopped accepting */
         abort();
     }
