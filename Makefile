@@ -27,14 +27,14 @@ SAN     = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanit
 MODULES  = common geo db gslb proxy demo
 LIB_SRC  = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LLHTTP_OBJ = $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
-LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(LLHTTP_OBJ)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(LLHTTP_OBJ) $(BUILD)/admin/assets.o
 LIB      = $(BUILD)/libgslb.a
 TEST_SRC = $(wildcard tests/*/test_*.c)
 TESTS    = $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_HELPERS = $(BUILD)/tests/proxy/origin
 PROGRAMS = $(BUILD)/gslbd $(BUILD)/gslbctl
 
-.PHONY: all deps geodata test test-asan check format format-check bench demo clean fuzz fuzz-smoke
+.PHONY: all deps geodata test test-asan check format format-check bench demo clean fuzz fuzz-smoke FORCE
 all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c
@@ -44,6 +44,28 @@ $(BUILD)/%.o: %.c
 $(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -I$(LLHTTP_INC) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
+
+# The admin console's static files, compiled in by tools/embed as admin_assets[] (admin_int.h).
+# assets.list holds the file list and changes only when it does, so adding or removing a file
+# regenerates assets.c as surely as editing one.
+CONSOLE_FILES = $(sort $(wildcard admin/console/*.html admin/console/*.css admin/console/*.js \
+                admin/console/*.svg admin/console/*.png admin/console/*.ico))
+EMBED_ARGS = $(foreach f,$(CONSOLE_FILES),$(f)=/$(notdir $(f))) \
+             $(foreach f,$(wildcard admin/openapi.json),$(f)=/openapi.json)
+$(BUILD)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(BUILD)/admin/assets.list: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(EMBED_ARGS)' | cmp -s - $@ || echo '$(EMBED_ARGS)' >$@
+
+$(BUILD)/admin/assets.c: $(BUILD)/tools/embed $(BUILD)/admin/assets.list $(CONSOLE_FILES) \
+                         $(wildcard admin/openapi.json)
+	$(BUILD)/tools/embed $@ $(EMBED_ARGS)
+
+$(BUILD)/admin/assets.o: $(BUILD)/admin/assets.c
+	$(CC) $(ALL_CFLAGS) -Wno-comment -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
