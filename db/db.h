@@ -30,8 +30,12 @@ enum db_match { DB_MATCH_CIDR, DB_MATCH_COUNTRY, DB_MATCH_CONTINENT };
 enum db_check_type { DB_CHECK_INHERIT, DB_CHECK_HTTP, DB_CHECK_HTTPS, DB_CHECK_TCP, DB_CHECK_NONE };
 /* An operator's override of health checks: "auto" follows them, "up" and "down" overrule them. */
 enum db_health_force { DB_FORCE_AUTO, DB_FORCE_UP, DB_FORCE_DOWN };
+/* How a region that went down comes back: by itself after the hold-down, or when an operator
+ * resumes it (and it has been healthy for the hold-down). */
+enum db_failback { DB_FAILBACK_AUTO, DB_FAILBACK_MANUAL };
 
-/* Health-check settings of an origin; zero or NULL fields inherit the defaults. */
+/* Health-check settings of a pool or an origin; zero or NULL fields inherit, field by field, from
+ * the pool (for an origin) and then from the daemon's defaults. */
 struct db_check {
     enum db_check_type type;
     char *path;   /* HTTP(S) path, starts with '/' */
@@ -57,10 +61,18 @@ struct db_origin {
     struct db_check check;
 };
 
+/* The origins of one service in one region. The region serves the service while at least
+ * <min_healthy> of them are usable (enabled, weighted, healthy) and their weight is at least
+ * <min_weight_percent> of the weight of the pool's origins that are not disabled. */
 struct db_pool {
     char *region;
     struct db_origin *origins;
     size_t n_origins;
+    int min_healthy;        /* 1..1000, default 1 */
+    int min_weight_percent; /* 0..100, default 0 */
+    enum db_failback failback;
+    int holddown_ms;       /* failback hold-down; 0: the daemon's default */
+    struct db_check check; /* defaults for the pool's origins */
 };
 
 struct db_rule {
@@ -161,6 +173,14 @@ int db_rule_add(struct db *db, const char *service, const struct db_rule *rule, 
 int db_rule_remove(struct db *db, const char *service, size_t index, const char *actor, char *err,
                    size_t errlen);
 
+/* Replaces the settings of the pool of <service> in <pool>->region (quorum, failback, hold-down,
+ * check defaults); its origins stay as they are. */
+int db_pool_set(struct db *db, const char *service, const struct db_pool *pool, const char *actor,
+                char *err, size_t errlen);
+/* An operator's "resume" of a region: lifts its health override (back to auto) and its
+ * manual-failback holds in every service, so it comes back once healthy. */
+int db_region_resume(struct db *db, const char *name, const char *actor, char *err, size_t errlen);
+
 /* Settings: free-form key/value pairs for the modules (keys [a-z0-9_.-]+). */
 int db_setting_get(struct db *db, const char *key, char **value_out); /* -ENOENT if unset */
 int db_setting_set(struct db *db, const char *key, const char *value, const char *actor, char *err,
@@ -189,6 +209,13 @@ int db_health_state(struct db *db, struct db_health_row **rows_out, size_t *n_ou
 int db_health_history(struct db *db, size_t limit, struct db_health_row **rows_out, size_t *n_out);
 void db_health_free(struct db_health_row *rows, size_t n);
 
+/* Manual failback: the daemon holds a region out of a service ("SERVICE/REGION") after it went
+ * down until an operator resumes the region (db_region_resume). Holds are rows like health rows
+ * (<up> is false); set and list them here. */
+int db_failback_hold(struct db *db, const char *object, bool held, int64_t time_ms,
+                     const char *reason);
+int db_failback_holds(struct db *db, struct db_health_row **rows_out, size_t *n_out);
+
 /* Names of enum values as they appear in JSON, and their parsers (return 0 or -EINVAL). */
 const char *db_region_state_name(enum db_region_state state);
 const char *db_origin_state_name(enum db_origin_state state);
@@ -199,9 +226,115 @@ int db_origin_state_parse(const char *name, enum db_origin_state *state_out);
 int db_policy_parse(const char *name, enum db_policy *policy_out);
 const char *db_health_force_name(enum db_health_force force);
 int db_health_force_parse(const char *name, enum db_health_force *force_out);
+const char *db_failback_name(enum db_failback failback);
+const char *db_check_type_name(enum db_check_type type); /* http https tcp none */
+int db_check_type_parse(const char *name, enum db_check_type *type_out);
+int db_failback_parse(const char *name, enum db_failback *failback_out);
 
 /* Lookups in a loaded topology; NULL when absent. */
 const struct db_region *db_topology_region(const struct db_topology *topo, const char *name);
 const struct db_service *db_topology_service(const struct db_topology *topo, const char *name);
+
+/* ---- admin users, sessions, API tokens and login throttling (db/auth.c) ----
+ *
+ * Passwords are kept as scrypt hashes, session ids and tokens as SHA-256 hashes: the store never
+ * holds anything that logs its reader in. User and token changes are audited (without a hash). */
+
+#define DB_USER_NAME_MAX 64
+#define DB_PASSWORD_MIN  10
+#define DB_PASSWORD_MAX  1024
+#define DB_SECRET_HEX    64 /* session ids and CSRF tokens: 256 random bits in hex */
+#define DB_TOKEN_PREFIX  "gslb_"
+#define DB_TOKEN_LEN     (5 + DB_SECRET_HEX)
+
+struct db_user {
+    char *name;
+    int64_t created_ms;
+};
+
+struct db_token {
+    int64_t id;
+    char *name, *created_by;
+    int64_t created_ms, last_used_ms; /* last_used_ms: 0 when never used; to the minute */
+};
+
+struct db_session {
+    char *user;
+    char csrf[DB_SECRET_HEX + 1];
+    int64_t expires_ms;
+};
+
+/* Names: 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+bool db_user_name_valid(const char *name);
+/* Adds a user with <password> (10..1024 bytes). Returns 0, -EINVAL (field named in <err>),
+ * -EEXIST or -EIO. */
+int db_user_add(struct db *db, const char *name, const char *password, const char *actor, char *err,
+                size_t errlen);
+/* The same, but only while no user exists at all (first-run setup): -EEXIST otherwise. */
+int db_user_setup(struct db *db, const char *name, const char *password, char *err, size_t errlen);
+/* Replaces the password and ends the user's sessions. -ENOENT for an unknown user. */
+int db_user_password_set(struct db *db, const char *name, const char *password, const char *actor,
+                         char *err, size_t errlen);
+/* Removes the user and their sessions. -ENOENT for an unknown user. */
+int db_user_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen);
+int db_user_count(struct db *db, int64_t *n_out);
+int db_user_list(struct db *db, struct db_user **users_out, size_t *n_out);
+void db_user_free(struct db_user *users, size_t n);
+/* 0 when <password> is <name>'s, -EACCES when not or when there is no such user (taking as
+ * long either way), -EIO. */
+int db_user_verify(struct db *db, const char *name, const char *password);
+
+/* A new session of <user> for <ttl_ms>: writes its id (the cookie value) and CSRF token, both
+ * DB_SECRET_HEX hex digits. Only the id's hash is stored. */
+int db_session_create(struct db *db, const char *user, int64_t ttl_ms,
+                      char id_out[DB_SECRET_HEX + 1], char csrf_out[DB_SECRET_HEX + 1]);
+/* The live session with <id>: 0, -ENOENT (unknown or expired) or -EIO. Free with
+ * db_session_fini(). */
+int db_session_get(struct db *db, const char *id, struct db_session *out);
+void db_session_fini(struct db_session *session);
+int db_session_delete(struct db *db, const char *id);
+
+/* A new API token named <name>: writes it ("gslb_" and 64 hex digits) into <token_out>, shown
+ * this once; only its hash is kept. -EINVAL, -EEXIST (name taken) or -EIO. */
+int db_token_add(struct db *db, const char *name, const char *actor,
+                 char token_out[DB_TOKEN_LEN + 1], int64_t *id_out, char *err, size_t errlen);
+int db_token_list(struct db *db, struct db_token **tokens_out, size_t *n_out);
+void db_token_free(struct db_token *tokens, size_t n);
+/* Revokes the token with <id>: -ENOENT when there is none. */
+int db_token_remove(struct db *db, int64_t id, const char *actor, char *err, size_t errlen);
+/* Whose is <token>: 0 with its name in <name_out> (the caller frees it), -ENOENT or -EIO.
+ * Records the use (to the minute). */
+int db_token_check(struct db *db, const char *token, char **name_out);
+
+/* Login throttling by <key> (e.g. "user:NAME", "ip:ADDR"): -EAGAIN with the time left while
+ * locked out, else 0. */
+int db_login_throttled(struct db *db, const char *key, int64_t *retry_after_ms_out);
+/* Counts a failure; from the <threshold>th in a row on, locks <key> out for <base_ms>, doubling
+ * with each further failure up to <max_ms>. */
+int db_login_failed(struct db *db, const char *key, int threshold, int64_t base_ms, int64_t max_ms);
+int db_login_succeeded(struct db *db, const char *key);
+
+/* ---- single topology objects as JSON, for the admin API (db/json.c) ---- */
+
+/* Parse one region, service, origin or rule in the shape the topology document gives it; fields
+ * are named from the object ("lat", "check.path"). Only the shape is checked here: the edit
+ * functions validate the result against the whole topology. Free with the matching _fini. A
+ * region may not carry "origins" (the short form of the document). */
+int db_region_from_json(const char *text, size_t len, struct db_region *out, char *err,
+                        size_t errlen);
+int db_service_from_json(const char *text, size_t len, struct db_service *out, char *err,
+                         size_t errlen);
+int db_origin_from_json(const char *text, size_t len, struct db_origin *out, char *err,
+                        size_t errlen);
+int db_rule_from_json(const char *text, size_t len, struct db_rule *out, char *err, size_t errlen);
+void db_region_fini(struct db_region *region);
+void db_service_fini(struct db_service *service);
+void db_origin_fini(struct db_origin *origin);
+void db_rule_fini(struct db_rule *rule);
+/* Compact JSON of one object, as in the topology document (the caller frees it). */
+char *db_region_to_json(const struct db_region *region);
+char *db_service_to_json(const struct db_service *service);
+char *db_origin_to_json(const struct db_origin *origin);
+char *db_rule_to_json(const struct db_rule *rule);
 
 #endif

@@ -21,6 +21,9 @@ int db_topology_write(struct db *db, const struct db_topology *topo, char *err, 
 int db_change_record(struct db *db, const char *actor, const char *action, const char *object,
                      const char *before, const char *after, char *err, size_t errlen);
 
+/* Lifts the manual-failback holds of <region> in every service, inside the caller's transaction. */
+int db_failback_release(struct db *db, const char *region, char *err, size_t errlen);
+
 /* topology.c: ownership helpers for the model structs. */
 void db_region_fini(struct db_region *region);
 void db_service_fini(struct db_service *service);
@@ -30,6 +33,8 @@ void db_rule_fini(struct db_rule *rule);
 void db_region_copy(struct db_region *dst, const struct db_region *src);
 void db_origin_copy(struct db_origin *dst, const struct db_origin *src);
 void db_rule_copy(struct db_rule *dst, const struct db_rule *src);
+/* Copies a pool's own settings (not its region or origins). */
+void db_pool_settings_copy(struct db_pool *dst, const struct db_pool *src);
 char **db_strv_copy(char *const *v, size_t n);
 void db_strv_free(char **v, size_t n);
 char *db_strdup_or_null(const char *s);
@@ -41,6 +46,7 @@ char *db_region_to_json(const struct db_region *region);
 char *db_service_to_json(const struct db_service *service);
 char *db_origin_to_json(const struct db_origin *origin);
 char *db_rule_to_json(const struct db_rule *rule);
+char *db_pool_to_json(const struct db_pool *pool);
 
 #define DB_NAME_MAX 63
 

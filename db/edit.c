@@ -15,7 +15,8 @@
 
 struct edit_audit {
     char object[200];
-    char *before, *after; /* JSON, owned */
+    char *before, *after;         /* JSON, owned */
+    const char *release_holds_of; /* a region: also lift its manual-failback holds */
 };
 
 typedef int (*edit_fn)(struct db_topology *topo, const void *arg, struct edit_audit *audit,
@@ -45,6 +46,8 @@ static int edit_run(struct db *db, const char *actor, const char *action, edit_f
         (rc = fn(topo, arg, &audit, err, errlen)) ||
         (rc = db_topology_validate(topo, err, errlen)) ||
         (rc = db_topology_write(db, topo, err, errlen)) ||
+        (audit.release_holds_of &&
+         (rc = db_failback_release(db, audit.release_holds_of, err, errlen))) ||
         (rc = db_change_record(db, actor, action, audit.object, audit.before, audit.after, err,
                                errlen)))
         goto out;
@@ -324,6 +327,7 @@ static int origin_edit_apply(struct db_topology *topo, const void *arg, struct e
             svc->pools = xreallocarray(svc->pools, svc->n_pools + 1, sizeof(*svc->pools));
             pool = memset(&svc->pools[svc->n_pools++], 0, sizeof(*pool));
             pool->region = xstrdup(e->region);
+            pool->min_healthy = 1;
         }
         pool->origins = xreallocarray(pool->origins, pool->n_origins + 1, sizeof(*pool->origins));
         cur = &pool->origins[pool->n_origins++];
@@ -398,4 +402,57 @@ int db_rule_remove(struct db *db, const char *service, size_t index, const char 
 {
     struct rule_edit e = {service, NULL, index};
     return edit_run(db, actor, "rule.remove", rule_edit_apply, &e, err, errlen);
+}
+
+/* ---- pools and failback ---- */
+
+struct pool_edit {
+    const char *service;
+    const struct db_pool *pool;
+};
+
+static int pool_set_apply(struct db_topology *topo, const void *arg, struct edit_audit *audit,
+                          char *err, size_t errlen)
+{
+    const struct pool_edit *e = arg;
+    struct db_service *svc = db_topology_service_mut(topo, e->service);
+    snprintf(audit->object, sizeof(audit->object), "pool %s/%s", e->service, e->pool->region);
+    if (svc == NULL)
+        return fail(err, errlen, -ENOENT, "services[%s]: no such service", e->service);
+    struct db_pool *pool = db_service_pool(svc, e->pool->region);
+    if (pool == NULL)
+        return fail(err, errlen, -ENOENT,
+                    "services[%s].pools[%s]: no such pool (add an origin there first)", e->service,
+                    e->pool->region);
+    audit->before = db_pool_to_json(pool);
+    db_pool_settings_copy(pool, e->pool);
+    audit->after = db_pool_to_json(pool);
+    return 0;
+}
+
+int db_pool_set(struct db *db, const char *service, const struct db_pool *pool, const char *actor,
+                char *err, size_t errlen)
+{
+    struct pool_edit e = {service, pool};
+    return edit_run(db, actor, "pool.set", pool_set_apply, &e, err, errlen);
+}
+
+static int region_resume_apply(struct db_topology *topo, const void *arg, struct edit_audit *audit,
+                               char *err, size_t errlen)
+{
+    const char *name = arg;
+    ssize_t i = region_index(topo, name);
+    snprintf(audit->object, sizeof(audit->object), "region %s", name);
+    if (i < 0)
+        return fail(err, errlen, -ENOENT, "regions[%s]: no such region", name);
+    audit->before = db_region_to_json(&topo->regions[i]);
+    topo->regions[i].force = DB_FORCE_AUTO;
+    audit->after = db_region_to_json(&topo->regions[i]);
+    audit->release_holds_of = topo->regions[i].name;
+    return 0;
+}
+
+int db_region_resume(struct db *db, const char *name, const char *actor, char *err, size_t errlen)
+{
+    return edit_run(db, actor, "region.resume", region_resume_apply, name, err, errlen);
 }

@@ -157,6 +157,14 @@ static int force_parse_int(const char *name, int *out)
     return rc;
 }
 
+static int failback_parse_int(const char *name, int *out)
+{
+    enum db_failback f;
+    int rc = db_failback_parse(name, &f);
+    *out = (int)f;
+    return rc;
+}
+
 static int policy_parse_int(const char *name, int *out)
 {
     enum db_policy p;
@@ -165,17 +173,12 @@ static int policy_parse_int(const char *name, int *out)
     return rc;
 }
 
-static const char *const check_types[] = {"", "http", "https", "tcp", "none"};
-
 static int check_type_parse_int(const char *name, int *out)
 {
-    for (int i = 1; i < (int)(sizeof(check_types) / sizeof(check_types[0])); i++) {
-        if (strcmp(check_types[i], name) == 0) {
-            *out = i;
-            return 0;
-        }
-    }
-    return -EINVAL;
+    enum db_check_type t;
+    int rc = db_check_type_parse(name, &t);
+    *out = (int)t;
+    return rc;
 }
 
 static void lowercase(char *s)
@@ -304,11 +307,23 @@ static int rule_parse(json_t *obj, const char *where, struct db_rule *rule, char
 static int pool_parse(json_t *obj, const char *where, struct db_pool *pool, char *err,
                       size_t errlen)
 {
-    static const char *const keys[] = {"region", "origins", NULL};
-    int rc;
+    static const char *const keys[] = {"region",   "origins", "min_healthy", "min_weight_percent",
+                                       "failback", "check",   "holddown_ms", NULL};
+    int failback = DB_FAILBACK_AUTO, rc;
+    json_t *check;
+    pool->min_healthy = 1;
     if ((rc = object_at(obj, where, err, errlen)) ||
         (rc = keys_check(obj, keys, where, err, errlen)) ||
-        (rc = string_get(obj, "region", true, where, &pool->region, err, errlen)))
+        (rc = string_get(obj, "region", true, where, &pool->region, err, errlen)) ||
+        (rc = int_get(obj, "min_healthy", where, &pool->min_healthy, err, errlen)) ||
+        (rc = int_get(obj, "min_weight_percent", where, &pool->min_weight_percent, err, errlen)) ||
+        (rc = enum_get(obj, "failback", where, failback_parse_int, &failback, "auto manual", err,
+                       errlen)) ||
+        (rc = int_get(obj, "holddown_ms", where, &pool->holddown_ms, err, errlen)))
+        return rc;
+    pool->failback = (enum db_failback)failback;
+    if ((check = json_object_get(obj, "check")) != NULL &&
+        (rc = check_parse(check, where, &pool->check, err, errlen)) != 0)
         return rc;
     return origins_parse(obj, where, pool, err, errlen);
 }
@@ -428,6 +443,7 @@ static int short_form_parse(json_t *root, struct db_topology *topo, char *err, s
         snprintf(where, sizeof(where), "regions[%zu]", i);
         struct db_pool *pool = &s->pools[s->n_pools++];
         pool->region = xstrdup(topo->regions[i].name);
+        pool->min_healthy = 1;
         int rc = origins_parse(item, where, pool, err, errlen);
         if (rc != 0)
             return rc;
@@ -501,7 +517,7 @@ static json_t *check_json(const struct db_check *c)
 {
     json_t *o = json_object();
     if (c->type != DB_CHECK_INHERIT)
-        json_object_set_new(o, "type", json_string(check_types[c->type]));
+        json_object_set_new(o, "type", json_string(db_check_type_name(c->type)));
     if (c->path)
         json_object_set_new(o, "path", json_string(c->path));
     if (c->host)
@@ -535,6 +551,28 @@ static json_t *origin_json(const struct db_origin *origin)
     return o;
 }
 
+/* Settings at their defaults are left out, so a short document stays short. */
+static json_t *pool_json(const struct db_pool *p)
+{
+    json_t *o = json_object(), *origins = json_array(), *check = check_json(&p->check);
+    json_object_set_new(o, "region", json_string(p->region));
+    if (p->min_healthy != 1)
+        json_object_set_new(o, "min_healthy", json_integer(p->min_healthy));
+    if (p->min_weight_percent)
+        json_object_set_new(o, "min_weight_percent", json_integer(p->min_weight_percent));
+    if (p->failback != DB_FAILBACK_AUTO)
+        json_object_set_new(o, "failback", json_string(db_failback_name(p->failback)));
+    if (p->holddown_ms)
+        json_object_set_new(o, "holddown_ms", json_integer(p->holddown_ms));
+    if (json_object_size(check) > 0)
+        json_object_set(o, "check", check);
+    json_decref(check);
+    for (size_t j = 0; j < p->n_origins; j++)
+        json_array_append_new(origins, origin_json(&p->origins[j]));
+    json_object_set_new(o, "origins", origins);
+    return o;
+}
+
 static json_t *rule_json(const struct db_rule *rule)
 {
     json_t *o = json_object(), *match = json_object();
@@ -553,14 +591,8 @@ static json_t *service_json(const struct db_service *s)
     json_object_set_new(o, "sticky", json_boolean(s->sticky));
     if (s->n_fallback)
         json_object_set_new(o, "fallback", strv_json(s->fallback, s->n_fallback));
-    for (size_t i = 0; i < s->n_pools; i++) {
-        json_t *pool = json_object(), *origins = json_array();
-        json_object_set_new(pool, "region", json_string(s->pools[i].region));
-        for (size_t j = 0; j < s->pools[i].n_origins; j++)
-            json_array_append_new(origins, origin_json(&s->pools[i].origins[j]));
-        json_object_set_new(pool, "origins", origins);
-        json_array_append_new(pools, pool);
-    }
+    for (size_t i = 0; i < s->n_pools; i++)
+        json_array_append_new(pools, pool_json(&s->pools[i]));
     json_object_set_new(o, "pools", pools);
     for (size_t i = 0; i < s->n_rules; i++)
         json_array_append_new(rules, rule_json(&s->rules[i]));
@@ -608,4 +640,84 @@ char *db_origin_to_json(const struct db_origin *origin)
 char *db_rule_to_json(const struct db_rule *rule)
 {
     return dump(rule_json(rule), JSON_COMPACT);
+}
+
+/* ---- single objects, for the admin API: the shapes of the topology document ---- */
+
+typedef int (*object_parse_fn)(json_t *obj, const char *where, void *item, char *err,
+                               size_t errlen);
+
+static int origin_parse_item(json_t *obj, const char *where, void *item, char *err, size_t errlen)
+{
+    return origin_parse(obj, where, item, err, errlen);
+}
+
+/* Parses the document <text> as one object with <parse>. Fields are named from the object's
+ * root ("lat", "check.path"); a key in <refused> is an error that says <why>. */
+static int object_from_json(const char *text, size_t len, object_parse_fn parse, void *item,
+                            const char *refused, const char *why, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    int rc;
+    if (root == NULL)
+        return fail(err, errlen, "JSON syntax error at line %d, column %d: %s", jerr.line,
+                    jerr.column, jerr.text);
+    if (!json_is_object(root))
+        rc = fail(err, errlen, "document: expected an object");
+    else if (refused && json_object_get(root, refused) != NULL)
+        rc = fail(err, errlen, "%s: %s", refused, why);
+    else
+        rc = parse(root, "", item, err, errlen);
+    json_decref(root);
+    if (rc != 0 && err[0] == '.')
+        memmove(err, err + 1, strlen(err));
+    return rc;
+}
+
+int db_region_from_json(const char *text, size_t len, struct db_region *out, char *err,
+                        size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = object_from_json(text, len, region_parse, out, "origins",
+                              "origins belong to a service's pools", err, errlen);
+    if (rc != 0)
+        db_region_fini(out);
+    return rc;
+}
+
+int db_service_from_json(const char *text, size_t len, struct db_service *out, char *err,
+                         size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = object_from_json(text, len, service_parse, out, NULL, NULL, err, errlen);
+    if (rc != 0)
+        db_service_fini(out);
+    return rc;
+}
+
+int db_origin_from_json(const char *text, size_t len, struct db_origin *out, char *err,
+                        size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = object_from_json(text, len, origin_parse_item, out, NULL, NULL, err, errlen);
+    if (rc != 0)
+        db_origin_fini(out);
+    return rc;
+}
+
+int db_rule_from_json(const char *text, size_t len, struct db_rule *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = object_from_json(text, len, rule_parse_item, out, NULL, NULL, err, errlen);
+    if (rc != 0)
+        db_rule_fini(out);
+    return rc;
+}
+
+char *db_pool_to_json(const struct db_pool *pool)
+{
+    json_t *o = pool_json(pool);
+    json_object_del(o, "origins"); /* the pool's own settings */
+    return dump(o, JSON_COMPACT);
 }

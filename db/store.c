@@ -71,6 +71,35 @@ static const char *const migrations[] = {
     "  CHECK (health IN ('auto', 'up', 'down'));"
     "ALTER TABLE origins ADD COLUMN health TEXT NOT NULL DEFAULT 'auto'"
     "  CHECK (health IN ('auto', 'up', 'down'));",
+    /* 3 -> 4: per-pool quorum, failback and check defaults; regions held out by manual failback. */
+    "ALTER TABLE pools ADD COLUMN min_healthy INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE pools ADD COLUMN min_weight_percent INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN failback TEXT NOT NULL DEFAULT 'auto'"
+    "  CHECK (failback IN ('auto', 'manual'));"
+    "ALTER TABLE pools ADD COLUMN holddown_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN check_type INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN check_path TEXT;"
+    "ALTER TABLE pools ADD COLUMN check_host TEXT;"
+    "ALTER TABLE pools ADD COLUMN check_expect TEXT;"
+    "ALTER TABLE pools ADD COLUMN check_body TEXT;"
+    "ALTER TABLE pools ADD COLUMN check_interval_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN check_timeout_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN check_rise INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pools ADD COLUMN check_fall INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE failback_holds (object TEXT PRIMARY KEY, since_ms INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL);",
+    /* admin console: users, sessions, API tokens, login throttling (IF NOT EXISTS: this entry was
+     * written alongside another migration, so either order leaves the same schema). */
+    "CREATE TABLE IF NOT EXISTS admin_users (name TEXT PRIMARY KEY, password TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS admin_sessions (id_hash TEXT PRIMARY KEY,"
+    "  user TEXT NOT NULL REFERENCES admin_users (name) ON DELETE CASCADE, csrf TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS api_tokens (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL UNIQUE, created_by TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, last_used_ms INTEGER);"
+    "CREATE TABLE IF NOT EXISTS login_failures (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+    "  last_ms INTEGER NOT NULL, locked_until_ms INTEGER NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -274,21 +303,54 @@ static int read_strv(struct db *db, sqlite3_stmt *stmt, int64_t id, char ***v_ou
     return step == SQLITE_DONE ? 0 : sql_fail(db, "read", err, errlen);
 }
 
+/* The nine check_* columns, in table order, from column <col>. */
+#define CHECK_COLUMNS                                                                              \
+    "check_type, check_path, check_host, check_expect, check_body, check_interval_ms, "            \
+    "check_timeout_ms, check_rise, check_fall"
+
+static void check_read(sqlite3_stmt *stmt, int col, struct db_check *c)
+{
+    c->type = (enum db_check_type)sqlite3_column_int(stmt, col);
+    c->path = column_text(stmt, col + 1);
+    c->host = column_text(stmt, col + 2);
+    c->expect = column_text(stmt, col + 3);
+    c->body = column_text(stmt, col + 4);
+    c->interval_ms = sqlite3_column_int(stmt, col + 5);
+    c->timeout_ms = sqlite3_column_int(stmt, col + 6);
+    c->rise = sqlite3_column_int(stmt, col + 7);
+    c->fall = sqlite3_column_int(stmt, col + 8);
+}
+
+static void check_bind(sqlite3_stmt *stmt, int param, const struct db_check *c)
+{
+    sqlite3_bind_int(stmt, param, (int)c->type);
+    bind_text_or_null(stmt, param + 1, c->path);
+    bind_text_or_null(stmt, param + 2, c->host);
+    bind_text_or_null(stmt, param + 3, c->expect);
+    bind_text_or_null(stmt, param + 4, c->body);
+    sqlite3_bind_int(stmt, param + 5, c->interval_ms);
+    sqlite3_bind_int(stmt, param + 6, c->timeout_ms);
+    sqlite3_bind_int(stmt, param + 7, c->rise);
+    sqlite3_bind_int(stmt, param + 8, c->fall);
+}
+
 static void origin_read(sqlite3_stmt *stmt, struct db_origin *o)
 {
     o->address = column_text(stmt, 0);
     o->weight = sqlite3_column_int(stmt, 1);
     db_origin_state_parse((const char *)sqlite3_column_text(stmt, 2), &o->state);
-    o->check.type = (enum db_check_type)sqlite3_column_int(stmt, 3);
-    o->check.path = column_text(stmt, 4);
-    o->check.host = column_text(stmt, 5);
-    o->check.expect = column_text(stmt, 6);
-    o->check.body = column_text(stmt, 7);
-    o->check.interval_ms = sqlite3_column_int(stmt, 8);
-    o->check.timeout_ms = sqlite3_column_int(stmt, 9);
-    o->check.rise = sqlite3_column_int(stmt, 10);
-    o->check.fall = sqlite3_column_int(stmt, 11);
-    db_health_force_parse((const char *)sqlite3_column_text(stmt, 12), &o->force);
+    db_health_force_parse((const char *)sqlite3_column_text(stmt, 3), &o->force);
+    check_read(stmt, 4, &o->check);
+}
+
+static void pool_read(sqlite3_stmt *stmt, struct db_pool *pool)
+{
+    pool->region = column_text(stmt, 1);
+    pool->min_healthy = sqlite3_column_int(stmt, 2);
+    pool->min_weight_percent = sqlite3_column_int(stmt, 3);
+    db_failback_parse((const char *)sqlite3_column_text(stmt, 4), &pool->failback);
+    pool->holddown_ms = sqlite3_column_int(stmt, 5);
+    check_read(stmt, 6, &pool->check);
 }
 
 enum read_stmt {
@@ -309,10 +371,10 @@ static const char *const read_sql[RS_COUNT] = {
     "SELECT host FROM service_hosts WHERE service_id = ? ORDER BY position",
     "SELECT r.name FROM service_fallback f JOIN regions r ON r.id = f.region_id"
     "  WHERE f.service_id = ? ORDER BY f.position",
-    "SELECT p.id, r.name FROM pools p JOIN regions r ON r.id = p.region_id"
+    "SELECT p.id, r.name, p.min_healthy, p.min_weight_percent, p.failback, p.holddown_ms,"
+    "  p." CHECK_COLUMNS " FROM pools p JOIN regions r ON r.id = p.region_id"
     "  WHERE p.service_id = ? ORDER BY p.position",
-    "SELECT address, weight, state, check_type, check_path, check_host, check_expect, check_body,"
-    "  check_interval_ms, check_timeout_ms, check_rise, check_fall, health"
+    "SELECT address, weight, state, health, " CHECK_COLUMNS
     "  FROM origins WHERE pool_id = ? ORDER BY position",
     "SELECT id, match, value FROM rules WHERE service_id = ? ORDER BY position",
     "SELECT r.name FROM rule_regions x JOIN regions r ON r.id = x.region_id"
@@ -331,7 +393,7 @@ static int service_children_read(struct db *db, sqlite3_stmt **st, int64_t id, s
     while ((step = sqlite3_step(st[RS_POOLS])) == SQLITE_ROW) {
         s->pools = xreallocarray(s->pools, s->n_pools + 1, sizeof(*s->pools));
         struct db_pool *pool = memset(&s->pools[s->n_pools++], 0, sizeof(*pool));
-        pool->region = column_text(st[RS_POOLS], 1);
+        pool_read(st[RS_POOLS], pool);
         sqlite3_bind_int64(st[RS_ORIGINS], 1, sqlite3_column_int64(st[RS_POOLS], 0));
         while (sqlite3_step(st[RS_ORIGINS]) == SQLITE_ROW) {
             pool->origins =
@@ -442,11 +504,12 @@ static const char *const write_sql[WS_COUNT] = {
     "INSERT INTO service_hosts (service_id, position, host) VALUES (?, ?, ?)",
     "INSERT INTO service_fallback (service_id, position, region_id)"
     "  SELECT ?, ?, id FROM regions WHERE name = ?",
-    "INSERT INTO pools (service_id, position, region_id) SELECT ?, ?, id FROM regions WHERE name = "
-    "?",
-    "INSERT INTO origins (pool_id, position, address, weight, state, check_type, check_path,"
-    "  check_host, check_expect, check_body, check_interval_ms, check_timeout_ms, check_rise,"
-    "  check_fall, health) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO pools (service_id, position, region_id, min_healthy, min_weight_percent, failback,"
+    "  holddown_ms, " CHECK_COLUMNS ")"
+    "  SELECT ?1, ?2, id, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16"
+    "  FROM regions WHERE name = ?3",
+    "INSERT INTO origins (pool_id, position, address, weight, state, health, " CHECK_COLUMNS ")"
+    "  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "INSERT INTO rules (service_id, position, match, value) VALUES (?, ?, ?, ?)",
     "INSERT INTO rule_regions (rule_id, position, region_id)"
     "  SELECT ?, ?, id FROM regions WHERE name = ?",
@@ -479,16 +542,8 @@ static int origin_write(struct db *db, sqlite3_stmt *stmt, int64_t pool_id, size
     sqlite3_bind_text(stmt, 3, o->address, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(stmt, 4, o->weight);
     sqlite3_bind_text(stmt, 5, db_origin_state_name(o->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int(stmt, 6, (int)o->check.type);
-    bind_text_or_null(stmt, 7, o->check.path);
-    bind_text_or_null(stmt, 8, o->check.host);
-    bind_text_or_null(stmt, 9, o->check.expect);
-    bind_text_or_null(stmt, 10, o->check.body);
-    sqlite3_bind_int(stmt, 11, o->check.interval_ms);
-    sqlite3_bind_int(stmt, 12, o->check.timeout_ms);
-    sqlite3_bind_int(stmt, 13, o->check.rise);
-    sqlite3_bind_int(stmt, 14, o->check.fall);
-    sqlite3_bind_text(stmt, 15, db_health_force_name(o->force), -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 6, db_health_force_name(o->force), -1, SQLITE_STATIC);
+    check_bind(stmt, 7, &o->check);
     return step_done(db, stmt, err, errlen);
 }
 
@@ -510,6 +565,11 @@ static int service_write(struct db *db, sqlite3_stmt **st, const struct db_servi
         sqlite3_bind_int64(st[WS_POOL], 1, sid);
         sqlite3_bind_int64(st[WS_POOL], 2, (int64_t)i);
         sqlite3_bind_text(st[WS_POOL], 3, pool->region, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st[WS_POOL], 4, pool->min_healthy);
+        sqlite3_bind_int(st[WS_POOL], 5, pool->min_weight_percent);
+        sqlite3_bind_text(st[WS_POOL], 6, db_failback_name(pool->failback), -1, SQLITE_STATIC);
+        sqlite3_bind_int(st[WS_POOL], 7, pool->holddown_ms);
+        check_bind(st[WS_POOL], 8, &pool->check);
         if ((rc = step_done(db, st[WS_POOL], err, errlen)))
             return rc;
         int64_t pid = sqlite3_last_insert_rowid(db->conn);
@@ -721,6 +781,51 @@ int db_health_history(struct db *db, size_t limit, struct db_health_row **rows_o
                        "SELECT object, up, time_ms, reason FROM health_history ORDER BY id DESC "
                        "LIMIT ?1",
                        limit, rows_out, n_out);
+}
+
+int db_failback_hold(struct db *db, const char *object, bool held, int64_t time_ms,
+                     const char *reason)
+{
+    sqlite3_stmt *stmt = NULL;
+    char err[256];
+    int rc = prepare(db,
+                     held ? "INSERT OR REPLACE INTO failback_holds (object, since_ms, reason)"
+                            " VALUES (?1, ?2, ?3)"
+                          : "DELETE FROM failback_holds WHERE object = ?1",
+                     &stmt, err, sizeof(err));
+    if (rc == 0) {
+        sqlite3_bind_text(stmt, 1, object, -1, SQLITE_TRANSIENT);
+        if (held) {
+            sqlite3_bind_int64(stmt, 2, time_ms);
+            sqlite3_bind_text(stmt, 3, reason, -1, SQLITE_TRANSIENT);
+        }
+        rc = step_done(db, stmt, err, sizeof(err));
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int db_failback_holds(struct db *db, struct db_health_row **rows_out, size_t *n_out)
+{
+    return health_rows(db,
+                       "SELECT object, 0, since_ms, reason FROM failback_holds ORDER BY object "
+                       "LIMIT ?1",
+                       1000000, rows_out, n_out);
+}
+
+int db_failback_release(struct db *db, const char *region, char *err, size_t errlen)
+{
+    sqlite3_stmt *stmt = NULL;
+    /* Objects are "SERVICE/REGION" and names are [a-z0-9-]: compare the part after the '/'. */
+    int rc =
+        prepare(db, "DELETE FROM failback_holds WHERE substr(object, instr(object, '/') + 1) = ?1",
+                &stmt, err, errlen);
+    if (rc == 0) {
+        sqlite3_bind_text(stmt, 1, region, -1, SQLITE_TRANSIENT);
+        rc = step_done(db, stmt, err, errlen);
+    }
+    sqlite3_finalize(stmt);
+    return rc;
 }
 
 void db_health_free(struct db_health_row *rows, size_t n)

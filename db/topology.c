@@ -62,6 +62,7 @@ void db_origin_fini(struct db_origin *origin)
 void db_pool_fini(struct db_pool *pool)
 {
     free(pool->region);
+    check_fini(&pool->check);
     for (size_t i = 0; i < pool->n_origins; i++)
         db_origin_fini(&pool->origins[i]);
     free(pool->origins);
@@ -106,14 +107,30 @@ void db_region_copy(struct db_region *dst, const struct db_region *src)
     dst->display_name = db_strdup_or_null(src->display_name);
 }
 
+static void check_copy(struct db_check *dst, const struct db_check *src)
+{
+    *dst = *src;
+    dst->path = db_strdup_or_null(src->path);
+    dst->host = db_strdup_or_null(src->host);
+    dst->expect = db_strdup_or_null(src->expect);
+    dst->body = db_strdup_or_null(src->body);
+}
+
 void db_origin_copy(struct db_origin *dst, const struct db_origin *src)
 {
     *dst = *src;
     dst->address = xstrdup(src->address);
-    dst->check.path = db_strdup_or_null(src->check.path);
-    dst->check.host = db_strdup_or_null(src->check.host);
-    dst->check.expect = db_strdup_or_null(src->check.expect);
-    dst->check.body = db_strdup_or_null(src->check.body);
+    check_copy(&dst->check, &src->check);
+}
+
+void db_pool_settings_copy(struct db_pool *dst, const struct db_pool *src)
+{
+    check_fini(&dst->check);
+    dst->min_healthy = src->min_healthy;
+    dst->min_weight_percent = src->min_weight_percent;
+    dst->failback = src->failback;
+    dst->holddown_ms = src->holddown_ms;
+    check_copy(&dst->check, &src->check);
 }
 
 void db_rule_copy(struct db_rule *dst, const struct db_rule *src)
@@ -164,6 +181,8 @@ static const char *const origin_states[] = {"enabled", "draining", "disabled"};
 static const char *const policies[] = {"nearest", "failover"};
 static const char *const matches[] = {"cidr", "country", "continent"};
 static const char *const forces[] = {"auto", "up", "down"};
+static const char *const failbacks[] = {"auto", "manual"};
+static const char *const check_types[] = {"inherit", "http", "https", "tcp", "none"};
 
 static int name_index(const char *const *names, size_t n, const char *name)
 {
@@ -222,6 +241,32 @@ int db_health_force_parse(const char *name, enum db_health_force *force_out)
     int i = name_index(forces, NAMES_LEN(forces), name);
     if (i >= 0)
         *force_out = (enum db_health_force)i;
+    return i < 0 ? i : 0;
+}
+
+const char *db_check_type_name(enum db_check_type type)
+{
+    return check_types[type];
+}
+
+int db_check_type_parse(const char *name, enum db_check_type *type_out)
+{
+    int i = name_index(check_types, NAMES_LEN(check_types), name);
+    if (i > 0) /* "inherit" is what an absent type means, never written */
+        *type_out = (enum db_check_type)i;
+    return i > 0 ? 0 : -EINVAL;
+}
+
+const char *db_failback_name(enum db_failback failback)
+{
+    return failbacks[failback];
+}
+
+int db_failback_parse(const char *name, enum db_failback *failback_out)
+{
+    int i = name_index(failbacks, NAMES_LEN(failbacks), name);
+    if (i >= 0)
+        *failback_out = (enum db_failback)i;
     return i < 0 ? i : 0;
 }
 
@@ -461,6 +506,22 @@ static int pool_validate(const struct db_topology *topo, const struct db_pool *p
     if (db_topology_region(topo, pool->region) == NULL)
         return fail(err, errlen, "services[%s].pools[%s].region: no region named '%s'", svc,
                     pool->region, pool->region);
+    snprintf(where, sizeof(where), "services[%s].pools[%s]", svc, pool->region);
+    if (pool->min_healthy < 1 || pool->min_healthy > 1000)
+        return fail(err, errlen, "%s.min_healthy: %d is outside 1..1000", where, pool->min_healthy);
+    if ((size_t)pool->min_healthy > pool->n_origins && pool->n_origins > 0)
+        return fail(err, errlen,
+                    "%s.min_healthy: %d is more than the pool's %zu origins; lower it first", where,
+                    pool->min_healthy, pool->n_origins);
+    if (pool->min_weight_percent < 0 || pool->min_weight_percent > 100)
+        return fail(err, errlen, "%s.min_weight_percent: %d is outside 0..100", where,
+                    pool->min_weight_percent);
+    if (pool->holddown_ms < 0 || pool->holddown_ms > 86400000)
+        return fail(err, errlen, "%s.holddown_ms: %d is outside 0..86400000 (0: the default)",
+                    where, pool->holddown_ms);
+    int rc = check_validate(&pool->check, where, err, errlen);
+    if (rc != 0)
+        return rc;
     for (size_t i = 0; i < pool->n_origins; i++) {
         const struct db_origin *o = &pool->origins[i];
         snprintf(where, sizeof(where), "services[%s].pools[%s].origins[%zu]", svc, pool->region, i);
@@ -473,8 +534,7 @@ static int pool_validate(const struct db_topology *topo, const struct db_pool *p
                 return fail(err, errlen, "%s.address: '%s' is already in this pool", where,
                             o->address);
         }
-        int rc = check_validate(&o->check, where, err, errlen);
-        if (rc != 0)
+        if ((rc = check_validate(&o->check, where, err, errlen)) != 0)
             return rc;
     }
     return 0;

@@ -52,7 +52,8 @@ struct gslb_region {
     enum db_health_force force;
 };
 
-/* An origin's health-check settings as stored; zero or NULL fields take the prober's defaults. */
+/* An origin's health-check settings, its own merged over its pool's; zero or NULL fields take the
+ * prober's defaults. */
 struct gslb_check {
     enum db_check_type type;
     const char *path, *host, *expect, *body;
@@ -73,6 +74,9 @@ struct gslb_pool {
     uint32_t region;
     struct gslb_origin *origins;
     size_t n_origins;
+    int min_healthy, min_weight_percent; /* the quorum: see struct db_pool */
+    enum db_failback failback;
+    int holddown_ms; /* 0: the prober's default */
 };
 
 struct gslb_rule {
@@ -170,6 +174,11 @@ struct gslb_health_counter {
 /* Flips <h->up> only after <rise> successes or <fall> failures in a row. Returns true on a flip. */
 bool gslb_health_observe(struct gslb_health_counter *h, bool probe_ok);
 
+/* Whether <pool> has its quorum: at least min_healthy usable origins (enabled, weighted and
+ * <up>[i] for origin i of the pool) carrying at least min_weight_percent of the weight of its
+ * origins that are not disabled. Says why (or how many are healthy) in <why>. */
+bool gslb_pool_quorum(const struct gslb_pool *pool, const bool *up, char *why, size_t whylen);
+
 /* Failback hysteresis of a region: it leaves at once when unhealthy and comes back only after
  * being healthy for <holddown_ms> without a break. */
 struct gslb_region_gate {
@@ -204,6 +213,21 @@ void gslb_health_release(const struct gslb_health *health); /* accepts NULL */
 /* Changes whenever a new view is published. */
 uint64_t gslb_prober_generation(struct gslb_prober *prober);
 
+/* Check latency of one origin since it was first checked: a histogram over the upper bounds
+ * gslb_check_bucket_seconds (cumulative counts, as Prometheus has them). */
+#define GSLB_CHECK_BUCKETS 13
+extern const double gslb_check_bucket_seconds[GSLB_CHECK_BUCKETS];
+struct gslb_check_stats {
+    const char *key; /* "service/region/address" */
+    uint64_t count, failures;
+    uint64_t buckets[GSLB_CHECK_BUCKETS];
+    double sum_seconds, last_seconds;
+};
+/* Calls <fn> for every checked origin, from the caller's thread, while the prober waits. */
+void gslb_prober_check_stats(struct gslb_prober *prober,
+                             void (*fn)(const struct gslb_check_stats *stats, void *arg),
+                             void *arg);
+
 const char *gslb_region_state_name(enum gslb_region_state state);
 const char *gslb_reason_name(enum gslb_reason reason);
 
@@ -216,5 +240,19 @@ void gslb_watch_stop(struct gslb_watch *watch); /* accepts NULL */
 const struct gslb_snapshot *gslb_watch_acquire(struct gslb_watch *watch);
 /* Changes whenever a new snapshot is published: compare to skip acquiring on the hot path. */
 uint64_t gslb_watch_generation(struct gslb_watch *watch);
+
+/* ---- explaining a decision (gslb/explain.c) ---- */
+
+struct sbuf;
+
+/* Appends to <out> one JSON object (no newline) explaining how <snap> routes the client
+ * <ip_text> asking for <host> (NULL: no Host): its geo result, the service, every candidate
+ * region in order with distance, state and reason, and the region and origin chosen (the origin
+ * by <balancer>). <health> NULL means everything healthy; pass the prober's view for the choice
+ * the proxy makes now. `gslbctl route` and the admin API print exactly this. Returns 0, or
+ * -EINVAL when <ip_text> is no address (the object then says so in "error"). */
+int gslb_explain(const struct gslb_snapshot *snap, struct gslb_balancer *balancer, struct geo *geo,
+                 const char *ip_text, const char *host, const struct gslb_health *health,
+                 struct sbuf *out);
 
 #endif

@@ -6,7 +6,12 @@
  * Origins are identified by "service/region/address", so their state survives a new snapshot;
  * checks start at a random point of their first interval and drift by up to 10% each time, so a
  * thousand origins do not fire together. Every change of state is logged, and recorded in the
- * store (state and bounded history) for `gslbctl health`. */
+ * store (state and bounded history) for `gslbctl health`.
+ *
+ * A region serves a service while its pool has its quorum (gslb_pool_quorum), past the failback
+ * hold-down; a pool with manual failback also holds the region out after it went down, in the
+ * store, until an operator resumes it (which bumps the config version, so the next snapshot
+ * brings the released holds along). Check latencies are kept per origin for the metrics. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -42,14 +47,17 @@ struct target {
     int port;
     struct event *timer;
     struct bufferevent *bev;
+    struct timespec started; /* of the check in flight */
     char last_failure[160];
+    struct gslb_check_stats stats; /* under the prober's stats_lock */
 };
 
 struct region {
     char *key; /* "service/region" */
     uint32_t service, region;
-    bool present;
-    struct gslb_region_gate gate;
+    struct gslb_region_gate gate; /* the checks and the hold-down */
+    bool held;                    /* by manual failback, until an operator resumes it */
+    bool effective_up;            /* what the decisions see */
 };
 
 struct view {
@@ -74,6 +82,8 @@ struct gslb_prober {
     struct target **by_index; /* by origin index of the current snapshot */
     struct region *regions;
     size_t n_regions;
+    bool *pool_up;              /* scratch: checks of one pool's origins */
+    pthread_mutex_t stats_lock; /* guards <targets> and their stats against readers */
     struct publish_slot views;
     struct evhttp_uri *webhook;
     bool dirty; /* a state changed since the last published view */
@@ -160,12 +170,31 @@ static void check_schedule(struct target *t, bool first)
     evtimer_add(t->timer, &tv);
 }
 
+static void stats_add(struct target *t, bool ok)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double seconds =
+        (double)(now.tv_sec - t->started.tv_sec) + (double)(now.tv_nsec - t->started.tv_nsec) / 1e9;
+    struct gslb_check_stats *st = &t->stats;
+    pthread_mutex_lock(&t->prober->stats_lock);
+    st->count++;
+    st->failures += !ok;
+    st->sum_seconds += seconds;
+    st->last_seconds = seconds;
+    for (size_t b = 0; b < GSLB_CHECK_BUCKETS; b++)
+        st->buckets[b] += seconds <= gslb_check_bucket_seconds[b];
+    pthread_mutex_unlock(&t->prober->stats_lock);
+}
+
 static void check_done(struct target *t, bool ok, const char *reason)
 {
     if (t->bev) {
         bufferevent_free(t->bev);
         t->bev = NULL;
     }
+    if (t->check.type != DB_CHECK_NONE)
+        stats_add(t, ok);
     if (!ok)
         snprintf(t->last_failure, sizeof(t->last_failure), "%s", reason);
     if (gslb_health_observe(&t->counter, ok)) {
@@ -286,6 +315,7 @@ static void check_start(evutil_socket_t fd, short what, void *arg)
         check_done(t, true, "ok"); /* not checked: counts as healthy */
         return;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t->started);
     t->bev = bufferevent_socket_new(t->prober->base, -1, BEV_OPT_CLOSE_ON_FREE);
     struct timeval tv = {t->check.timeout_ms / 1000, (t->check.timeout_ms % 1000) * 1000};
     bufferevent_set_timeouts(t->bev, &tv, &tv);
@@ -342,6 +372,31 @@ static struct target *target_find(struct gslb_prober *p, const char *key)
     return NULL;
 }
 
+/* Reads the manual-failback holds from the store (they change only with the config version, when
+ * an operator resumes a region) and drops those of pools that no longer fail back by hand. */
+static void holds_load(struct gslb_prober *p)
+{
+    struct db_health_row *rows = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_regions; i++)
+        p->regions[i].held = false;
+    if (p->db == NULL || db_failback_holds(p->db, &rows, &n) != 0)
+        return;
+    for (size_t h = 0; h < n; h++) {
+        struct region *r = NULL;
+        for (size_t i = 0; i < p->n_regions && r == NULL; i++) {
+            if (strcmp(p->regions[i].key, rows[h].object) == 0)
+                r = &p->regions[i];
+        }
+        const struct gslb_service *svc = r ? &p->snap->services[r->service] : NULL;
+        if (r && svc->pools[svc->pool_of_region[r->region]].failback == DB_FAILBACK_MANUAL)
+            r->held = true;
+        else
+            db_failback_hold(p->db, rows[h].object, false, 0, NULL);
+    }
+    db_health_free(rows, n);
+}
+
 /* Moves to <snap>: keeps the state of origins it still has, starts checking new ones. */
 static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *snap)
 {
@@ -365,8 +420,11 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
                     t->counter.up = true; /* healthy until checks say otherwise */
                     t->effective_up = true;
                     t->timer = evtimer_new(p->base, check_start, t);
+                    t->stats.key = t->key;
+                    pthread_mutex_lock(&p->stats_lock);
                     p->targets = xreallocarray(p->targets, p->n_targets + 1, sizeof(*p->targets));
                     p->targets[p->n_targets++] = t;
+                    pthread_mutex_unlock(&p->stats_lock);
                     record(p, "origin", key, true, "configured", false);
                 }
                 t->present = true;
@@ -382,6 +440,7 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
             }
         }
     }
+    pthread_mutex_lock(&p->stats_lock);
     for (size_t i = 0; i < p->n_targets;) { /* origins no longer configured */
         if (p->targets[i]->present) {
             i++;
@@ -390,13 +449,14 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
         target_free(p->targets[i]);
         p->targets[i] = p->targets[--p->n_targets];
     }
+    pthread_mutex_unlock(&p->stats_lock);
     free(p->by_index);
     p->by_index = xcalloc(snap->n_origins + 1, sizeof(*p->by_index));
     for (size_t i = 0; i < p->n_targets; i++)
         p->by_index[p->targets[i]->index] = p->targets[i];
     /* Regions per service: keep gates by "service/region". */
     struct region *old = p->regions;
-    size_t n_old = p->n_regions;
+    size_t n_old = p->n_regions, largest_pool = 0;
     p->n_regions = 0;
     p->regions = xcalloc(snap->n_services * snap->n_regions + 1, sizeof(*p->regions));
     for (size_t s = 0; s < snap->n_services; s++) {
@@ -410,18 +470,26 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
             r->service = (uint32_t)s;
             r->region = svc->pools[pl].region;
             r->gate = (struct gslb_region_gate){true, now_ms()};
+            r->effective_up = true;
             bool known = false;
             for (size_t i = 0; i < n_old && !known; i++) {
-                if ((known = strcmp(old[i].key, key) == 0))
+                if ((known = strcmp(old[i].key, key) == 0)) {
                     r->gate = old[i].gate;
+                    r->effective_up = old[i].effective_up;
+                }
             }
             if (!known)
                 record(p, "region", key, true, "configured", false);
+            if (svc->pools[pl].n_origins > largest_pool)
+                largest_pool = svc->pools[pl].n_origins;
         }
     }
     for (size_t i = 0; i < n_old; i++)
         free(old[i].key);
     free(old);
+    free(p->pool_up);
+    p->pool_up = xcalloc(largest_pool + 1, sizeof(*p->pool_up));
+    holds_load(p);
     p->dirty = true;
 }
 
@@ -448,7 +516,7 @@ static void view_publish(struct gslb_prober *p)
         origin_up[p->targets[i]->index] = p->targets[i]->effective_up;
     for (size_t i = 0; i < p->n_regions; i++) {
         const struct region *r = &p->regions[i];
-        region_up[r->service * snap->n_regions + r->region] = r->gate.up;
+        region_up[r->service * snap->n_regions + r->region] = r->effective_up;
         if (snap->regions[r->region].force != DB_FORCE_UP)
             continue;
         /* A region forced up serves with all its origins, whatever their checks say. */
@@ -462,8 +530,8 @@ static void view_publish(struct gslb_prober *p)
     p->dirty = false;
 }
 
-/* A region serves a service while at least one of its origins there is enabled, weighted and
- * healthy; the gate adds the failback hold-down. */
+/* Feeds each region's quorum to its gate and settles what the decisions see: an operator's
+ * override first, then a manual-failback hold, then the gate. */
 static void regions_evaluate(struct gslb_prober *p)
 {
     const struct gslb_snapshot *snap = p->snap;
@@ -472,35 +540,38 @@ static void regions_evaluate(struct gslb_prober *p)
         struct region *r = &p->regions[i];
         const struct gslb_service *svc = &snap->services[r->service];
         const struct gslb_pool *pool = &svc->pools[svc->pool_of_region[r->region]];
-        bool healthy = false;
-        for (size_t o = 0; o < pool->n_origins && !healthy; o++) {
-            const struct gslb_origin *origin = &pool->origins[o];
-            const struct target *t = p->by_index[origin->index];
-            healthy =
-                origin->state == DB_ORIGIN_ENABLED && origin->weight > 0 && t && t->effective_up;
+        char quorum[128], why[300];
+        for (size_t o = 0; o < pool->n_origins; o++) {
+            const struct target *t = p->by_index[pool->origins[o].index];
+            p->pool_up[o] = t && t->effective_up;
         }
+        bool healthy = gslb_pool_quorum(pool, p->pool_up, quorum, sizeof(quorum));
+        int holddown = pool->holddown_ms ? pool->holddown_ms : p->cfg.holddown_ms;
+        gslb_region_gate_update(&r->gate, healthy, now, holddown);
         enum db_health_force force = snap->regions[r->region].force;
-        bool was_up = r->gate.up, flipped;
-        if (force == DB_FORCE_AUTO) {
-            flipped = gslb_region_gate_update(&r->gate, healthy, now, p->cfg.holddown_ms);
-        } else { /* overruled: no hold-down either way */
-            r->gate.up = force == DB_FORCE_UP;
-            r->gate.healthy_since_ms = r->gate.up ? now : -1;
-            flipped = r->gate.up != was_up;
+        bool up = force == DB_FORCE_UP     ? true
+                  : force == DB_FORCE_DOWN ? false
+                                           : r->gate.up && !r->held;
+        if (up == r->effective_up)
+            continue;
+        r->effective_up = up;
+        if (force != DB_FORCE_AUTO)
+            snprintf(why, sizeof(why), "forced %s by an operator", up ? "up" : "down");
+        else if (up)
+            snprintf(why, sizeof(why), "%s for the %d ms hold-down", quorum, holddown);
+        else if (r->held)
+            snprintf(why, sizeof(why), "held out by manual failback until an operator resumes it");
+        else
+            snprintf(why, sizeof(why), "%s", quorum);
+        record(p, "region", r->key, up, why, true);
+        if (!up && force == DB_FORCE_AUTO && pool->failback == DB_FAILBACK_MANUAL && !r->held) {
+            r->held = true;
+            if (p->db && db_failback_hold(p->db, r->key, true, now, why) != 0)
+                log_err("health: cannot record the failback hold of %s", r->key);
         }
-        if (flipped) {
-            char why[128];
-            if (force != DB_FORCE_AUTO)
-                snprintf(why, sizeof(why), "forced %s by an operator", r->gate.up ? "up" : "down");
-            else if (r->gate.up)
-                snprintf(why, sizeof(why), "healthy for the %d ms hold-down", p->cfg.holddown_ms);
-            else
-                snprintf(why, sizeof(why), "no healthy origin left");
-            record(p, "region", r->key, r->gate.up, why, true);
-            if (p->webhook)
-                webhook_post(p, r->key, r->gate.up, why);
-            p->dirty = true;
-        }
+        if (p->webhook)
+            webhook_post(p, r->key, up, why);
+        p->dirty = true;
     }
 }
 
@@ -554,6 +625,7 @@ struct gslb_prober *gslb_prober_start(struct gslb_watch *watch,
     p->cfg = *cfg;
     p->watch = watch;
     p->seed = (unsigned)now_ms() ^ (unsigned)getpid();
+    pthread_mutex_init(&p->stats_lock, NULL);
     publish_slot_init(&p->views);
     if (cfg->db_path && (p->db = db_open(cfg->db_path, err, errlen)) == NULL)
         goto fail;
@@ -606,6 +678,8 @@ void gslb_prober_stop(struct gslb_prober *p)
     for (size_t i = 0; i < p->n_regions; i++)
         free(p->regions[i].key);
     free(p->regions);
+    free(p->pool_up);
+    pthread_mutex_destroy(&p->stats_lock);
     publish_slot_fini(&p->views);
     gslb_snapshot_release(p->snap);
     if (p->tick)
@@ -641,4 +715,16 @@ void gslb_health_release(const struct gslb_health *health)
 uint64_t gslb_prober_generation(struct gslb_prober *p)
 {
     return publish_slot_generation(&p->views);
+}
+
+const double gslb_check_bucket_seconds[GSLB_CHECK_BUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+void gslb_prober_check_stats(struct gslb_prober *p,
+                             void (*fn)(const struct gslb_check_stats *stats, void *arg), void *arg)
+{
+    pthread_mutex_lock(&p->stats_lock);
+    for (size_t i = 0; i < p->n_targets; i++)
+        fn(&p->targets[i]->stats, arg);
+    pthread_mutex_unlock(&p->stats_lock);
 }

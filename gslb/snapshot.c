@@ -104,6 +104,28 @@ static void rule_build(struct snapshot *s, const struct db_topology *topo, const
     out->n_regions = in->n_regions;
 }
 
+/* An origin's check: its own fields, else the pool's (zero or NULL: the prober's defaults). */
+static struct gslb_check check_merge(struct snapshot *s, const struct db_check *own,
+                                     const struct db_check *pool)
+{
+#define PICK(f)     (own->f ? own->f : pool->f)
+#define PICK_STR(f) (PICK(f) ? snap_strdup(s, PICK(f)) : NULL)
+    struct gslb_check c = {
+        own->type != DB_CHECK_INHERIT ? own->type : pool->type,
+        PICK_STR(path),
+        PICK_STR(host),
+        PICK_STR(expect),
+        PICK_STR(body),
+        PICK(interval_ms),
+        PICK(timeout_ms),
+        PICK(rise),
+        PICK(fall),
+    };
+#undef PICK_STR
+#undef PICK
+    return c;
+}
+
 static void service_build(struct snapshot *s, const struct db_topology *topo,
                           const struct db_service *in, struct gslb_service *out,
                           uint32_t *next_origin)
@@ -120,6 +142,10 @@ static void service_build(struct snapshot *s, const struct db_topology *topo,
         const struct db_pool *pin = &in->pools[p];
         struct gslb_pool *pool = &out->pools[p];
         pool->region = region_lookup(topo, pin->region);
+        pool->min_healthy = pin->min_healthy;
+        pool->min_weight_percent = pin->min_weight_percent;
+        pool->failback = pin->failback;
+        pool->holddown_ms = pin->holddown_ms;
         out->pool_of_region[pool->region] = (int32_t)p;
         pool->origins = snap_alloc(s, pin->n_origins, sizeof(*pool->origins));
         pool->n_origins = pin->n_origins;
@@ -130,18 +156,7 @@ static void service_build(struct snapshot *s, const struct db_topology *topo,
             origin->state = pin->origins[o].state;
             origin->force = pin->origins[o].force;
             origin->index = (*next_origin)++;
-            const struct db_check *c = &pin->origins[o].check;
-            origin->check = (struct gslb_check){
-                c->type,
-                c->path ? snap_strdup(s, c->path) : NULL,
-                c->host ? snap_strdup(s, c->host) : NULL,
-                c->expect ? snap_strdup(s, c->expect) : NULL,
-                c->body ? snap_strdup(s, c->body) : NULL,
-                c->interval_ms,
-                c->timeout_ms,
-                c->rise,
-                c->fall,
-            };
+            origin->check = check_merge(s, &pin->origins[o].check, &pin->check);
             origin->hash_key = gslb_hash_bytes(origin->address, strlen(origin->address));
         }
     }

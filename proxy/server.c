@@ -384,6 +384,44 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
 
 /* ---- the metrics listener ---- */
 
+/* One origin's check latencies as a Prometheus histogram; the key is "service/region/address"
+ * (names and addresses hold no '/'). */
+static bool check_labels(const struct gslb_check_stats *st, char *labels, size_t len)
+{
+    const char *slash1 = strchr(st->key, '/'), *slash2 = slash1 ? strchr(slash1 + 1, '/') : NULL;
+    if (slash2 == NULL)
+        return false;
+    snprintf(labels, len, "service=\"%.*s\",region=\"%.*s\",origin=\"%s\"", (int)(slash1 - st->key),
+             st->key, (int)(slash2 - slash1 - 1), slash1 + 1, slash2 + 1);
+    return true;
+}
+
+static void check_failures_metrics(const struct gslb_check_stats *st, void *arg)
+{
+    char labels[600];
+    if (check_labels(st, labels, sizeof(labels)))
+        evbuffer_add_printf(arg, "gslb_health_check_failures_total{%s} %llu\n", labels,
+                            (unsigned long long)st->failures);
+}
+
+static void check_latency_metrics(const struct gslb_check_stats *st, void *arg)
+{
+    struct evbuffer *out = arg;
+    char labels[600];
+    if (!check_labels(st, labels, sizeof(labels)))
+        return;
+    for (size_t b = 0; b < GSLB_CHECK_BUCKETS; b++)
+        evbuffer_add_printf(out, "gslb_health_check_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+                            labels, gslb_check_bucket_seconds[b],
+                            (unsigned long long)st->buckets[b]);
+    evbuffer_add_printf(out,
+                        "gslb_health_check_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n"
+                        "gslb_health_check_duration_seconds_sum{%s} %.6f\n"
+                        "gslb_health_check_duration_seconds_count{%s} %llu\n",
+                        labels, (unsigned long long)st->count, labels, st->sum_seconds, labels,
+                        (unsigned long long)st->count);
+}
+
 /* Health gauges from the prober's newest view, appended to the metrics text. */
 static void health_metrics(struct proxy *p, struct evbuffer *out)
 {
@@ -413,6 +451,13 @@ static void health_metrics(struct proxy *p, struct evbuffer *out)
                                     svc->name, snap->regions[svc->pools[pl].region].name,
                                     view->region_up[s * snap->n_regions + svc->pools[pl].region]);
         }
+        evbuffer_add_printf(out, "# HELP gslb_health_check_duration_seconds Time an active check "
+                                 "took, answered or failed.\n"
+                                 "# TYPE gslb_health_check_duration_seconds histogram\n");
+        gslb_prober_check_stats(p->prober, check_latency_metrics, out);
+        evbuffer_add_printf(out, "# HELP gslb_health_check_failures_total Active checks that "
+                                 "failed.\n# TYPE gslb_health_check_failures_total counter\n");
+        gslb_prober_check_stats(p->prober, check_failures_metrics, out);
     }
     gslb_health_release(view);
     gslb_snapshot_release(snap);

@@ -1675,6 +1675,133 @@ static void kill_during_imports_leaves_one_whole_topology(void **state)
     }
 }
 
+/* ---- pool settings and manual failback ---- */
+
+static const char POOL_DOC[] =
+    "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 48.8, \"lon\": 2.3},"
+    " {\"name\": \"us-east\", \"lat\": 39.0, \"lon\": -77.5}],"
+    " \"services\": [{\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
+    "  {\"region\": \"eu-west\", \"min_healthy\": 2, \"min_weight_percent\": 60,"
+    "   \"failback\": \"manual\", \"holddown_ms\": 5000,"
+    "   \"check\": {\"type\": \"http\", \"path\": \"/healthz\", \"interval_ms\": 1000},"
+    "   \"origins\": [{\"address\": \"10.0.0.5:80\"}, {\"address\": \"10.0.0.6:80\"}]},"
+    "  {\"region\": \"us-east\", \"origins\": [{\"address\": \"10.1.0.5:80\"}]}]}]}";
+
+static void pool_settings_round_trip_and_defaults_stay_out_of_the_export(void **state)
+{
+    struct fixture *f = *state;
+    import_ok(f->db, POOL_DOC);
+    char *text = export_ok(f->db);
+    assert_non_null(strstr(text, "\"min_healthy\": 2"));
+    assert_non_null(strstr(text, "\"min_weight_percent\": 60"));
+    assert_non_null(strstr(text, "\"failback\": \"manual\""));
+    assert_non_null(strstr(text, "\"holddown_ms\": 5000"));
+    assert_non_null(strstr(text, "\"path\": \"/healthz\""));
+    /* us-east's pool has every default: none of its settings is written out */
+    assert_null(strstr(strstr(text, "\"region\": \"us-east\""), "min_healthy"));
+    char *again = canonical_ok(text);
+    assert_string_equal(text, again);
+    struct db_topology *topo = load_ok(f->db);
+    assert_int_equal(topo->services[0].pools[1].min_healthy, 1);
+    assert_int_equal(topo->services[0].pools[0].check.interval_ms, 1000);
+    db_topology_free(topo);
+    free(again);
+    free(text);
+}
+
+static void pool_settings_out_of_range_are_rejected_by_field(void **state)
+{
+    struct fixture *f = *state;
+    char doc[2048];
+    static const struct {
+        const char *setting, *field;
+    } cases[] = {
+        {"\"min_healthy\": 0", "services[www].pools[eu-west].min_healthy"},
+        {"\"min_healthy\": 2", "services[www].pools[eu-west].min_healthy"}, /* one origin */
+        {"\"min_weight_percent\": 101", "services[www].pools[eu-west].min_weight_percent"},
+        {"\"failback\": \"later\"", "failback"},
+        {"\"holddown_ms\": -1", "services[www].pools[eu-west].holddown_ms"},
+        {"\"check\": {\"path\": \"x\"}", "services[www].pools[eu-west].check.path"},
+        {"\"quorum\": 1", "quorum"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(
+            doc, sizeof(doc),
+            "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 48.8, \"lon\": 2.3}],"
+            " \"services\": [{\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
+            "  {\"region\": \"eu-west\", %s, \"origins\": [{\"address\": \"10.0.0.5:80\"}]}]}]}",
+            cases[i].setting);
+        assert_import_rejected(f, doc, cases[i].field);
+    }
+}
+
+static void pool_set_changes_settings_keeps_origins_and_is_audited(void **state)
+{
+    struct fixture *f = *state;
+    char err[512] = "";
+    import_ok(f->db, POOL_DOC);
+    char eu_west[] = "eu-west", nowhere[] = "nowhere";
+    struct db_pool pool = {.region = eu_west, .min_healthy = 1};
+    assert_int_equal(db_pool_set(f->db, "www", &pool, "alice", err, sizeof(err)), 0);
+    struct db_topology *topo = load_ok(f->db);
+    const struct db_pool *p = &topo->services[0].pools[0];
+    assert_int_equal(p->min_healthy, 1);
+    assert_int_equal(p->failback, DB_FAILBACK_AUTO);
+    assert_null(p->check.path);
+    assert_int_equal(p->n_origins, 2);
+    db_topology_free(topo);
+    struct db_audit_entry *e = audit_newest(f->db);
+    assert_string_equal(e->action, "pool.set");
+    assert_string_equal(e->object, "pool www/eu-west");
+    assert_non_null(strstr(e->before, "\"failback\":\"manual\""));
+    assert_null(strstr(e->after, "failback"));
+    db_audit_free(e, 1);
+    pool.region = nowhere;
+    assert_int_equal(db_pool_set(f->db, "www", &pool, "alice", err, sizeof(err)), -ENOENT);
+    assert_err_names(err, "services[www].pools[nowhere]");
+    /* Removing an origin below the quorum is refused until the quorum is lowered. */
+    pool = (struct db_pool){.region = eu_west, .min_healthy = 2};
+    assert_int_equal(db_pool_set(f->db, "www", &pool, "alice", err, sizeof(err)), 0);
+    assert_int_equal(
+        db_origin_remove(f->db, "www", "eu-west", "10.0.0.6:80", "alice", err, sizeof(err)),
+        -EINVAL);
+    assert_err_names(err, "min_healthy");
+}
+
+static void resume_lifts_the_override_and_the_holds_of_its_region_only(void **state)
+{
+    struct fixture *f = *state;
+    char err[512] = "";
+    import_ok(f->db, POOL_DOC);
+    char eu_west[] = "eu-west";
+    struct db_region r = {eu_west, NULL, 48.8, 2.3, DB_REGION_ACTIVE, DB_FORCE_DOWN};
+    assert_int_equal(db_region_set(f->db, &r, ACTOR, err, sizeof(err)), 0);
+    assert_int_equal(db_failback_hold(f->db, "www/eu-west", true, 1000, "went down"), 0);
+    assert_int_equal(db_failback_hold(f->db, "api/eu-west", true, 1000, "went down"), 0);
+    assert_int_equal(db_failback_hold(f->db, "www/us-east", true, 1000, "went down"), 0);
+    int64_t version = version_of(f->db);
+    assert_int_equal(db_region_resume(f->db, "eu-west", "alice", err, sizeof(err)), 0);
+    assert_true(version_of(f->db) > version); /* so the daemon reloads the holds */
+    struct db_health_row *rows;
+    size_t n;
+    assert_int_equal(db_failback_holds(f->db, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].object, "www/us-east");
+    db_health_free(rows, n);
+    struct db_topology *topo = load_ok(f->db);
+    assert_int_equal(db_topology_region(topo, "eu-west")->force, DB_FORCE_AUTO);
+    db_topology_free(topo);
+    struct db_audit_entry *e = audit_newest(f->db);
+    assert_string_equal(e->action, "region.resume");
+    assert_string_equal(e->actor, "alice");
+    db_audit_free(e, 1);
+    assert_int_equal(db_region_resume(f->db, "nowhere", "alice", err, sizeof(err)), -ENOENT);
+    assert_int_equal(db_failback_hold(f->db, "www/us-east", false, 0, NULL), 0);
+    assert_int_equal(db_failback_holds(f->db, &rows, &n), 0);
+    assert_int_equal(n, 0);
+    db_health_free(rows, n);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1718,6 +1845,10 @@ int main(void)
         T(duplicate_json_key_is_rejected),
         T(short_form_origins_beside_services_are_rejected),
         T(export_import_export_is_a_fixed_point),
+        T(pool_settings_round_trip_and_defaults_stay_out_of_the_export),
+        T(pool_settings_out_of_range_are_rejected_by_field),
+        T(pool_set_changes_settings_keeps_origins_and_is_audited),
+        T(resume_lifts_the_override_and_the_holds_of_its_region_only),
         T(stored_export_equals_the_models_own_json),
         T(export_writes_defaults_and_normalizes_case),
         T(import_replaces_the_whole_topology),

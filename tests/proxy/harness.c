@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db/db.h"
 #include "tests/proxy/harness.h"
 
 char build[256], city[512], dir[64], db_path[128];
@@ -378,4 +379,65 @@ int request(int port, const char *raw, struct resp *r)
     bool ok = conn_response(c, r, strncmp(raw, "HEAD", 4) == 0);
     conn_close(c);
     return ok ? r->status : -1;
+}
+
+/* ---- health as recorded, and gslbctl ---- */
+
+int region_up(const char *key)
+{
+    char err[256], object[128];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    struct db_health_row *rows;
+    size_t n;
+    int up = -1;
+    snprintf(object, sizeof(object), "region %s", key);
+    if (db && db_health_state(db, &rows, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(rows[i].object, object) == 0)
+                up = rows[i].up;
+        }
+        db_health_free(rows, n);
+    }
+    db_close(db);
+    return up;
+}
+
+int64_t wait_region(const char *key, int want, int limit_ms)
+{
+    int64_t start = now_ms();
+    while (now_ms() - start < limit_ms) {
+        if (region_up(key) == want)
+            return now_ms();
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+int region_transitions(const char *key)
+{
+    char err[256], object[128];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    struct db_health_row *rows;
+    size_t n;
+    int count = 0;
+    snprintf(object, sizeof(object), "region %s", key);
+    if (db && db_health_history(db, 1000, &rows, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            count += strcmp(rows[i].object, object) == 0;
+        db_health_free(rows, n);
+    }
+    db_close(db);
+    return count;
+}
+
+int gslbctl(const char *args, char *out, size_t len)
+{
+    char cmd[1024], line[512];
+    snprintf(cmd, sizeof(cmd), "%s/gslbctl --db %s %s 2>&1", build, db_path, args);
+    FILE *f = popen(cmd, "r");
+    out[0] = '\0';
+    while (f && fgets(line, sizeof(line), f))
+        strncat(out, line, len - strlen(out) - 1);
+    int status = f ? pclose(f) : -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

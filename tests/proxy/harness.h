@@ -64,4 +64,14 @@ bool conn_closed(struct conn *c);
 /* One request on a fresh connection; returns the status (-1: no complete response). */
 int request(int port, const char *raw, struct resp *r);
 
+/* Health as the store at <db_path> records it, for "region SERVICE/REGION" <key>s: 1 up, 0 down,
+ * -1 no row; wait_region() polls until it reads <want> and returns when (-1 after <limit_ms>). */
+int region_up(const char *key);
+int64_t wait_region(const char *key, int want, int limit_ms);
+int region_transitions(const char *key); /* in the recorded history */
+
+/* Runs "<build>/gslbctl --db <db_path> ARGS" and keeps its output (stdout and stderr) in <out>.
+ * Returns its exit status. */
+int gslbctl(const char *args, char *out, size_t len);
+
 #endif

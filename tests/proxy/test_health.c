@@ -45,55 +45,6 @@ static const char *daemon_flags[] = {"--health-checks",
                                      webhook,
                                      NULL};
 
-/* Whether the store says "region www/eu-west" is up; -1 if it has no such row. */
-static int region_up(const char *key)
-{
-    char err[256], object[128];
-    struct db *db = db_open(db_path, err, sizeof(err));
-    struct db_health_row *rows;
-    size_t n;
-    int up = -1;
-    snprintf(object, sizeof(object), "region %s", key);
-    if (db && db_health_state(db, &rows, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp(rows[i].object, object) == 0)
-                up = rows[i].up;
-        }
-        db_health_free(rows, n);
-    }
-    db_close(db);
-    return up;
-}
-
-/* Polls until the region's recorded state is <want>; returns when, or -1 after <limit_ms>. */
-static int64_t wait_region(const char *key, int want, int limit_ms)
-{
-    int64_t start = now_ms();
-    while (now_ms() - start < limit_ms) {
-        if (region_up(key) == want)
-            return now_ms();
-        sleep_ms(10);
-    }
-    return -1;
-}
-
-static int region_transitions(const char *key)
-{
-    char err[256], object[128];
-    struct db *db = db_open(db_path, err, sizeof(err));
-    struct db_health_row *rows;
-    size_t n;
-    int count = 0;
-    snprintf(object, sizeof(object), "region %s", key);
-    if (db && db_health_history(db, 1000, &rows, &n) == 0) {
-        for (size_t i = 0; i < n; i++)
-            count += strcmp(rows[i].object, object) == 0;
-        db_health_free(rows, n);
-    }
-    db_close(db);
-    return count;
-}
-
 /* ---- a webhook receiver: keeps the bodies of the POSTs it gets ---- */
 
 static int hook_fd;
