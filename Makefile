@@ -15,6 +15,7 @@ WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wold-
 WERROR ?= -Werror
 CFLAGS ?= -O2 -g
 PKGS    = libmaxminddb sqlite3 jansson libevent
+PKGS   += libmicrohttpd libcrypto
 # llhttp: the C sources Debian's node-llhttp ships, compiled in (never with our -Werror).
 LLHTTP_DIR ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
@@ -24,7 +25,7 @@ TEST_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null)
 ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -I. -I$(LLHTTP_INC) $(WARN) $(WERROR) $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
 SAN     = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-MODULES  = common geo db gslb proxy demo
+MODULES  = common geo db gslb proxy demo admin
 LIB_SRC  = $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
 LLHTTP_OBJ = $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o) $(LLHTTP_OBJ) $(BUILD)/admin/assets.o
@@ -77,7 +78,8 @@ $(BUILD)/gslbctl: $(BUILD)/tools/gslbctl.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 # The proxy and health tests share a harness (processes, a raw HTTP client).
-PROXY_TESTS = $(filter $(BUILD)/tests/proxy/%,$(TESTS))
+# The admin API tests start gslbd the same way.
+PROXY_TESTS = $(filter $(BUILD)/tests/proxy/% $(BUILD)/tests/admin/%,$(TESTS))
 $(filter-out $(PROXY_TESTS),$(TESTS)): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) $(DEP_LIBS)
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "common/log.h"
 #include "common/units.h"
 #include "common/xalloc.h"
@@ -45,6 +46,9 @@ static const char usage_text[] =
     "  --forwarded-header yes|no  also send RFC 7239 Forwarded (no)\n"
     "  --workers N                event loops (0: one per core)\n"
     "  --log-level err|warn|info|debug\n"
+    "  admin console: --admin-listen ADDR:PORT (127.0.0.1:9090; empty disables; anything but\n"
+    "    loopback is logged as a warning) --admin-tls-cert PEM --admin-tls-key PEM\n"
+    "    --admin-session-ttl 8h (how long a login lasts)\n"
     "  health checks: --health-checks tcp|http|none (tcp; for origins whose own check says\n"
     "    nothing) --health-interval 2s --health-timeout 1s --health-rise 2 --health-fall 3\n"
     "    --failback-holddown 30s (a region comes back after being healthy this long)\n"
@@ -130,6 +134,7 @@ struct daemon_config {
     const char *geoip[MAX_GEOIP];
     size_t n_geoip;
     enum log_level log_level;
+    struct admin_config admin;
 };
 
 /* The health-check settings (gslb/ has no config parser: its settings are a plain struct). */
@@ -203,6 +208,12 @@ static int config_build(const struct settings *s, struct daemon_config *cfg, cha
                 int rc = health_config_set(&cfg->health, it->key, it->value, err, errlen);
                 if (rc != 0)
                     return rc;
+            } else if (strncmp(it->key, "admin-", 6) == 0) {
+                int rc = admin_config_set(&cfg->admin, it->key, it->value, err, errlen);
+                if (rc == -ENOENT)
+                    snprintf(err, errlen, "unknown setting '%s' (see gslbd --help)", it->key);
+                if (rc != 0)
+                    return rc;
             } else if (strcmp(it->key, "log-level") == 0) {
                 if (log_level_parse(it->value, &cfg->log_level) != 0) {
                     snprintf(err, errlen, "log-level: expected err, warn, info or debug");
@@ -233,6 +244,7 @@ static void defaults(struct daemon_config *cfg, bool demo)
         .default_type = DB_CHECK_TCP,
     };
     cfg->log_level = LOG_LEVEL_INFO;
+    admin_config_defaults(&cfg->admin);
     cfg->db_path = "/var/lib/gslb/gslb.db";
     snprintf(cfg->proxy.metrics_listen, sizeof(cfg->proxy.metrics_listen), "127.0.0.1:9100");
     snprintf(cfg->proxy.access_log, sizeof(cfg->proxy.access_log), "-");
@@ -383,8 +395,13 @@ int main(int argc, char **argv)
     struct gslb_prober *prober = gslb_prober_start(watch, &cfg.health, err, sizeof(err));
     struct proxy *proxy =
         prober ? proxy_create(&cfg.proxy, geo, watch, prober, err, sizeof(err)) : NULL;
+    struct admin *admin = NULL;
+    cfg.admin.db_path = cfg.db_path;
     if (proxy == NULL) {
         log_err("proxy: %s", err);
+    } else if (cfg.admin.listen[0] && (admin = admin_start(&cfg.admin, geo, watch, prober, proxy,
+                                                           err, sizeof(err))) == NULL) {
+        log_err("%s", err);
     } else if (check_only) {
         log_info("gslbd: configuration OK");
         status = 0;
@@ -397,6 +414,16 @@ int main(int argc, char **argv)
                  cfg.proxy.listen[0].address, proxy_listen_port(proxy, 0),
                  cfg.proxy.metrics_listen[0] ? cfg.proxy.metrics_listen : "(off)",
                  proxy_metrics_port(proxy));
+        if (admin)
+            log_info("gslbd: admin console on %s%s (port %d)",
+                     cfg.admin.tls_cert[0] ? "https://" : "http://", cfg.admin.listen,
+                     admin_port(admin));
+        if (admin && !admin_listen_is_loopback(cfg.admin.listen))
+            log_warn("admin: the console on %s is reachable from other machines%s",
+                     cfg.admin.listen,
+                     cfg.admin.tls_cert[0] ? ""
+                                           : ", without TLS: passwords and sessions cross the "
+                                             "network in clear text");
         if (demo_mode)
             log_info("demo: try  curl -H 'X-Forwarded-For: 81.2.69.142' http://127.0.0.1:%d/  "
                      "(Europe) or 8.8.8.8 (America)",
@@ -431,9 +458,12 @@ int main(int argc, char **argv)
             if (geo_reload_changed(geo, err, sizeof(err)) < 0)
                 log_err("geo: reload refused, keeping the old database: %s", err);
         }
+        admin_stop(admin); /* before the proxy, whose counters it reads */
+        admin = NULL;
         proxy_shutdown(proxy);
         status = 0;
     }
+    admin_stop(admin);
     proxy_destroy(proxy);
     gslb_prober_stop(prober);
     gslb_watch_stop(watch);

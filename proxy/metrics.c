@@ -159,3 +159,37 @@ char *metrics_render(struct metrics *m)
     fclose(out);
     return text;
 }
+
+static int region_stats_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct proxy_region_stats *)a)->region,
+                  ((const struct proxy_region_stats *)b)->region);
+}
+
+struct proxy_region_stats *proxy_region_stats(struct proxy *proxy, size_t *n_out)
+{
+    struct metrics *m = &proxy->metrics;
+    struct proxy_region_stats *stats = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&m->lock);
+    for (struct metrics_entry *e = m->entries; e; e = e->next) {
+        size_t i = 0;
+        while (i < n && strcmp(stats[i].region, e->region) != 0)
+            i++;
+        if (i == n) {
+            stats = xreallocarray(stats, ++n, sizeof(*stats));
+            memset(&stats[i], 0, sizeof(stats[i]));
+            snprintf(stats[i].region, sizeof(stats[i].region), "%s", e->region);
+        }
+        for (int c = 0; c < 6; c++) {
+            uint64_t count = GET(e->series.requests[c]);
+            stats[i].by_class[c] += count;
+            stats[i].requests += count;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (n > 1)
+        qsort(stats, n, sizeof(*stats), region_stats_cmp);
+    *n_out = n;
+    return stats;
+}

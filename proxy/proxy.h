@@ -97,4 +97,18 @@ void proxy_reopen_logs(struct proxy *proxy);
 int proxy_listen_port(const struct proxy *proxy, size_t index);
 int proxy_metrics_port(const struct proxy *proxy);
 
+/* Requests answered since the proxy started, for one region, summed over services and workers
+ * ("none" counts requests no region could take). by_class[0] counts requests aborted before an
+ * answer, by_class[1..5] answers 1xx..5xx. */
+struct proxy_region_stats {
+    char region[64];
+    uint64_t requests;
+    uint64_t by_class[6];
+};
+
+/* A new array of per-region counters, by region name (the caller frees it). Safe from any
+ * thread; counters are read without stopping the workers, so each is exact but they are not a
+ * single instant. */
+struct proxy_region_stats *proxy_region_stats(struct proxy *proxy, size_t *n_out);
+
 #endif

@@ -7,6 +7,7 @@ set -eu
 
 PACKAGES="build-essential pkg-config git clang clang-format libclang-rt-14-dev
 libmaxminddb-dev libsqlite3-dev libjansson-dev libcmocka-dev libevent-dev node-llhttp
+libmicrohttpd-dev libssl-dev
 ca-certificates chromium fonts-dejavu-core"
 
 missing=""

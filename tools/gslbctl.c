@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sbuf.h"
 #include "common/xalloc.h"
 #include "db/db.h"
 #include "geo/geo.h"
@@ -681,93 +682,17 @@ struct router {
     struct gslb_balancer *balancer;
     struct geo *geo;
     const char *host;
+    struct sbuf line;
 };
 
-static void geo_put(FILE *out, const struct geo_result *g)
-{
-    char looked_up[IP_ADDR_STRLEN];
-    ip_addr_format(&g->looked_up, looked_up, sizeof(looked_up));
-    fprintf(out, "{\"status\":\"%s\",\"looked_up\":\"%s\",\"country\":", geo_status_name(g->status),
-            looked_up);
-    json_string_put(out, g->country[0] ? g->country : NULL);
-    fputs(",\"continent\":", out);
-    json_string_put(out, g->continent[0] ? g->continent : NULL);
-    fputs(",\"subdivision\":", out);
-    json_string_put(out, g->subdivision[0] ? g->subdivision : NULL);
-    if (g->location_source != GEO_LOCATION_NONE)
-        fprintf(out, ",\"lat\":%.4f,\"lon\":%.4f", g->lat, g->lon);
-    else
-        fputs(",\"lat\":null,\"lon\":null", out);
-    fprintf(out, ",\"location_source\":\"%s\"", geo_location_source_name(g->location_source));
-    if (g->accuracy_km)
-        fprintf(out, ",\"accuracy_km\":%u", g->accuracy_km);
-    else
-        fputs(",\"accuracy_km\":null", out);
-    if (g->asn)
-        fprintf(out, ",\"asn\":%u", g->asn);
-    else
-        fputs(",\"asn\":null", out);
-    fputs(",\"org\":", out);
-    json_string_put(out, g->org[0] ? g->org : NULL);
-    putc('}', out);
-}
-
-/* Prints one decision as a JSON line. Returns 0, or -EINVAL for a bad address. */
+/* Prints one decision as a JSON line (gslb_explain). Returns 0, or -EINVAL for a bad address. */
 static int route_one(struct router *rt, const char *ip_text, FILE *out)
 {
-    struct ip_addr ip;
-    struct geo_result g;
-    struct gslb_decision d;
-
-    if (ip_addr_parse(ip_text, &ip) != 0) {
-        fputs("{\"ip\":", out);
-        json_string_put(out, ip_text);
-        fputs(",\"error\":\"not an IPv4 or IPv6 address\"}\n", out);
-        return -EINVAL;
-    }
-    geo_lookup(rt->geo, &ip, &g);
-    fputs("{\"ip\":", out);
-    json_string_put(out, ip_text);
-    fputs(",\"host\":", out);
-    json_string_put(out, rt->host);
-    fputs(",\"geo\":", out);
-    geo_put(out, &g);
-    const struct gslb_service *svc = gslb_service_find(rt->snap, rt->host);
-    if (svc == NULL) {
-        fputs(",\"service\":null,\"region\":null,\"origin\":null,\"candidates\":[]}\n", out);
-        return 0;
-    }
-    gslb_decide(rt->snap, svc, &ip, &g, NULL, &d);
-    fputs(",\"service\":", out);
-    json_string_put(out, svc->name);
-    const struct gslb_origin *origin = NULL;
-    if (d.chosen >= 0) {
-        uint32_t region = d.candidates[d.chosen].region;
-        origin = gslb_origin_pick(rt->snap, rt->balancer, svc, region, &ip, NULL);
-        fputs(",\"region\":", out);
-        json_string_put(out, rt->snap->regions[region].name);
-    } else {
-        fputs(",\"region\":null", out);
-    }
-    fputs(",\"origin\":", out);
-    json_string_put(out, origin ? origin->address : NULL);
-    fputs(",\"candidates\":[", out);
-    for (size_t i = 0; i < d.n_candidates; i++) {
-        const struct gslb_candidate *c = &d.candidates[i];
-        fprintf(out, "%s{\"region\":", i ? "," : "");
-        json_string_put(out, rt->snap->regions[c->region].name);
-        if (c->distance_km >= 0)
-            fprintf(out, ",\"distance_km\":%.1f", c->distance_km);
-        else
-            fputs(",\"distance_km\":null", out);
-        fprintf(out, ",\"state\":\"%s\",\"reason\":\"%s", gslb_region_state_name(c->state),
-                gslb_reason_name(c->reason));
-        if (c->rule >= 0)
-            fprintf(out, " #%d", c->rule);
-        fputs("\"}", out);
-    }
-    fputs("]}\n", out);
-    return 0;
+    rt->line.len = 0;
+    int rc = gslb_explain(rt->snap, rt->balancer, rt->geo, ip_text, rt->host, NULL, &rt->line);
+    sbuf_add(&rt->line, "\n", 1);
+    fwrite(rt->line.p, 1, rt->line.len, out);
+    return rc;
 }
 
 static const char *default_geoip(void)
@@ -824,6 +749,7 @@ static int cmd_route(struct ctl *ctl, struct db_topology *topo, int argc, char *
     gslb_balancer_destroy(rt.balancer);
     gslb_snapshot_release(rt.snap);
     geo_close(rt.geo);
+    free(rt.line.p);
     return exit_code(rc);
 }
 
