@@ -148,8 +148,10 @@ struct proc gslbd_start(const char *const *extra)
                             "--log-level",
                             "info",
                             "--health-checks",
-                            "none"};
-    int argc = 17;
+                            "none",
+                            "--admin-listen",
+                            ""}; /* tests of the console turn it on */
+    int argc = 19;
     for (; extra && *extra && argc < 62; extra++)
         argv[argc++] = *extra;
     argv[argc] = NULL;
