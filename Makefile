@@ -14,7 +14,7 @@ WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wold-
           -Wimplicit-fallthrough
 WERROR ?= -Werror
 CFLAGS ?= -O2 -g
-PKGS    = libmaxminddb sqlite3 jansson libevent
+PKGS    = libmaxminddb sqlite3 jansson libevent libevent_openssl openssl
 PKGS   += libmicrohttpd libcrypto
 # llhttp: the C sources Debian's node-llhttp ships, compiled in (never with our -Werror).
 LLHTTP_DIR ?= /usr/share/llhttp

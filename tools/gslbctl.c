@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "common/sbuf.h"
+#include "common/units.h"
 #include "common/xalloc.h"
 #include "db/db.h"
 #include "geo/geo.h"
@@ -39,6 +40,7 @@ static const char usage_text[] =
     "  region set NAME [--lat DEG] [--lon DEG] [--display-name TEXT] [--state S]\n"
     "                  [--health auto|up|down]   (up/down overrule health checks)\n"
     "  region remove NAME             states: active draining disabled\n"
+    "  region resume NAME             health back to auto, lift manual-failback holds\n"
     "  service list\n"
     "  service add NAME --host HOST... [--policy nearest|failover] [--sticky yes|no]\n"
     "                   [--fallback REGION,...]\n"
@@ -49,6 +51,12 @@ static const char usage_text[] =
     "  origin set ADDRESS --service NAME --region NAME [--weight N] [--state S]\n"
     "                  [--health auto|up|down]\n"
     "  origin remove ADDRESS --service NAME --region NAME   states: enabled draining disabled\n"
+    "  pool list [--service NAME]\n"
+    "  pool set --service NAME --region NAME [--min-healthy N] [--min-weight-percent P]\n"
+    "           [--failback auto|manual] [--holddown DURATION (0: gslbd's)]\n"
+    "           [--check-type http|https|tcp|none] [--check-path P] [--check-host H]\n"
+    "           [--check-expect 200-399] [--check-body TEXT] [--check-interval D]\n"
+    "           [--check-timeout D] [--check-rise N] [--check-fall N]   (origins inherit)\n"
     "  rule list --service NAME\n"
     "  rule add --service NAME (--cidr PREFIX|--country CC|--continent CC) --regions R,...\n"
     "  rule remove --service NAME INDEX\n"
@@ -291,6 +299,12 @@ static int cmd_health(struct ctl *ctl, int argc, char **argv)
                rows[i].reason);
     }
     db_health_free(rows, n);
+    if (db_failback_holds(ctl->db, &rows, &n) != 0)
+        return report(-EIO, "cannot read the failback holds");
+    for (size_t i = 0; i < n; i++)
+        printf("%sheld out by manual failback (resume with 'gslbctl region resume'): region %s\n",
+               i ? "" : "\n", rows[i].object);
+    db_health_free(rows, n);
     if (history > 0) {
         if (db_health_history(ctl->db, (size_t)history, &rows, &n) != 0)
             return report(-EIO, "cannot read the health history");
@@ -364,10 +378,13 @@ static int cmd_region(struct ctl *ctl, struct db_topology *topo, int argc, char 
     if (argc < 3)
         return usage("region: expected list, or add|set|remove NAME");
     const char *name = argv[2];
-    if (strcmp(verb, "remove") == 0) {
+    if (strcmp(verb, "remove") == 0 || strcmp(verb, "resume") == 0) {
         if (argc != 3)
-            return usage("region remove takes only NAME");
-        return report(db_region_remove(ctl->db, name, ctl->actor, err, sizeof(err)), err);
+            return usage("region remove and resume take only NAME");
+        return report(verb[2] == 'm'
+                          ? db_region_remove(ctl->db, name, ctl->actor, err, sizeof(err))
+                          : db_region_resume(ctl->db, name, ctl->actor, err, sizeof(err)),
+                      err);
     }
     struct db_region r = {.lat = NAN, .lon = NAN};
     const struct db_region *cur = db_topology_region(topo, name);
@@ -600,6 +617,155 @@ static int cmd_origin(struct ctl *ctl, struct db_topology *topo, int argc, char 
         db_origin_set(ctl->db, a.service, a.region, &updated, ctl->actor, err, sizeof(err)), err);
 }
 
+/* ---- pools ---- */
+
+static void check_strings_free(struct db_check *check)
+{
+    free(check->path);
+    free(check->host);
+    free(check->expect);
+    free(check->body);
+}
+
+static int pool_options(int argc, char **argv, const char **service, const char **region,
+                        struct db_pool *pool)
+{
+    static const struct option opts[] = {{"service", required_argument, NULL, 's'},
+                                         {"region", required_argument, NULL, 'r'},
+                                         {"min-healthy", required_argument, NULL, 'm'},
+                                         {"min-weight-percent", required_argument, NULL, 'w'},
+                                         {"failback", required_argument, NULL, 'f'},
+                                         {"holddown", required_argument, NULL, 'd'},
+                                         {"check-type", required_argument, NULL, 't'},
+                                         {"check-path", required_argument, NULL, 'p'},
+                                         {"check-host", required_argument, NULL, 'h'},
+                                         {"check-expect", required_argument, NULL, 'e'},
+                                         {"check-body", required_argument, NULL, 'b'},
+                                         {"check-interval", required_argument, NULL, 'i'},
+                                         {"check-timeout", required_argument, NULL, 'o'},
+                                         {"check-rise", required_argument, NULL, 'R'},
+                                         {"check-fall", required_argument, NULL, 'F'},
+                                         {0}};
+    struct db_check *check = &pool->check;
+    char **text = NULL;
+    long n;
+    int c;
+    optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            *service = optarg;
+            continue;
+        case 'r':
+            *region = optarg;
+            continue;
+        case 'm':
+        case 'w':
+        case 'R':
+        case 'F':
+            if (!parse_int(optarg, 0, 1000, &n))
+                return usage("pool: --min-healthy, --min-weight-percent, --check-rise and "
+                             "--check-fall take an integer");
+            *(c == 'm'   ? &pool->min_healthy
+              : c == 'w' ? &pool->min_weight_percent
+              : c == 'R' ? &check->rise
+                         : &check->fall) = (int)n;
+            continue;
+        case 'f':
+            if (db_failback_parse(optarg, &pool->failback) != 0)
+                return usage("--failback: expected auto or manual");
+            continue;
+        case 'd':
+        case 'i':
+        case 'o':
+            if (parse_duration_ms(optarg, c == 'd'   ? &pool->holddown_ms
+                                          : c == 'i' ? &check->interval_ms
+                                                     : &check->timeout_ms) != 0)
+                return usage("pool: --holddown, --check-interval and --check-timeout take a "
+                             "duration such as 500ms, 2s or 1m");
+            continue;
+        case 't':
+            if (db_check_type_parse(optarg, &check->type) != 0)
+                return usage("--check-type: expected http, https, tcp or none");
+            continue;
+        case 'p':
+            text = &check->path;
+            break;
+        case 'h':
+            text = &check->host;
+            break;
+        case 'e':
+            text = &check->expect;
+            break;
+        case 'b':
+            text = &check->body;
+            break;
+        default:
+            return usage(NULL);
+        }
+        free(*text); /* an empty value goes back to inheriting */
+        *text = *optarg ? xstrdup(optarg) : NULL;
+    }
+    return optind == argc ? 0 : usage("unexpected argument after the options");
+}
+
+static int cmd_pool(struct ctl *ctl, struct db_topology *topo, int argc, char **argv)
+{
+    char err[512];
+    const char *verb = argc > 1 ? argv[1] : "", *service = NULL, *region = NULL;
+    if (strcmp(verb, "list") == 0) {
+        struct db_pool ignored = {0};
+        int rc = pool_options(argc - 1, argv + 1, &service, &region, &ignored);
+        if (rc != 0)
+            return rc;
+        printf("%-16s %-16s %7s %11s %10s %8s %-8s %s\n", "SERVICE", "REGION", "ORIGINS",
+               "MIN HEALTHY", "MIN WEIGHT", "FAILBACK", "HOLDDOWN", "CHECK");
+        for (size_t i = 0; i < topo->n_services; i++) {
+            const struct db_service *s = &topo->services[i];
+            for (size_t p = 0; p < s->n_pools && (!service || !strcmp(service, s->name)); p++) {
+                const struct db_pool *pool = &s->pools[p];
+                char holddown[16] = "default";
+                if (pool->holddown_ms)
+                    snprintf(holddown, sizeof(holddown), "%dms", pool->holddown_ms);
+                printf("%-16s %-16s %7zu %11d %9d%% %8s %-8s %s %s\n", s->name, pool->region,
+                       pool->n_origins, pool->min_healthy, pool->min_weight_percent,
+                       db_failback_name(pool->failback), holddown,
+                       db_check_type_name(pool->check.type),
+                       pool->check.path ? pool->check.path : "");
+            }
+        }
+        return 0;
+    }
+    if (strcmp(verb, "set") != 0)
+        return usage("pool: expected list or set");
+    /* set changes only what was given: a first pass finds the pool, the second applies the
+     * options over its stored settings. */
+    struct db_pool pool = {0};
+    int rc = pool_options(argc - 1, argv + 1, &service, &region, &pool);
+    check_strings_free(&pool.check);
+    if (rc != 0 || service == NULL || region == NULL)
+        return rc ? rc : usage("pool set takes --service and --region");
+    const struct db_service *s = db_topology_service(topo, service);
+    const struct db_pool *cur = NULL;
+    for (size_t p = 0; s && p < s->n_pools && !cur; p++) {
+        if (strcmp(s->pools[p].region, region) == 0)
+            cur = &s->pools[p];
+    }
+    if (cur == NULL)
+        return report(-ENOENT, "no such pool (a pool appears with its first origin)");
+    pool = *cur;
+    pool.origins = NULL;
+    pool.n_origins = 0;
+    pool.check.path = cur->check.path ? xstrdup(cur->check.path) : NULL;
+    pool.check.host = cur->check.host ? xstrdup(cur->check.host) : NULL;
+    pool.check.expect = cur->check.expect ? xstrdup(cur->check.expect) : NULL;
+    pool.check.body = cur->check.body ? xstrdup(cur->check.body) : NULL;
+    if ((rc = pool_options(argc - 1, argv + 1, &service, &region, &pool)) == 0)
+        rc = report(db_pool_set(ctl->db, service, &pool, ctl->actor, err, sizeof(err)), err);
+    check_strings_free(&pool.check);
+    return rc;
+}
+
 /* ---- rules ---- */
 
 static int cmd_rule(struct ctl *ctl, struct db_topology *topo, int argc, char **argv)
@@ -824,6 +990,8 @@ int main(int argc, char **argv)
         rc = cmd_service(&ctl, topo, cmd_argc, cmd);
     else if (strcmp(cmd[0], "origin") == 0)
         rc = cmd_origin(&ctl, topo, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "pool") == 0)
+        rc = cmd_pool(&ctl, topo, cmd_argc, cmd);
     else if (strcmp(cmd[0], "rule") == 0)
         rc = cmd_rule(&ctl, topo, cmd_argc, cmd);
     else if (strcmp(cmd[0], "route") == 0)

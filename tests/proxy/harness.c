@@ -434,7 +434,7 @@ int region_transitions(const char *key)
 
 int gslbctl(const char *args, char *out, size_t len)
 {
-    char cmd[1024], line[512];
+    char cmd[8192], line[512];
     snprintf(cmd, sizeof(cmd), "%s/gslbctl --db %s %s 2>&1", build, db_path, args);
     FILE *f = popen(cmd, "r");
     out[0] = '\0';

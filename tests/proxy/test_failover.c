@@ -1,0 +1,456 @@
+/* tests/proxy/test_failover.c - pool quorum, manual failback, drain and check latency, end to
+ * end: the real gslbd with its prober, real origin processes killed and restarted, gslbctl as an
+ * operator would run it, and what the daemon records in SQLite. Ends with a thousand origins
+ * checked every second while requests keep flowing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "db/db.h"
+#include "tests/proxy/harness.h"
+
+#define POOL_HOLDDOWN_MS 500
+
+static struct proc eu1, eu2, us, gslbd;
+static const char *daemon_flags[] = {"--health-checks",
+                                     "tcp",
+                                     "--health-interval",
+                                     "200ms",
+                                     "--health-timeout",
+                                     "200ms",
+                                     "--health-fall",
+                                     "2",
+                                     "--health-rise",
+                                     "2",
+                                     "--failback-holddown",
+                                     "1500ms",
+                                     "--access-log",
+                                     "",
+                                     NULL};
+
+static void import(const char *topo)
+{
+    char err[512];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    assert_non_null(db);
+    if (db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)) != 0)
+        fail_msg("import: %s", err);
+    db_close(db);
+}
+
+/* The body of a GET from a European client (81.2.69.142, London). */
+static char *european_get(const char *path)
+{
+    char raw[256];
+    struct resp r;
+    snprintf(raw, sizeof(raw),
+             "GET %s HTTP/1.1\r\nHost: www.example.com\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n",
+             path);
+    if (request(gslbd.port, raw, &r) != 200) {
+        resp_free(&r);
+        return strdup("(no 200)");
+    }
+    return r.body;
+}
+
+static void assert_served_from(const char *region_line)
+{
+    char *body = european_get("/");
+    assert_string_equal(body, region_line);
+    free(body);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char topo[2048];
+    harness_init("gslb-failover");
+    eu1 = origin_start("eu-west", NULL, 0);
+    eu2 = origin_start("eu-west", NULL, 0);
+    us = origin_start("us-east", NULL, 0);
+    /* eu-west needs both its origins (quorum 2) and fails back by hand. */
+    snprintf(topo, sizeof(topo),
+             "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26},"
+             " {\"name\": \"us-east\", \"lat\": 39.04, \"lon\": -77.49}],"
+             " \"services\": [{\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
+             "  {\"region\": \"eu-west\", \"min_healthy\": 2, \"failback\": \"manual\","
+             "   \"holddown_ms\": %d, \"check\": {\"type\": \"http\", \"path\": \"/status/204\"},"
+             "   \"origins\": [{\"address\": \"127.0.0.1:%d\"}, {\"address\": \"127.0.0.1:%d\"}]},"
+             "  {\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}]}",
+             POOL_HOLDDOWN_MS, eu1.port, eu2.port, us.port);
+    import(topo);
+    gslbd = gslbd_start(daemon_flags);
+    assert_true(wait_region("www/eu-west", 1, 3000) > 0);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    proc_stop(&gslbd, SIGKILL);
+    proc_stop(&eu1, SIGKILL);
+    proc_stop(&eu2, SIGKILL);
+    proc_stop(&us, SIGKILL);
+    harness_fini();
+    return 0;
+}
+
+/* ---- tests ---- */
+
+static void a_region_below_its_quorum_gives_its_clients_to_the_next(void **state)
+{
+    (void)state;
+    char out[8192];
+    assert_served_from("eu-west\n");
+    int port = eu2.port;
+    proc_stop(&eu2, SIGKILL); /* one of two left: below the quorum of 2 */
+    assert_true(wait_region("www/eu-west", 0, 3000) > 0);
+    assert_served_from("us-east\n");
+    assert_int_equal(gslbctl("health --history 5", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "1 of 2 origins healthy, quorum is 2"));
+    eu2 = origin_start("eu-west", NULL, port);
+}
+
+static void manual_failback_holds_the_region_until_an_operator_resumes_it(void **state)
+{
+    (void)state;
+    char out[8192];
+    /* Both origins are back (previous test) and healthy well past the pool's hold-down... */
+    sleep_ms(POOL_HOLDDOWN_MS + 1500);
+    assert_int_equal(region_up("www/eu-west"), 0);
+    assert_served_from("us-east\n");
+    assert_int_equal(gslbctl("health", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "held out by manual failback"));
+    assert_non_null(strstr(out, "www/eu-west"));
+
+    /* ...and a restart keeps the hold: it is in the store. */
+    gslbd_stop(&gslbd);
+    gslbd = gslbd_start(daemon_flags);
+    sleep_ms(POOL_HOLDDOWN_MS + 1000);
+    assert_int_equal(region_up("www/eu-west"), 0);
+    assert_served_from("us-east\n");
+
+    /* The operator resumes it: back within a second, with an audit entry. */
+    int64_t start = now_ms();
+    assert_int_equal(gslbctl("--actor alice region resume eu-west", out, sizeof(out)), 0);
+    assert_true(wait_region("www/eu-west", 1, 3000) > 0);
+    printf("# resumed region back after %lld ms\n", (long long)(now_ms() - start));
+    assert_true(now_ms() - start < 1500);
+    assert_served_from("eu-west\n");
+    assert_int_equal(gslbctl("audit --limit 1", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "region.resume"));
+    assert_non_null(strstr(out, "alice"));
+    assert_int_equal(gslbctl("health", out, sizeof(out)), 0);
+    assert_null(strstr(out, "held out by manual failback"));
+}
+
+static void gslbctl_pool_set_changes_the_quorum_and_names_bad_fields(void **state)
+{
+    (void)state;
+    char out[8192];
+    assert_int_equal(
+        gslbctl("pool set --service www --region eu-west --min-healthy 3", out, sizeof(out)), 3);
+    assert_non_null(strstr(out, "services[www].pools[eu-west].min_healthy"));
+    assert_int_equal(gslbctl("pool set --service www --region eu-west --min-weight-percent 101",
+                             out, sizeof(out)),
+                     3);
+    assert_non_null(strstr(out, "min_weight_percent"));
+    assert_int_equal(gslbctl("pool set --service www --region eu-west --min-healthy 1 "
+                             "--min-weight-percent 50 --failback auto",
+                             out, sizeof(out)),
+                     0);
+    assert_int_equal(gslbctl("pool list", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "eu-west"));
+    assert_non_null(strstr(out, "50%"));
+    sleep_ms(700); /* the new snapshot reaches the prober */
+
+    /* One origin of two (equal weight: 50%) meets the new quorum: the region stays up. */
+    int port = eu2.port;
+    proc_stop(&eu2, SIGKILL);
+    sleep_ms(1200);
+    assert_int_equal(region_up("www/eu-west"), 1);
+    assert_served_from("eu-west\n");
+    /* Both gone: down, and with automatic failback it returns by itself. */
+    proc_stop(&eu1, SIGKILL);
+    int p1 = eu1.port;
+    assert_true(wait_region("www/eu-west", 0, 3000) > 0);
+    eu1 = origin_start("eu-west", NULL, p1);
+    eu2 = origin_start("eu-west", NULL, port);
+    assert_true(wait_region("www/eu-west", 1, 5000) > 0);
+    assert_served_from("eu-west\n");
+}
+
+static void metrics_report_check_latency_per_origin(void **state)
+{
+    (void)state;
+    struct resp r;
+    char want[200];
+    assert_int_equal(request(gslbd.metrics_port, "GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n", &r),
+                     200);
+    snprintf(want, sizeof(want),
+             "gslb_health_check_duration_seconds_count{service=\"www\",region=\"us-east\","
+             "origin=\"127.0.0.1:%d\"} ",
+             us.port);
+    const char *line = strstr(r.body, want);
+    assert_non_null(line);
+    assert_true(atol(line + strlen(want)) > 0);
+    assert_non_null(strstr(r.body, "# TYPE gslb_health_check_duration_seconds histogram"));
+    assert_non_null(strstr(r.body, "le=\"+Inf\"}"));
+    assert_non_null(strstr(r.body, "gslb_health_check_failures_total{service=\"www\","));
+    resp_free(&r);
+}
+
+struct slow_get {
+    char *body;
+};
+
+static void *slow_get_main(void *arg)
+{
+    struct slow_get *g = arg;
+    g->body = european_get("/slow/1500");
+    return NULL;
+}
+
+static void draining_lets_requests_in_flight_finish_and_takes_no_new_ones(void **state)
+{
+    (void)state;
+    char out[4096];
+    struct slow_get g = {0};
+    pthread_t thread;
+    assert_true(pthread_create(&thread, NULL, slow_get_main, &g) == 0);
+    sleep_ms(300); /* the slow request is at an eu-west origin now */
+    assert_int_equal(gslbctl("region set eu-west --state draining", out, sizeof(out)), 0);
+    sleep_ms(700);
+    assert_served_from("us-east\n"); /* no new clients */
+    pthread_join(thread, NULL);
+    assert_string_equal(g.body, "eu-west\n"); /* the one in flight finished where it was */
+    free(g.body);
+    assert_int_equal(gslbctl("region set eu-west --state active", out, sizeof(out)), 0);
+}
+
+/* ---- https checks, against Debian's openssl s_server ---- */
+
+/* A port nothing listens on right now (the kernel's choice for a socket closed at once). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void https_checks_pass_against_tls_and_fail_against_plain_http(void **state)
+{
+    (void)state;
+    char cmd[4096], out[8192], accept[32];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s/key.pem -out %s/cert.pem -subj /CN=localhost -days 2 >/dev/null 2>&1",
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    int port = free_port();
+    snprintf(accept, sizeof(accept), "127.0.0.1:%d", port);
+    snprintf(cmd, sizeof(cmd), "%s/cert.pem", dir);
+    char key[128];
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    pid_t tls = fork();
+    assert_true(tls >= 0);
+    if (tls == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execlp("openssl", "openssl", "s_server", "-accept", accept, "-cert", cmd, "-key", key,
+               "-www", "-quiet", (char *)NULL);
+        _exit(127);
+    }
+    /* service "secure": its eu-west pool is the TLS server, its us-east pool a plain HTTP server
+     * that answers at once (gslbd's own metrics listener: 400 to a TLS hello); both checked with
+     * https. */
+    snprintf(cmd, sizeof(cmd),
+             "service add secure --host secure.example.com && %s/gslbctl --db %s origin add "
+             "127.0.0.1:%d --service secure --region eu-west && %s/gslbctl --db %s origin add "
+             "127.0.0.1:%d --service secure --region us-east && %s/gslbctl --db %s pool set "
+             "--service secure --region eu-west --check-type https --check-path / && "
+             "%s/gslbctl --db %s pool set --service secure --region us-east --check-type https",
+             build, db_path, port, build, db_path, gslbd.metrics_port, build, db_path, build,
+             db_path);
+    assert_int_equal(gslbctl(cmd, out, sizeof(out)), 0);
+    assert_true(wait_region("secure/us-east", 0, 5000) > 0);
+    assert_true(wait_region("secure/eu-west", 1, 3000) > 0);
+    sleep_ms(1000); /* several https checks have passed by now */
+    assert_int_equal(region_up("secure/eu-west"), 1);
+    assert_int_equal(gslbctl("health --history 50", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "origin secure/us-east/"));
+    if (strstr(out, "last: TLS: ") == NULL)
+        fail_msg("no TLS failure in:\n%s", out);
+    struct proc server = {.pid = tls};
+    proc_stop(&server, SIGTERM);
+    assert_true(wait_region("secure/eu-west", 0, 3000) > 0);
+}
+
+/* ---- a thousand origins ---- */
+
+struct load {
+    atomic_bool stop;
+    atomic_long ok, failed;
+    long latency_us[20000];
+    atomic_long n_latency;
+};
+
+static const char *load_request;
+
+static void *load_main(void *arg)
+{
+    struct load *l = arg;
+    int64_t start = now_ms();
+    for (long i = 0; i < 20000 && !atomic_load(&l->stop) && now_ms() - start < 30000; i++) {
+        struct resp r;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        int status = request(gslbd.port, load_request, &r);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        resp_free(&r);
+        atomic_fetch_add(status == 200 ? &l->ok : &l->failed, 1);
+        long n = atomic_fetch_add(&l->n_latency, 1);
+        l->latency_us[n] = (b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000;
+        sleep_ms(5);
+    }
+    return NULL;
+}
+
+static int long_compare(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Requests <raw> one after another for <ms>; prints and returns how many failed. */
+static long load_run(const char *what, const char *raw, int ms)
+{
+    struct load *load = calloc(1, sizeof(*load));
+    pthread_t thread;
+    load_request = raw;
+    assert_true(pthread_create(&thread, NULL, load_main, load) == 0);
+    sleep_ms(ms);
+    atomic_store(&load->stop, true);
+    pthread_join(thread, NULL);
+    long n = atomic_load(&load->n_latency), failed = atomic_load(&load->failed);
+    assert_true(n > 100);
+    qsort(load->latency_us, (size_t)n, sizeof(long), long_compare);
+    printf("# %s: %ld requests, %ld failed, latency p50 %ld us, p99 %ld us, max %ld us\n", what, n,
+           failed, load->latency_us[n / 2], load->latency_us[n * 99 / 100],
+           load->latency_us[n - 1]);
+    free(load);
+    return failed;
+}
+
+/* The sum of every origin's check count in the metrics, and how many origins report one. */
+static long checks_done(int *origins_out)
+{
+    struct resp r;
+    long total = 0;
+    int origins = 0;
+    request(gslbd.metrics_port, "GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n", &r);
+    for (const char *p = r.body; p && (p = strstr(p, "gslb_health_check_duration_seconds_count{"));
+         p++) {
+        const char *value = strstr(p, "} ");
+        total += atol(value + 2);
+        origins++;
+    }
+    resp_free(&r);
+    *origins_out = origins;
+    return total;
+}
+
+static void a_thousand_origins_checked_every_second_leave_requests_alone(void **state)
+{
+    (void)state;
+    /* 20 regions x 50 services, one origin per pool, each pointing at one of the three origin
+     * processes: a thousand checks per second through the prober's one event loop. */
+    size_t cap = 1 << 20, len = 0;
+    char *topo = malloc(cap);
+    int ports[3] = {eu1.port, eu2.port, us.port};
+    len += (size_t)snprintf(topo + len, cap - len, "{\"regions\": [");
+    for (int r = 0; r < 20; r++)
+        len += (size_t)snprintf(topo + len, cap - len,
+                                "%s{\"name\": \"r%d\", \"lat\": %d, \"lon\": %d}", r ? "," : "", r,
+                                -60 + r * 6, -170 + r * 17);
+    len += (size_t)snprintf(topo + len, cap - len, "], \"services\": [");
+    for (int s = 0; s < 50; s++) {
+        len += (size_t)snprintf(topo + len, cap - len,
+                                "%s{\"name\": \"s%d\", \"hosts\": [\"s%d.example.com\"], "
+                                "\"pools\": [",
+                                s ? "," : "", s, s);
+        for (int r = 0; r < 20; r++)
+            len += (size_t)snprintf(topo + len, cap - len,
+                                    "%s{\"region\": \"r%d\", \"check\": {\"interval_ms\": 1000},"
+                                    " \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}",
+                                    r ? "," : "", r, ports[(s * 20 + r) % 3]);
+        len += (size_t)snprintf(topo + len, cap - len, "]}");
+    }
+    snprintf(topo + len, cap - len, "]}");
+    assert_int_equal(load_run("3 origins checked (baseline)",
+                              "GET / HTTP/1.1\r\nHost: www.example.com\r\n"
+                              "X-Forwarded-For: 81.2.69.142\r\n\r\n",
+                              3000),
+                     0);
+    import(topo);
+    free(topo);
+
+    int origins = 0;
+    int64_t start = now_ms();
+    while (now_ms() - start < 5000 && (checks_done(&origins), origins < 1000))
+        sleep_ms(100);
+    assert_int_equal(origins, 1000);
+
+    long before = checks_done(&origins);
+    int64_t t0 = now_ms();
+    assert_int_equal(load_run("1000 origins checked every second",
+                              "GET / HTTP/1.1\r\nHost: s7.example.com\r\n"
+                              "X-Forwarded-For: 81.2.69.142\r\n\r\n",
+                              4000),
+                     0);
+    long after = checks_done(&origins);
+    double rate = (double)(after - before) * 1000.0 / (double)(now_ms() - t0);
+    printf("# the prober ran %.0f checks/s\n", rate);
+    /* About every origin once a second (intervals drift by up to 10% either way). */
+    assert_true(rate > 800.0);
+}
+
+static void exits_cleanly(void **state)
+{
+    (void)state;
+    gslbd_stop(&gslbd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_region_below_its_quorum_gives_its_clients_to_the_next),
+        cmocka_unit_test(manual_failback_holds_the_region_until_an_operator_resumes_it),
+        cmocka_unit_test(gslbctl_pool_set_changes_the_quorum_and_names_bad_fields),
+        cmocka_unit_test(metrics_report_check_latency_per_origin),
+        cmocka_unit_test(draining_lets_requests_in_flight_finish_and_takes_no_new_ones),
+        cmocka_unit_test(https_checks_pass_against_tls_and_fail_against_plain_http),
+        cmocka_unit_test(a_thousand_origins_checked_every_second_leave_requests_alone),
+        cmocka_unit_test(exits_cleanly),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
