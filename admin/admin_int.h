@@ -126,6 +126,9 @@ void admin_reply_error(struct admin_request *req, int status, const char *field,
 /* The answer for a db/ result <rc> with message <err>: 400 for -EINVAL (naming the field the
  * message starts with), 404, 409, else 500 (logged). */
 void admin_reply_db(struct admin_request *req, int rc, const char *err);
+/* The same for an edit of one object whose body was the request's: a field under <prefix>
+ * ("regions[", "services[") is named relative to that object ("lat", "check.path"). */
+void admin_reply_db_object(struct admin_request *req, int rc, const char *err, const char *prefix);
 /* Parses the request body as a JSON object; answers 400 and returns NULL when it is not one. */
 json_t *admin_body_json(struct admin_request *req);
 /* The query parameter <key>, or NULL. */

@@ -190,6 +190,11 @@ void admin_reply_error(struct admin_request *req, int status, const char *field,
 
 void admin_reply_db(struct admin_request *req, int rc, const char *err)
 {
+    admin_reply_db_object(req, rc, err, NULL);
+}
+
+void admin_reply_db_object(struct admin_request *req, int rc, const char *err, const char *prefix)
+{
     char field[256] = "";
     const char *colon = strstr(err, ": ");
     size_t len = colon ? (size_t)(colon - err) : 0;
@@ -206,7 +211,17 @@ void admin_reply_db(struct admin_request *req, int rc, const char *err)
                                                  : 500;
     if (status == 500)
         log_err("admin: %s %s: %s", req->method, req->route ? req->route->pattern : "?", err);
-    admin_reply_error(req, status, field[0] ? field : NULL, "%s", err);
+    /* "regions[4].name" names "name" of the region in the request's body. */
+    const char *inner = field;
+    if (prefix && strncmp(field, prefix, strlen(prefix)) == 0) {
+        const char *end = strcmp(prefix, "services[") == 0 && strstr(field, "].origins[")
+                              ? strstr(field, "].origins[") + 1
+                              : field;
+        end = strstr(end, "].");
+        if (end)
+            inner = end + 2;
+    }
+    admin_reply_error(req, status, inner[0] ? inner : NULL, "%s", err);
 }
 
 json_t *admin_body_json(struct admin_request *req)

@@ -148,7 +148,7 @@ static void region_write(struct admin_request *req, json_t *doc, bool add)
     int rc = db_region_from_json(text, strlen(text), &r, err, sizeof(err));
     free(text);
     if (rc != 0) {
-        admin_reply_db(req, rc, err);
+        admin_reply_db_object(req, rc, err, "regions[");
         return;
     }
     rc = add ? db_region_add(req->db, &r, req->actor, err, sizeof(err))
@@ -156,7 +156,7 @@ static void region_write(struct admin_request *req, json_t *doc, bool add)
     if (rc == 0)
         reply_owned(req, add ? 201 : 200, db_region_to_json(&r));
     else
-        admin_reply_db(req, rc, err);
+        admin_reply_db_object(req, rc, err, "regions[");
     db_region_fini(&r);
 }
 
@@ -354,14 +354,14 @@ static void service_write(struct admin_request *req, json_t *doc, json_t *cur, b
     int rc = db_service_from_json(text, strlen(text), &s, err, sizeof(err));
     free(text);
     if (rc != 0) {
-        admin_reply_db(req, rc, err);
+        admin_reply_db_object(req, rc, err, "services[");
         return;
     }
     rc = add ? db_service_add(req->db, &s, req->actor, err, sizeof(err))
              : db_service_set(req->db, &s, req->actor, err, sizeof(err));
     db_service_fini(&s);
     if (rc != 0) {
-        admin_reply_db(req, rc, err);
+        admin_reply_db_object(req, rc, err, "services[");
         return;
     }
     /* Answer with what is stored now: the pools and rules a set kept. */
@@ -476,7 +476,7 @@ static void origin_write(struct admin_request *req, json_t *doc, bool add)
     int rc = db_origin_from_json(text, strlen(text), &o, err, sizeof(err));
     free(text);
     if (rc != 0) {
-        admin_reply_db(req, rc, err);
+        admin_reply_db_object(req, rc, err, "services[");
         return;
     }
     rc = add ? db_origin_add(req->db, req->params[0], req->params[1], &o, req->actor, err,
@@ -486,7 +486,7 @@ static void origin_write(struct admin_request *req, json_t *doc, bool add)
     if (rc == 0)
         reply_owned(req, add ? 201 : 200, db_origin_to_json(&o));
     else
-        admin_reply_db(req, rc, err);
+        admin_reply_db_object(req, rc, err, "services[");
     db_origin_fini(&o);
 }
 

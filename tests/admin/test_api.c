@@ -1,0 +1,729 @@
+/* tests/admin/test_api.c - the admin JSON API over real HTTP: a real gslbd with its console on
+ * a loopback port chosen by the OS, a real SQLite store, requests written byte by byte.
+ *
+ * The route list comes from admin/openapi.json: every route must refuse a caller without
+ * credentials, and the description must list exactly the routes the server has (admin_routes[]).
+ * Then the security properties one by one: first-run setup only once, cookie flags, CSRF,
+ * cross-origin refusal, login throttling, API tokens and their revocation, script-like names,
+ * security headers, body limits, DNS-rebinding Host headers; then the topology routes, the audit
+ * trail they leave, and GET /route against gslbctl route. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "admin/admin_int.h"
+#include "db/db.h"
+#include "tests/proxy/harness.h"
+
+#define CSP                                                                                        \
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "              \
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+#define PASSWORD "correct horse battery"
+
+static struct proc gslbd;
+static int port;
+static char cookie[160], csrf[80];
+
+static const char topology[] =
+    "{\"regions\": ["
+    "{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26},"
+    "{\"name\": \"us-east\", \"lat\": 39.04, \"lon\": -77.49}],"
+    "\"services\": [{\"name\": \"www\", \"hosts\": [\"www.example.com\"], \"pools\": ["
+    "{\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:9001\"}]},"
+    "{\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:9002\"}]}]}]}";
+
+struct http {
+    int status;
+    struct resp r;
+    json_t *json; /* the body, when it is JSON */
+};
+
+static void http_free(struct http *h)
+{
+    json_decref(h->json);
+    resp_free(&h->r);
+}
+
+/* Sends <method> <path> with <body> (NULL: none) and extra header lines <headers> ("" or lines
+ * ending in \r\n). */
+static struct http http(const char *method, const char *path, const char *body, const char *headers)
+{
+    struct http h = {0};
+    size_t len = body ? strlen(body) : 0;
+    char *raw = malloc(len + 4096);
+    int n = snprintf(raw, 4096, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s",
+                     method, path, port, headers);
+    if (body)
+        n += snprintf(raw + n, 4096 - (size_t)n,
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n", len);
+    n += snprintf(raw + n, 4096 - (size_t)n, "\r\n");
+    if (body)
+        memcpy(raw + n, body, len + 1);
+    h.status = request(port, raw, &h.r);
+    free(raw);
+    if (h.r.body && h.r.body_len)
+        h.json = json_loadb(h.r.body, h.r.body_len, 0, NULL);
+    return h;
+}
+
+/* The same as the logged-in user: session cookie and CSRF token. */
+static struct http as_admin(const char *method, const char *path, const char *body)
+{
+    char headers[512];
+    snprintf(headers, sizeof(headers), "Cookie: %s\r\nX-CSRF-Token: %s\r\n", cookie, csrf);
+    return http(method, path, body, headers);
+}
+
+static const char *jstr(json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+/* Logs <user> in; fills <cookie_out> ("gslb_session=...") and <csrf_out>. Returns the status. */
+static int login(const char *user, const char *password, char *cookie_out, char *csrf_out)
+{
+    char body[256];
+    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", user, password);
+    struct http h = http("POST", "/api/v1/login", body, "");
+    int status = h.status;
+    if (status == 200) {
+        const char *set = resp_header(&h.r, "Set-Cookie");
+        assert_non_null(set);
+        snprintf(cookie_out, 160, "%.*s", (int)strcspn(set, ";"), set);
+        snprintf(csrf_out, 80, "%s", jstr(h.json, "csrf"));
+    }
+    http_free(&h);
+    return status;
+}
+
+static int group_setup(void **state)
+{
+    char err[512];
+    (void)state;
+    harness_init("gslb-admin");
+    struct db *db = db_open(db_path, err, sizeof(err));
+    assert_non_null(db);
+    assert_int_equal(db_import_json(db, topology, strlen(topology), "test", err, sizeof(err)), 0);
+    db_close(db);
+    static const char *const extra[] = {"--admin-listen", "127.0.0.1:0", NULL};
+    gslbd = gslbd_start(extra);
+    char line[512];
+    FILE *f = fopen(gslbd.log, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *at = strstr(line, "admin console on ");
+        if (at && (at = strstr(at, "(port ")))
+            port = atoi(at + 6);
+    }
+    if (f)
+        fclose(f);
+    assert_true(port > 0);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    gslbd_stop(&gslbd);
+    harness_fini();
+    return 0;
+}
+
+/* ---- the route list ---- */
+
+static json_t *openapi_load(void)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file("admin/openapi.json", 0, &jerr);
+    if (doc == NULL)
+        fail_msg("admin/openapi.json: %s", jerr.text);
+    return doc;
+}
+
+/* <pattern> with every {param} replaced by "x" (or "1" for numbers). */
+static void concrete(const char *pattern, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (const char *p = pattern; *p && n + 2 < outlen;) {
+        if (*p == '{') {
+            bool number = strncmp(p, "{id}", 4) == 0 || strncmp(p, "{index}", 7) == 0;
+            out[n++] = number ? '1' : 'x';
+            p = strchr(p, '}') + 1;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = '\0';
+}
+
+static void openapi_lists_exactly_the_server_routes(void **state)
+{
+    (void)state;
+    json_t *doc = openapi_load(), *paths = json_object_get(doc, "paths"), *item;
+    const char *path;
+    size_t n_ops = 0;
+    json_object_foreach(paths, path, item)
+    {
+        const char *method;
+        json_t *op;
+        json_object_foreach(item, method, op)
+        {
+            char upper[8];
+            size_t i;
+            for (i = 0; method[i] && i < 7; i++)
+                upper[i] = (char)(method[i] - 'a' + 'A');
+            upper[i] = '\0';
+            bool found = false;
+            for (size_t r = 0; r < admin_n_routes && !found; r++)
+                found = strcmp(admin_routes[r].method, upper) == 0 &&
+                        strcmp(admin_routes[r].pattern, path) == 0;
+            if (!found)
+                fail_msg("openapi.json lists %s %s, which the server does not have", upper, path);
+            /* Public routes and only they say "security": []. */
+            json_t *security = json_object_get(op, "security");
+            bool public_op = security && json_array_size(security) == 0;
+            for (size_t r = 0; r < admin_n_routes; r++) {
+                if (strcmp(admin_routes[r].method, upper) == 0 &&
+                    strcmp(admin_routes[r].pattern, path) == 0)
+                    assert_int_equal(public_op, (admin_routes[r].flags & ADMIN_PUBLIC) != 0);
+            }
+            n_ops++;
+        }
+    }
+    for (size_t r = 0; r < admin_n_routes; r++) {
+        json_t *ops = json_object_get(paths, admin_routes[r].pattern);
+        char lower[8];
+        size_t i;
+        for (i = 0; admin_routes[r].method[i] && i < 7; i++)
+            lower[i] = (char)(admin_routes[r].method[i] - 'A' + 'a');
+        lower[i] = '\0';
+        if (json_object_get(ops, lower) == NULL)
+            fail_msg("the server has %s %s, which openapi.json does not list",
+                     admin_routes[r].method, admin_routes[r].pattern);
+    }
+    assert_int_equal(n_ops, admin_n_routes);
+    /* And the server serves this very file. */
+    struct http h = http("GET", "/api/v1/openapi.json", NULL, "");
+    assert_int_equal(h.status, 200);
+    assert_true(json_equal(h.json, doc));
+    http_free(&h);
+    json_decref(doc);
+}
+
+static void every_route_refuses_unauthenticated_access(void **state)
+{
+    (void)state;
+    json_t *doc = openapi_load(), *item;
+    const char *path;
+    int checked = 0;
+    json_object_foreach(json_object_get(doc, "paths"), path, item)
+    {
+        const char *method;
+        json_t *op;
+        json_object_foreach(item, method, op)
+        {
+            json_t *security = json_object_get(op, "security");
+            if (security && json_array_size(security) == 0)
+                continue; /* public: setup, login, this description */
+            char url[512], upper[8];
+            size_t i;
+            for (i = 0; method[i] && i < 7; i++)
+                upper[i] = (char)(method[i] - 'a' + 'A');
+            upper[i] = '\0';
+            snprintf(url, sizeof(url), "/api/v1");
+            concrete(path, url + 7, sizeof(url) - 7);
+            bool has_body = json_object_get(op, "requestBody") != NULL;
+            /* No credentials; then a forged cookie; then a made-up token. */
+            const char *tries[] = {"", "Cookie: gslb_session=00112233\r\n",
+                                   "Authorization: Bearer gslb_0000000000000000000000000000000000"
+                                   "000000000000000000000000000000\r\n"};
+            for (int t = 0; t < 3; t++) {
+                struct http h = http(upper, url, has_body ? "{}" : NULL, tries[t]);
+                if (h.status != 401)
+                    fail_msg("%s %s with %s: %d, expected 401", upper, url,
+                             t == 0 ? "no credentials" : tries[t], h.status);
+                assert_non_null(json_object_get(json_object_get(h.json, "error"), "message"));
+                http_free(&h);
+            }
+            checked++;
+        }
+    }
+    assert_true(checked >= 40);
+    json_decref(doc);
+}
+
+/* ---- first run, sessions, CSRF ---- */
+
+static void setup_creates_the_first_admin_once_and_logs_in(void **state)
+{
+    (void)state;
+    struct http h = http("GET", "/api/v1/setup", NULL, "");
+    assert_int_equal(h.status, 200);
+    assert_true(json_is_true(json_object_get(h.json, "needed")));
+    http_free(&h);
+
+    h = http("POST", "/api/v1/setup", "{\"username\":\"root\",\"password\":\"short\"}", "");
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "password");
+    http_free(&h);
+
+    h = http("POST", "/api/v1/setup", "{\"username\":\"admin\",\"password\":\"" PASSWORD "\"}", "");
+    assert_int_equal(h.status, 201);
+    const char *set = resp_header(&h.r, "Set-Cookie");
+    assert_non_null(set);
+    assert_non_null(strstr(set, "HttpOnly"));
+    assert_non_null(strstr(set, "SameSite=Strict"));
+    assert_non_null(strstr(set, "Max-Age="));
+    assert_null(strstr(set, "Secure")); /* plain HTTP here */
+    assert_string_equal(jstr(h.json, "user"), "admin");
+    assert_int_equal(strlen(jstr(h.json, "csrf")), 64);
+    http_free(&h);
+
+    /* A second setup, even with other credentials, is refused: an admin exists. */
+    h = http("POST", "/api/v1/setup", "{\"username\":\"mallory\",\"password\":\"" PASSWORD "\"}",
+             "");
+    assert_int_equal(h.status, 409);
+    http_free(&h);
+    h = http("GET", "/api/v1/setup", NULL, "");
+    assert_true(json_is_false(json_object_get(h.json, "needed")));
+    http_free(&h);
+
+    assert_int_equal(login("admin", "wrong password!", cookie, csrf), 401);
+    assert_int_equal(login("admin", PASSWORD, cookie, csrf), 200);
+    h = as_admin("GET", "/api/v1/session", NULL);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(jstr(h.json, "user"), "admin");
+    assert_string_equal(jstr(h.json, "csrf"), csrf);
+    http_free(&h);
+}
+
+static void state_changes_need_the_csrf_token(void **state)
+{
+    (void)state;
+    char headers[512];
+    const char *region = "{\"name\":\"ap-south\",\"lat\":19.07,\"lon\":72.88}";
+    snprintf(headers, sizeof(headers), "Cookie: %s\r\n", cookie);
+    struct http h = http("POST", "/api/v1/regions", region, headers);
+    assert_int_equal(h.status, 403);
+    http_free(&h);
+    snprintf(headers, sizeof(headers), "Cookie: %s\r\nX-CSRF-Token: %064d\r\n", cookie, 0);
+    h = http("POST", "/api/v1/regions", region, headers);
+    assert_int_equal(h.status, 403);
+    http_free(&h);
+    /* A page of another origin, even with the token, is refused. */
+    snprintf(headers, sizeof(headers),
+             "Cookie: %s\r\nX-CSRF-Token: %s\r\nOrigin: http://evil.example\r\n", cookie, csrf);
+    h = http("POST", "/api/v1/regions", region, headers);
+    assert_int_equal(h.status, 403);
+    http_free(&h);
+    /* Form posts (not JSON) are refused before anything happens. */
+    snprintf(headers, sizeof(headers),
+             "Cookie: %s\r\nX-CSRF-Token: %s\r\nContent-Type: text/plain\r\nContent-Length: "
+             "2\r\n",
+             cookie, csrf);
+    h = http("POST", "/api/v1/logout", NULL, headers);
+    assert_int_equal(h.status, 415);
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/regions/ap-south", NULL);
+    assert_int_equal(h.status, 404); /* nothing was stored */
+    http_free(&h);
+    h = as_admin("POST", "/api/v1/regions", region);
+    assert_int_equal(h.status, 201);
+    http_free(&h);
+    h = as_admin("DELETE", "/api/v1/regions/ap-south", NULL);
+    assert_int_equal(h.status, 200);
+    http_free(&h);
+}
+
+static void repeated_failed_logins_are_throttled(void **state)
+{
+    (void)state;
+    char c[160], t[80];
+    struct http h = as_admin("POST", "/api/v1/users",
+                             "{\"username\":\"victim\",\"password\":\"" PASSWORD "\"}");
+    assert_int_equal(h.status, 201);
+    http_free(&h);
+    for (int i = 0; i < ADMIN_USER_LOCK; i++)
+        assert_int_equal(login("victim", "not the password", c, t), 401);
+    /* Locked out now: even the right password waits. */
+    char body[128];
+    snprintf(body, sizeof(body), "{\"username\":\"victim\",\"password\":\"%s\"}", PASSWORD);
+    h = http("POST", "/api/v1/login", body, "");
+    assert_int_equal(h.status, 429);
+    const char *retry = resp_header(&h.r, "Retry-After");
+    assert_non_null(retry);
+    assert_true(atoi(retry) >= 1 && atoi(retry) <= ADMIN_LOCK_BASE / 1000);
+    http_free(&h);
+    /* Other users are not locked out by it. */
+    assert_int_equal(login("admin", PASSWORD, c, t), 200);
+}
+
+static void api_tokens_work_without_csrf_and_can_be_revoked(void **state)
+{
+    (void)state;
+    struct http h = as_admin("POST", "/api/v1/tokens", "{\"name\":\"ci\"}");
+    assert_int_equal(h.status, 201);
+    char auth[160];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", jstr(h.json, "token"));
+    json_int_t id = json_integer_value(json_object_get(h.json, "id"));
+    http_free(&h);
+
+    h = as_admin("GET", "/api/v1/tokens", NULL);
+    assert_int_equal(h.status, 200);
+    assert_null(strstr(h.r.body, "gslb_")); /* never the secret again */
+    http_free(&h);
+
+    h = http("PATCH", "/api/v1/regions/us-east", "{\"display_name\":\"Virginia\"}", auth);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(jstr(h.json, "display_name"), "Virginia");
+    http_free(&h);
+    h = http("GET", "/api/v1/audit?limit=1", NULL, auth);
+    json_t *e = json_array_get(json_object_get(h.json, "entries"), 0);
+    assert_string_equal(jstr(e, "actor"), "token:ci");
+    assert_string_equal(jstr(e, "object"), "region us-east");
+    assert_string_equal(jstr(json_object_get(e, "after"), "display_name"), "Virginia");
+    assert_null(json_object_get(json_object_get(e, "before"), "display_name"));
+    http_free(&h);
+
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/tokens/%lld", (long long)id);
+    h = as_admin("DELETE", path, NULL);
+    assert_int_equal(h.status, 200);
+    http_free(&h);
+    h = http("GET", "/api/v1/regions", NULL, auth);
+    assert_int_equal(h.status, 401);
+    http_free(&h);
+}
+
+/* ---- hostile input and headers ---- */
+
+static void script_names_are_rejected_and_text_stays_inert(void **state)
+{
+    (void)state;
+    struct http h = as_admin("POST", "/api/v1/regions",
+                             "{\"name\":\"<script>alert(1)</script>\",\"lat\":1,\"lon\":2}");
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "name");
+    assert_null(strstr(h.r.body, "</script>")); /* the echo is escaped */
+    http_free(&h);
+
+    h = as_admin("PATCH", "/api/v1/regions/eu-west",
+                 "{\"display_name\":\"<script>alert(1)</script><img src=x onerror=alert(2)>\"}");
+    assert_int_equal(h.status, 200);
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/regions/eu-west", NULL);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(jstr(h.json, "display_name"),
+                        "<script>alert(1)</script><img src=x onerror=alert(2)>");
+    assert_null(strstr(h.r.body, "</script>"));
+    assert_string_equal(resp_header(&h.r, "Content-Type"), "application/json");
+    assert_string_equal(resp_header(&h.r, "X-Content-Type-Options"), "nosniff");
+    http_free(&h);
+
+    h = as_admin("POST", "/api/v1/services", "{\"name\":\"api\",\"hosts\":[\"<b>\"]}");
+    assert_int_equal(h.status, 400);
+    http_free(&h);
+}
+
+static void every_answer_carries_the_security_headers(void **state)
+{
+    (void)state;
+    struct http answers[4] = {
+        as_admin("GET", "/api/v1/version", NULL),
+        http("GET", "/api/v1/nothing-here", NULL, ""),
+        http("GET", "/", NULL, ""),
+        http("GET", "/api/v1/regions", NULL, ""),
+    };
+    for (int i = 0; i < 4; i++) {
+        struct http *h = &answers[i];
+        assert_string_equal(resp_header(&h->r, "Content-Security-Policy"), CSP);
+        assert_string_equal(resp_header(&h->r, "X-Frame-Options"), "DENY");
+        assert_string_equal(resp_header(&h->r, "X-Content-Type-Options"), "nosniff");
+        assert_string_equal(resp_header(&h->r, "Referrer-Policy"), "no-referrer");
+        if (i != 2)
+            assert_string_equal(resp_header(&h->r, "Cache-Control"), "no-store");
+        http_free(h);
+    }
+    assert_int_equal(answers[1].status, 404);
+    assert_int_equal(answers[3].status, 401);
+}
+
+static void loopback_console_refuses_foreign_host_names(void **state)
+{
+    (void)state;
+    /* A page whose DNS name was rebound to 127.0.0.1 sends its own name as Host. */
+    char raw[256];
+    struct resp r;
+    snprintf(raw, sizeof(raw),
+             "GET /api/v1/setup HTTP/1.1\r\nHost: attacker.example:%d\r\nConnection: close\r\n\r\n",
+             port);
+    assert_int_equal(request(port, raw, &r), 421);
+    resp_free(&r);
+    snprintf(raw, sizeof(raw),
+             "GET /api/v1/setup HTTP/1.1\r\nHost: localhost:%d\r\nConnection: close\r\n\r\n", port);
+    assert_int_equal(request(port, raw, &r), 200);
+    resp_free(&r);
+}
+
+static void oversized_bodies_are_refused_unread(void **state)
+{
+    (void)state;
+    char headers[512];
+    snprintf(headers, sizeof(headers),
+             "Cookie: %s\r\nX-CSRF-Token: %s\r\nContent-Type: application/json\r\n"
+             "Content-Length: 9000000\r\n",
+             cookie, csrf);
+    struct http h = http("PUT", "/api/v1/topology", NULL, headers);
+    assert_int_equal(h.status, 413);
+    http_free(&h);
+    snprintf(headers, sizeof(headers),
+             "Cookie: %s\r\nX-CSRF-Token: %s\r\nContent-Type: application/json\r\n"
+             "Content-Length: 100000\r\n",
+             cookie, csrf);
+    h = http("POST", "/api/v1/regions", NULL, headers);
+    assert_int_equal(h.status, 413);
+    http_free(&h);
+}
+
+/* ---- the topology through the API ---- */
+
+static json_int_t config_version(void)
+{
+    struct http h = as_admin("GET", "/api/v1/version", NULL);
+    json_int_t v = json_integer_value(json_object_get(h.json, "config_version"));
+    http_free(&h);
+    return v;
+}
+
+static void edits_validate_name_the_field_and_store_nothing_invalid(void **state)
+{
+    (void)state;
+    json_int_t before = config_version();
+    struct http h =
+        as_admin("POST", "/api/v1/regions", "{\"name\":\"sa-east\",\"lat\":95,\"lon\":1}");
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "lat");
+    http_free(&h);
+    h = as_admin("POST", "/api/v1/services/www/pools/eu-west/origins",
+                 "{\"address\":\"127.0.0.1:9003\",\"weight\":5000}");
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "weight");
+    http_free(&h);
+    h = as_admin("POST", "/api/v1/regions",
+                 "{\"name\":\"sa-east\",\"lat\":-23.5,\"lon\":-46.6,"
+                 "\"colour\":\"red\"}");
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "colour");
+    http_free(&h);
+    h = as_admin("PUT", "/api/v1/regions/eu-west", "{\"name\":\"eu-north\",\"lat\":1,\"lon\":1}");
+    assert_int_equal(h.status, 400);
+    http_free(&h);
+    h = as_admin("DELETE", "/api/v1/regions/us-east", NULL); /* its pool uses it */
+    assert_int_equal(h.status, 409);
+    http_free(&h);
+    h = as_admin("PUT", "/api/v1/topology", "{\"regions\":[{\"name\":\"x\",\"lat\":1}]}");
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "regions[0].lon");
+    http_free(&h);
+    assert_int_equal(config_version(), before);
+}
+
+static void origins_rules_and_states_change_through_the_api(void **state)
+{
+    (void)state;
+    struct http h = as_admin("POST", "/api/v1/services/www/pools/eu-west/origins",
+                             "{\"address\":\"[::1]:9003\",\"weight\":3}");
+    assert_int_equal(h.status, 201);
+    http_free(&h);
+    h = as_admin("POST", "/api/v1/services/www/pools/eu-west/origins/%5B%3A%3A1%5D%3A9003/state",
+                 "{\"action\":\"drain\"}");
+    assert_int_equal(h.status, 200);
+    assert_string_equal(jstr(h.json, "state"), "draining");
+    http_free(&h);
+    h = as_admin("POST", "/api/v1/services/www/pools/eu-west/origins/%5B%3A%3A1%5D%3A9003/state",
+                 "{\"action\":\"force-down\"}");
+    assert_string_equal(jstr(h.json, "health"), "down");
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/services/www/pools/eu-west", NULL);
+    assert_int_equal(json_array_size(json_object_get(h.json, "origins")), 2);
+    http_free(&h);
+    h = as_admin("DELETE", "/api/v1/services/www/pools/eu-west/origins/%5B%3A%3A1%5D%3A9003", NULL);
+    assert_int_equal(h.status, 200);
+    http_free(&h);
+
+    h = as_admin("POST", "/api/v1/services/www/rules",
+                 "{\"match\":{\"country\":\"de\"},\"regions\":[\"us-east\"]}");
+    assert_int_equal(h.status, 201);
+    assert_int_equal(json_integer_value(json_object_get(h.json, "index")), 0);
+    assert_string_equal(jstr(json_object_get(json_object_get(h.json, "rule"), "match"), "country"),
+                        "DE");
+    http_free(&h);
+    h = as_admin("PATCH", "/api/v1/services/www", "{\"sticky\":true}");
+    assert_int_equal(h.status, 200);
+    assert_true(json_is_true(json_object_get(h.json, "sticky")));
+    assert_int_equal(json_array_size(json_object_get(h.json, "rules")), 1); /* kept */
+    http_free(&h);
+    h = as_admin("PUT", "/api/v1/services/www",
+                 "{\"hosts\":[\"www.example.com\"],\"rules\":[]}"); /* not through here */
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "rules");
+    http_free(&h);
+    h = as_admin("DELETE", "/api/v1/services/www/rules/0", NULL);
+    assert_int_equal(h.status, 200);
+    http_free(&h);
+
+    h = as_admin("POST", "/api/v1/regions/us-east/state", "{\"action\":\"disable\"}");
+    assert_string_equal(jstr(h.json, "state"), "disabled");
+    http_free(&h);
+    h = as_admin("POST", "/api/v1/regions/us-east/state", "{\"action\":\"explode\"}");
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "action");
+    http_free(&h);
+    h = as_admin("POST", "/api/v1/regions/us-east/state", "{\"action\":\"enable\"}");
+    assert_string_equal(jstr(h.json, "state"), "active");
+    http_free(&h);
+}
+
+static void audit_log_pages_back_through_every_change(void **state)
+{
+    (void)state;
+    struct http h = as_admin("GET", "/api/v1/audit?limit=3", NULL);
+    json_t *entries = json_object_get(h.json, "entries");
+    assert_int_equal(json_array_size(entries), 3);
+    json_int_t next = json_integer_value(json_object_get(h.json, "next_before"));
+    json_int_t last = json_integer_value(json_object_get(json_array_get(entries, 2), "id"));
+    assert_int_equal(next, last);
+    assert_string_equal(jstr(json_array_get(entries, 0), "actor"), "admin");
+    http_free(&h);
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/audit?before=%lld&limit=1000", (long long)next);
+    h = as_admin("GET", path, NULL);
+    entries = json_object_get(h.json, "entries");
+    assert_true(json_array_size(entries) > 3);
+    assert_true(json_integer_value(json_object_get(json_array_get(entries, 0), "id")) < next);
+    assert_true(json_is_null(json_object_get(h.json, "next_before")));
+    /* User and token changes are there too, without secrets. */
+    bool user_added = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e)
+    {
+        user_added |= strcmp(jstr(e, "action"), "user.add") == 0;
+    }
+    assert_true(user_added);
+    assert_null(strstr(h.r.body, "scrypt"));
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/audit?limit=0", NULL);
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "limit");
+    http_free(&h);
+}
+
+static void route_explains_exactly_like_gslbctl(void **state)
+{
+    (void)state;
+    struct http h = as_admin("GET", "/api/v1/route?ip=81.2.69.142&host=www.example.com", NULL);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(jstr(h.json, "region"), "eu-west");
+    assert_string_equal(jstr(json_object_get(h.json, "geo"), "country"), "GB");
+
+    char cmd[1024], out[8192] = "";
+    snprintf(cmd, sizeof(cmd),
+             "%s/gslbctl --db %s --geoip %s route 81.2.69.142 --host www.example.com", build,
+             db_path, city);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    json_t *cli = json_loads(out, 0, NULL);
+    assert_non_null(cli);
+    assert_true(json_equal(cli, h.json));
+    json_decref(cli);
+    http_free(&h);
+
+    h = as_admin("GET", "/api/v1/route?ip=not-an-ip&host=www.example.com", NULL);
+    assert_int_equal(h.status, 400);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "field"), "ip");
+    http_free(&h);
+}
+
+static void whole_topology_export_and_import(void **state)
+{
+    (void)state;
+    struct http h = as_admin("GET", "/api/v1/topology", NULL);
+    assert_int_equal(h.status, 200);
+    char *doc = strdup(h.r.body);
+    http_free(&h);
+    json_int_t before = config_version();
+    h = as_admin("PUT", "/api/v1/topology", doc);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(h.json, "config_version")), before + 1);
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/topology", NULL);
+    assert_string_equal(h.r.body, doc);
+    http_free(&h);
+    free(doc);
+}
+
+static void dashboard_routes_answer(void **state)
+{
+    (void)state;
+    struct http h = as_admin("GET", "/api/v1/countries", NULL);
+    assert_true(json_array_size(json_object_get(h.json, "countries")) > 200);
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/stats", NULL);
+    assert_int_equal(h.status, 200);
+    assert_true(json_is_array(json_object_get(h.json, "regions")));
+    assert_true(json_integer_value(json_object_get(h.json, "time_ms")) > 0);
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/health", NULL);
+    assert_true(json_is_array(json_object_get(h.json, "objects")));
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/health/history?limit=5", NULL);
+    assert_true(json_is_array(json_object_get(h.json, "changes")));
+    http_free(&h);
+}
+
+static void logout_ends_the_session(void **state)
+{
+    (void)state;
+    struct http h = as_admin("POST", "/api/v1/logout", NULL);
+    assert_int_equal(h.status, 200);
+    assert_non_null(strstr(resp_header(&h.r, "Set-Cookie"), "Max-Age=0"));
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/session", NULL);
+    assert_int_equal(h.status, 401);
+    http_free(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(openapi_lists_exactly_the_server_routes),
+        cmocka_unit_test(every_route_refuses_unauthenticated_access),
+        cmocka_unit_test(setup_creates_the_first_admin_once_and_logs_in),
+        cmocka_unit_test(state_changes_need_the_csrf_token),
+        cmocka_unit_test(repeated_failed_logins_are_throttled),
+        cmocka_unit_test(api_tokens_work_without_csrf_and_can_be_revoked),
+        cmocka_unit_test(script_names_are_rejected_and_text_stays_inert),
+        cmocka_unit_test(every_answer_carries_the_security_headers),
+        cmocka_unit_test(loopback_console_refuses_foreign_host_names),
+        cmocka_unit_test(oversized_bodies_are_refused_unread),
+        cmocka_unit_test(edits_validate_name_the_field_and_store_nothing_invalid),
+        cmocka_unit_test(origins_rules_and_states_change_through_the_api),
+        cmocka_unit_test(audit_log_pages_back_through_every_change),
+        cmocka_unit_test(route_explains_exactly_like_gslbctl),
+        cmocka_unit_test(whole_topology_export_and_import),
+        cmocka_unit_test(dashboard_routes_answer),
+        cmocka_unit_test(logout_ends_the_session),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
