@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -64,6 +65,11 @@ static const char usage_text[] =
     "  audit [--limit N] [--before ID]\n"
     "  health [--history N]           health of origins and regions as gslbd last saw it\n"
     "  version                        config and schema versions\n"
+    "  user add|passwd NAME           admin console user; the password comes from standard\n"
+    "                                 input, or a prompt without echo on a terminal\n"
+    "  user list | user remove NAME\n"
+    "  token add NAME                 API token for automation, printed this once\n"
+    "  token list | token remove NAME|ID\n"
     "\n"
     "  --db PATH      topology database (default $GSLB_DB, else /var/lib/gslb/gslb.db)\n"
     "  --geoip SPEC   MaxMind database, repeatable: PATH[,field=data.path...]\n"
@@ -919,6 +925,137 @@ static int cmd_route(struct ctl *ctl, struct db_topology *topo, int argc, char *
     return exit_code(rc);
 }
 
+/* ---- admin console users and API tokens ---- */
+
+/* Reads a password: from standard input when it is not a terminal (one line), else from the
+ * terminal without echo, twice. Returns a new string, or NULL with a message printed. */
+static char *password_read(void)
+{
+    char *line = NULL, *again = NULL;
+    size_t cap = 0, cap2 = 0;
+    if (!isatty(STDIN_FILENO)) {
+        ssize_t len = getline(&line, &cap, stdin);
+        if (len <= 0) {
+            free(line);
+            fprintf(stderr, "gslbctl: no password on standard input\n");
+            return NULL;
+        }
+        line[strcspn(line, "\r\n")] = '\0';
+        return line;
+    }
+    struct termios saved, quiet;
+    if (tcgetattr(STDIN_FILENO, &saved) != 0)
+        return NULL;
+    quiet = saved;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    quiet.c_lflag |= ECHONL;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    fputs("password: ", stderr);
+    ssize_t len = getline(&line, &cap, stdin);
+    fputs("again: ", stderr);
+    ssize_t len2 = len > 0 ? getline(&again, &cap2, stdin) : -1;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    if (len <= 0 || len2 <= 0 || strcmp(line, again) != 0) {
+        fprintf(stderr, "gslbctl: the passwords differ\n");
+        free(line);
+        free(again);
+        return NULL;
+    }
+    free(again);
+    line[strcspn(line, "\r\n")] = '\0';
+    return line;
+}
+
+static int cmd_user(struct ctl *ctl, int argc, char **argv)
+{
+    char err[512];
+    const char *verb = argc > 1 ? argv[1] : "";
+    if (strcmp(verb, "list") == 0 && argc == 2) {
+        struct db_user *users;
+        size_t n;
+        if (db_user_list(ctl->db, &users, &n) != 0)
+            return report(-EIO, "cannot read the users");
+        for (size_t i = 0; i < n; i++) {
+            char when[32];
+            time_t t = (time_t)(users[i].created_ms / 1000);
+            struct tm tm;
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
+            printf("%-32s created %s UTC\n", users[i].name, when);
+        }
+        db_user_free(users, n);
+        return 0;
+    }
+    if (argc != 3)
+        return usage("user: expected list, or add|passwd|remove NAME");
+    if (strcmp(verb, "remove") == 0)
+        return report(db_user_remove(ctl->db, argv[2], ctl->actor, err, sizeof(err)), err);
+    if (strcmp(verb, "add") != 0 && strcmp(verb, "passwd") != 0)
+        return usage("user: expected list, add, passwd or remove");
+    char *password = password_read();
+    if (password == NULL)
+        return EXIT_INVALID;
+    int rc = verb[0] == 'a'
+                 ? db_user_add(ctl->db, argv[2], password, ctl->actor, err, sizeof(err))
+                 : db_user_password_set(ctl->db, argv[2], password, ctl->actor, err, sizeof(err));
+    memset(password, 0, strlen(password));
+    free(password);
+    return report(rc, err);
+}
+
+static int cmd_token(struct ctl *ctl, int argc, char **argv)
+{
+    char err[512];
+    const char *verb = argc > 1 ? argv[1] : "";
+    struct db_token *tokens;
+    size_t n;
+    if (strcmp(verb, "add") == 0 && argc == 3) {
+        char token[DB_TOKEN_LEN + 1];
+        int64_t id;
+        int rc = db_token_add(ctl->db, argv[2], ctl->actor, token, &id, err, sizeof(err));
+        if (rc == 0) {
+            printf("%s\n", token);
+            fprintf(stderr,
+                    "token %lld '%s': shown this once; send it as 'Authorization: Bearer "
+                    "TOKEN'\n",
+                    (long long)id, argv[2]);
+            memset(token, 0, sizeof(token));
+        }
+        return report(rc, err);
+    }
+    if ((strcmp(verb, "list") != 0 || argc != 2) && (strcmp(verb, "remove") != 0 || argc != 3))
+        return usage("token: expected list, add NAME or remove NAME|ID");
+    if (db_token_list(ctl->db, &tokens, &n) != 0)
+        return report(-EIO, "cannot read the tokens");
+    int rc = 0;
+    if (verb[0] == 'l') {
+        printf("%-6s %-24s %-24s %-20s %s\n", "ID", "NAME", "CREATED BY", "CREATED (UTC)",
+               "LAST USED (UTC)");
+        for (size_t i = 0; i < n; i++) {
+            char created[32], used[32] = "never";
+            time_t t = (time_t)(tokens[i].created_ms / 1000);
+            struct tm tm;
+            strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
+            t = (time_t)(tokens[i].last_used_ms / 1000);
+            if (tokens[i].last_used_ms)
+                strftime(used, sizeof(used), "%Y-%m-%d %H:%M", gmtime_r(&t, &tm));
+            printf("%-6lld %-24s %-24s %-20s %s\n", (long long)tokens[i].id, tokens[i].name,
+                   tokens[i].created_by, created, used);
+        }
+    } else {
+        long id = -1;
+        for (size_t i = 0; i < n && id < 0; i++) {
+            if (strcmp(tokens[i].name, argv[2]) == 0)
+                id = (long)tokens[i].id;
+        }
+        if (id < 0 && !parse_int(argv[2], 1, LONG_MAX, &id))
+            rc = report(-ENOENT, "no token has that name or id (see token list)");
+        else
+            rc = report(db_token_remove(ctl->db, id, ctl->actor, err, sizeof(err)), err);
+    }
+    db_token_free(tokens, n);
+    return rc;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -982,6 +1119,10 @@ int main(int argc, char **argv)
         rc = cmd_audit(&ctl, cmd_argc, cmd);
     else if (strcmp(cmd[0], "health") == 0)
         rc = cmd_health(&ctl, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "user") == 0)
+        rc = cmd_user(&ctl, cmd_argc, cmd);
+    else if (strcmp(cmd[0], "token") == 0)
+        rc = cmd_token(&ctl, cmd_argc, cmd);
     else if (db_topology_load(ctl.db, &topo, err, sizeof(err)) != 0)
         rc = report(-EIO, err);
     else if (strcmp(cmd[0], "region") == 0)

@@ -692,6 +692,33 @@ static void dashboard_routes_answer(void **state)
     http_free(&h);
 }
 
+static void users_and_tokens_from_gslbctl_work_in_the_api(void **state)
+{
+    (void)state;
+    char cmd[1024], token[128] = "", c[160], t[80];
+    snprintf(cmd, sizeof(cmd),
+             "echo 'operator password 1' | %s/gslbctl --db %s --actor cli:test user add operator",
+             build, db_path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(login("operator", "operator password 1", c, t), 200);
+    snprintf(cmd, sizeof(cmd), "%s/gslbctl --db %s token add deploy 2>/dev/null", build, db_path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(fgets(token, sizeof(token), p));
+    assert_int_equal(pclose(p), 0);
+    token[strcspn(token, "\n")] = '\0';
+    char auth[200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
+    struct http h = http("GET", "/api/v1/session", NULL, auth);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(jstr(h.json, "user"), "deploy");
+    http_free(&h);
+    snprintf(cmd, sizeof(cmd), "%s/gslbctl --db %s token remove deploy", build, db_path);
+    assert_int_equal(system(cmd), 0);
+    h = http("GET", "/api/v1/session", NULL, auth);
+    assert_int_equal(h.status, 401);
+    http_free(&h);
+}
+
 static void logout_ends_the_session(void **state)
 {
     (void)state;
@@ -723,6 +750,7 @@ int main(void)
         cmocka_unit_test(route_explains_exactly_like_gslbctl),
         cmocka_unit_test(whole_topology_export_and_import),
         cmocka_unit_test(dashboard_routes_answer),
+        cmocka_unit_test(users_and_tokens_from_gslbctl_work_in_the_api),
         cmocka_unit_test(logout_ends_the_session),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
