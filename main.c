@@ -55,6 +55,8 @@ static const char usage_text[] =
     "    --health-webhook http://HOST[:PORT]/PATH (a JSON POST on every region change)\n"
     "  passive checks: --passive-failures 5 (0: off) --passive-ejection 10s\n"
     "    --passive-max-ejected 50%\n"
+    "  draining: --sticky-drain-window 10m (sticky clients seen this recently stay on a\n"
+    "    draining origin or region; 0: they move at once)\n"
     "  timeouts (ms, s or m): --client-header-timeout 10s --keepalive-timeout 60s\n"
     "    --client-body-timeout 60s --connect-timeout 3s --response-header-timeout 30s\n"
     "    --origin-read-timeout 60s --origin-idle-timeout 30s --shutdown-timeout 30s\n"

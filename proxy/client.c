@@ -586,6 +586,38 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     r->out_head_len = out.len;
 }
 
+/* A sticky client's origin, if it is draining (or in a draining region), still healthy, and
+ * served this client within the drain window: the client finishes its session there. Sets
+ * r->origin_region to the origin's region. */
+static const struct gslb_origin *sticky_draining_origin(struct client *c,
+                                                        const struct gslb_health *health)
+{
+    struct request *r = &c->req;
+    const struct gslb_snapshot *snap = r->ws->snap;
+    uint16_t tag;
+    if (!sticky_recall(&c->w->proxy->sticky, &r->client_addr, &tag))
+        return NULL;
+    for (size_t p = 0; p < r->svc->n_pools; p++) {
+        const struct gslb_pool *pool = &r->svc->pools[p];
+        const struct gslb_region *region = &snap->regions[pool->region];
+        size_t up_at = (size_t)(r->svc - snap->services) * snap->n_regions + pool->region;
+        if (region->state == DB_REGION_DISABLED || (health->region_up && !health->region_up[up_at]))
+            continue;
+        for (size_t o = 0; o < pool->n_origins; o++) {
+            const struct gslb_origin *origin = &pool->origins[o];
+            if ((origin->hash_key & 0xffff) != tag || origin->weight == 0 ||
+                origin->state == DB_ORIGIN_DISABLED ||
+                (health->origin_up && !health->origin_up[origin->index]))
+                continue;
+            if (origin->state != DB_ORIGIN_DRAINING && region->state != DB_REGION_DRAINING)
+                return NULL; /* not draining: the decision sends the client there anyway */
+            r->origin_region = pool->region;
+            return origin;
+        }
+    }
+    return NULL;
+}
+
 /* Checks the parsed head, finds the service and the regions, and starts the origin side.
  * Returns false when it answered with an error itself. */
 static bool request_route(struct client *c)
@@ -699,8 +731,12 @@ static bool request_route(struct client *c)
     struct gslb_health health = {r->ws->origin_up, r->ws->view ? r->ws->view->region_up : NULL,
                                  r->ws->snap->version};
     gslb_decide(r->ws->snap, r->svc, &r->client_addr, &r->geo, &health, d);
+    r->pinned = r->svc->sticky ? sticky_draining_origin(c, &health) : NULL;
+    if (r->pinned)
+        r->regions[r->n_regions++] = r->origin_region;
     for (size_t i = 0; i < d->n_candidates && r->n_regions < REQ_MAX_REGIONS; i++) {
-        if (d->candidates[i].state == GSLB_REGION_UP)
+        if (d->candidates[i].state == GSLB_REGION_UP &&
+            !(r->pinned && d->candidates[i].region == r->origin_region))
             r->regions[r->n_regions++] = d->candidates[i].region;
     }
     free(d);

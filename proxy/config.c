@@ -29,6 +29,7 @@ void proxy_config_defaults(struct proxy_config *cfg)
     cfg->passive_failures = 5;
     cfg->passive_ejection_ms = 10000;
     cfg->passive_max_ejected_percent = 50;
+    cfg->sticky_drain_window_ms = 10 * 60 * 1000;
 }
 
 static int size_bytes(const char *v, uint64_t *out)
@@ -172,6 +173,8 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
         rc = value[len] != '\0' && strcmp(value + len, "%") != 0 ? -EINVAL
                                                                  : integer(digits, 0, 100, &n);
         cfg->passive_max_ejected_percent = (int)n;
+    } else if (strcmp(key, "sticky-drain-window") == 0) {
+        rc = parse_duration_ms(value, &cfg->sticky_drain_window_ms); /* 0 allowed: off */
     } else if (strcmp(key, "max-tries") == 0) {
         rc = integer(value, 1, REQ_MAX_TRIED, &n);
         cfg->max_tries = (int)n;

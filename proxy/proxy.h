@@ -63,6 +63,9 @@ struct proxy_config {
     int passive_failures;
     int passive_ejection_ms;
     int passive_max_ejected_percent;
+    /* Draining an origin or region of a sticky service keeps sending it the clients it served
+     * within this window (each request renews it); 0: draining moves them at once. */
+    int sticky_drain_window_ms;
 };
 
 /* Fills <cfg> with the documented defaults: no listeners, 10 s header read, 60 s keep-alive,

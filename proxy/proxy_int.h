@@ -99,6 +99,21 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd);
  * *has_addr false), 0 when more bytes are needed, or -1 when it is not a valid header. */
 int proxyproto_parse(const uint8_t *buf, size_t len, struct ip_addr *src, bool *has_addr);
 
+/* ---- sticky.c: the origins sticky clients were last sent to (see the file) ---- */
+
+struct sticky_table {
+    _Atomic uint64_t *slots; /* NULL: disabled */
+    int window_s;
+};
+
+void sticky_init(struct sticky_table *t, int window_ms); /* 0: disabled */
+void sticky_fini(struct sticky_table *t);
+void sticky_remember(struct sticky_table *t, const struct ip_addr *client,
+                     const struct gslb_origin *origin);
+/* The low 16 bits of the hash key of the origin <client> was sent to within the window. */
+bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client,
+                   uint16_t *origin_tag_out);
+
 /* ---- metrics.c ---- */
 
 #define METRICS_BUCKETS 14
@@ -205,6 +220,7 @@ struct proxy {
     int listen_ports[PROXY_MAX_LISTEN];
     struct metrics metrics;
     struct accesslog *log;
+    struct sticky_table sticky;
     atomic_int connections;
     atomic_bool stopping;
     struct event_base *metrics_base;
@@ -248,6 +264,7 @@ struct request {
     uint32_t tried[REQ_MAX_TRIED];
     int n_tried, tries;
     bool last_failure_timeout;
+    const struct gslb_origin *pinned; /* a sticky client's draining origin: tried first */
     const struct gslb_origin *origin;
     uint32_t origin_region;
     char *out_head; /* the head as forwarded, kept for retries */

@@ -566,6 +566,7 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
     p->watch = watch;
     p->prober = prober;
     metrics_init(&p->metrics);
+    sticky_init(&p->sticky, cfg->sticky_drain_window_ms);
     for (size_t i = 0; i < PROXY_MAX_LISTEN; i++)
         p->listen_fds[i] = -1;
     p->n_workers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -632,6 +633,7 @@ fail:
     metrics_stop(p);
     accesslog_close(p->log);
     metrics_fini(&p->metrics);
+    sticky_fini(&p->sticky);
     free(p->workers);
     free(p);
     return NULL;
@@ -673,6 +675,7 @@ void proxy_destroy(struct proxy *p)
     metrics_stop(p);
     accesslog_close(p->log);
     metrics_fini(&p->metrics);
+    sticky_fini(&p->sticky);
     free(p->workers);
     free(p);
 }

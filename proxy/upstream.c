@@ -205,6 +205,12 @@ static const struct gslb_origin *pick_origin(struct client *c, uint32_t *region_
     struct wsnap *ws = r->ws;
     struct gslb_health health = {ws->origin_up, NULL, ws->snap->version};
     const struct gslb_origin *o = NULL;
+    if (r->pinned) { /* a sticky client finishing its session at a draining origin */
+        o = r->pinned;
+        r->pinned = NULL;
+        *region_out = r->regions[0];
+        return o;
+    }
     for (int i = 0; i < r->n_tried; i++)
         ws->origin_up[r->tried[i]] = 0;
     while (r->region_i < r->n_regions && o == NULL) {
@@ -246,6 +252,8 @@ void upstream_start(struct client *c)
     r->origin = o;
     r->origin_region = region;
     r->last_failure_timeout = false;
+    if (r->svc->sticky)
+        sticky_remember(&p->sticky, &r->client_addr, o);
 
     struct origin_target *t = &r->ws->targets[o->index];
     struct upstream *up = t->idle;

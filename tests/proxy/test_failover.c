@@ -241,6 +241,90 @@ static void draining_lets_requests_in_flight_finish_and_takes_no_new_ones(void *
     assert_int_equal(gslbctl("region set eu-west --state active", out, sizeof(out)), 0);
 }
 
+/* ---- draining a sticky service ---- */
+
+/* Up to <max> European addresses (81.2.69.0/24, London) that `gslbctl route` sends to
+ * <origin_port> for host sticky.example.com, written into <out> as text. */
+static int addresses_for(int origin_port, char out[][16], int max)
+{
+    char cmd[2048], line[4096], want[64];
+    snprintf(cmd, sizeof(cmd),
+             "seq 1 254 | sed 's/^/81.2.69./' | %s/gslbctl --db %s --geoip %s route - --host "
+             "sticky.example.com",
+             build, db_path, city);
+    snprintf(want, sizeof(want), "\"origin\":\"127.0.0.1:%d\"", origin_port);
+    FILE *f = popen(cmd, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof(line), f) && n < max) {
+        if (strstr(line, want) && strstr(line, "\"region\":\"eu-west\""))
+            sscanf(line, "{\"ip\":\"%15[0-9.]\"", out[n++]);
+    }
+    if (f)
+        pclose(f);
+    return n;
+}
+
+static char *sticky_get(const char *client)
+{
+    char raw[256];
+    struct resp r;
+    snprintf(raw, sizeof(raw),
+             "GET / HTTP/1.1\r\nHost: sticky.example.com\r\nX-Forwarded-For: %s\r\n\r\n", client);
+    if (request(gslbd.port, raw, &r) != 200) {
+        resp_free(&r);
+        return strdup("(no 200)");
+    }
+    return r.body;
+}
+
+static void assert_sticky_from(const char *client, const char *want)
+{
+    char *body = sticky_get(client);
+    if (strcmp(body, want) != 0)
+        fail_msg("client %s: served by %s, expected %s", client, body, want);
+    free(body);
+}
+
+static void draining_a_sticky_origin_or_region_lets_its_recent_clients_finish(void **state)
+{
+    (void)state;
+    char cmd[2048], out[4096], clients[3][16];
+    struct proc a = origin_start("eu-a", NULL, 0), b = origin_start("eu-b", NULL, 0);
+    snprintf(cmd, sizeof(cmd),
+             "service add sticky --host sticky.example.com --sticky yes && "
+             "%s/gslbctl --db %s origin add 127.0.0.1:%d --service sticky --region eu-west && "
+             "%s/gslbctl --db %s origin add 127.0.0.1:%d --service sticky --region eu-west && "
+             "%s/gslbctl --db %s origin add 127.0.0.1:%d --service sticky --region us-east",
+             build, db_path, a.port, build, db_path, b.port, build, db_path, us.port);
+    assert_int_equal(gslbctl(cmd, out, sizeof(out)), 0);
+    assert_int_equal(addresses_for(a.port, clients, 3), 3);
+    sleep_ms(1000); /* the new origins are checked and the snapshot is everywhere */
+
+    /* Clients 0 and 1 have sessions on eu-a; client 2 has never come. */
+    assert_sticky_from(clients[0], "eu-a\n");
+    assert_sticky_from(clients[1], "eu-a\n");
+    snprintf(cmd, sizeof(cmd),
+             "origin set 127.0.0.1:%d --service sticky --region eu-west --state draining", a.port);
+    assert_int_equal(gslbctl(cmd, out, sizeof(out)), 0);
+    sleep_ms(700);
+    assert_sticky_from(clients[0], "eu-a\n"); /* a recent client stays */
+    assert_sticky_from(clients[2], "eu-b\n"); /* a new one does not */
+
+    /* The whole region drains: its recent clients stay, new Europeans go to us-east. */
+    snprintf(cmd, sizeof(cmd),
+             "origin set 127.0.0.1:%d --service sticky --region eu-west --state enabled && "
+             "%s/gslbctl --db %s region set eu-west --state draining",
+             a.port, build, db_path);
+    assert_int_equal(gslbctl(cmd, out, sizeof(out)), 0);
+    sleep_ms(700);
+    assert_sticky_from(clients[1], "eu-a\n");
+    assert_sticky_from(clients[2], "eu-b\n"); /* seen at eu-b a moment ago */
+    assert_sticky_from("81.2.69.160", "us-east\n");
+    assert_int_equal(gslbctl("region set eu-west --state active", out, sizeof(out)), 0);
+    proc_stop(&a, SIGKILL);
+    proc_stop(&b, SIGKILL);
+}
+
 /* ---- https checks, against Debian's openssl s_server ---- */
 
 /* A port nothing listens on right now (the kernel's choice for a socket closed at once). */
@@ -448,6 +532,7 @@ int main(void)
         cmocka_unit_test(gslbctl_pool_set_changes_the_quorum_and_names_bad_fields),
         cmocka_unit_test(metrics_report_check_latency_per_origin),
         cmocka_unit_test(draining_lets_requests_in_flight_finish_and_takes_no_new_ones),
+        cmocka_unit_test(draining_a_sticky_origin_or_region_lets_its_recent_clients_finish),
         cmocka_unit_test(https_checks_pass_against_tls_and_fail_against_plain_http),
         cmocka_unit_test(a_thousand_origins_checked_every_second_leave_requests_alone),
         cmocka_unit_test(exits_cleanly),

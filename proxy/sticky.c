@@ -1,0 +1,82 @@
+/* proxy/sticky.c - where sticky clients were last sent, so that draining lets them finish.
+ *
+ * A sticky service sends each client address to the same origin (rendezvous hashing). Draining
+ * that origin, or its whole region, must take no new clients but let the clients already there
+ * finish their sessions. This table remembers, per client address, the origin it was last sent
+ * to and when; a client seen within the drain window keeps its draining origin, and every request
+ * it makes there keeps the memory fresh, so only sessions idle for longer than the window move.
+ *
+ * One table per proxy, shared by the workers without locks: each slot is one 64-bit word written
+ * and read atomically (client tag 32 bits, origin tag 16 bits, time 16 bits in seconds). A slot
+ * may be overwritten by another client that lands on it; that client's predecessor then loses its
+ * memory and is treated as new, which is the only way this table can be wrong. */
+#include <stdlib.h>
+
+#include "common/xalloc.h"
+#include "proxy/proxy_int.h"
+
+#define STICKY_SLOTS (1u << 16) /* 512 KiB, pages touched only by sticky traffic */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t client_key(const struct ip_addr *client)
+{
+    struct ip_addr a = ip_addr_unmap_v4(client);
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)a.family;
+    for (size_t i = 0; i < (a.family == AF_INET ? 4u : 16u); i++)
+        h = mix64(h ^ a.bytes[i]);
+    return h | 1; /* never 0: an empty slot */
+}
+
+void sticky_init(struct sticky_table *t, int window_ms)
+{
+    t->window_s = (window_ms + 999) / 1000;
+    t->slots = t->window_s > 0 ? xcalloc(STICKY_SLOTS, sizeof(*t->slots)) : NULL;
+}
+
+void sticky_fini(struct sticky_table *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+}
+
+static uint64_t seconds_now(void)
+{
+    return (uint64_t)(proxy_now_ms() / 1000) & 0xffff;
+}
+
+void sticky_remember(struct sticky_table *t, const struct ip_addr *client,
+                     const struct gslb_origin *origin)
+{
+    if (t->slots == NULL)
+        return;
+    uint64_t key = client_key(client);
+    uint64_t entry =
+        (key & 0xffffffff00000000ULL) | (origin->hash_key & 0xffff) << 16 | seconds_now();
+    atomic_store_explicit(&t->slots[key & (STICKY_SLOTS - 1)], entry, memory_order_relaxed);
+}
+
+bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client,
+                   uint16_t *origin_tag_out)
+{
+    if (t->slots == NULL)
+        return false;
+    uint64_t key = client_key(client);
+    uint64_t entry =
+        atomic_load_explicit(&t->slots[key & (STICKY_SLOTS - 1)], memory_order_relaxed);
+    if (entry == 0 || (entry & 0xffffffff00000000ULL) != (key & 0xffffffff00000000ULL))
+        return false;
+    uint64_t age = (seconds_now() - (entry & 0xffff)) & 0xffff;
+    if (age > (uint64_t)t->window_s)
+        return false;
+    *origin_tag_out = (uint16_t)(entry >> 16);
+    return true;
+}
