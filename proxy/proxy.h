@@ -59,7 +59,7 @@ struct proxy_config {
     /* Passive checks: after <passive_failures> failures in a row (connect errors, resets,
      * timeouts, 5xx answers) an origin is ejected for <passive_ejection_ms>, doubled on each
      * repeat up to 5 minutes; never more than <passive_max_ejected_percent> of a pool at once.
-     * 0 failures disables them. Each worker judges from its own traffic. */
+     * 0 failures disables them. The workers count together (proxy/passive.c). */
     int passive_failures;
     int passive_ejection_ms;
     int passive_max_ejected_percent;

@@ -164,23 +164,47 @@ struct wsnap {
     uint8_t *origin_up;             /* the health view's origins, and 0 for those a retry skips */
     const struct gslb_health *view; /* the prober's view for this snapshot, or NULL */
     uint64_t view_generation;
-    struct passive *passive;        /* by origin index: this worker's passive checks */
+    struct passive_entry **passive; /* by origin index: its entry on the shared board, or NULL */
+    uint64_t passive_generation;    /* of the board when <origin_up> was last refreshed */
     int64_t next_expiry_ms;         /* of the earliest ejection, INT64_MAX if none */
     struct metrics_series **series; /* by service * n_regions + region, created lazily */
     int inflight;
     bool retired;
 };
 
-struct passive {
-    uint16_t failures; /* in a row */
-    uint8_t ejections; /* so far, for the back-off */
-    int64_t until_ms;  /* ejected until then (monotonic), 0 if not ejected */
+/* ---- passive.c: passive checks on a board shared by the workers (see the file) ---- */
+
+struct passive_entry {
+    _Atomic uint64_t key;       /* the origin's address hash; 0: a free slot */
+    _Atomic uint32_t failures;  /* in a row, over all workers */
+    _Atomic uint32_t ejections; /* back-off step */
+    _Atomic int64_t until_ms;   /* ejected until then (monotonic), 0 if not ejected */
+    _Atomic int64_t last_until_ms;
 };
+
+struct passive_board {
+    struct passive_entry *slots;
+    _Atomic uint64_t generation; /* bumped on every ejection and every lifted one */
+    atomic_bool full_warned;
+};
+
+void passive_board_init(struct passive_board *b);
+void passive_board_fini(struct passive_board *b);
+/* The entry of the origin with address hash <key>, added if new; NULL when the board is full. */
+struct passive_entry *passive_entry_get(struct passive_board *b, uint64_t key);
+/* Lifts the ejections that are due and refreshes <ws>'s origin_up and next expiry. */
+void passive_sync(struct wsnap *ws, struct passive_board *b, int64_t now);
+/* Counts a success or failure of origin <index> of <pool>. Returns true when this report ejected
+ * it, with the deadline in <until_out>. */
+bool passive_report(struct passive_board *b, const struct proxy_config *cfg, struct wsnap *ws,
+                    const struct gslb_pool *pool, uint32_t index, bool failure, int64_t *until_out);
 
 /* Whether origin <i> may be picked, before retry exclusions: the prober's view and no ejection. */
 static inline uint8_t wsnap_origin_up(const struct wsnap *ws, uint32_t i)
 {
-    return (ws->view == NULL || ws->view->origin_up[i]) && ws->passive[i].until_ms == 0;
+    return (ws->view == NULL || ws->view->origin_up[i]) &&
+           (ws->passive[i] == NULL ||
+            atomic_load_explicit(&ws->passive[i]->until_ms, memory_order_relaxed) == 0);
 }
 
 struct origin_target {
@@ -221,6 +245,7 @@ struct proxy {
     struct metrics metrics;
     struct accesslog *log;
     struct sticky_table sticky;
+    struct passive_board passive;
     atomic_int connections;
     atomic_bool stopping;
     struct event_base *metrics_base;

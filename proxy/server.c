@@ -171,7 +171,7 @@ static void target_resolve(struct origin_target *t, const char *address)
         t->addrlen = (socklen_t)ip_addr_to_sockaddr(&ip, (uint16_t)t->port, &t->addr);
 }
 
-static struct wsnap *wsnap_create(const struct gslb_snapshot *snap)
+static struct wsnap *wsnap_create(struct proxy *proxy, const struct gslb_snapshot *snap)
 {
     struct wsnap *ws = xcalloc(1, sizeof(*ws));
     ws->snap = snap;
@@ -188,6 +188,9 @@ static struct wsnap *wsnap_create(const struct gslb_snapshot *snap)
             for (size_t o = 0; o < svc->pools[p].n_origins; o++) {
                 const struct gslb_origin *origin = &svc->pools[p].origins[o];
                 target_resolve(&ws->targets[origin->index], origin->address);
+                if (proxy->cfg.passive_failures > 0)
+                    ws->passive[origin->index] =
+                        passive_entry_get(&proxy->passive, origin->hash_key);
             }
         }
     }
@@ -213,24 +216,6 @@ static void wsnap_health_refresh(struct gslb_prober *prober, struct wsnap *ws)
         ws->origin_up[i] = wsnap_origin_up(ws, (uint32_t)i);
 }
 
-/* Ends the ejections that are due. */
-static void wsnap_passive_expire(struct wsnap *ws, int64_t now)
-{
-    int64_t next = INT64_MAX;
-    for (size_t i = 0; i < ws->snap->n_origins; i++) {
-        struct passive *ps = &ws->passive[i];
-        if (ps->until_ms == 0)
-            continue;
-        if (ps->until_ms <= now) {
-            ps->until_ms = 0;
-            ws->origin_up[i] = wsnap_origin_up(ws, (uint32_t)i);
-        } else if (ps->until_ms < next) {
-            next = ps->until_ms;
-        }
-    }
-    ws->next_expiry_ms = next;
-}
-
 struct wsnap *worker_wsnap(struct worker *w)
 {
     uint64_t generation = gslb_watch_generation(w->proxy->watch);
@@ -239,7 +224,7 @@ struct wsnap *worker_wsnap(struct worker *w)
         w->generation = generation;
         if (w->current == NULL || snap->version != w->current->snap->version) {
             struct wsnap *old = w->current;
-            w->current = wsnap_create(snap);
+            w->current = wsnap_create(w->proxy, snap);
             if (old) {
                 old->retired = true;
                 upstream_pool_drain(old);
@@ -252,11 +237,13 @@ struct wsnap *worker_wsnap(struct worker *w)
     }
     if (w->proxy->prober)
         wsnap_health_refresh(w->proxy->prober, w->current);
-    if (w->current->next_expiry_ms != INT64_MAX) {
-        int64_t now = proxy_now_ms();
-        if (now >= w->current->next_expiry_ms)
-            wsnap_passive_expire(w->current, now);
-    }
+    /* Ejections made or lifted by any worker, and ours that are due. */
+    struct wsnap *ws = w->current;
+    if (atomic_load_explicit(&w->proxy->passive.generation, memory_order_relaxed) !=
+        ws->passive_generation)
+        passive_sync(ws, &w->proxy->passive, proxy_now_ms());
+    else if (ws->next_expiry_ms != INT64_MAX && proxy_now_ms() >= ws->next_expiry_ms)
+        passive_sync(ws, &w->proxy->passive, proxy_now_ms());
     return w->current;
 }
 
@@ -567,6 +554,7 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
     p->prober = prober;
     metrics_init(&p->metrics);
     sticky_init(&p->sticky, cfg->sticky_drain_window_ms);
+    passive_board_init(&p->passive);
     for (size_t i = 0; i < PROXY_MAX_LISTEN; i++)
         p->listen_fds[i] = -1;
     p->n_workers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -634,6 +622,7 @@ fail:
     accesslog_close(p->log);
     metrics_fini(&p->metrics);
     sticky_fini(&p->sticky);
+    passive_board_fini(&p->passive);
     free(p->workers);
     free(p);
     return NULL;
@@ -676,6 +665,7 @@ void proxy_destroy(struct proxy *p)
     accesslog_close(p->log);
     metrics_fini(&p->metrics);
     sticky_fini(&p->sticky);
+    passive_board_fini(&p->passive);
     free(p->workers);
     free(p);
 }

@@ -473,36 +473,17 @@ void upstream_report(struct client *c, bool failure)
     if (cfg->passive_failures == 0 || r->origin == NULL || ws == NULL)
         return;
     uint32_t idx = r->origin->index;
-    struct passive *ps = &ws->passive[idx];
-    int64_t now = proxy_now_ms();
-    if (!failure) {
-        ps->failures = 0;
-        if (ps->ejections && now > ps->until_ms + 5LL * cfg->passive_ejection_ms)
-            ps->ejections = 0; /* well behaved for long enough: the back-off starts over */
-        return;
-    }
-    if (++ps->failures < cfg->passive_failures || ps->until_ms != 0)
-        return;
-    /* Never eject more than the allowed share of the pool: a bad deploy everywhere must not
-     * empty a region through passive checks alone. */
     const struct gslb_pool *pool = &r->svc->pools[r->svc->pool_of_region[r->origin_region]];
-    size_t ejected = 1;
-    for (size_t o = 0; o < pool->n_origins; o++)
-        ejected += ws->passive[pool->origins[o].index].until_ms != 0;
-    if (ejected * 100 > pool->n_origins * (size_t)cfg->passive_max_ejected_percent)
+    int64_t until;
+    if (!passive_report(&c->w->proxy->passive, cfg, ws, pool, idx, failure, &until))
         return;
-    if (ps->ejections < 5)
-        ps->ejections++;
-    int64_t period = (int64_t)cfg->passive_ejection_ms << (ps->ejections - 1);
-    ps->until_ms = now + (period < 300000 ? period : 300000);
-    ps->failures = 0;
     ws->origin_up[idx] = 0;
-    if (ps->until_ms < ws->next_expiry_ms)
-        ws->next_expiry_ms = ps->until_ms;
+    if (until < ws->next_expiry_ms)
+        ws->next_expiry_ms = until;
     ADD(c->w->proxy->metrics.passive_ejections, 1);
     log_warn("proxy: origin %s/%s/%s ejected for %lld ms after %d failures in a row", r->svc->name,
              ws->snap->regions[r->origin_region].name, r->origin->address,
-             (long long)(ps->until_ms - now), cfg->passive_failures);
+             (long long)(until - proxy_now_ms()), cfg->passive_failures);
 }
 
 /* The origin failed before a response byte: retry if the request can be replayed. */

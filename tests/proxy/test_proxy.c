@@ -1157,6 +1157,40 @@ static void ejects_origins_that_keep_failing_but_never_more_than_the_cap(void **
         proc_stop(&bad[i], SIGKILL);
 }
 
+static void workers_share_their_passive_verdicts(void **state)
+{
+    (void)state;
+    char err[512], topo[1024], db2[160];
+    struct proc bad = origin_start("bad-0", "fail", 0);
+    snprintf(db2, sizeof(db2), "%s/passive-shared.db", dir);
+    snprintf(topo, sizeof(topo),
+             "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26,"
+             " \"origins\": [{\"address\": \"127.0.0.1:%d\"}, {\"address\": \"127.0.0.1:%d\"}]}]}",
+             eu.port, bad.port);
+    struct db *db = db_open(db2, err, sizeof(err));
+    assert_int_equal(db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)), 0);
+    db_close(db);
+    /* Four workers, a new connection per request (spread over the workers by the kernel): the
+     * third failure, wherever it lands, ejects the origin for all of them. Each worker counting
+     * on its own would let up to twelve through. */
+    const char *extra[] = {
+        "--db", db2, "--workers", "4", "--passive-failures", "3", "--passive-ejection",
+        "30s",  NULL};
+    struct proc d = gslbd_start(extra);
+    int failed = 0, ok = 0;
+    for (int i = 0; i < 40; i++) {
+        struct resp r;
+        int status = request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r);
+        failed += status == 503;
+        ok += status == 200;
+        resp_free(&r);
+    }
+    assert_int_equal(failed, 3);
+    assert_int_equal(ok, 37);
+    gslbd_stop(&d);
+    proc_stop(&bad, SIGKILL);
+}
+
 static void exits_cleanly_after_all_of_the_above(void **state)
 {
     (void)state;
@@ -1204,6 +1238,7 @@ int main(void)
         cmocka_unit_test(times_out_a_stalled_request_body_with_408),
         cmocka_unit_test(gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeout),
         cmocka_unit_test(ejects_origins_that_keep_failing_but_never_more_than_the_cap),
+        cmocka_unit_test(workers_share_their_passive_verdicts),
         cmocka_unit_test(exits_cleanly_after_all_of_the_above),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,114 @@
+/* proxy/passive.c - passive checks shared by the workers: live traffic's verdict on origins.
+ *
+ * Every worker reports each response (or failure) of an origin here. After the configured number
+ * of failures in a row, counted over all workers, the origin is ejected for a back-off period
+ * that doubles with each repeat (up to 5 minutes) and is reset by good behaviour after five
+ * periods; never more than the configured share of a pool is ejected at once.
+ *
+ * The board is an open-addressing table keyed by the origin's address hash (so an address used
+ * by several pools is judged once), fixed in size at start-up; every field is an atomic, written
+ * by whichever worker saw the event. An ejection is claimed by a compare-and-swap on its deadline,
+ * so two workers never eject the same origin twice; the pool cap is read without a lock and may
+ * be passed by one when two workers eject two origins of a pool at the same instant. A
+ * generation counter tells workers to refresh their view of who is ejected. */
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "proxy/proxy_int.h"
+
+#define BOARD_SLOTS      (1u << 14)
+#define MAX_EJECTION_MS  300000
+#define MAX_BACKOFF_STEP 5
+
+void passive_board_init(struct passive_board *b)
+{
+    b->slots = xcalloc(BOARD_SLOTS, sizeof(*b->slots));
+    atomic_init(&b->generation, 1);
+}
+
+void passive_board_fini(struct passive_board *b)
+{
+    free(b->slots);
+    b->slots = NULL;
+}
+
+struct passive_entry *passive_entry_get(struct passive_board *b, uint64_t key)
+{
+    key |= 1; /* 0 marks a free slot */
+    for (size_t i = 0; i < BOARD_SLOTS; i++) {
+        struct passive_entry *e = &b->slots[(key + i) & (BOARD_SLOTS - 1)];
+        uint64_t seen = atomic_load_explicit(&e->key, memory_order_acquire);
+        if (seen == 0 && atomic_compare_exchange_strong(&e->key, &seen, key))
+            return e;
+        if (seen == key)
+            return e;
+    }
+    if (!atomic_exchange(&b->full_warned, true))
+        log_warn("proxy: more than %u origin addresses seen: passive checks skip the rest",
+                 BOARD_SLOTS);
+    return NULL;
+}
+
+static bool ejected(const struct passive_entry *e)
+{
+    return e && atomic_load_explicit(&e->until_ms, memory_order_relaxed) != 0;
+}
+
+void passive_sync(struct wsnap *ws, struct passive_board *b, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    uint64_t generation = atomic_load(&b->generation);
+    for (size_t i = 0; i < ws->snap->n_origins; i++) {
+        struct passive_entry *e = ws->passive[i];
+        int64_t until = e ? atomic_load_explicit(&e->until_ms, memory_order_relaxed) : 0;
+        if (until != 0 && until <= now) { /* due: whoever sees it first lifts it */
+            if (atomic_compare_exchange_strong(&e->until_ms, &until, 0))
+                generation = atomic_fetch_add(&b->generation, 1) + 1;
+            until = 0;
+        }
+        if (until != 0 && until < next)
+            next = until;
+        ws->origin_up[i] = wsnap_origin_up(ws, (uint32_t)i);
+    }
+    ws->passive_generation = generation;
+    ws->next_expiry_ms = next;
+}
+
+bool passive_report(struct passive_board *b, const struct proxy_config *cfg, struct wsnap *ws,
+                    const struct gslb_pool *pool, uint32_t index, bool failure, int64_t *until_out)
+{
+    struct passive_entry *e = ws->passive[index];
+    int64_t now = proxy_now_ms();
+    if (e == NULL)
+        return false;
+    if (!failure) {
+        if (atomic_load_explicit(&e->failures, memory_order_relaxed) != 0)
+            atomic_store_explicit(&e->failures, 0, memory_order_relaxed);
+        if (atomic_load_explicit(&e->ejections, memory_order_relaxed) != 0 && !ejected(e) &&
+            now > atomic_load(&e->last_until_ms) + 5LL * cfg->passive_ejection_ms)
+            atomic_store(&e->ejections, 0); /* well behaved for long enough: the back-off resets */
+        return false;
+    }
+    if (atomic_fetch_add(&e->failures, 1) + 1 < (uint32_t)cfg->passive_failures || ejected(e))
+        return false;
+    /* Never eject more than the allowed share of the pool: a bad deploy everywhere must not
+     * empty a region through passive checks alone. */
+    size_t out = 1;
+    for (size_t o = 0; o < pool->n_origins; o++)
+        out += ejected(ws->passive[pool->origins[o].index]);
+    if (out * 100 > pool->n_origins * (size_t)cfg->passive_max_ejected_percent)
+        return false;
+    uint32_t step = atomic_load(&e->ejections);
+    step = step < MAX_BACKOFF_STEP ? step + 1 : step;
+    int64_t period = (int64_t)cfg->passive_ejection_ms << (step - 1), expected = 0;
+    int64_t until = now + (period < MAX_EJECTION_MS ? period : MAX_EJECTION_MS);
+    if (!atomic_compare_exchange_strong(&e->until_ms, &expected, until))
+        return false; /* another worker ejected it a moment ago */
+    atomic_store(&e->ejections, step);
+    atomic_store(&e->last_until_ms, until);
+    atomic_store(&e->failures, 0);
+    atomic_fetch_add(&b->generation, 1);
+    *until_out = until;
+    return true;
+}
