@@ -66,7 +66,7 @@ $(BUILD)/admin/assets.c: $(BUILD)/tools/embed $(BUILD)/admin/assets.list $(CONSO
 	$(BUILD)/tools/embed $@ $(EMBED_ARGS)
 
 $(BUILD)/admin/assets.o: $(BUILD)/admin/assets.c
-	$(CC) $(ALL_CFLAGS) -Wno-comment -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^

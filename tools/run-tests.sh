@@ -1,7 +1,8 @@
 #!/bin/sh
-# tools/run-tests.sh BUILD - runs every test binary under BUILD/tests with TAP output and totals
-# the results into one closing line, "N passed, N failed". Exits non-zero if anything failed,
-# including a binary that crashed or printed no result at all.
+# tools/run-tests.sh BUILD - runs every test binary under BUILD/tests with TAP output, then the
+# console's browser tests (tests/console/test_*.mjs, node + playwright-core + Debian's chromium,
+# against BUILD's gslbd), and totals the results into one closing line, "N passed, N failed".
+# Exits non-zero if anything failed, including a test that crashed or printed no result at all.
 set -u
 
 BUILD=${1:-build}
@@ -11,9 +12,13 @@ failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-for t in $(find "$BUILD/tests" -type f -name 'test_*' ! -name '*.[od]' | sort); do
+for t in $(find "$BUILD/tests" -type f -name 'test_*' ! -name '*.[od]' | sort) \
+    $(find tests/console -type f -name 'test_*.mjs' 2>/dev/null | sort); do
     echo "== $t"
-    CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
+    case "$t" in
+    *.mjs) timeout 180 node "$t" >"$log" 2>&1 ;;
+    *) CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1 ;;
+    esac
     rc=$?
     cat "$log"
     ok=$(grep -c '^ok ' "$log")

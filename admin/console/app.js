@@ -259,15 +259,27 @@ function fieldError(form, name, message) {
 // matches the most specific part of it.
 function showApiError(form, e) {
     if (!(e instanceof ApiError)) throw e;
-    if (e.status === 401) return;
-    const path = e.field ? String(e.field) : '';
+    if (e.status === 401 && !e.field) return; // the session ended: sessionLost() took over
+    let path = e.field ? String(e.field) : '';
+    // A conflict on an add is about the key the operator typed (a name or address in use).
+    if (!path && e.status === 409) {
+        const key = form.querySelector('[name="name"]:not([readonly]), [name="address"]:not([readonly]), [name="username"]');
+        if (key) path = key.name;
+    }
     const parts = path.split('.').map((p) => p.replace(/\[.*\]$/, '')).filter(Boolean);
     let shown = null;
     for (let i = parts.length - 1; i >= 0 && !shown; i--) {
         const dotted = parts.slice(i).join('.');
         shown = form.querySelector(`[name="${CSS.escape(dotted)}"]`) ? dotted : form.querySelector(`[name="${CSS.escape(parts[i])}"]`) ? parts[i] : null;
+        if (i === parts.length - 1 && !shown && /\]$/.test(path)) {
+            // "regions[eu-west]" names a whole object: the message is about its key.
+            const key = form.querySelector('[name="name"]:not([readonly]), [name="address"]:not([readonly])');
+            shown = key ? key.name : null;
+        }
     }
-    const el = fieldError(form, shown, e.message);
+    // Next to the field, the field's path in front of the message says nothing new.
+    const message = shown && path && e.message.startsWith(`${path}: `) ? e.message.slice(path.length + 2) : e.message;
+    const el = fieldError(form, shown, message);
     if (el) el.focus();
 }
 
@@ -405,7 +417,7 @@ async function sampleStats() {
     if (last && now.time > last.time) {
         const dt = (now.time - last.time) / 1000;
         for (const [region, count] of now.counts) {
-            const before = last.counts.has(region) ? last.counts.get(region) : count;
+            const before = last.counts.has(region) ? last.counts.get(region) : 0; // none counted yet
             const rate = Math.max(0, (count - before) / dt);
             app.stats.rps.set(region, rate);
             const hist = app.stats.history.get(region) || [];
@@ -563,7 +575,7 @@ const REGION_ACTIONS = {
 };
 
 // Which actions fit an object's current state and health override.
-function actionsFor(obj, activeState) {
+function actionsFor(obj, activeState, held = false) {
     const out = [];
     const st = obj.state || activeState;
     if (st === activeState) out.push('drain', 'disable');
@@ -571,8 +583,16 @@ function actionsFor(obj, activeState) {
     if (st === 'draining') out.push('disable');
     const force = obj.health || 'auto';
     if (force === 'auto') out.push('force-down');
-    else out.push('resume');
+    if (force !== 'auto' || held) out.push('resume');
     return out;
+}
+
+// A region that a pool with manual failback holds out until an operator resumes it.
+function regionHeld(name) {
+    return (app.health || []).some((o) => {
+        const p = parseObject(o.object);
+        return p && p.kind === 'region' && p.region === name && !o.up && /\bheld\b|manual/i.test(o.reason || '');
+    });
 }
 
 async function runAction(kind, action, label, path) {
@@ -592,7 +612,7 @@ async function runAction(kind, action, label, path) {
 
 function actionButtons(kind, obj, label, path, activeState, after) {
     return h('div', { class: 'btns' },
-        actionsFor(obj, activeState).map((action) => h('button', {
+        actionsFor(obj, activeState, kind === 'region' && regionHeld(obj.name)).map((action) => h('button', {
             type: 'button',
             class: ['btn', 'small', REGION_ACTIONS[action].danger && 'danger'],
             'data-action': action,
@@ -927,6 +947,15 @@ function checkSummary(c) {
     return `${c.type} ${c.path || '/'}${c.expect ? ` → ${c.expect}` : ''}`;
 }
 
+// The pool's own settings: quorum, failback and the check defaults its origins inherit.
+function poolSummary(pool) {
+    const parts = [`serves with ≥ ${pool.min_healthy || 1} healthy origin${(pool.min_healthy || 1) > 1 ? 's' : ''}`];
+    if (pool.min_weight_percent) parts.push(`carrying ≥ ${pool.min_weight_percent}% of the weight`);
+    parts.push(`failback ${pool.failback || 'auto'}${pool.holddown_ms ? ` after ${pool.holddown_ms / 1000} s` : ''}`);
+    if (pool.check && pool.check.type) parts.push(`origin checks default to ${checkSummary(pool.check)}`);
+    return `${parts.join(', ')}.`;
+}
+
 function poolsPanel(svc, topo, view) {
     const panel = h('section', { class: 'panel', id: 'pools' }, h('h2', { text: 'Pools and origins' }));
     const pools = svc.pools || [];
@@ -950,6 +979,7 @@ function poolsPanel(svc, topo, view) {
                     h('button', { type: 'button', class: 'btn small danger', text: 'Remove', 'aria-label': `Remove ${label}`, onclick: () => removeOrigin(svc.name, pool.region, o.address) })))));
         }
         panel.append(h('h3', {}, 'Region ', h('a', { href: `#/regions/${enc(pool.region)}`, text: pool.region })),
+            h('p', { class: 'muted small', 'data-pool-settings': pool.region, text: poolSummary(pool) }),
             h('div', { class: 'table-wrap' }, h('table', { 'data-pool': pool.region },
                 h('thead', {}, h('tr', {}, ['Address', 'Weight', 'State', 'Health', 'Check', 'Actions'].map((t, i) => h('th', { class: [i === 1 && 'num', i === 4 && 'hide-narrow'], text: t })))),
                 tbody)));
@@ -1397,6 +1427,79 @@ async function pageTopology(main, view) {
     main.append(h('h1', { text: 'Topology' }), h('section', { class: 'panel' }, form));
 }
 
+// Users and API tokens
+async function pageAccess(main, view) {
+    const [users, tokens] = await Promise.all([api('GET', '/users'), api('GET', '/tokens')]);
+    const userRows = (users && users.users) || [];
+    const tokenRows = (tokens && tokens.tokens) || [];
+    const userForm = h('form', { class: 'fields cols', novalidate: true, id: 'user-form' },
+        field('Name', input('username', '', { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' })),
+        field('Password', input('password', '', { type: 'password', autocomplete: 'new-password' }), 'At least 10 characters.'),
+        h('div', { class: 'form-actions wide' }, h('button', { type: 'submit', class: 'btn primary', text: 'Add user' })));
+    onSubmit(userForm, (f) => {
+        const errs = [];
+        if (!val(f, 'username')) errs.push(['username', 'A name is required.']);
+        if (f.elements.password.value.length < 10) errs.push(['password', 'Use at least 10 characters.']);
+        return errs;
+    }, async (f) => {
+        await api('POST', '/users', { username: val(f, 'username'), password: f.elements.password.value });
+        toast(`User ${val(f, 'username')} added.`);
+        render();
+    });
+    const pwForm = h('form', { class: 'fields cols', novalidate: true, id: 'password-form' },
+        field('New password', input('password', '', { type: 'password', autocomplete: 'new-password' }), 'Logs out your other sessions.'),
+        field('New password again', input('password2', '', { type: 'password', autocomplete: 'new-password' })),
+        h('div', { class: 'form-actions wide' }, h('button', { type: 'submit', class: 'btn primary', text: 'Change my password' })));
+    onSubmit(pwForm, (f) => {
+        if (f.elements.password.value.length < 10) return [['password', 'Use at least 10 characters.']];
+        if (f.elements.password.value !== f.elements.password2.value) return [['password2', 'The passwords differ.']];
+        return [];
+    }, async (f) => {
+        const r = await api('PUT', `/users/${enc(app.user)}/password`, { password: f.elements.password.value });
+        if (r && r.csrf) app.csrf = r.csrf;
+        f.reset();
+        toast('Password changed.');
+    });
+    const tokenOut = h('div', { id: 'token-secret', 'aria-live': 'polite' });
+    const tokenForm = h('form', { class: 'fields cols', novalidate: true, id: 'token-form' },
+        field('Token name', input('name', '', { placeholder: 'deploy-pipeline', autocapitalize: 'none', spellcheck: 'false' }), 'For scripts: send it as Authorization: Bearer TOKEN.'),
+        h('div', { class: 'form-actions wide' }, h('button', { type: 'submit', class: 'btn primary', text: 'Create token' })));
+    onSubmit(tokenForm, (f) => (val(f, 'name') ? [] : [['name', 'A name is required.']]), async (f) => {
+        const r = await api('POST', '/tokens', { name: val(f, 'name') });
+        await render();
+        const out = document.getElementById('token-secret');
+        if (out)
+            out.append(h('div', { class: 'banner info' }, h('strong', { text: `Token ${r.name}: ` }), h('code', { text: r.token }),
+                h('div', { class: 'small', text: 'Copy it now: it is not shown again.' })));
+    });
+    const removeBtn = (label, what, path) => h('button', {
+        type: 'button', class: 'btn small danger', text: 'Remove', 'aria-label': `Remove ${label}`,
+        onclick: async () => {
+            if (!(await confirmAction(`Remove ${label}`, `Remove ${label}? ${what}`, 'Remove', true))) return;
+            try {
+                await api('DELETE', path);
+                toast(`${label} removed.`);
+                render();
+            } catch (e) {
+                if (e.status !== 401) toast(e.message, true);
+            }
+        },
+    });
+    main.append(h('h1', { text: 'Users and API tokens' }),
+        h('div', { class: 'grid2' },
+            h('section', { class: 'panel' }, h('h2', { text: 'Users' }),
+                h('div', { class: 'table-wrap' }, h('table', { id: 'users' }, h('thead', {}, h('tr', {}, ['Name', 'Created', ''].map((t) => h('th', { text: t })))),
+                    h('tbody', {}, userRows.map((u) => h('tr', { 'data-user': u.name }, h('td', {}, h('strong', { text: u.name }), u.name === app.user ? h('span', { class: 'muted small', text: ' (you)' }) : null),
+                        h('td', {}, timeEl(u.created_ms)), h('td', {}, u.name === app.user ? null : removeBtn(`user ${u.name}`, 'Their sessions end at once.', `/users/${enc(u.name)}`))))))),
+                h('h3', { text: 'Add a user' }), userForm, h('h3', { text: 'Your password' }), pwForm),
+            h('section', { class: 'panel' }, h('h2', { text: 'API tokens' }),
+                h('div', { class: 'table-wrap' }, h('table', { id: 'tokens' }, h('thead', {}, h('tr', {}, ['Name', 'Created', 'Last used', ''].map((t) => h('th', { text: t })))),
+                    h('tbody', {}, tokenRows.length ? tokenRows.map((t) => h('tr', { 'data-token': t.id }, h('td', {}, h('strong', { text: t.name }), h('div', { class: 'muted small', text: `by ${t.created_by}` })),
+                        h('td', {}, timeEl(t.created_ms)), h('td', {}, t.last_used_ms ? timeEl(t.last_used_ms) : 'never'),
+                        h('td', {}, removeBtn(`token ${t.name}`, 'Scripts using it are refused at once.', `/tokens/${enc(t.id)}`)))) : h('tr', {}, h('td', { colspan: 4, class: 'empty', text: 'No token.' }))))),
+                tokenOut, h('h3', { text: 'Create a token' }), tokenForm)));
+}
+
 // First run: creates the first administrator
 async function pageSetup(main) {
     const form = h('form', { class: 'fields', novalidate: true, id: 'setup-form' },
@@ -1475,6 +1578,7 @@ const ROUTES = [
     [/^\/health$/, 'health', pageHealth],
     [/^\/audit$/, 'audit', pageAudit],
     [/^\/topology$/, 'topology', pageTopology],
+    [/^\/access$/, 'access', pageAccess],
 ];
 
 function parseHash() {
@@ -1563,10 +1667,11 @@ async function render() {
         }
         const m = route[0].exec(path);
         (route[3] || []).forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1])));
-        const next = document.createElement('div');
-        await route[2](next, view, params);
+        // The page is drawn off-screen and swapped in whole; pages keep <page> for their pollers.
+        const page = h('div', { class: 'page' });
+        await route[2](page, view, params);
         if (seq !== renderSeq) return;
-        clear(main).append(...next.childNodes);
+        main.replaceChildren(page);
         document.title = `${main.querySelector('h1') ? main.querySelector('h1').textContent : 'gslb'} · gslb console`;
         setLive(true);
     } catch (e) {

@@ -1,0 +1,236 @@
+// tests/console/test_console.mjs - the admin console in a real browser against a real gslbd:
+// first-run setup, log-in, the dashboard map with live request rates, adding a region (with
+// validation messages next to the fields) and an origin, draining a region and watching the route
+// tester fail over, the audit entry of that drain, escaping of operator text, the phone layout and
+// the CSP. Screenshots of every page land in $GSLB_BUILD/artifacts/console/.
+import { assert, cleanup, launchBrowser, log, run, screenshot, startGslbd, startOrigin, test, until, watchPage } from './lib.mjs';
+
+const PASSWORD = 'console-test-password';
+const problems = []; // console errors, page errors, CSP violations
+let gs; // gslbd
+let page;
+let spareOrigin;
+
+test('gslbd starts with the console embedded, behind its CSP', async () => {
+    const [eu, us] = await Promise.all([startOrigin('eu-west'), startOrigin('us-east')]);
+    spareOrigin = await startOrigin('ap-south');
+    gs = await startGslbd({
+        regions: [
+            { name: 'eu-west', display_name: 'Europe (Dublin)', lat: 53.35, lon: -6.26, state: 'active' },
+            { name: 'us-east', display_name: 'US East', lat: 39.04, lon: -77.49, state: 'active' },
+        ],
+        services: [{
+            name: 'www', hosts: ['*'], policy: 'nearest', sticky: false, fallback: ['eu-west'],
+            pools: [{ region: 'eu-west', origins: [{ address: eu.address }] }, { region: 'us-east', origins: [{ address: us.address }] }],
+            rules: [],
+        }],
+    });
+    log(`gslbd admin on ${gs.base}, proxy on ${gs.proxy}`);
+    const res = await fetch(`${gs.base}/`);
+    assert(res.ok, `GET / answered ${res.status}`);
+    const csp = res.headers.get('content-security-policy') || '';
+    assert(/script-src 'self'/.test(csp) && /frame-ancestors 'none'/.test(csp), `CSP header: ${csp}`);
+    const html = await res.text();
+    assert(html.includes('app.js') && html.includes('app.css'), 'index.html references app.js and app.css');
+    for (const asset of ['/app.js', '/app.css']) {
+        const r = await fetch(`${gs.base}${asset}`);
+        assert(r.ok && r.headers.get('etag'), `${asset}: ${r.status}, ETag ${r.headers.get('etag')}`);
+        const again = await fetch(`${gs.base}${asset}`, { headers: { 'If-None-Match': r.headers.get('etag') } });
+        assert(again.status === 304, `${asset} with its ETag: ${again.status}, expected 304`);
+    }
+});
+
+test('first run: the setup page creates the administrator and logs in', async () => {
+    const ctx = await launchBrowser();
+    page = ctx.pages()[0] || (await ctx.newPage());
+    watchPage(page, problems);
+    await page.addInitScript(() => {
+        document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+    });
+    await page.goto(`${gs.base}/`);
+    await page.waitForSelector('#setup-form');
+    await screenshot(page, '01-setup');
+    // Too short a password is refused next to the field, before anything is sent.
+    await page.fill('#setup-form [name=password]', 'short');
+    await page.click('#setup-form button[type=submit]');
+    const err = await page.textContent('#setup-form [name=password] ~ .field-error');
+    assert(/10 characters/.test(err), `password error: ${err}`);
+    await page.fill('#setup-form [name=password]', PASSWORD);
+    await page.fill('#setup-form [name=password2]', PASSWORD);
+    await page.click('#setup-form button[type=submit]');
+    await page.waitForSelector('#region-table');
+    assert((await page.textContent('#whoami')) === 'admin', 'logged in as admin');
+    const setup = await (await fetch(`${gs.base}/api/v1/setup`)).json();
+    assert(setup.needed === false, 'setup is no longer needed');
+});
+
+test('log out, a wrong password is refused, the right one logs in', async () => {
+    await page.click('#logout');
+    await page.waitForSelector('#login-form');
+    await page.fill('#login-form [name=username]', 'admin');
+    await page.fill('#login-form [name=password]', 'not the password');
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#login-form [aria-invalid="true"]');
+    await screenshot(page, '02-login-refused');
+    await page.fill('#login-form [name=password]', PASSWORD);
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#region-table');
+});
+
+test('dashboard: both regions on the map, up, with live request rates', async () => {
+    await page.waitForSelector('svg.map .marker[data-region="eu-west"]');
+    await page.waitForSelector('svg.map .marker[data-region="us-east"]');
+    await until('both regions up on the map', async () =>
+        (await page.getAttribute('.marker[data-region="eu-west"]', 'data-status')) === 'up' &&
+        (await page.getAttribute('.marker[data-region="us-east"]', 'data-status')) === 'up', 10000, 200);
+    // Traffic through the proxy shows up as requests per second (clients on loopback have no
+    // location, so they go to the fallback region eu-west).
+    const end = Date.now() + 5000;
+    let sent = 0;
+    while (Date.now() < end && sent < 400) {
+        await Promise.all(Array.from({ length: 10 }, () => fetch(`${gs.proxy}/`).then((r) => r.text())));
+        sent += 10;
+        const rate = await page.textContent('td[data-rps="eu-west"]');
+        if (rate && parseFloat(rate) > 0) break;
+    }
+    await until('a request rate for eu-west', async () => parseFloat((await page.textContent('td[data-rps="eu-west"]')) || '0') > 0, 6000, 200)
+        .catch(async (e) => {
+            const stats = await page.evaluate(() => fetch('/api/v1/stats').then((r) => r.text()));
+            throw new Error(`${e.message}; sent ${sent}; /stats: ${stats}`);
+        });
+    await screenshot(page, '03-dashboard');
+});
+
+test('add a region: validation next to the fields, then it appears on the map', async () => {
+    await page.click('a[href="#/regions/new"]');
+    await page.waitForSelector('#region-form');
+    // Client-side checks
+    await page.fill('#region-form [name=name]', 'AP South');
+    await page.fill('#region-form [name=lat]', '95');
+    await page.fill('#region-form [name=lon]', '72.88');
+    await page.click('#region-form button[type=submit]');
+    assert(/Lower-case/.test(await page.textContent('#region-form [name=name] ~ .field-error')), 'name error shown');
+    assert(/\[-90, 90\]/.test(await page.textContent('#region-form [name=lat] ~ .field-error')), 'latitude error shown');
+    await screenshot(page, '04-region-invalid');
+    // The server's refusal lands next to the field it names: a name that exists already.
+    await page.fill('#region-form [name=name]', 'eu-west');
+    await page.fill('#region-form [name=lat]', '19.07');
+    await page.click('#region-form button[type=submit]');
+    await page.waitForSelector('#region-form [aria-invalid="true"]');
+    const serverErr = await page.evaluate(() => [...document.querySelectorAll('#region-form .field-error, #region-form .form-error')].map((e) => e.textContent).join(' '));
+    assert(/eu-west|exist/i.test(serverErr), `duplicate name refused: ${serverErr}`);
+    // Operator text is shown as text, never as markup.
+    await page.fill('#region-form [name=name]', 'ap-south');
+    await page.fill('#region-form [name=display_name]', '<img src=x onerror="window.pwned=1">Mumbai');
+    await page.click('#region-form button[type=submit]');
+    await page.waitForSelector('#region-form', { state: 'detached' });
+    await page.goto(`${gs.base}/#/`);
+    await page.waitForSelector('.marker[data-region="ap-south"]');
+    const row = await page.textContent('#region-table tr[data-region="ap-south"]');
+    assert(row.includes('<img src=x'), `display name shown as text: ${row}`);
+    assert(!(await page.evaluate(() => window.pwned)), 'no script ran from operator text');
+    assert((await page.$$('#region-table img')).length === 0, 'no element made from operator text');
+});
+
+test('add an origin in the new region; its health check brings the region up', async () => {
+    await page.goto(`${gs.base}/#/services/www`);
+    await page.waitForSelector('#origin-form');
+    await page.selectOption('#origin-form [name=region]', 'ap-south');
+    await page.fill('#origin-form [name=address]', 'not an address');
+    await page.click('#origin-form button[type=submit]');
+    assert(/ip:port/.test(await page.textContent('#origin-form [name=address] ~ .field-error')), 'address error shown');
+    await page.fill('#origin-form [name=address]', spareOrigin.address);
+    await page.fill('#origin-form [name=weight]', '5');
+    await page.click('#origin-form button[type=submit]');
+    await page.waitForSelector(`table[data-pool="ap-south"] tr[data-origin="${spareOrigin.address}"]`);
+    await until('the new origin reported up', async () =>
+        (await page.textContent(`table[data-pool="ap-south"] tr[data-origin="${spareOrigin.address}"] [data-origin-health]`)).includes('up'), 10000, 200);
+    await screenshot(page, '05-service');
+    await page.goto(`${gs.base}/#/`);
+    await until('ap-south up on the map', async () => (await page.getAttribute('.marker[data-region="ap-south"]', 'data-status')) === 'up', 10000, 200);
+});
+
+test('route tester: a client in Great Britain goes to eu-west', async () => {
+    await page.goto(`${gs.base}/#/route`);
+    await page.waitForSelector('#route-form');
+    await page.fill('#route-form [name=ip]', '81.2.69.142');
+    await page.click('#route-form button[type=submit]');
+    await page.waitForSelector('#route-verdict');
+    assert((await page.getAttribute('#route-verdict', 'data-region')) === 'eu-west', `verdict: ${await page.textContent('#route-verdict')}`);
+    assert(await page.$('svg.map .client'), 'client marker drawn');
+    assert(await page.$('svg.map .route-line[data-to="eu-west"]'), 'line from the client to eu-west');
+    const loc = await page.textContent('#route-result dl');
+    assert(/GB/.test(loc), `location shows the country: ${loc}`);
+    const first = await page.textContent('#candidates tbody tr:first-child');
+    assert(/eu-west/.test(first) && /km/.test(first), `first candidate: ${first}`);
+    await screenshot(page, '06-route-eu-west');
+});
+
+test('drain eu-west from the dashboard (with confirmation); the route tester fails over', async () => {
+    await page.goto(`${gs.base}/#/`);
+    await page.waitForSelector('#region-table tr[data-region="eu-west"] button[data-action="drain"]');
+    // Cancelling changes nothing.
+    await page.click('#region-table tr[data-region="eu-west"] button[data-action="drain"]');
+    await page.waitForSelector('#confirm[open]');
+    await page.click('#confirm-cancel');
+    await page.waitForSelector('#confirm[open]', { state: 'detached' });
+    assert((await page.getAttribute('.marker[data-region="eu-west"]', 'data-status')) === 'up', 'still up after cancel');
+    await page.click('#region-table tr[data-region="eu-west"] button[data-action="drain"]');
+    await page.waitForSelector('#confirm[open]');
+    await screenshot(page, '07-confirm-drain');
+    await page.click('#confirm-ok');
+    await until('eu-west draining on the map', async () => (await page.getAttribute('.marker[data-region="eu-west"]', 'data-status')) === 'draining', 5000, 100);
+    await page.goto(`${gs.base}/#/route?ip=81.2.69.142`);
+    await until('a failed-over verdict', async () => {
+        const r = await page.getAttribute('#route-verdict', 'data-region');
+        return r && r !== 'eu-west' ? r : null;
+    }, 5000, 200);
+    const region = await page.getAttribute('#route-verdict', 'data-region');
+    assert(region === 'us-east', `after the drain GB goes to ${region}`);
+    const euRow = await page.textContent('#candidates tr[data-region="eu-west"]');
+    assert(/drain/i.test(euRow), `eu-west candidate says it drains: ${euRow}`);
+    await screenshot(page, '08-route-failover');
+    // Traffic follows: a GB client through the proxy is answered by us-east.
+});
+
+test('audit log: the drain is there, by admin, with the state change', async () => {
+    await page.goto(`${gs.base}/#/audit`);
+    await page.waitForSelector('#audit tr.entry');
+    const row = page.locator('#audit tr.entry', { hasText: 'eu-west' }).first();
+    const text = await row.textContent();
+    assert(/admin/.test(text), `actor admin: ${text}`);
+    await row.locator('button').click();
+    const diff = await page.locator('#audit tr.details:not([hidden])').first().textContent();
+    assert(/state/.test(diff) && /draining/.test(diff) && /active/.test(diff), `diff shows active → draining: ${diff}`);
+    await screenshot(page, '09-audit');
+});
+
+test('health page lists the checked origins and regions', async () => {
+    await page.goto(`${gs.base}/#/health`);
+    await page.waitForSelector('#health-board tr[data-object]');
+    const rows = await page.$$eval('#health-board tr[data-object]', (trs) => trs.map((t) => t.dataset.object));
+    assert(rows.some((o) => o.startsWith('origin www/ap-south/')), `ap-south origin in the board: ${rows.join(', ')}`);
+    await screenshot(page, '10-health');
+});
+
+test('phone layout: no sideways scrolling, map and tables fit', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [hash, sel, shot] of [['#/', '#region-table', '11-phone-dashboard'], ['#/route?ip=8.8.8.8', '#route-verdict', '12-phone-route'], ['#/services/www', '#pools', '13-phone-service']]) {
+        await page.goto(`${gs.base}/${hash}`);
+        await page.waitForSelector(sel);
+        const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert(over <= 0, `${hash} overflows by ${over} px`);
+        await screenshot(page, shot);
+    }
+    await page.setViewportSize({ width: 1280, height: 860 });
+});
+
+test('no console error, page error or CSP violation', async () => {
+    assert(problems.length === 0, problems.join('\n'));
+});
+
+run({ timeoutMs: 100000 }).catch(async (e) => {
+    console.log(`not ok - harness: ${e.message}`);
+    await cleanup();
+    process.exit(1);
+});
