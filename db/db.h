@@ -41,7 +41,8 @@ struct db_check {
     char *path;   /* HTTP(S) path, starts with '/' */
     char *host;   /* Host header */
     char *expect; /* status list such as "200-399" or "200,204" */
-    char *body;   /* substring the response body must contain */
+    char *body;   /* substring the response body must contain (GET only) */
+    char *method; /* "GET" (the default) or "HEAD" */
     int interval_ms, timeout_ms, rise, fall;
 };
 

@@ -202,8 +202,9 @@ static void uppercase(char *s)
 static int check_parse(json_t *obj, const char *where, struct db_check *check, char *err,
                        size_t errlen)
 {
-    static const char *const keys[] = {"type",        "path",       "host", "expect", "body",
-                                       "interval_ms", "timeout_ms", "rise", "fall",   NULL};
+    static const char *const keys[] = {"type", "path",        "host",       "expect",
+                                       "body", "interval_ms", "timeout_ms", "rise",
+                                       "fall", "method",      NULL};
     char here[300];
     int type = 0, rc;
     snprintf(here, sizeof(here), "%.280s.check", where);
@@ -215,12 +216,15 @@ static int check_parse(json_t *obj, const char *where, struct db_check *check, c
         (rc = string_get(obj, "host", false, here, &check->host, err, errlen)) ||
         (rc = string_get(obj, "expect", false, here, &check->expect, err, errlen)) ||
         (rc = string_get(obj, "body", false, here, &check->body, err, errlen)) ||
+        (rc = string_get(obj, "method", false, here, &check->method, err, errlen)) ||
         (rc = int_get(obj, "interval_ms", here, &check->interval_ms, err, errlen)) ||
         (rc = int_get(obj, "timeout_ms", here, &check->timeout_ms, err, errlen)) ||
         (rc = int_get(obj, "rise", here, &check->rise, err, errlen)) ||
         (rc = int_get(obj, "fall", here, &check->fall, err, errlen)))
         return rc;
     check->type = (enum db_check_type)type;
+    if (check->method)
+        uppercase(check->method);
     return 0;
 }
 
@@ -526,6 +530,8 @@ static json_t *check_json(const struct db_check *c)
         json_object_set_new(o, "expect", json_string(c->expect));
     if (c->body)
         json_object_set_new(o, "body", json_string(c->body));
+    if (c->method)
+        json_object_set_new(o, "method", json_string(c->method));
     if (c->interval_ms)
         json_object_set_new(o, "interval_ms", json_integer(c->interval_ms));
     if (c->timeout_ms)

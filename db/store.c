@@ -100,6 +100,9 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL, last_used_ms INTEGER);"
     "CREATE TABLE IF NOT EXISTS login_failures (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
     "  last_ms INTEGER NOT NULL, locked_until_ms INTEGER NOT NULL);",
+    /* 5 -> 6: the HTTP method of checks (GET or HEAD). */
+    "ALTER TABLE origins ADD COLUMN check_method TEXT;"
+    "ALTER TABLE pools ADD COLUMN check_method TEXT;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -303,10 +306,10 @@ static int read_strv(struct db *db, sqlite3_stmt *stmt, int64_t id, char ***v_ou
     return step == SQLITE_DONE ? 0 : sql_fail(db, "read", err, errlen);
 }
 
-/* The nine check_* columns, in table order, from column <col>. */
+/* The ten check_* columns, from column <col>. */
 #define CHECK_COLUMNS                                                                              \
     "check_type, check_path, check_host, check_expect, check_body, check_interval_ms, "            \
-    "check_timeout_ms, check_rise, check_fall"
+    "check_timeout_ms, check_rise, check_fall, check_method"
 
 static void check_read(sqlite3_stmt *stmt, int col, struct db_check *c)
 {
@@ -319,6 +322,7 @@ static void check_read(sqlite3_stmt *stmt, int col, struct db_check *c)
     c->timeout_ms = sqlite3_column_int(stmt, col + 6);
     c->rise = sqlite3_column_int(stmt, col + 7);
     c->fall = sqlite3_column_int(stmt, col + 8);
+    c->method = column_text(stmt, col + 9);
 }
 
 static void check_bind(sqlite3_stmt *stmt, int param, const struct db_check *c)
@@ -332,6 +336,7 @@ static void check_bind(sqlite3_stmt *stmt, int param, const struct db_check *c)
     sqlite3_bind_int(stmt, param + 6, c->timeout_ms);
     sqlite3_bind_int(stmt, param + 7, c->rise);
     sqlite3_bind_int(stmt, param + 8, c->fall);
+    bind_text_or_null(stmt, param + 9, c->method);
 }
 
 static void origin_read(sqlite3_stmt *stmt, struct db_origin *o)
@@ -506,10 +511,10 @@ static const char *const write_sql[WS_COUNT] = {
     "  SELECT ?, ?, id FROM regions WHERE name = ?",
     "INSERT INTO pools (service_id, position, region_id, min_healthy, min_weight_percent, failback,"
     "  holddown_ms, " CHECK_COLUMNS ")"
-    "  SELECT ?1, ?2, id, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16"
+    "  SELECT ?1, ?2, id, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17"
     "  FROM regions WHERE name = ?3",
     "INSERT INTO origins (pool_id, position, address, weight, state, health, " CHECK_COLUMNS ")"
-    "  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "INSERT INTO rules (service_id, position, match, value) VALUES (?, ?, ?, ?)",
     "INSERT INTO rule_regions (rule_id, position, region_id)"
     "  SELECT ?, ?, id FROM regions WHERE name = ?",

@@ -51,6 +51,7 @@ static void check_fini(struct db_check *check)
     free(check->host);
     free(check->expect);
     free(check->body);
+    free(check->method);
 }
 
 void db_origin_fini(struct db_origin *origin)
@@ -114,6 +115,7 @@ static void check_copy(struct db_check *dst, const struct db_check *src)
     dst->host = db_strdup_or_null(src->host);
     dst->expect = db_strdup_or_null(src->expect);
     dst->body = db_strdup_or_null(src->body);
+    dst->method = db_strdup_or_null(src->method);
 }
 
 void db_origin_copy(struct db_origin *dst, const struct db_origin *src)
@@ -426,6 +428,10 @@ static int check_validate(const struct db_check *c, const char *where, char *err
                     c->expect);
     if (c->body && strlen(c->body) > 1024)
         return fail(err, errlen, "%s.check.body: longer than 1024 bytes", where);
+    if (c->method && strcmp(c->method, "GET") != 0 && strcmp(c->method, "HEAD") != 0)
+        return fail(err, errlen, "%s.check.method: '%s' is not GET or HEAD", where, c->method);
+    if (c->method && c->body && strcmp(c->method, "HEAD") == 0)
+        return fail(err, errlen, "%s.check.body: a HEAD answer has no body to look in", where);
     if (c->interval_ms < 0 || c->interval_ms > 3600000 || (c->interval_ms && c->interval_ms < 100))
         return fail(err, errlen, "%s.check.interval_ms: must be 100..3600000", where);
     if (c->timeout_ms < 0 || c->timeout_ms > 600000 || (c->timeout_ms && c->timeout_ms < 10))

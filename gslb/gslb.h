@@ -56,7 +56,7 @@ struct gslb_region {
  * prober's defaults. */
 struct gslb_check {
     enum db_check_type type;
-    const char *path, *host, *expect, *body;
+    const char *path, *host, *expect, *body, *method;
     int interval_ms, timeout_ms, rise, fall;
 };
 

@@ -289,9 +289,10 @@ static void check_event_cb(struct bufferevent *bev, short what, void *arg)
             return;
         }
         evbuffer_add_printf(bufferevent_get_output(t->bev),
-                            "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gslb-health\r\n"
+                            "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: gslb-health\r\n"
                             "Connection: close\r\n\r\n",
-                            t->check.path, t->check.host ? t->check.host : t->host);
+                            t->check.method, t->check.path,
+                            t->check.host ? t->check.host : t->host);
         bufferevent_enable(t->bev, EV_READ);
         return;
     }
@@ -378,6 +379,9 @@ static void target_configure(struct gslb_prober *p, struct target *t, const stru
     if (t->check.type == DB_CHECK_INHERIT)
         t->check.type = p->cfg.default_type;
     t->check.path = c->path ? c->path : "/";
+    t->check.method = c->method ? c->method : "GET";
+    if (strcmp(t->check.method, "HEAD") == 0)
+        t->check.body = NULL; /* a body check inherited from the pool: nothing to look in */
     t->check.expect = c->expect ? c->expect : "200-399";
     t->check.interval_ms = c->interval_ms ? c->interval_ms : p->cfg.interval_ms;
     t->check.timeout_ms = c->timeout_ms ? c->timeout_ms : p->cfg.timeout_ms;

@@ -111,15 +111,16 @@ static struct gslb_check check_merge(struct snapshot *s, const struct db_check *
 #define PICK(f)     (own->f ? own->f : pool->f)
 #define PICK_STR(f) (PICK(f) ? snap_strdup(s, PICK(f)) : NULL)
     struct gslb_check c = {
-        own->type != DB_CHECK_INHERIT ? own->type : pool->type,
-        PICK_STR(path),
-        PICK_STR(host),
-        PICK_STR(expect),
-        PICK_STR(body),
-        PICK(interval_ms),
-        PICK(timeout_ms),
-        PICK(rise),
-        PICK(fall),
+        .type = own->type != DB_CHECK_INHERIT ? own->type : pool->type,
+        .path = PICK_STR(path),
+        .host = PICK_STR(host),
+        .expect = PICK_STR(expect),
+        .body = PICK_STR(body),
+        .method = PICK_STR(method),
+        .interval_ms = PICK(interval_ms),
+        .timeout_ms = PICK(timeout_ms),
+        .rise = PICK(rise),
+        .fall = PICK(fall),
     };
 #undef PICK_STR
 #undef PICK

@@ -56,7 +56,8 @@ static const char usage_text[] =
     "  pool set --service NAME --region NAME [--min-healthy N] [--min-weight-percent P]\n"
     "           [--failback auto|manual] [--holddown DURATION (0: gslbd's)]\n"
     "           [--check-type http|https|tcp|none] [--check-path P] [--check-host H]\n"
-    "           [--check-expect 200-399] [--check-body TEXT] [--check-interval D]\n"
+    "           [--check-expect 200-399] [--check-body TEXT] [--check-method GET|HEAD]\n"
+    "           [--check-interval D]\n"
     "           [--check-timeout D] [--check-rise N] [--check-fall N]   (origins inherit)\n"
     "  rule list --service NAME\n"
     "  rule add --service NAME (--cidr PREFIX|--country CC|--continent CC) --regions R,...\n"
@@ -631,6 +632,7 @@ static void check_strings_free(struct db_check *check)
     free(check->host);
     free(check->expect);
     free(check->body);
+    free(check->method);
 }
 
 static int pool_options(int argc, char **argv, const char **service, const char **region,
@@ -651,6 +653,7 @@ static int pool_options(int argc, char **argv, const char **service, const char 
                                          {"check-timeout", required_argument, NULL, 'o'},
                                          {"check-rise", required_argument, NULL, 'R'},
                                          {"check-fall", required_argument, NULL, 'F'},
+                                         {"check-method", required_argument, NULL, 'M'},
                                          {0}};
     struct db_check *check = &pool->check;
     char **text = NULL;
@@ -706,11 +709,16 @@ static int pool_options(int argc, char **argv, const char **service, const char 
         case 'b':
             text = &check->body;
             break;
+        case 'M':
+            text = &check->method;
+            break;
         default:
             return usage(NULL);
         }
         free(*text); /* an empty value goes back to inheriting */
         *text = *optarg ? xstrdup(optarg) : NULL;
+        for (char *m = c == 'M' ? *text : NULL; m && *m; m++) /* methods are upper case */
+            *m = (char)(*m >= 'a' && *m <= 'z' ? *m - 'a' + 'A' : *m);
     }
     return optind == argc ? 0 : usage("unexpected argument after the options");
 }
@@ -766,6 +774,7 @@ static int cmd_pool(struct ctl *ctl, struct db_topology *topo, int argc, char **
     pool.check.host = cur->check.host ? xstrdup(cur->check.host) : NULL;
     pool.check.expect = cur->check.expect ? xstrdup(cur->check.expect) : NULL;
     pool.check.body = cur->check.body ? xstrdup(cur->check.body) : NULL;
+    pool.check.method = cur->check.method ? xstrdup(cur->check.method) : NULL;
     if ((rc = pool_options(argc - 1, argv + 1, &service, &region, &pool)) == 0)
         rc = report(db_pool_set(ctl->db, service, &pool, ctl->actor, err, sizeof(err)), err);
     check_strings_free(&pool.check);

@@ -1683,7 +1683,8 @@ static const char POOL_DOC[] =
     " \"services\": [{\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
     "  {\"region\": \"eu-west\", \"min_healthy\": 2, \"min_weight_percent\": 60,"
     "   \"failback\": \"manual\", \"holddown_ms\": 5000,"
-    "   \"check\": {\"type\": \"http\", \"path\": \"/healthz\", \"interval_ms\": 1000},"
+    "   \"check\": {\"type\": \"http\", \"path\": \"/healthz\", \"interval_ms\": 1000,"
+    "    \"method\": \"head\"},"
     "   \"origins\": [{\"address\": \"10.0.0.5:80\"}, {\"address\": \"10.0.0.6:80\"}]},"
     "  {\"region\": \"us-east\", \"origins\": [{\"address\": \"10.1.0.5:80\"}]}]}]}";
 
@@ -1697,6 +1698,7 @@ static void pool_settings_round_trip_and_defaults_stay_out_of_the_export(void **
     assert_non_null(strstr(text, "\"failback\": \"manual\""));
     assert_non_null(strstr(text, "\"holddown_ms\": 5000"));
     assert_non_null(strstr(text, "\"path\": \"/healthz\""));
+    assert_non_null(strstr(text, "\"method\": \"HEAD\""));
     /* us-east's pool has every default: none of its settings is written out */
     assert_null(strstr(strstr(text, "\"region\": \"us-east\""), "min_healthy"));
     char *again = canonical_ok(text);
@@ -1722,6 +1724,9 @@ static void pool_settings_out_of_range_are_rejected_by_field(void **state)
         {"\"failback\": \"later\"", "failback"},
         {"\"holddown_ms\": -1", "services[www].pools[eu-west].holddown_ms"},
         {"\"check\": {\"path\": \"x\"}", "services[www].pools[eu-west].check.path"},
+        {"\"check\": {\"method\": \"POST\"}", "services[www].pools[eu-west].check.method"},
+        {"\"check\": {\"method\": \"head\", \"body\": \"ok\"}",
+         "services[www].pools[eu-west].check.body"},
         {"\"quorum\": 1", "quorum"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

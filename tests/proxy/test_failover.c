@@ -89,11 +89,14 @@ static int group_setup(void **state)
              "  {\"region\": \"eu-west\", \"min_healthy\": 2, \"failback\": \"manual\","
              "   \"holddown_ms\": %d, \"check\": {\"type\": \"http\", \"path\": \"/status/204\"},"
              "   \"origins\": [{\"address\": \"127.0.0.1:%d\"}, {\"address\": \"127.0.0.1:%d\"}]},"
-             "  {\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}]}",
+             "  {\"region\": \"us-east\", \"check\": {\"type\": \"http\", \"method\": \"HEAD\","
+             "   \"path\": \"/status/200\"}, \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}]}",
              POOL_HOLDDOWN_MS, eu1.port, eu2.port, us.port);
     import(topo);
     gslbd = gslbd_start(daemon_flags);
     assert_true(wait_region("www/eu-west", 1, 3000) > 0);
+    sleep_ms(1000); /* us-east's HEAD checks pass: it stays up */
+    assert_int_equal(region_up("www/us-east"), 1);
     return 0;
 }
 
