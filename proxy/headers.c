@@ -254,3 +254,37 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
     }
     return false;
 }
+
+/* Whether <authority> (from an absolute URL the origin sent) names the origin at <address>
+ * (host:port as configured): the same text, or the host alone when the port is the scheme's. */
+static bool authority_is_origin(const char *authority, size_t len, const char *address, bool https)
+{
+    size_t addr_len = strlen(address);
+    if (len == addr_len && strncasecmp(authority, address, len) == 0)
+        return true;
+    const char *colon = strrchr(address, ':');
+    size_t host_len = (size_t)(colon - address);
+    return len == host_len && strncasecmp(authority, address, len) == 0 &&
+           strcmp(colon + 1, https ? "443" : "80") == 0;
+}
+
+bool location_rewrite(const char *value, size_t len, const char *origin_address,
+                      const char *client_host, struct sbuf *out)
+{
+    size_t scheme_len = len >= 7 && strncasecmp(value, "http://", 7) == 0    ? 7
+                        : len >= 8 && strncasecmp(value, "https://", 8) == 0 ? 8
+                                                                             : 0;
+    if (scheme_len == 0 || client_host[0] == '\0')
+        return false;
+    const char *authority = value + scheme_len;
+    size_t authority_len = strcspn(authority, "/?#");
+    if (authority_len > len - scheme_len)
+        authority_len = len - scheme_len;
+    if (!authority_is_origin(authority, authority_len, origin_address, scheme_len == 8))
+        return false;
+    /* The client reached us over plain HTTP, at the host it asked for. */
+    sbuf_add(out, "http://", 7);
+    sbuf_adds(out, client_host);
+    sbuf_add(out, authority + authority_len, len - scheme_len - authority_len);
+    return true;
+}

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "common/sbuf.h"
 #include "geo/geo.h"
 #include "gslb/gslb.h"
 #include "proxy/proxy.h"
@@ -91,6 +92,11 @@ const char *head_check_names(const struct head *h);
 /* Whether header <hd> is hop-by-hop: never forwarded (Connection and what it names, Keep-Alive,
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*). */
 bool head_is_hop_by_hop(const struct head *h, const struct header *hd);
+/* An origin's Location (or Content-Location) that points at the origin itself, as
+ * http(s)://ADDRESS/..., rewritten to point at <client_host>, the host the client asked for:
+ * appends the new value to <out> and returns true; false leaves the value as it was. */
+bool location_rewrite(const char *value, size_t len, const char *origin_address,
+                      const char *client_host, struct sbuf *out);
 
 /* ---- proxyproto.c ---- */
 

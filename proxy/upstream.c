@@ -353,6 +353,17 @@ static void response_head_write(struct client *c, int status, bool final)
             via_len = hd->value_len;
             continue;
         }
+        if (r->origin &&
+            (HEAD_NAME_IS(h, hd, "location") || HEAD_NAME_IS(h, hd, "content-location"))) {
+            /* Responses never carry an origin's address. */
+            struct sbuf value = {0};
+            if (location_rewrite(h->text + hd->value, hd->value_len, r->origin->address, r->host,
+                                 &value)) {
+                sbuf_add_header(&out, h->text + hd->name, hd->name_len, value.p, value.len);
+                free(value.p);
+                continue;
+            }
+        }
         sbuf_add_header(&out, h->text + hd->name, hd->name_len, h->text + hd->value, hd->value_len);
     }
     SBUF_LIT(&out, "Via: ");

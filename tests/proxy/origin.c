@@ -15,6 +15,8 @@
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
  *   /ws      101 Switching Protocols, then echoes bytes    /status/N  status N
+ *   /redirect/self  302 to itself by its own address (and Content-Location)
+ *   /redirect/away  302 to another site
  *   anything else: 200 "NAME\n"
  * Every response carries X-Origin (NAME), X-Conn (connection number) and X-Req (request number on
  * the connection). */
@@ -36,6 +38,7 @@
 #include <unistd.h>
 
 static const char *name;
+static int own_port; /* where it listens: /redirect/self names it */
 static bool reset_mode, once_mode, fail_mode;
 static atomic_int connections;
 
@@ -277,6 +280,16 @@ static bool serve(struct conn *c)
                 return false;
             c->len = 0;
         }
+    } else if (strcmp(path, "/redirect/self") == 0 || strcmp(path, "/redirect/away") == 0) {
+        char extra[256];
+        if (path[10] == 's')
+            snprintf(extra, sizeof(extra),
+                     "Location: http://127.0.0.1:%d/landing?from=self\r\n"
+                     "Content-Location: HTTP://127.0.0.1:%d/redirect/self\r\n",
+                     own_port, own_port);
+        else
+            snprintf(extra, sizeof(extra), "Location: https://elsewhere.example/landing\r\n");
+        respond(c, 302, extra, "moved\n", 6);
     } else if (sscanf(path, "/status/%ld", &n) == 1) {
         int len = snprintf(body, sizeof(body), "%ld\n", n);
         respond(c, (int)n, NULL, body, (size_t)len);
@@ -319,7 +332,8 @@ int main(int argc, char **argv)
         perror("origin");
         return 1;
     }
-    printf("%d\n", ntohs(sin.sin_port));
+    own_port = ntohs(sin.sin_port);
+    printf("%d\n", own_port);
     fflush(stdout);
     for (;;) {
         int cfd = accept(fd, NULL, NULL);

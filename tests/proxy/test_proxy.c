@@ -159,6 +159,34 @@ static void ignores_forwarded_address_from_an_untrusted_peer(void **state)
     conn_close(c);
 }
 
+static void redirects_to_the_origin_itself_point_at_the_proxy_instead(void **state)
+{
+    (void)state;
+    struct resp r;
+    char port[16];
+    assert_int_equal(request(gslbd.port,
+                             "GET /redirect/self HTTP/1.1\r\nHost: www.example.com:8080\r\n"
+                             "X-Forwarded-For: 81.2.69.142\r\n\r\n",
+                             &r),
+                     302);
+    assert_string_equal(resp_header(&r, "location"),
+                        "http://www.example.com:8080/landing?from=self");
+    assert_string_equal(resp_header(&r, "content-location"),
+                        "http://www.example.com:8080/redirect/self");
+    snprintf(port, sizeof(port), ":%d", eu.port);
+    assert_null(strstr(r.head, port)); /* the origin's address appears nowhere */
+    assert_null(strstr(r.head, "127.0.0.1"));
+    resp_free(&r);
+    /* A redirect to another site is the origin's business: left as it is. */
+    assert_int_equal(request(gslbd.port,
+                             "GET /redirect/away HTTP/1.1\r\nHost: www.example.com\r\n"
+                             "X-Forwarded-For: 81.2.69.142\r\n\r\n",
+                             &r),
+                     302);
+    assert_string_equal(resp_header(&r, "location"), "https://elsewhere.example/landing");
+    resp_free(&r);
+}
+
 static void forwards_without_hop_by_hop_headers_and_with_forwarding_headers(void **state)
 {
     (void)state;
@@ -1203,6 +1231,7 @@ int main(void)
         cmocka_unit_test(routes_clients_by_their_forwarded_address),
         cmocka_unit_test(ignores_forwarded_address_from_an_untrusted_peer),
         cmocka_unit_test(forwards_without_hop_by_hop_headers_and_with_forwarding_headers),
+        cmocka_unit_test(redirects_to_the_origin_itself_point_at_the_proxy_instead),
         cmocka_unit_test(keeps_connections_alive_on_both_sides),
         cmocka_unit_test(answers_pipelined_requests_in_order),
         cmocka_unit_test(serves_http10_clients),
