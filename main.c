@@ -447,13 +447,21 @@ int main(int argc, char **argv)
                     if (settings.items[i].from_flag)
                         settings_add(&fresh, settings.items[i].key, settings.items[i].value, true);
                 }
-                if (config_path && (config_file_read(config_path, &fresh, err, sizeof(err)) != 0 ||
-                                    config_build(&fresh, &again, err, sizeof(err)) != 0))
+                int rc = config_path ? config_file_read(config_path, &fresh, err, sizeof(err)) : 0;
+                if (rc == 0)
+                    rc = config_build(&fresh, &again, err, sizeof(err));
+                if (rc != 0) {
                     log_err("gslbd: SIGHUP: %s; keeping the running configuration", err);
-                else {
+                } else {
                     log_threshold = again.log_level;
-                    log_info("gslbd: SIGHUP: logs reopened, log level applied; listeners, "
-                             "limits and databases take new values at restart");
+                    const char *restart = proxy_reconfigure(proxy, &again.proxy);
+                    log_info("gslbd: SIGHUP: logs reopened; timeouts, limits, trusted proxies, "
+                             "forwarding headers, tries, passive checks, the sticky drain window "
+                             "and the log level applied; databases, health checks and the admin "
+                             "console keep theirs until a restart");
+                    if (restart)
+                        log_warn("gslbd: SIGHUP: '%s' changed: it takes effect at restart",
+                                 restart);
                 }
                 settings_free(&fresh);
             }

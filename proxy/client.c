@@ -397,7 +397,7 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
     struct request *r = &c->req;
-    uint64_t max = c->w->proxy->cfg.max_body_bytes;
+    uint64_t max = c->w->cfg->max_body_bytes;
     r->body_bytes += len;
     r->body_started = true;
     if (max && r->body_bytes > max)
@@ -448,10 +448,9 @@ static bool host_is_valid(const char *host, size_t len)
  * is trusted (walking right to left over trusted hops, as nginx's real_ip_recursive does). */
 static void client_address(struct client *c)
 {
-    struct proxy *p = c->w->proxy;
     struct request *r = &c->req;
     r->client_addr = c->peer;
-    if (!proxy_peer_trusted(p, &c->peer))
+    if (!proxy_peer_trusted(c->w->cfg, &c->peer))
         return;
     const struct head *h = &r->head;
     for (int i = h->n_headers - 1; i >= 0; i--) {
@@ -489,7 +488,7 @@ static void client_address(struct client *c)
                 return; /* garbage: keep the last trusted hop */
             addr = ip_addr_unmap_v4(&addr);
             r->client_addr = addr;
-            if (!proxy_peer_trusted(p, &addr))
+            if (!proxy_peer_trusted(c->w->cfg, &addr))
                 return;
             end = start > 0 ? start - 1 : 0;
         }
@@ -503,8 +502,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
 {
     struct request *r = &c->req;
     const struct head *h = &r->head;
-    struct proxy *p = c->w->proxy;
-    bool trusted = proxy_peer_trusted(p, &c->peer);
+    bool trusted = proxy_peer_trusted(c->w->cfg, &c->peer);
     size_t host_len = strlen(r->host);
     struct sbuf out = {0};
     const char *via = NULL;
@@ -522,7 +520,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         if (head_is_hop_by_hop(h, hd) || HEAD_NAME_IS(h, hd, "host") ||
             HEAD_NAME_IS(h, hd, "content-length") || HEAD_NAME_IS(h, hd, "x-forwarded-proto") ||
             HEAD_NAME_IS(h, hd, "x-forwarded-host") ||
-            (p->cfg.forwarded_header && HEAD_NAME_IS(h, hd, "forwarded")))
+            (c->w->cfg->forwarded_header && HEAD_NAME_IS(h, hd, "forwarded")))
             continue;
         if (HEAD_NAME_IS(h, hd, "via")) {
             via = value;
@@ -550,7 +548,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     sbuf_adds(&out, c->peer_text);
     SBUF_LIT(&out, "\r\nX-Forwarded-Proto: http\r\n");
     sbuf_add_header(&out, "X-Forwarded-Host", 16, r->host, host_len);
-    if (p->cfg.forwarded_header) {
+    if (c->w->cfg->forwarded_header) {
         char client[IP_ADDR_STRLEN];
         bool v6 = r->client_addr.family == AF_INET6;
         ip_addr_format(&r->client_addr, client, sizeof(client));
@@ -595,7 +593,8 @@ static const struct gslb_origin *sticky_draining_origin(struct client *c,
     struct request *r = &c->req;
     const struct gslb_snapshot *snap = r->ws->snap;
     uint16_t tag;
-    if (!sticky_recall(&c->w->proxy->sticky, &r->client_addr, &tag))
+    if (!sticky_recall(&c->w->proxy->sticky, &r->client_addr, c->w->cfg->sticky_drain_window_ms,
+                       &tag))
         return NULL;
     for (size_t p = 0; p < r->svc->n_pools; p++) {
         const struct gslb_pool *pool = &r->svc->pools[p];
@@ -671,8 +670,8 @@ static bool request_route(struct client *c)
         client_fail(c, 417, "only Expect: 100-continue is understood");
         return false;
     }
-    if (p->cfg.max_body_bytes && (c->parser.flags & F_CONTENT_LENGTH) &&
-        c->parser.content_length > p->cfg.max_body_bytes) {
+    if (c->w->cfg->max_body_bytes && (c->parser.flags & F_CONTENT_LENGTH) &&
+        c->parser.content_length > c->w->cfg->max_body_bytes) {
         ADD(p->metrics.bad_requests, 1);
         client_fail(c, 413, "the request body is larger than allowed");
         return false;
@@ -762,7 +761,7 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
     ADD(p->metrics.bad_requests, 1);
     if (r->head.too_large || r->head.too_many)
         client_fail(c, 431, r->head.too_many ? "too many header fields" : "request head too large");
-    else if (p->cfg.max_body_bytes && r->body_bytes > p->cfg.max_body_bytes)
+    else if (c->w->cfg->max_body_bytes && r->body_bytes > c->w->cfg->max_body_bytes)
         client_fail(c, 413, "the request body is larger than allowed");
     else if (r->head.folded)
         client_fail(c, 400, "obsolete line folding in a header");
@@ -908,7 +907,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     struct proxy *p = w->proxy;
     (void)salen;
     ADD(p->metrics.connections_total, 1);
-    if (atomic_fetch_add(&p->connections, 1) >= p->cfg.max_connections) {
+    if (atomic_fetch_add(&p->connections, 1) >= w->cfg->max_connections) {
         static const char busy[] =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 20\r\n"
             "Connection: close\r\nRetry-After: 1\r\n\r\n503 too many clients\n";
@@ -927,13 +926,13 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     ip_addr_from_sockaddr(sa, &c->peer);
     c->peer = ip_addr_unmap_v4(&c->peer);
     ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
-    c->expect_proxy_header = proxy_protocol && proxy_peer_trusted(p, &c->peer);
+    c->expect_proxy_header = proxy_protocol && proxy_peer_trusted(c->w->cfg, &c->peer);
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_set_max_single_read(c->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
     c->timer = evtimer_new(w->base, timer_cb, c);
     c->stage = evbuffer_new();
-    head_init(&c->req.head, p->cfg.max_header_bytes, p->cfg.max_headers);
-    head_init(&c->req.resp, p->cfg.max_header_bytes, p->cfg.max_headers);
+    head_init(&c->req.head, w->cfg->max_header_bytes, w->cfg->max_headers);
+    head_init(&c->req.resp, w->cfg->max_header_bytes, w->cfg->max_headers);
     llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
     c->parser.data = c;
     c->next = w->clients;

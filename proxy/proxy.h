@@ -93,6 +93,13 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
 void proxy_shutdown(struct proxy *proxy);
 void proxy_destroy(struct proxy *proxy); /* accepts NULL; shuts down first if needed */
 
+/* Applies <cfg> to the running proxy (SIGHUP): timeouts, limits, trusted proxies, forwarded
+ * headers, tries, passive checks and the sticky drain window take effect for what the workers do
+ * next (requests in flight keep the timeouts they were given). Listeners, workers, the metrics
+ * listener and the access log keep their running values: returns the name of the first of those
+ * that <cfg> would change (it needs a restart), or NULL. Call it from one thread at a time. */
+const char *proxy_reconfigure(struct proxy *proxy, const struct proxy_config *cfg);
+
 /* Reopens the access log (after logrotate moved it). Safe from any thread. */
 void proxy_reopen_logs(struct proxy *proxy);
 

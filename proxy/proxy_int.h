@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "common/publish.h"
 #include "common/sbuf.h"
 #include "geo/geo.h"
 #include "gslb/gslb.h"
@@ -108,16 +109,16 @@ int proxyproto_parse(const uint8_t *buf, size_t len, struct ip_addr *src, bool *
 /* ---- sticky.c: the origins sticky clients were last sent to (see the file) ---- */
 
 struct sticky_table {
-    _Atomic uint64_t *slots; /* NULL: disabled */
-    int window_s;
+    _Atomic uint64_t *slots;
 };
 
-void sticky_init(struct sticky_table *t, int window_ms); /* 0: disabled */
+void sticky_init(struct sticky_table *t);
 void sticky_fini(struct sticky_table *t);
 void sticky_remember(struct sticky_table *t, const struct ip_addr *client,
                      const struct gslb_origin *origin);
-/* The low 16 bits of the hash key of the origin <client> was sent to within the window. */
-bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client,
+/* The low 16 bits of the hash key of the origin <client> was sent to within <window_ms> (0:
+ * never). */
+bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client, int window_ms,
                    uint16_t *origin_tag_out);
 
 /* ---- metrics.c ---- */
@@ -232,6 +233,9 @@ struct worker {
     struct event *wakeup; /* shutdown requests from other threads, through <wake_fds> */
     int wake_fds[2];
     struct event *shutdown_check;
+    const struct proxy_config *cfg; /* the live configuration it works by: <live>'s */
+    struct live_config *live;
+    uint64_t live_generation;
     const struct timeval *timeouts[TO_COUNT]; /* common timeouts, by T_* and TO_* */
     struct wsnap *current;
     uint64_t generation;
@@ -239,8 +243,16 @@ struct worker {
     bool stopping;
 };
 
-struct proxy {
+/* The settings that can change while running (proxy_reconfigure), published whole: each worker
+ * takes the new one when woken and keeps a reference to the one it works by. */
+struct live_config {
+    struct publish_obj obj; /* first: the slot sees only this */
     struct proxy_config cfg;
+};
+
+struct proxy {
+    struct proxy_config cfg; /* as started: listeners, workers, metrics, access log */
+    struct publish_slot live;
     struct geo *geo;
     struct gslb_watch *watch;
     struct gslb_prober *prober;
@@ -267,7 +279,7 @@ struct proxy {
 /* Returns the worker's current snapshot view, switching to a newer one if published. */
 struct wsnap *worker_wsnap(struct worker *w);
 void wsnap_release(struct worker *w, struct wsnap *ws);
-bool proxy_peer_trusted(const struct proxy *p, const struct ip_addr *addr);
+bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *addr);
 /* libevent 2.1 reads at most 4 KiB per readiness event (EVBUFFER_MAX_READ): this takes what the
  * socket of <bev> has, in reads of up to 64 KiB, until its input holds <cap> bytes. */
 #define LIBEVENT_MAX_READ 4096

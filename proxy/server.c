@@ -131,10 +131,10 @@ void socket_drain(struct bufferevent *bev, size_t cap)
     evbuffer_freeze(in, 0);
 }
 
-bool proxy_peer_trusted(const struct proxy *p, const struct ip_addr *addr)
+bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *addr)
 {
-    for (size_t i = 0; i < p->cfg.n_trusted; i++) {
-        if (ip_cidr_contains(&p->cfg.trusted[i], addr))
+    for (size_t i = 0; i < cfg->n_trusted; i++) {
+        if (ip_cidr_contains(&cfg->trusted[i], addr))
             return true;
     }
     return false;
@@ -188,9 +188,7 @@ static struct wsnap *wsnap_create(struct proxy *proxy, const struct gslb_snapsho
             for (size_t o = 0; o < svc->pools[p].n_origins; o++) {
                 const struct gslb_origin *origin = &svc->pools[p].origins[o];
                 target_resolve(&ws->targets[origin->index], origin->address);
-                if (proxy->cfg.passive_failures > 0)
-                    ws->passive[origin->index] =
-                        passive_entry_get(&proxy->passive, origin->hash_key);
+                ws->passive[origin->index] = passive_entry_get(&proxy->passive, origin->hash_key);
             }
         }
     }
@@ -290,6 +288,40 @@ static void shutdown_check_cb(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(w->base);
 }
 
+static void live_config_destroy(struct publish_obj *obj)
+{
+    free(obj); /* the first member of struct live_config */
+}
+
+/* Takes the newest live configuration, if there is one the worker has not seen, and sets up its
+ * timeouts. Runs in the worker's thread (at start, and when woken after proxy_reconfigure). */
+static void worker_config_refresh(struct worker *w)
+{
+    uint64_t generation = publish_slot_generation(&w->proxy->live);
+    if (w->live != NULL && generation == w->live_generation)
+        return;
+    w->live_generation = generation;
+    struct live_config *fresh = (struct live_config *)publish_slot_acquire(&w->proxy->live);
+    if (w->live)
+        publish_obj_release(&w->live->obj);
+    w->live = fresh;
+    w->cfg = &fresh->cfg;
+    const int ms[TO_COUNT] = {
+        [T_KEEPALIVE] = w->cfg->keepalive_timeout_ms,
+        [T_HEADER] = w->cfg->client_header_timeout_ms,
+        [T_CONNECT] = w->cfg->connect_timeout_ms,
+        [T_RESPONSE] = w->cfg->response_header_timeout_ms,
+        [TO_CLIENT_BODY] = w->cfg->client_body_timeout_ms,
+        [TO_ORIGIN_READ] = w->cfg->origin_read_timeout_ms,
+        [TO_ORIGIN_IDLE] = w->cfg->origin_idle_timeout_ms,
+    };
+    /* Common timeouts stay valid for the base's life: ones armed already keep their duration. */
+    for (int i = T_KEEPALIVE; i < TO_COUNT; i++) {
+        struct timeval tv = {ms[i] / 1000, (ms[i] % 1000) * 1000};
+        w->timeouts[i] = event_base_init_common_timeout(w->base, &tv);
+    }
+}
+
 static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -297,6 +329,7 @@ static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     while (read(fd, drain, sizeof(drain)) > 0)
         ;
+    worker_config_refresh(w);
     if (!atomic_load(&w->proxy->stopping) || w->stopping)
         return;
     w->stopping = true;
@@ -313,7 +346,7 @@ static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
     w->shutdown_check = event_new(w->base, -1, EV_PERSIST, shutdown_check_cb, w);
     struct timeval tick = {0, 50000};
     event_add(w->shutdown_check, &tick);
-    int ms = w->proxy->cfg.shutdown_timeout_ms;
+    int ms = w->cfg->shutdown_timeout_ms;
     struct timeval deadline = {ms / 1000, (ms % 1000) * 1000};
     event_base_loopexit(w->base, &deadline);
 }
@@ -333,19 +366,7 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
     w->proxy = p;
     w->id = id;
     w->base = event_base_new();
-    const int ms[TO_COUNT] = {
-        [T_KEEPALIVE] = p->cfg.keepalive_timeout_ms,
-        [T_HEADER] = p->cfg.client_header_timeout_ms,
-        [T_CONNECT] = p->cfg.connect_timeout_ms,
-        [T_RESPONSE] = p->cfg.response_header_timeout_ms,
-        [TO_CLIENT_BODY] = p->cfg.client_body_timeout_ms,
-        [TO_ORIGIN_READ] = p->cfg.origin_read_timeout_ms,
-        [TO_ORIGIN_IDLE] = p->cfg.origin_idle_timeout_ms,
-    };
-    for (int i = T_KEEPALIVE; i < TO_COUNT; i++) {
-        struct timeval tv = {ms[i] / 1000, (ms[i] % 1000) * 1000};
-        w->timeouts[i] = event_base_init_common_timeout(w->base, &tv);
-    }
+    worker_config_refresh(w);
     w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (w->dns == NULL) /* no resolv.conf: origins named by address still work */
         w->dns = evdns_base_new(w->base, 0);
@@ -553,8 +574,13 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
     p->watch = watch;
     p->prober = prober;
     metrics_init(&p->metrics);
-    sticky_init(&p->sticky, cfg->sticky_drain_window_ms);
+    sticky_init(&p->sticky);
     passive_board_init(&p->passive);
+    publish_slot_init(&p->live);
+    struct live_config *live = xcalloc(1, sizeof(*live));
+    publish_obj_init(&live->obj, live_config_destroy);
+    live->cfg = *cfg;
+    publish_slot_swap(&p->live, &live->obj);
     for (size_t i = 0; i < PROXY_MAX_LISTEN; i++)
         p->listen_fds[i] = -1;
     p->n_workers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -623,6 +649,11 @@ fail:
     metrics_fini(&p->metrics);
     sticky_fini(&p->sticky);
     passive_board_fini(&p->passive);
+    for (int i = 0; p->workers && i < p->n_workers; i++) {
+        if (p->workers[i].live)
+            publish_obj_release(&p->workers[i].live->obj);
+    }
+    publish_slot_fini(&p->live);
     free(p->workers);
     free(p);
     return NULL;
@@ -666,6 +697,11 @@ void proxy_destroy(struct proxy *p)
     metrics_fini(&p->metrics);
     sticky_fini(&p->sticky);
     passive_board_fini(&p->passive);
+    for (int i = 0; p->workers && i < p->n_workers; i++) {
+        if (p->workers[i].live)
+            publish_obj_release(&p->workers[i].live->obj);
+    }
+    publish_slot_fini(&p->live);
     free(p->workers);
     free(p);
 }
@@ -683,4 +719,53 @@ int proxy_listen_port(const struct proxy *p, size_t index)
 int proxy_metrics_port(const struct proxy *p)
 {
     return p->metrics_running ? p->metrics_port : -1;
+}
+
+/* Whether the running listen address <running> is what <wanted> asks for; port 0 in <wanted>
+ * was replaced by the port the kernel picked. */
+static bool listen_same(const char *running, const char *wanted)
+{
+    const char *colon = strrchr(wanted, ':');
+    if (strcmp(colon, ":0") != 0)
+        return strcmp(running, wanted) == 0;
+    return strncmp(running, wanted, (size_t)(colon - wanted + 1)) == 0 &&
+           strchr(running + (colon - wanted) + 1, ':') == NULL;
+}
+
+/* Whether two configurations differ in what only a restart can change; names the first. */
+static const char *boot_setting_changed(const struct proxy_config *a, const struct proxy_config *b)
+{
+    if (a->n_listen != b->n_listen)
+        return "listen";
+    for (size_t i = 0; i < a->n_listen; i++) {
+        if (!listen_same(a->listen[i].address, b->listen[i].address) ||
+            a->listen[i].proxy_protocol != b->listen[i].proxy_protocol)
+            return "listen";
+    }
+    if (a->workers != b->workers)
+        return "workers";
+    if (strcmp(a->metrics_listen, b->metrics_listen) != 0)
+        return "metrics-listen";
+    if (strcmp(a->access_log, b->access_log) != 0 || a->access_log_format != b->access_log_format)
+        return "access-log";
+    return NULL;
+}
+
+const char *proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg)
+{
+    struct live_config *live = xcalloc(1, sizeof(*live));
+    publish_obj_init(&live->obj, live_config_destroy);
+    live->cfg = *cfg;
+    /* What needs a restart keeps its running value. */
+    const char *unchanged = boot_setting_changed(&p->cfg, cfg);
+    memcpy(live->cfg.listen, p->cfg.listen, sizeof(live->cfg.listen));
+    live->cfg.n_listen = p->cfg.n_listen;
+    live->cfg.workers = p->cfg.workers;
+    memcpy(live->cfg.metrics_listen, p->cfg.metrics_listen, sizeof(live->cfg.metrics_listen));
+    memcpy(live->cfg.access_log, p->cfg.access_log, sizeof(live->cfg.access_log));
+    live->cfg.access_log_format = p->cfg.access_log_format;
+    publish_slot_swap(&p->live, &live->obj);
+    for (int i = 0; i < p->n_workers; i++)
+        (void)!write(p->workers[i].wake_fds[1], "c", 1);
+    return unchanged;
 }

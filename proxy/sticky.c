@@ -36,10 +36,9 @@ static uint64_t client_key(const struct ip_addr *client)
     return h | 1; /* never 0: an empty slot */
 }
 
-void sticky_init(struct sticky_table *t, int window_ms)
+void sticky_init(struct sticky_table *t)
 {
-    t->window_s = (window_ms + 999) / 1000;
-    t->slots = t->window_s > 0 ? xcalloc(STICKY_SLOTS, sizeof(*t->slots)) : NULL;
+    t->slots = xcalloc(STICKY_SLOTS, sizeof(*t->slots));
 }
 
 void sticky_fini(struct sticky_table *t)
@@ -56,18 +55,16 @@ static uint64_t seconds_now(void)
 void sticky_remember(struct sticky_table *t, const struct ip_addr *client,
                      const struct gslb_origin *origin)
 {
-    if (t->slots == NULL)
-        return;
     uint64_t key = client_key(client);
     uint64_t entry =
         (key & 0xffffffff00000000ULL) | (origin->hash_key & 0xffff) << 16 | seconds_now();
     atomic_store_explicit(&t->slots[key & (STICKY_SLOTS - 1)], entry, memory_order_relaxed);
 }
 
-bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client,
+bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client, int window_ms,
                    uint16_t *origin_tag_out)
 {
-    if (t->slots == NULL)
+    if (window_ms <= 0)
         return false;
     uint64_t key = client_key(client);
     uint64_t entry =
@@ -75,7 +72,7 @@ bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client,
     if (entry == 0 || (entry & 0xffffffff00000000ULL) != (key & 0xffffffff00000000ULL))
         return false;
     uint64_t age = (seconds_now() - (entry & 0xffff)) & 0xffff;
-    if (age > (uint64_t)t->window_s)
+    if (age * 1000 > (uint64_t)window_ms)
         return false;
     *origin_tag_out = (uint16_t)(entry >> 16);
     return true;

@@ -89,7 +89,7 @@ void upstream_release(struct client *c, bool reusable)
     c->up = NULL;
     up->c = NULL;
     struct origin_target *t = &up->ws->targets[up->origin];
-    int max_idle = up->w->proxy->cfg.max_idle_per_origin;
+    int max_idle = up->w->cfg->max_idle_per_origin;
     if (!reusable || up->ws->retired || up->w->stopping || t->n_idle >= max_idle ||
         evbuffer_get_length(bufferevent_get_input(up->bev)) > 0) {
         upstream_free(up);
@@ -234,7 +234,7 @@ void upstream_start(struct client *c)
     uint32_t region = 0;
     const struct gslb_origin *o = NULL;
 
-    if (r->tries < p->cfg.max_tries && r->n_tried < REQ_MAX_TRIED)
+    if (r->tries < w->cfg->max_tries && r->n_tried < REQ_MAX_TRIED)
         o = pick_origin(c, &region);
     if (o == NULL) {
         if (r->tries == 0)
@@ -479,7 +479,7 @@ static const llhttp_settings_t response_settings = {
 void upstream_report(struct client *c, bool failure)
 {
     struct request *r = &c->req;
-    const struct proxy_config *cfg = &c->w->proxy->cfg;
+    const struct proxy_config *cfg = c->w->cfg;
     struct wsnap *ws = r->ws;
     if (cfg->passive_failures == 0 || r->origin == NULL || ws == NULL)
         return;

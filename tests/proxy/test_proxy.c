@@ -983,6 +983,57 @@ static void takes_settings_from_the_file_with_flags_winning(void **state)
     assert_non_null(strstr(all, "no-such-key"));
 }
 
+static int request_with_big_header(int port)
+{
+    char raw[8192], big[3001];
+    struct resp r;
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: %s\r\n\r\n", big);
+    int status = request(port, raw, &r);
+    resp_free(&r);
+    return status;
+}
+
+static void sighup_applies_the_config_file_and_names_what_needs_a_restart(void **state)
+{
+    (void)state;
+    char conf[160], line[512];
+    snprintf(conf, sizeof(conf), "%s/reload.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "max-header-size 64k\naccess-log-format json\n");
+    fclose(f);
+    const char *extra[] = {"--config", conf, "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    assert_int_equal(request_with_big_header(d.port), 200);
+
+    f = fopen(conf, "w");
+    fprintf(f, "# smaller heads now\nmax-header-size 2k\naccess-log-format combined\n");
+    fclose(f);
+    kill(d.pid, SIGHUP);
+    sleep_ms(400);
+    assert_int_equal(request_with_big_header(d.port), 431); /* applied without a restart */
+    struct resp r;
+    assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    resp_free(&r);
+    bool warned = false;
+    f = fopen(d.log, "r");
+    while (f && fgets(line, sizeof(line), f))
+        warned |= strstr(line, "'access-log' changed: it takes effect at restart") != NULL;
+    if (f)
+        fclose(f);
+    assert_true(warned);
+
+    /* A broken file changes nothing. */
+    f = fopen(conf, "w");
+    fprintf(f, "max-header-size lots\n");
+    fclose(f);
+    kill(d.pid, SIGHUP);
+    sleep_ms(400);
+    assert_int_equal(request_with_big_header(d.port), 431);
+    gslbd_stop(&d);
+}
+
 static void reopens_the_access_log_on_sighup(void **state)
 {
     (void)state;
@@ -1262,6 +1313,7 @@ int main(void)
         cmocka_unit_test(believes_the_proxy_protocol_from_trusted_peers_only),
         cmocka_unit_test(takes_settings_from_the_file_with_flags_winning),
         cmocka_unit_test(reopens_the_access_log_on_sighup),
+        cmocka_unit_test(sighup_applies_the_config_file_and_names_what_needs_a_restart),
         cmocka_unit_test(serves_ipv6_listeners_and_sends_rfc7239_forwarded),
         cmocka_unit_test(closes_pooled_origin_connections_after_their_idle_timeout),
         cmocka_unit_test(times_out_a_stalled_request_body_with_408),
