@@ -956,6 +956,61 @@ function poolSummary(pool) {
     return `${parts.join(', ')}.`;
 }
 
+// Pool settings have no endpoint of their own: the form edits them in the whole topology
+// document and puts it back, refusing when the configuration version moved in between.
+function poolSettings(svc, pool, view) {
+    const c = pool.check || {};
+    const form = h('form', { class: 'fields cols', novalidate: true, 'data-pool-form': pool.region },
+        field('Minimum healthy origins', input('min_healthy', pool.min_healthy || '', { inputmode: 'numeric', placeholder: '1' })),
+        field('Minimum healthy weight (%)', input('min_weight_percent', pool.min_weight_percent || '', { inputmode: 'numeric', placeholder: '0' })),
+        field('Failback', select('failback', [['auto', 'auto: back after the hold-down'], ['manual', 'manual: held out until resumed']], pool.failback || 'auto')),
+        field('Hold-down (ms)', input('holddown_ms', pool.holddown_ms || '', { inputmode: 'numeric', placeholder: 'gslbd --failback-holddown' })),
+        field('Default check type', select('type', [['', 'gslbd default'], ['http', 'http'], ['https', 'https'], ['tcp', 'tcp connect'], ['none', 'none']], c.type || '')),
+        field('Default check path', input('path', c.path || '', { placeholder: '/healthz' })),
+        field('Default expected status', input('expect', c.expect || '', { placeholder: '200-399' })),
+        field('Default interval (ms)', input('interval_ms', c.interval_ms || '', { inputmode: 'numeric', placeholder: 'default' })),
+        h('div', { class: 'form-actions wide' }, h('button', { type: 'submit', class: 'btn primary', text: 'Save pool settings' })));
+    form.addEventListener('input', () => (view.dirty = true));
+    onSubmit(form, (f) => {
+        const errs = [];
+        for (const [k, lo, hi, what] of [['min_healthy', 0, 1000, 'Minimum healthy origins'], ['min_weight_percent', 0, 100, 'The weight share'], ['holddown_ms', 0, 86400000, 'Hold-down'], ['interval_ms', 100, 3600000, 'Interval']]) {
+            const e = intError(val(f, k), lo, hi, what);
+            if (e) errs.push([k, e]);
+        }
+        if (val(f, 'path') && !val(f, 'path').startsWith('/')) errs.push(['path', 'The path starts with /.']);
+        if (val(f, 'expect') && !/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/.test(val(f, 'expect'))) errs.push(['expect', 'A list of statuses or ranges, e.g. 200-399 or 200,204.']);
+        return errs;
+    }, async (f) => {
+        const before = await api('GET', '/version');
+        const topo = await api('GET', '/topology');
+        const sv = (topo.services || []).find((x) => x.name === svc.name);
+        const p = sv && (sv.pools || []).find((x) => x.region === pool.region);
+        if (!p) throw new ApiError(409, 'This pool is gone: reload the page.', null);
+        for (const k of ['min_healthy', 'min_weight_percent', 'holddown_ms']) {
+            if (val(f, k) === '') delete p[k];
+            else p[k] = Number(val(f, k));
+        }
+        if (val(f, 'failback') === 'manual') p.failback = 'manual';
+        else delete p.failback;
+        const check = { ...(p.check || {}) };
+        for (const k of ['type', 'path', 'expect']) {
+            if (val(f, k)) check[k] = val(f, k);
+            else delete check[k];
+        }
+        if (val(f, 'interval_ms')) check.interval_ms = Number(val(f, 'interval_ms'));
+        else delete check.interval_ms;
+        if (Object.keys(check).length) p.check = check;
+        else delete p.check;
+        const after = await api('GET', '/version');
+        if (after.config_version !== before.config_version) throw new ApiError(409, 'The configuration changed meanwhile: check and save again.', null);
+        await api('PUT', '/topology', topo);
+        toast(`Pool ${svc.name}/${pool.region} saved.`);
+        view.dirty = false;
+        render();
+    });
+    return h('details', { class: 'pool-settings' }, h('summary', { text: 'Pool settings: quorum, failback, check defaults' }), form);
+}
+
 function poolsPanel(svc, topo, view) {
     const panel = h('section', { class: 'panel', id: 'pools' }, h('h2', { text: 'Pools and origins' }));
     const pools = svc.pools || [];
@@ -980,6 +1035,7 @@ function poolsPanel(svc, topo, view) {
         }
         panel.append(h('h3', {}, 'Region ', h('a', { href: `#/regions/${enc(pool.region)}`, text: pool.region })),
             h('p', { class: 'muted small', 'data-pool-settings': pool.region, text: poolSummary(pool) }),
+            poolSettings(svc, pool, view),
             h('div', { class: 'table-wrap' }, h('table', { 'data-pool': pool.region },
                 h('thead', {}, h('tr', {}, ['Address', 'Weight', 'State', 'Health', 'Check', 'Actions'].map((t, i) => h('th', { class: [i === 1 && 'num', i === 4 && 'hide-narrow'], text: t })))),
                 tbody)));
@@ -1469,7 +1525,8 @@ async function pageAccess(main, view) {
         await render();
         const out = document.getElementById('token-secret');
         if (out)
-            out.append(h('div', { class: 'banner info' }, h('strong', { text: `Token ${r.name}: ` }), h('code', { text: r.token }),
+            out.append(h('div', { class: 'banner info' }, h('strong', { text: `Token ${r.name}: ` }), h('code', { class: 'secret', text: r.token }), ' ',
+                navigator.clipboard ? h('button', { type: 'button', class: 'btn small', text: 'Copy', onclick: () => navigator.clipboard.writeText(r.token).then(() => toast('Token copied.'), () => toast('Copy it by hand.', true)) }) : null,
                 h('div', { class: 'small', text: 'Copy it now: it is not shown again.' })));
     });
     const removeBtn = (label, what, path) => h('button', {

@@ -3,7 +3,7 @@
 // validation messages next to the fields) and an origin, draining a region and watching the route
 // tester fail over, the audit entry of that drain, escaping of operator text, the phone layout and
 // the CSP. Screenshots of every page land in $GSLB_BUILD/artifacts/console/.
-import { assert, cleanup, launchBrowser, log, run, screenshot, startGslbd, startOrigin, test, until, watchPage } from './lib.mjs';
+import { assert, cleanup, gslbctl, launchBrowser, log, run, screenshot, startGslbd, startOrigin, test, until, watchPage } from './lib.mjs';
 
 const PASSWORD = 'console-test-password';
 const problems = []; // console errors, page errors, CSP violations
@@ -150,6 +150,23 @@ test('add an origin in the new region; its health check brings the region up', a
     await until('ap-south up on the map', async () => (await page.getAttribute('.marker[data-region="ap-south"]', 'data-status')) === 'up', 10000, 200);
 });
 
+test('pool settings: manual failback and a quorum, saved and shown', async () => {
+    await page.goto(`${gs.base}/#/services/www`);
+    await page.click('[data-pool-form="ap-south"] >> xpath=..//summary');
+    const form = '[data-pool-form="ap-south"]';
+    await page.fill(`${form} [name=min_weight_percent]`, '150');
+    await page.click(`${form} button[type=submit]`);
+    assert(/within 0–100/.test(await page.textContent(`${form} [name=min_weight_percent] ~ .field-error`)), 'percent checked');
+    await page.fill(`${form} [name=min_weight_percent]`, '50');
+    await page.selectOption(`${form} [name=failback]`, 'manual');
+    await page.click(`${form} button[type=submit]`);
+    await until('the pool summary says manual failback', async () => /failback manual/.test(await page.textContent('[data-pool-settings="ap-south"]')), 5000, 100);
+    const doc = JSON.parse(gslbctl(gs.db, ['export']));
+    const pool = doc.services[0].pools.find((p) => p.region === 'ap-south');
+    assert(pool.failback === 'manual' && pool.min_weight_percent === 50, `stored pool: ${JSON.stringify(pool)}`);
+    assert(pool.origins.length === 1 && pool.origins[0].weight === 5, 'origins untouched');
+});
+
 test('route tester: a client in Great Britain goes to eu-west', async () => {
     await page.goto(`${gs.base}/#/route`);
     await page.waitForSelector('#route-form');
@@ -223,6 +240,45 @@ test('phone layout: no sideways scrolling, map and tables fit', async () => {
         await screenshot(page, shot);
     }
     await page.setViewportSize({ width: 1280, height: 860 });
+});
+
+test('topology page: an invalid document is refused with the field named, nothing changes', async () => {
+    await page.goto(`${gs.base}/#/topology`);
+    await page.waitForSelector('#topology-form');
+    const text = await page.inputValue('#topology-form [name=document]');
+    const doc = JSON.parse(text);
+    doc.regions[0].lat = 123;
+    await page.fill('#topology-form [name=document]', JSON.stringify(doc, null, 2));
+    await page.click('#topology-form button[type=submit]');
+    await page.click('#confirm-ok');
+    await page.waitForSelector('#topology-form [aria-invalid="true"]');
+    const err = await page.textContent('#topology-form .field-error');
+    assert(/lat/.test(err) && /123/.test(err), `error names the field: ${err}`);
+    assert(!gslbctl(gs.db, ['export']).includes('123'), 'nothing stored');
+    await screenshot(page, '14-topology-refused');
+});
+
+test('users page: add a user and create an API token that works once shown', async () => {
+    await page.goto(`${gs.base}/#/access`);
+    await page.waitForSelector('#user-form');
+    await page.fill('#user-form [name=username]', 'ops');
+    await page.fill('#user-form [name=password]', 'another-long-password');
+    await page.click('#user-form button[type=submit]');
+    await page.waitForSelector('#users tr[data-user="ops"]');
+    await page.fill('#token-form [name=name]', 'ci');
+    await page.click('#token-form button[type=submit]');
+    const token = (await page.waitForSelector('#token-secret code')).textContent();
+    const res = await fetch(`${gs.base}/api/v1/version`, { headers: { Authorization: `Bearer ${await token}` } });
+    assert(res.ok, `the token authenticates: ${res.status}`);
+    await screenshot(page, '15-users');
+});
+
+test('live updates: a change made with gslbctl shows on the open dashboard', async () => {
+    await page.goto(`${gs.base}/#/`);
+    await page.waitForSelector('.marker[data-region="ap-south"]');
+    gslbctl(gs.db, ['--actor', 'cli:test', 'region', 'set', 'ap-south', '--state', 'disabled']);
+    await until('ap-south disabled on the map without a reload', async () => (await page.getAttribute('.marker[data-region="ap-south"]', 'data-status')) === 'disabled', 5000, 100);
+    await screenshot(page, '16-dashboard-live');
 });
 
 test('no console error, page error or CSP violation', async () => {
