@@ -40,6 +40,8 @@ static const char usage_text[] =
     "  --geoip SPEC               MaxMind database, repeatable "
     "(/var/lib/GeoIP/GeoLite2-City.mmdb)\n"
     "  --listen ADDR:PORT         repeatable (:8080); --listen-proxy-protocol expects PROXY v1/v2\n"
+    "  --listen-tls ADDR:PORT     HTTPS, repeatable, with --tls-cert PEM --tls-key PEM (pairs,\n"
+    "                             repeatable: the client's SNI name picks one)\n"
     "  --metrics-listen ADDR:PORT Prometheus /metrics (127.0.0.1:9100; empty disables)\n"
     "  --access-log PATH|-        (-, i.e. stderr); --access-log-format json|combined\n"
     "  --trusted-proxies CIDR,... peers whose X-Forwarded-For / PROXY header is believed (none)\n"
@@ -180,11 +182,13 @@ bad:
 static int config_build(const struct settings *s, struct daemon_config *cfg, char *err,
                         size_t errlen)
 {
-    static const char *const lists[] = {"listen", "listen-proxy-protocol", "geoip",
-                                        "trusted-proxies"};
-    bool flag_list[4] = {false};
+    static const char *const lists[] = {
+        "listen", "listen-proxy-protocol", "listen-tls", "tls-cert", "tls-key",
+        "geoip",  "trusted-proxies"};
+    enum { N_LISTS = sizeof(lists) / sizeof(lists[0]) };
+    bool flag_list[N_LISTS] = {false};
     for (size_t i = 0; i < s->n; i++) {
-        for (size_t l = 0; l < 4; l++)
+        for (size_t l = 0; l < N_LISTS; l++)
             flag_list[l] |= s->items[i].from_flag && strcmp(s->items[i].key, lists[l]) == 0;
     }
     for (int pass = 0; pass < 2; pass++) { /* file settings, then flags */
@@ -193,7 +197,7 @@ static int config_build(const struct settings *s, struct daemon_config *cfg, cha
             if (it->from_flag != (pass == 1))
                 continue;
             bool skip = false;
-            for (size_t l = 0; l < 4; l++)
+            for (size_t l = 0; l < N_LISTS; l++)
                 skip |= !it->from_flag && flag_list[l] && strcmp(it->key, lists[l]) == 0;
             if (skip)
                 continue;
@@ -409,9 +413,10 @@ int main(int argc, char **argv)
         status = 0;
     } else {
         for (size_t i = 1; i < cfg.proxy.n_listen; i++)
-            log_info("gslbd: listener %zu on %s (port %d)%s", i, cfg.proxy.listen[i].address,
+            log_info("gslbd: listener %zu on %s (port %d)%s%s", i, cfg.proxy.listen[i].address,
                      proxy_listen_port(proxy, i),
-                     cfg.proxy.listen[i].proxy_protocol ? " expecting the PROXY protocol" : "");
+                     cfg.proxy.listen[i].proxy_protocol ? " expecting the PROXY protocol" : "",
+                     cfg.proxy.listen[i].tls ? " with TLS" : "");
         log_info("gslbd: serving on %s (port %d), metrics on %s (port %d)",
                  cfg.proxy.listen[0].address, proxy_listen_port(proxy, 0),
                  cfg.proxy.metrics_listen[0] ? cfg.proxy.metrics_listen : "(off)",

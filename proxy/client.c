@@ -17,6 +17,7 @@
  * consumed before an origin connection is ready (which keeps every connect failure retryable),
  * after the message so pipelined requests wait their turn. */
 #include <errno.h>
+#include <event2/bufferevent_ssl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -546,7 +547,10 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     else
         SBUF_LIT(&out, "X-Forwarded-For: ");
     sbuf_adds(&out, c->peer_text);
-    SBUF_LIT(&out, "\r\nX-Forwarded-Proto: http\r\n");
+    if (c->tls)
+        SBUF_LIT(&out, "\r\nX-Forwarded-Proto: https\r\n");
+    else
+        SBUF_LIT(&out, "\r\nX-Forwarded-Proto: http\r\n");
     sbuf_add_header(&out, "X-Forwarded-Host", 16, r->host, host_len);
     if (c->w->cfg->forwarded_header) {
         char client[IP_ADDR_STRLEN];
@@ -556,7 +560,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         sbuf_adds(&out, v6 ? "\"[" : "");
         sbuf_adds(&out, client);
         sbuf_adds(&out, v6 ? "]\"" : "");
-        SBUF_LIT(&out, ";proto=http;host=\"");
+        sbuf_adds(&out, c->tls ? ";proto=https;host=\"" : ";proto=http;host=\"");
         sbuf_add(&out, r->host, host_len);
         SBUF_LIT(&out, "\"\r\n");
     }
@@ -869,7 +873,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         }
         c->expect_proxy_header = false;
     }
-    if (!c->read_blocked)
+    if (!c->read_blocked && !c->tls) /* a TLS session's socket holds records, not requests */
         socket_drain(c->bev, PROXY_READ_CHUNK);
     client_process(c);
 }
@@ -888,6 +892,8 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct client *c = arg;
     (void)bev;
+    if (what == BEV_EVENT_CONNECTED) /* a TLS handshake completed: requests may come */
+        return;
     if ((what & BEV_EVENT_TIMEOUT) && c->state == C_FORWARD && !c->req.body_done) {
         client_fail(c, 408, "request body timeout");
         return;
@@ -902,7 +908,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,
-                   bool proxy_protocol)
+                   const struct proxy_listen *listen)
 {
     struct proxy *p = w->proxy;
     (void)salen;
@@ -917,6 +923,12 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         evutil_closesocket(fd);
         return;
     }
+    SSL *ssl = listen->tls ? SSL_new(p->tls[0]) : NULL;
+    if (listen->tls && ssl == NULL) {
+        atomic_fetch_sub(&p->connections, 1);
+        evutil_closesocket(fd);
+        return;
+    }
     ADD(p->metrics.connections_active, 1);
     /* Zero all but the request's text buffers: kilobytes per connection nobody reads unset. */
     struct client *c = xmalloc(sizeof(*c));
@@ -926,8 +938,15 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     ip_addr_from_sockaddr(sa, &c->peer);
     c->peer = ip_addr_unmap_v4(&c->peer);
     ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
-    c->expect_proxy_header = proxy_protocol && proxy_peer_trusted(c->w->cfg, &c->peer);
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->expect_proxy_header = listen->proxy_protocol && proxy_peer_trusted(c->w->cfg, &c->peer);
+    if (ssl) { /* the handshake runs under the header timeout, like a slow request head */
+        c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+        c->tls = true;
+    } else {
+        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     bufferevent_set_max_single_read(c->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
     c->timer = evtimer_new(w->base, timer_cb, c);
     c->stage = evbuffer_new();

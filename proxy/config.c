@@ -97,7 +97,16 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
             goto out;
         }
     }
-    if (strcmp(key, "listen") == 0 || strcmp(key, "listen-proxy-protocol") == 0) {
+    if (strcmp(key, "tls-cert") == 0 || strcmp(key, "tls-key") == 0) {
+        bool cert = key[4] == 'c';
+        size_t *count = cert ? &cfg->n_tls_cert : &cfg->n_tls_key;
+        if (*count == PROXY_MAX_CERTS || strlen(value) >= sizeof(cfg->tls_cert[0]) || !*value)
+            rc = -EINVAL;
+        else
+            snprintf(cert ? cfg->tls_cert[(*count)++] : cfg->tls_key[(*count)++],
+                     sizeof(cfg->tls_cert[0]), "%s", value);
+    } else if (strcmp(key, "listen") == 0 || strcmp(key, "listen-proxy-protocol") == 0 ||
+               strcmp(key, "listen-tls") == 0) {
         if (cfg->n_listen == PROXY_MAX_LISTEN || strlen(value) >= sizeof(cfg->listen[0].address) ||
             strchr(value, ':') == NULL) {
             rc = -EINVAL;
@@ -105,6 +114,7 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
             struct proxy_listen *l = &cfg->listen[cfg->n_listen++];
             snprintf(l->address, sizeof(l->address), "%s", value);
             l->proxy_protocol = strcmp(key, "listen-proxy-protocol") == 0;
+            l->tls = strcmp(key, "listen-tls") == 0;
         }
     } else if (strcmp(key, "metrics-listen") == 0) {
         if (strlen(value) >= sizeof(cfg->metrics_listen) || (*value && !strchr(value, ':')))

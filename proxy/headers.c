@@ -269,7 +269,7 @@ static bool authority_is_origin(const char *authority, size_t len, const char *a
 }
 
 bool location_rewrite(const char *value, size_t len, const char *origin_address,
-                      const char *client_host, struct sbuf *out)
+                      const char *client_host, bool https, struct sbuf *out)
 {
     size_t scheme_len = len >= 7 && strncasecmp(value, "http://", 7) == 0    ? 7
                         : len >= 8 && strncasecmp(value, "https://", 8) == 0 ? 8
@@ -282,8 +282,8 @@ bool location_rewrite(const char *value, size_t len, const char *origin_address,
         authority_len = len - scheme_len;
     if (!authority_is_origin(authority, authority_len, origin_address, scheme_len == 8))
         return false;
-    /* The client reached us over plain HTTP, at the host it asked for. */
-    sbuf_add(out, "http://", 7);
+    /* Where the client reached us: its scheme, the host it asked for. */
+    sbuf_adds(out, https ? "https://" : "http://");
     sbuf_adds(out, client_host);
     sbuf_add(out, authority + authority_len, len - scheme_len - authority_len);
     return true;

@@ -28,11 +28,18 @@ enum proxy_log_format { PROXY_LOG_JSON, PROXY_LOG_COMBINED };
 struct proxy_listen {
     char address[128];   /* "ADDR:PORT", "[V6]:PORT" or ":PORT" */
     bool proxy_protocol; /* expect a PROXY protocol v1/v2 header from (trusted) peers */
+    bool tls;            /* HTTPS: terminate TLS with the tls-cert/tls-key pairs */
 };
+
+#define PROXY_MAX_CERTS 16
 
 struct proxy_config {
     struct proxy_listen listen[PROXY_MAX_LISTEN];
     size_t n_listen;
+    /* PEM certificate chains and their keys, paired in order; TLS listeners pick one by the
+     * client's SNI name (the first when none matches). */
+    char tls_cert[PROXY_MAX_CERTS][256], tls_key[PROXY_MAX_CERTS][256];
+    size_t n_tls_cert, n_tls_key;
     char metrics_listen[128]; /* "" disables the metrics listener */
     char access_log[512];     /* path, "-" for stderr, "" for none */
     enum proxy_log_format access_log_format;

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <llhttp.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -97,7 +98,7 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd);
  * http(s)://ADDRESS/..., rewritten to point at <client_host>, the host the client asked for:
  * appends the new value to <out> and returns true; false leaves the value as it was. */
 bool location_rewrite(const char *value, size_t len, const char *origin_address,
-                      const char *client_host, struct sbuf *out);
+                      const char *client_host, bool https, struct sbuf *out);
 
 /* ---- proxyproto.c ---- */
 
@@ -251,7 +252,9 @@ struct live_config {
 };
 
 struct proxy {
-    struct proxy_config cfg; /* as started: listeners, workers, metrics, access log */
+    struct proxy_config cfg;       /* as started: listeners, workers, metrics, access log */
+    SSL_CTX *tls[PROXY_MAX_CERTS]; /* one per tls-cert/tls-key pair, for TLS listeners */
+    size_t n_tls;
     struct publish_slot live;
     struct geo *geo;
     struct gslb_watch *watch;
@@ -339,11 +342,12 @@ struct client {
     struct upstream *up;
     struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
     bool close_after, parser_paused, read_blocked;
+    bool tls;           /* <bev> is a TLS session (bufferevent_openssl) */
     struct request req; /* last: its text buffers are not cleared (client_accept) */
 };
 
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,
-                   bool proxy_protocol);
+                   const struct proxy_listen *listen);
 /* Shutdown: closes idle connections now and the others after their current response. */
 void client_shutdown_all(struct worker *w);
 void client_close(struct client *c);

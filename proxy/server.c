@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <event2/http.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -263,7 +265,7 @@ static void accept_cb(struct evconnlistener *listener, evutil_socket_t fd, struc
     while (index < PROXY_MAX_LISTEN && w->listeners[index] != listener)
         index++;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    client_accept(w, fd, sa, salen, w->proxy->cfg.listen[index].proxy_protocol);
+    client_accept(w, fd, sa, salen, &w->proxy->cfg.listen[index]);
 }
 
 static void accept_error_cb(struct evconnlistener *listener, void *arg)
@@ -388,6 +390,93 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
         evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
     }
     return 0;
+}
+
+/* ---- TLS for HTTPS listeners ---- */
+
+/* Picks the certificate whose names cover the client's SNI name; the first one otherwise. */
+static int tls_servername_cb(SSL *ssl, int *alert, void *arg)
+{
+    struct proxy *p = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    (void)alert;
+    for (size_t i = 1; name && i < p->n_tls; i++) {
+        if (X509_check_host(SSL_CTX_get0_certificate(p->tls[i]), name, 0, 0, NULL) == 1) {
+            SSL_set_SSL_CTX(ssl, p->tls[i]);
+            break;
+        }
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* HTTP/1.1 is all we speak: say so when the client offers ALPN, refuse nothing otherwise. */
+static int tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    for (unsigned int i = 0; i < inlen; i += 1u + in[i]) {
+        if (in[i] == 8 && i + 9 <= inlen && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+            *out = in + i + 1;
+            *outlen = 8;
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+static int tls_fail(char *err, size_t errlen, const char *what, const char *path)
+{
+    char reason[160] = "";
+    unsigned long e = ERR_get_error();
+    if (e)
+        ERR_error_string_n(e, reason, sizeof(reason));
+    ERR_clear_error();
+    snprintf(err, errlen, "%s: %s: %s", what, path, e ? reason : "cannot be used");
+    return -EINVAL;
+}
+
+/* One server context per certificate pair: TLS 1.2 and up, no renegotiation. */
+static int tls_setup(struct proxy *p, const struct proxy_config *cfg, char *err, size_t errlen)
+{
+    bool wanted = false;
+    for (size_t i = 0; i < cfg->n_listen; i++)
+        wanted |= cfg->listen[i].tls;
+    if (!wanted)
+        return 0;
+    if (cfg->n_tls_cert == 0 || cfg->n_tls_cert != cfg->n_tls_key) {
+        snprintf(err, errlen,
+                 "tls-cert: a TLS listener needs tls-cert and tls-key, as many of "
+                 "each (%zu and %zu given)",
+                 cfg->n_tls_cert, cfg->n_tls_key);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < cfg->n_tls_cert; i++) {
+        SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+        if (ctx == NULL)
+            return tls_fail(err, errlen, "tls-cert", cfg->tls_cert[i]);
+        p->tls[p->n_tls++] = ctx;
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"gslb", 4);
+        SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
+        if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert[i]) != 1)
+            return tls_fail(err, errlen, "tls-cert", cfg->tls_cert[i]);
+        if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key[i], SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1)
+            return tls_fail(err, errlen, "tls-key", cfg->tls_key[i]);
+    }
+    SSL_CTX_set_tlsext_servername_callback(p->tls[0], tls_servername_cb);
+    SSL_CTX_set_tlsext_servername_arg(p->tls[0], p);
+    return 0;
+}
+
+static void tls_free(struct proxy *p)
+{
+    for (size_t i = 0; i < p->n_tls; i++)
+        SSL_CTX_free(p->tls[i]);
+    p->n_tls = 0;
 }
 
 /* ---- the metrics listener ---- */
@@ -590,6 +679,8 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
         snprintf(err, errlen, "listen: no address to listen on");
         goto fail;
     }
+    if (tls_setup(p, cfg, err, errlen) != 0)
+        goto fail;
     for (size_t i = 0; i < cfg->n_listen; i++) {
         if ((p->listen_fds[i] = listen_socket(cfg->listen[i].address, true, err, errlen)) < 0)
             goto fail;
@@ -649,6 +740,7 @@ fail:
     metrics_fini(&p->metrics);
     sticky_fini(&p->sticky);
     passive_board_fini(&p->passive);
+    tls_free(p);
     for (int i = 0; p->workers && i < p->n_workers; i++) {
         if (p->workers[i].live)
             publish_obj_release(&p->workers[i].live->obj);
@@ -697,6 +789,7 @@ void proxy_destroy(struct proxy *p)
     metrics_fini(&p->metrics);
     sticky_fini(&p->sticky);
     passive_board_fini(&p->passive);
+    tls_free(p);
     for (int i = 0; p->workers && i < p->n_workers; i++) {
         if (p->workers[i].live)
             publish_obj_release(&p->workers[i].live->obj);

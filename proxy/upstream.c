@@ -358,7 +358,7 @@ static void response_head_write(struct client *c, int status, bool final)
             /* Responses never carry an origin's address. */
             struct sbuf value = {0};
             if (location_rewrite(h->text + hd->value, hd->value_len, r->origin->address, r->host,
-                                 &value)) {
+                                 c->tls, &value)) {
                 sbuf_add_header(&out, h->text + hd->name, hd->name_len, value.p, value.len);
                 free(value.p);
                 continue;
