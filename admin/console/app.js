@@ -24,7 +24,7 @@ const app = {
     countries: null,
     view: null, // { alive, timers[], onVersion }
     version: null,
-    stats: { last: null, rps: new Map(), history: new Map() },
+    stats: { last: null, rps: new Map(), history: new Map(), errShare: new Map() },
     health: null,
     live: false,
 };
@@ -411,15 +411,21 @@ function originHealth(service, region, address) {
 // Polls /stats and turns request counters into per-region rates (requests per second).
 async function sampleStats() {
     const data = await api('GET', '/stats');
-    const now = { time: data.time_ms || Date.now(), counts: new Map() };
-    for (const r of data.regions || []) now.counts.set(r.region, r.requests || 0);
+    const now = { time: data.time_ms || Date.now(), counts: new Map(), errors: new Map() };
+    for (const r of data.regions || []) {
+        now.counts.set(r.region, r.requests || 0);
+        now.errors.set(r.region, (r.by_class && r.by_class['5xx']) || 0);
+    }
     const last = app.stats.last;
     if (last && now.time > last.time) {
         const dt = (now.time - last.time) / 1000;
         for (const [region, count] of now.counts) {
             const before = last.counts.has(region) ? last.counts.get(region) : 0; // none counted yet
             const rate = Math.max(0, (count - before) / dt);
+            const errs = Math.max(0, now.errors.get(region) - (last.errors.get(region) || 0));
             app.stats.rps.set(region, rate);
+            // Share of 5xx answers over the last interval (null when nothing was asked).
+            app.stats.errShare.set(region, count > before ? errs / (count - before) : null);
             const hist = app.stats.history.get(region) || [];
             hist.push(rate);
             if (hist.length > 60) hist.shift();
@@ -668,15 +674,18 @@ async function pageDashboard(main, view) {
         }), (name) => (location.hash = `#/regions/${enc(name)}`));
 
         const total = [...app.stats.rps.values()].reduce((a, b) => a + b, 0);
+        // gslbd counts requests no region could take (503) under the region "none".
+        const unrouted = app.stats.rps.get('none') || 0;
         const count = (st) => [...statuses.values()].filter((x) => x === st).length;
         const originsDown = health.filter((o) => o.object.startsWith('origin ') && !o.up);
-        clear(cards).append(
+        put(clear(cards), {}, [
             card(String(regions.length), 'regions'),
             card(String(count('up')), 'serving'),
             card(String(count('down') + count('degraded')), 'down or degraded'),
             card(String(count('draining') + count('disabled')), 'draining or disabled'),
             card(app.stats.last ? fmtRate(total) : '—', 'requests, all regions'),
-            card(app.version === null ? '—' : String(app.version), 'config version'));
+            unrouted > 0 ? card(fmtRate(unrouted), 'no region could serve (503)') : null,
+            card(app.version === null ? '—' : String(app.version), 'config version')]);
         clear(attention);
         if (originsDown.length) {
             attention.append(h('div', { class: 'banner', role: 'status' },
@@ -695,7 +704,7 @@ async function pageDashboard(main, view) {
                 h('td', { class: 'hide-narrow muted', text: `${r.lat.toFixed(2)}, ${r.lon.toFixed(2)}` }),
                 h('td', {}, badge(r.state || 'active')),
                 h('td', {}, badge(st === 'draining' || st === 'disabled' ? healthOnly(r, app.health) : st), r.health && r.health !== 'auto' ? [' ', badge(`forced ${r.health}`, 'forced')] : null),
-                h('td', { class: 'num', 'data-rps': r.name, text: fmtRate(rate) }),
+                h('td', { class: 'num', 'data-rps': r.name }, fmtRate(rate), errorShare(r.name)),
                 h('td', { class: 'hide-narrow' }, sparkline(app.stats.history.get(r.name) || [])),
                 h('td', {}, actionButtons('region', r, r.name, `/regions/${enc(r.name)}/state`, 'active', refresh))));
         }
@@ -716,6 +725,12 @@ async function pageDashboard(main, view) {
         draw();
     });
     view.onVersion = refresh;
+}
+
+function errorShare(region) {
+    const share = app.stats.errShare.get(region);
+    if (!share) return null;
+    return h('div', { class: ['small', share >= 0.05 ? 'bad' : 'muted'], 'data-errors': region, text: `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}% 5xx` });
 }
 
 function healthOnly(region, health) {
@@ -764,6 +779,7 @@ async function pageRegions(main, view) {
 async function pageRegion(main, view, params) {
     const isNew = params.name === undefined;
     const [topo, countries] = await Promise.all([loadTopology(), loadCountries()]);
+    await loadHealth().catch(() => null);
     const region = isNew ? { name: '', display_name: '', lat: '', lon: '', state: 'active', health: 'auto' } : topo.regions.find((r) => r.name === params.name);
     if (!region) {
         main.append(h('h1', { text: 'No such region' }), h('p', {}, `Region ${params.name} does not exist. `, h('a', { href: '#/regions', text: 'All regions' })));
@@ -821,7 +837,36 @@ async function pageRegion(main, view, params) {
         h('div', { class: 'grid2' },
             h('section', { class: 'panel' }, form,
                 isNew ? null : h('p', { class: 'muted small' }, used.length ? `Pools here: ${used.join(', ')}. ` : 'No service has a pool here yet. ', h('a', { href: '#/services', text: 'Services' }))),
-            h('section', { class: 'panel' }, h('h2', { text: 'Position' }), map.el, h('p', { class: 'muted small', text: 'Click the map to set the latitude and longitude.' }))));
+            h('section', { class: 'panel' }, h('h2', { text: 'Position' }), map.el, h('p', { class: 'muted small', text: 'Click the map to set the latitude and longitude.' }))),
+        isNew ? null : regionHealthPanel(region.name, view));
+}
+
+// What the checks say about a region, service by service, and its origins there.
+function regionHealthPanel(name, view) {
+    const tbody = h('tbody');
+    const draw = () => {
+        const rows = (app.health || []).filter((o) => {
+            const p = parseObject(o.object);
+            return p && p.region === name;
+        }).sort((a, b) => a.object.localeCompare(b.object));
+        clear(tbody);
+        if (!rows.length) tbody.append(h('tr', {}, h('td', { colspan: 4, class: 'empty', text: 'No health data for this region yet.' })));
+        for (const o of rows) {
+            const p = parseObject(o.object);
+            tbody.append(h('tr', { 'data-object': o.object },
+                h('td', {}, h('span', { class: 'muted small', text: `${p.kind} ` }), h('a', { href: `#/services/${enc(p.service)}`, text: p.service }), p.address ? h('span', { class: 'mono', text: ` ${p.address}` }) : null),
+                h('td', {}, badge(o.up ? 'up' : 'down')),
+                h('td', {}, timeEl(o.since_ms), h('div', { class: 'muted small', text: fmtAgo(o.since_ms) })),
+                h('td', { text: o.reason || '' })));
+        }
+    };
+    draw();
+    view.every(POLL_MS, async () => {
+        await loadHealth();
+        draw();
+    });
+    return h('section', { class: 'panel' }, h('h2', { text: 'Health here' }),
+        h('div', { class: 'table-wrap' }, h('table', { id: 'region-health' }, h('thead', {}, h('tr', {}, ['Object', 'State', 'Since', 'Reason'].map((t) => h('th', { text: t })))), tbody)));
 }
 
 async function deleteRegion(name) {

@@ -222,12 +222,16 @@ test('audit log: the drain is there, by admin, with the state change', async () 
     await screenshot(page, '09-audit');
 });
 
-test('health page lists the checked origins and regions', async () => {
+test('health page and a region page list the checked origins and regions', async () => {
     await page.goto(`${gs.base}/#/health`);
     await page.waitForSelector('#health-board tr[data-object]');
     const rows = await page.$$eval('#health-board tr[data-object]', (trs) => trs.map((t) => t.dataset.object));
     assert(rows.some((o) => o.startsWith('origin www/ap-south/')), `ap-south origin in the board: ${rows.join(', ')}`);
     await screenshot(page, '10-health');
+    // A region's own page shows its share of the board.
+    await page.goto(`${gs.base}/#/regions/ap-south`);
+    await page.waitForSelector('#region-health tr[data-object="region www/ap-south"]');
+    await screenshot(page, '10-region');
 });
 
 test('phone layout: no sideways scrolling, map and tables fit', async () => {
