@@ -24,7 +24,7 @@ const app = {
     countries: null,
     view: null, // { alive, timers[], onVersion }
     version: null,
-    stats: { last: null, rps: new Map(), history: new Map(), errShare: new Map() },
+    stats: { last: null, sampled: false, rps: new Map(), history: new Map(), errShare: new Map() },
     health: null,
     live: false,
 };
@@ -418,6 +418,7 @@ async function sampleStats() {
     }
     const last = app.stats.last;
     if (last && now.time > last.time) {
+        app.stats.sampled = true;
         const dt = (now.time - last.time) / 1000;
         for (const [region, count] of now.counts) {
             const before = last.counts.has(region) ? last.counts.get(region) : 0; // none counted yet
@@ -468,11 +469,18 @@ function worldMap({ countries = [], label = 'World map' } = {}) {
         grat.append(s('line', { class: ['grat', lon === 0 && 'major'], x1: lon, x2: lon, y1: -MAP_TOP, y2: -MAP_BOTTOM, 'vector-effect': 'non-scaling-stroke' }));
     for (let lat = -60; lat <= 80; lat += 20)
         grat.append(s('line', { class: ['grat', lat === 0 && 'major'], x1: -180, x2: 180, y1: -lat, y2: -lat, 'vector-effect': 'non-scaling-stroke' }));
+    // Land: a soft halo under each country's dot, so that neighbours merge into continents.
     const land = s('g', { class: 'land', 'aria-hidden': 'true' });
+    const blurId = `land-blur-${Math.random().toString(36).slice(2, 8)}`;
+    const glow = s('g', { class: 'glow', filter: `url(#${blurId})` });
+    land.append(s('defs', {}, s('filter', { id: blurId, x: '-50%', y: '-50%', width: '200%', height: '200%' }, s('feGaussianBlur', { stdDeviation: 2.2 }))));
+    const dots = s('g', { class: 'dots' });
     for (const c of countries) {
         if (typeof c.lat !== 'number' || typeof c.lon !== 'number' || c.lat < MAP_BOTTOM) continue;
-        land.append(s('circle', { cx: c.lon, cy: -c.lat, r: 1.25, class: `c-${c.continent}` }, s('title', { text: countryLabel(c.code) })));
+        glow.append(s('circle', { cx: c.lon, cy: -c.lat, r: 4.5 }));
+        dots.append(s('circle', { cx: c.lon, cy: -c.lat, r: 1.25, class: `c-${c.continent}` }, s('title', { text: countryLabel(c.code) })));
     }
+    land.append(glow, dots);
     const lines = s('g', { class: 'lines' });
     const markers = s('g', { class: 'markers' });
     const client = s('g', { class: 'client' });
@@ -661,7 +669,7 @@ async function pageDashboard(main, view) {
         const health = app.health || [];
         const statuses = new Map(regions.map((r) => [r.name, regionStatus(r, health)]));
         map.setRegions(regions.map((r) => {
-            const rate = app.stats.rps.get(r.name);
+            const rate = rateOf(r.name);
             return {
                 name: r.name,
                 lat: r.lat,
@@ -698,7 +706,7 @@ async function pageDashboard(main, view) {
             tbody.append(h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No region yet. ', h('a', { href: '#/regions/new', text: 'Add the first one.' }))));
         for (const r of regions) {
             const st = statuses.get(r.name);
-            const rate = app.stats.rps.get(r.name);
+            const rate = rateOf(r.name);
             tbody.append(h('tr', { class: 'clickable', 'data-region': r.name, onclick: () => (location.hash = `#/regions/${enc(r.name)}`) },
                 h('td', {}, h('strong', { text: r.name }), r.display_name ? h('div', { class: 'muted small', text: r.display_name }) : null),
                 h('td', { class: 'hide-narrow muted', text: `${r.lat.toFixed(2)}, ${r.lon.toFixed(2)}` }),
@@ -725,6 +733,12 @@ async function pageDashboard(main, view) {
         draw();
     });
     view.onVersion = refresh;
+}
+
+// Requests per second of <region>: 0 once sampled without traffic, undefined before.
+function rateOf(region) {
+    if (app.stats.rps.has(region)) return app.stats.rps.get(region);
+    return app.stats.sampled ? 0 : undefined;
 }
 
 function errorShare(region) {
