@@ -11,13 +11,21 @@
 # user-space instructions per request (callgrind over a fixed number of requests, minus a run
 # without requests), each with its ratio to nginx.
 #
+# Idle connections: per proxy, its memory (Rss and Private_Dirty of /proc/PID/smaps_rollup of the
+# same processes whose CPU time is measured: nginx's worker, gslbd's and HAProxy's only process)
+# before and after IDLE_CONNS client connections are opened and left idle (bench/idle_conns.py),
+# the difference divided by IDLE_CONNS: once for connections that each completed one keep-alive
+# request ("used") and once, with a fresh proxy, for connections that sent nothing ("fresh").
+#
 # The proxies run on CPU 1, wrk and the origins on CPU 0 (PIN=0 turns that off), so "core busy"
 # near 100% means the proxy was the bottleneck. Every process it starts is stopped by PID on exit.
 #
 # Settings (environment): DURATION (8, seconds per wrk run), ROUNDS (3), CONNS (50), IR_REQUESTS
 # (2000), PIN (1), POOL (64: idle connections kept per origin, nginx's upstream keepalive and
 # gslbd's --max-idle-per-origin alike; more than CONNS, so neither reconnects under load; HAProxy
-# keeps every idle one), GSLBD_FLAGS (more gslbd flags), SKIP_IR=1 (no callgrind phase).
+# keeps every idle one), GSLBD_FLAGS (more gslbd flags), SKIP_IR=1 (no callgrind phase),
+# PHASES ("load ir idle": which phases run, e.g. PHASES=idle alone; the routing check always
+# runs), IDLE_CONNS (2000, at most 4000: HAProxy's maxconn is 4096).
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -29,6 +37,8 @@ PIN=${PIN:-1}
 POOL=${POOL:-64}
 GSLBD_FLAGS=${GSLBD_FLAGS:-}
 SKIP_IR=${SKIP_IR:-0}
+PHASES=" ${PHASES:-load ir idle} "
+IDLE_CONNS=${IDLE_CONNS:-2000}
 CITY=$(realpath "${GSLB_GEOIP_DIR:-data/geoip}/GeoLite2-City.mmdb")
 HERE=$(cd "$(dirname "$0")" && pwd)
 LUA=$HERE/proxy.lua
@@ -36,6 +46,7 @@ GSLBD=$(realpath "$BUILD/gslbd")
 GSLBCTL=$(realpath "$BUILD/gslbctl")
 CONTINENTS=$(realpath "$BUILD/bench/mmdb_continents")
 XFF_FIXED=81.2.69.142 # GB: eu-west for all three proxies
+IDLE=$HERE/idle_conns.py
 PROXIES=(gslbd nginx haproxy)
 SCENARIOS=(keepalive close xff-rotate 100k)
 REGIONS=(eu-west us-east ap-southeast)
@@ -45,11 +56,16 @@ die() {
     say "error: $*"
     exit 1
 }
+for phase in $PHASES; do
+    case $phase in load | ir | idle) ;; *) die "unknown phase '$phase' in PHASES" ;; esac
+done
+[ "$SKIP_IR" != 1 ] || PHASES=${PHASES// ir / }
+has_phase() { [[ $PHASES == *" $1 "* ]]; }
 
 # ---- packages: apt-get only for what is missing, one update at most ----
 
 missing=""
-for p in nginx libnginx-mod-http-geoip2 haproxy wrk valgrind curl; do
+for p in nginx libnginx-mod-http-geoip2 haproxy wrk valgrind curl python3; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
@@ -74,6 +90,13 @@ else
     PIN_LOAD=()
 fi
 HZ=$(getconf CLK_TCK)
+if has_phase idle; then
+    [[ $IDLE_CONNS =~ ^[0-9]+$ ]] && [ "$IDLE_CONNS" -ge 1 ] && [ "$IDLE_CONNS" -le 4000 ] ||
+        die "IDLE_CONNS must be 1 to 4000"
+    # The client and each proxy hold IDLE_CONNS sockets, plus origin connections and files.
+    [ "$(ulimit -n)" -ge $((IDLE_CONNS + 1024)) ] || ulimit -n $((IDLE_CONNS + 1024)) ||
+        die "cannot raise the open files limit to $((IDLE_CONNS + 1024)) (ulimit -Hn)"
+fi
 GSLB_REV=$(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo unknown)
 
 # ---- processes: everything started is remembered by PID and stopped on exit ----
@@ -437,49 +460,53 @@ wrk_stats() {
 }
 
 echo "round proxy scenario requests rps p50_ms p99_ms errors cpu_us_per_req core_busy" >"$tmp/runs"
-say "per run: round proxy scenario requests req/s p50_ms p99_ms errors proxy_CPU_us/req" \
-    "proxy_core_busy%"
-say "load: wrk -t1 -c$CONNS -d${DURATION}s per run, $ROUNDS rounds; proxy on CPU 1, wrk and" \
-    "origins on CPU 0 (PIN=$PIN, $CPUS CPUs)"
-declare -A MAIN WORK
-for round in $(seq 1 "$ROUNDS"); do
-    # All three run (fresh each round) while one at a time is loaded: an idle proxy costs nothing.
-    for name in "${PROXIES[@]}"; do
-        start_proxy "$name"
-        MAIN[$name]=$MAIN_PID
-        WORK[$name]=$WORK_PID
-        scenario keepalive # warm-up: pools filled, code paged in
-        run "${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d1s "${S_HEADERS[@]}" \
-            "http://127.0.0.1:${PROXY_PORT[$name]}/" >/dev/null
-    done
-    for s in "${SCENARIOS[@]}"; do
-        scenario "$s"
-        for k in 0 1 2; do
-            name=${PROXIES[$(((k + round - 1) % 3))]}
-            before=$(cpu_ticks "${WORK[$name]}")
-            load_before=$(cpu0_ticks)
-            t0=$(date +%s.%N)
-            run env "${S_ENV[@]+"${S_ENV[@]}"}" "${PIN_LOAD[@]}" \
-                wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$LUA" \
-                "${S_HEADERS[@]+"${S_HEADERS[@]}"}" "http://127.0.0.1:${PROXY_PORT[$name]}$S_PATH" \
-                >"$tmp/wrk.out"
-            after=$(cpu_ticks "${WORK[$name]}")
-            secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
-            load_busy=$(cpu0_busy "$load_before" "$(cpu0_ticks)")
-            read -r n rps p50 p99 err < <(wrk_stats "$tmp/wrk.out")
-            [ "$n" -gt 0 ] || die "$name $s: no requests completed: $(cat "$tmp/wrk.out")"
-            awk -v r="$round" -v p="$name" -v s="$s" -v n="$n" -v rps="$rps" -v p50="$p50" \
-                -v p99="$p99" -v err="$err" -v t="$((after - before))" -v hz="$HZ" \
-                -v d="$secs" 'BEGIN { printf "%s %s %s %d %.1f %.3f %.3f %d %.2f %.0f\n",
-                    r, p, s, n, rps, p50, p99, err, t / hz * 1e6 / n, 100 * t / hz / d }' \
-                >>"$tmp/runs"
-            say "$(tail -1 "$tmp/runs") (load CPU busy $load_busy%)"
+if has_phase load; then
+    say "per run: round proxy scenario requests req/s p50_ms p99_ms errors proxy_CPU_us/req" \
+        "proxy_core_busy%"
+    say "load: wrk -t1 -c$CONNS -d${DURATION}s per run, $ROUNDS rounds; proxy on CPU 1, wrk and" \
+        "origins on CPU 0 (PIN=$PIN, $CPUS CPUs)"
+    declare -A MAIN WORK
+    for round in $(seq 1 "$ROUNDS"); do
+        # All three run (fresh each round) while one at a time is loaded: an idle proxy costs
+        # nothing.
+        for name in "${PROXIES[@]}"; do
+            start_proxy "$name"
+            MAIN[$name]=$MAIN_PID
+            WORK[$name]=$WORK_PID
+            scenario keepalive # warm-up: pools filled, code paged in
+            run "${PIN_LOAD[@]}" wrk -t1 -c"$CONNS" -d1s "${S_HEADERS[@]}" \
+                "http://127.0.0.1:${PROXY_PORT[$name]}/" >/dev/null
+        done
+        for s in "${SCENARIOS[@]}"; do
+            scenario "$s"
+            for k in 0 1 2; do
+                name=${PROXIES[$(((k + round - 1) % 3))]}
+                before=$(cpu_ticks "${WORK[$name]}")
+                load_before=$(cpu0_ticks)
+                t0=$(date +%s.%N)
+                run env "${S_ENV[@]+"${S_ENV[@]}"}" "${PIN_LOAD[@]}" \
+                    wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$LUA" \
+                    "${S_HEADERS[@]+"${S_HEADERS[@]}"}" \
+                    "http://127.0.0.1:${PROXY_PORT[$name]}$S_PATH" \
+                    >"$tmp/wrk.out"
+                after=$(cpu_ticks "${WORK[$name]}")
+                secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+                load_busy=$(cpu0_busy "$load_before" "$(cpu0_ticks)")
+                read -r n rps p50 p99 err < <(wrk_stats "$tmp/wrk.out")
+                [ "$n" -gt 0 ] || die "$name $s: no requests completed: $(cat "$tmp/wrk.out")"
+                awk -v r="$round" -v p="$name" -v s="$s" -v n="$n" -v rps="$rps" -v p50="$p50" \
+                    -v p99="$p99" -v err="$err" -v t="$((after - before))" -v hz="$HZ" \
+                    -v d="$secs" 'BEGIN { printf "%s %s %s %d %.1f %.3f %.3f %d %.2f %.0f\n",
+                        r, p, s, n, rps, p50, p99, err, t / hz * 1e6 / n, 100 * t / hz / d }' \
+                    >>"$tmp/runs"
+                say "$(tail -1 "$tmp/runs") (load CPU busy $load_busy%)"
+            done
+        done
+        for name in "${PROXIES[@]}"; do
+            stop_pid "${MAIN[$name]}"
         done
     done
-    for name in "${PROXIES[@]}"; do
-        stop_pid "${MAIN[$name]}"
-    done
-done
+fi
 
 # ---- instructions per request: callgrind, a fixed number of requests minus none ----
 
@@ -507,7 +534,7 @@ curl_config() {
 }
 
 echo "proxy scenario requests ir" >"$tmp/ir"
-if [ "$SKIP_IR" != 1 ]; then
+if has_phase ir; then
     say "instructions: callgrind, $IR_REQUESTS sequential requests per scenario (curl), minus" \
         "a run without requests"
     for name in "${PROXIES[@]}"; do
@@ -546,63 +573,140 @@ else
     : >"$tmp/ir.per"
 fi
 
-# ---- the table: medians over the rounds, ratios to nginx ----
+# ---- idle connections: memory per connection ----
+
+echo "proxy mode conns rss_before rss_after pss_before pss_after dirty_before dirty_after" \
+    "closed" >"$tmp/idle"
+if has_phase idle; then
+    say "idle connections: $IDLE_CONNS per proxy, used (one keep-alive request each) and fresh" \
+        "(no request), a fresh proxy for each"
+    for mode in used fresh; do
+        for name in "${PROXIES[@]}"; do
+            start_proxy "$name"
+            # Warm-up: 20 requests on one connection (code paged in, an origin connection pooled).
+            curl_config keepalive "${PROXY_PORT[$name]}" 20 >"$tmp/warmup.cfg"
+            run "${PIN_LOAD[@]}" curl -s -m 10 -K "$tmp/warmup.cfg" >"$tmp/codes" || true
+            [ "$(grep -cx 200 "$tmp/codes")" = 20 ] || die "$name: warm-up requests failed"
+            sleep 0.5
+            run "${PIN_LOAD[@]}" timeout 300 python3 "$IDLE" --port "${PROXY_PORT[$name]}" \
+                --pid "$WORK_PID" --conns "$IDLE_CONNS" --mode "$mode" --xff "$XFF_FIXED" \
+                >"$tmp/idle.out" || die "$name: idle connections ($mode) failed"
+            echo "$name $(cat "$tmp/idle.out")" >>"$tmp/idle"
+            say "  $(tail -1 "$tmp/idle")"
+            stop_pid "$MAIN_PID"
+        done
+    done
+fi
+
+# ---- the tables: medians over the rounds, ratios to nginx ----
 
 echo
 echo "Proxy benchmark, $(date -u '+%Y-%m-%d %H:%M') UTC, $CPUS CPUs" \
     "($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)); gslbd $GSLB_REV," \
     "$(nginx -v 2>&1 | sed 's/.*: //'), HAProxy $(haproxy -v | awk 'NR == 1 { print $3 }')."
-echo "Load: wrk -t1 -c$CONNS -d${DURATION}s per run, median of $ROUNDS rounds, proxy pinned to" \
-    "CPU 1 and wrk + origins to CPU 0 (PIN=$PIN).$([ "$SKIP_IR" = 1 ] || echo " Instructions:" \
-        "callgrind over $IR_REQUESTS sequential curl requests, minus a run without requests.")"
-echo
-awk -v scenarios="${SCENARIOS[*]}" '
-    function median(list,    a, n, i, j, t) {
-        n = split(list, a, " ")
-        for (i = 2; i <= n; i++)
-            for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
-                t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
-            }
-        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
-    function ratio(v, ref) { return ref > 0 ? sprintf(" (%.2f×)", v / ref) : "" }
-    function commas(v,    s) {
-        s = sprintf("%.0f", v)
-        while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s)
-        return s
-    }
-    FILENAME ~ /ir.per$/ { ir[$1, $2] = $3; next }
-    FNR == 1 { next }
-    { k = $2 SUBSEP $3
-      rps[k] = rps[k] " " $5; p50[k] = p50[k] " " $6; p99[k] = p99[k] " " $7
-      cpu[k] = cpu[k] " " $9; busy[k] = busy[k] " " $10; err[k] += $8 }
-    END {
-        print "| scenario | proxy | requests/s | p50 ms | p99 ms | CPU µs/request | instructions/request | proxy core busy |"
-        print "|---|---|---:|---:|---:|---:|---:|---:|"
-        n = split(scenarios, S, " "); split("nginx gslbd haproxy", P, " ")
-        for (i = 1; i <= n; i++) {
-            ref = "nginx" SUBSEP S[i]
-            for (j = 1; j <= 3; j++) {
-                k = P[j] SUBSEP S[i]
-                if (!(k in rps)) continue
-                r = median(rps[k]); a = median(p50[k]); b = median(p99[k]); c = median(cpu[k])
-                printf "| %s | %s%s | %s%s | %.2f%s | %.2f%s | %.1f%s | %s%s | %.0f%% |\n",
-                    S[i], P[j], err[k] ? " (" err[k] " errors)" : "",
-                    commas(r), ratio(r, median(rps[ref])),
-                    a, ratio(a, median(p50[ref])), b, ratio(b, median(p99[ref])),
-                    c, ratio(c, median(cpu[ref])),
-                    (k in ir) ? commas(ir[k]) : "n/a", (k in ir) ? ratio(ir[k], ir[ref]) : "",
-                    median(busy[k])
-            }
+if has_phase load || has_phase ir; then
+    echo "Load: wrk -t1 -c$CONNS -d${DURATION}s per run, median of $ROUNDS rounds, proxy" \
+        "pinned to CPU 1 and wrk + origins to CPU 0 (PIN=$PIN).$(has_phase ir &&
+            echo " Instructions: callgrind over $IR_REQUESTS sequential curl requests, minus a" \
+                "run without requests.")"
+    echo
+    awk -v scenarios="${SCENARIOS[*]}" '
+        function median(list,    a, n, i, j, t) {
+            n = split(list, a, " ")
+            for (i = 2; i <= n; i++)
+                for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+                    t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+                }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
         }
-    }' "$tmp/ir.per" "$tmp/runs"
-echo
-echo "- Ratios are to nginx. \"proxy core busy\": the proxy's CPU time over the run's wall time;"
-echo "  well below 100% the load side (wrk + origins on one core), not the proxy, was the limit."
-echo "- Each proxy keeps up to $POOL idle connections per origin (nginx keepalive, gslbd"
-echo "  --max-idle-per-origin; HAProxy all, http-reuse always); one worker/thread each."
-echo "- HAProxy looks the continent up in a CIDR map made from the same GeoLite2 City data (IPv4"
-echo "  only) by bench/mmdb_continents, not with a MaxMind reader. nginx and HAProxy route by"
-echo "  continent, gslbd to the nearest region by distance."
-echo "- Instructions are user space only (callgrind); the kernel's share shows in the CPU column."
+        function ratio(v, ref) { return ref > 0 ? sprintf(" (%.2f×)", v / ref) : "" }
+        function commas(v,    s) {
+            s = sprintf("%.0f", v)
+            while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s)
+            return s
+        }
+        FILENAME ~ /ir.per$/ { ir[$1, $2] = $3; next }
+        FNR == 1 { next }
+        { k = $2 SUBSEP $3
+          rps[k] = rps[k] " " $5; p50[k] = p50[k] " " $6; p99[k] = p99[k] " " $7
+          cpu[k] = cpu[k] " " $9; busy[k] = busy[k] " " $10; err[k] += $8 }
+        END {
+            print "| scenario | proxy | requests/s | p50 ms | p99 ms | CPU µs/request | instructions/request | proxy core busy |"
+            print "|---|---|---:|---:|---:|---:|---:|---:|"
+            n = split(scenarios, S, " "); split("nginx gslbd haproxy", P, " ")
+            for (i = 1; i <= n; i++) {
+                ref = "nginx" SUBSEP S[i]
+                for (j = 1; j <= 3; j++) {
+                    k = P[j] SUBSEP S[i]
+                    if (!(k in rps) && !(k in ir)) continue
+                    if (!(k in rps)) { # instructions only (PHASES without load)
+                        printf "| %s | %s | n/a | n/a | n/a | n/a | %s%s | n/a |\n", S[i], P[j],
+                            commas(ir[k]), ratio(ir[k], ir["nginx" SUBSEP S[i]])
+                        continue
+                    }
+                    r = median(rps[k]); a = median(p50[k]); b = median(p99[k]); c = median(cpu[k])
+                    printf "| %s | %s%s | %s%s | %.2f%s | %.2f%s | %.1f%s | %s%s | %.0f%% |\n",
+                        S[i], P[j], err[k] ? " (" err[k] " errors)" : "",
+                        commas(r), ratio(r, median(rps[ref])),
+                        a, ratio(a, median(p50[ref])), b, ratio(b, median(p99[ref])),
+                        c, ratio(c, median(cpu[ref])),
+                        (k in ir) ? commas(ir[k]) : "n/a", (k in ir) ? ratio(ir[k], ir[ref]) : "",
+                        median(busy[k])
+                }
+            }
+        }' "$tmp/ir.per" "$tmp/runs"
+    echo
+    echo "- Ratios are to nginx. \"proxy core busy\": the proxy's CPU time over the run's wall" \
+        "time;"
+    echo "  well below 100% the load side (wrk + origins on one core), not the proxy, was the" \
+        "limit."
+    echo "- Each proxy keeps up to $POOL idle connections per origin (nginx keepalive, gslbd"
+    echo "  --max-idle-per-origin; HAProxy all, http-reuse always); one worker/thread each."
+    echo "- HAProxy looks the continent up in a CIDR map made from the same GeoLite2 City data" \
+        "(IPv4"
+    echo "  only) by bench/mmdb_continents, not with a MaxMind reader. nginx and HAProxy route by"
+    echo "  continent, gslbd to the nearest region by distance."
+    echo "- Instructions are user space only (callgrind); the kernel's share shows in the CPU" \
+        "column."
+fi
 echo "- $ACCESS_LOG_NOTE."
+if has_phase idle; then
+    echo
+    echo "Idle client connections: $IDLE_CONNS per proxy, memory of the worker process (nginx's"
+    echo "worker; gslbd and HAProxy: their only process) before and after, divided by $IDLE_CONNS."
+    echo
+    awk '
+        function ratio(v, ref) { return ref > 0 ? sprintf(" (%.2f×)", v / ref) : "" }
+        function commas(v,    s) {
+            s = sprintf("%.0f", v < 0 ? -v : v)
+            while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s)
+            return (v < 0 ? "-" : "") s
+        }
+        NR == 1 { next }
+        { rss[$1, $2] = ($5 - $4) / $3; dirty[$1, $2] = ($9 - $8) / $3; closed[$1, $2] = $10 }
+        END {
+            print "| proxy | used: RSS bytes/connection | used: private dirty |" \
+                " fresh: RSS bytes/connection | fresh: private dirty |"
+            print "|---|---:|---:|---:|---:|"
+            split("nginx gslbd haproxy", P, " ")
+            for (j = 1; j <= 3; j++) {
+                line = "| " P[j]
+                for (m = 1; m <= 2; m++) {
+                    mode = m == 1 ? "used" : "fresh"
+                    k = P[j] SUBSEP mode; ref = "nginx" SUBSEP mode
+                    note = closed[k] ? " (" closed[k] " closed early)" : ""
+                    line = line sprintf(" | %s%s%s | %s%s", commas(rss[k]), ratio(rss[k], rss[ref]),
+                                        note, commas(dirty[k]), ratio(dirty[k], dirty[ref]))
+                }
+                print line " |"
+            }
+            k = "gslbd" SUBSEP "used"
+            printf "\ngslbd: %s bytes (%.1f KiB) per used idle connection: the 16 KiB" \
+                " target is %s.\n",
+                commas(rss[k]), rss[k] / 1024, rss[k] <= 16384 ? "met" : "not met"
+        }' "$tmp/idle"
+    echo
+    echo "- used: each connection completed one keep-alive request (origin connections are pooled"
+    echo "  and shared, so few); fresh: accepted, nothing sent. Each figure from a fresh proxy"
+    echo "  warmed up by 20 requests on one connection. Kernel socket memory is not included."
+fi
