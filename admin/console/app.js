@@ -958,7 +958,7 @@ async function pageService(main, view, params) {
         if (unknown) errs.push(['fallback', `No region is called ${unknown}.`]);
         return errs;
     }, async (f) => {
-        const body = { name: val(f, 'name'), hosts: listOf(val(f, 'hosts')), policy: val(f, 'policy'), sticky: val(f, 'sticky'), fallback: listOf(val(f, 'fallback')) };
+        const body = { name: val(f, 'name'), hosts: listOf(val(f, 'hosts').toLowerCase()), policy: val(f, 'policy'), sticky: val(f, 'sticky'), fallback: listOf(val(f, 'fallback')) };
         if (isNew) await api('POST', '/services', body);
         else await api('PUT', `/services/${enc(svc.name)}`, body);
         toast(isNew ? `Service ${body.name} added.` : `Service ${body.name} saved.`);
@@ -1313,7 +1313,7 @@ async function pageRoute(main, view, params) {
         const cands = r.candidates || [];
         map.setClient(typeof g.lat === 'number' ? { lat: g.lat, lon: g.lon, label: g.country ? `client (${g.country})` : 'client' } : null, cands.map((c) => c.region), r.region);
         clear(result).append(
-            h('p', { class: ['verdict', !r.region && 'fail'], id: 'route-verdict', 'data-region': r.region || '' },
+            h('p', { class: ['verdict', !r.region && 'fail'], id: 'route-verdict', 'data-region': r.region || '', 'data-service': r.service || '' },
                 r.region ? ['→ ', r.region, r.origin ? h('span', { class: 'muted small mono', text: `  ${r.origin}` }) : null] : 'No region can serve this client (503).'),
             h('dl', { class: 'kv' },
                 h('dt', { text: 'Address' }), h('dd', { class: 'mono', text: r.ip }),

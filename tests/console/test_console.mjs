@@ -234,6 +234,77 @@ test('health page and a region page list the checked origins and regions', async
     await screenshot(page, '10-region');
 });
 
+test('add a service matched by host, give it an origin; the route tester picks it by host', async () => {
+    await page.goto(`${gs.base}/#/services/new`);
+    await page.waitForSelector('#service-form');
+    await page.fill('#service-form [name=name]', 'api');
+    await page.fill('#service-form [name=hosts]', 'api.example.com/v1');
+    await page.fill('#service-form [name=fallback]', 'nowhere');
+    await page.click('#service-form button[type=submit]');
+    assert(/not a host name/.test(await page.textContent('#service-form [name=hosts] ~ .field-error')), 'host error shown');
+    assert(/No region/.test(await page.textContent('#service-form [name=fallback] ~ .field-error')), 'fallback error shown');
+    await page.fill('#service-form [name=hosts]', 'API.example.com');
+    await page.fill('#service-form [name=fallback]', '');
+    await page.click('#service-form button[type=submit]');
+    await page.waitForSelector('#origin-form');
+    await page.selectOption('#origin-form [name=region]', 'us-east');
+    await page.fill('#origin-form [name=address]', spareOrigin.address);
+    await page.click('#origin-form button[type=submit]');
+    await page.waitForSelector(`table[data-pool="us-east"] tr[data-origin="${spareOrigin.address}"]`);
+    await page.goto(`${gs.base}/#/route?ip=81.2.69.142&host=api.example.com`);
+    await until('the api service chosen by host', async () => {
+        await page.click('#route-form button[type=submit]');
+        await page.waitForSelector('#route-verdict');
+        return (await page.getAttribute('#route-verdict', 'data-service')) === 'api' && (await page.getAttribute('#route-verdict', 'data-region')) === 'us-east';
+    }, 5000, 300).catch(async (e) => {
+        throw new Error(`${e.message}: ${await page.textContent('#route-result')}`);
+    });
+});
+
+test('a country rule sends GB to ap-south; removing it (confirmed) sends GB back', async () => {
+    await page.goto(`${gs.base}/#/services/www`);
+    await page.waitForSelector('#rule-form');
+    await page.fill('#rule-form [name=value]', 'GBR');
+    await page.click('#rule-form button[type=submit]');
+    assert(/two-letter/.test(await page.textContent('#rule-form [name=value] ~ .field-error')), 'country code checked');
+    assert(/at least one region/.test(await page.textContent('#rule-regions-input-err')), 'regions required');
+    await page.fill('#rule-form [name=value]', 'gb');
+    await page.check('#rule-form input[name=regions][value="ap-south"]');
+    await page.click('#rule-form button[type=submit]');
+    await page.waitForSelector('#rules tr[data-rule="0"]');
+    assert(/GB/.test(await page.textContent('#rules tr[data-rule="0"]')), 'rule listed with its country');
+    const verdict = async () => {
+        await page.click('#route-form button[type=submit]');
+        await page.waitForSelector('#route-verdict');
+        return page.getAttribute('#route-verdict', 'data-region');
+    };
+    await page.goto(`${gs.base}/#/route?ip=81.2.69.142`);
+    await until('GB sent to ap-south by the rule', async () => (await verdict()) === 'ap-south', 5000, 300);
+    await screenshot(page, '11-route-rule');
+    await page.goto(`${gs.base}/#/services/www`);
+    await page.click('#rules tr[data-rule="0"] button');
+    await page.click('#confirm-ok');
+    await page.waitForSelector('#rules tr[data-rule="0"]', { state: 'detached' });
+    await page.goto(`${gs.base}/#/route?ip=81.2.69.142`);
+    await until('GB back on us-east', async () => (await verdict()) === 'us-east', 5000, 300);
+});
+
+test('an ended session sends the operator to log in, then back to the same page', async () => {
+    await page.goto(`${gs.base}/#/health`);
+    await page.waitForSelector('#health-board');
+    // End the session behind the page's back, as an expiry or a log-out elsewhere would.
+    await page.evaluate(async () => {
+        const s = await (await fetch('/api/v1/session')).json();
+        await fetch('/api/v1/logout', { method: 'POST', headers: { 'X-CSRF-Token': s.csrf, 'Content-Type': 'application/json' }, body: '{}' });
+    });
+    await page.waitForSelector('#login-form', { timeout: 8000 });
+    await page.fill('#login-form [name=username]', 'admin');
+    await page.fill('#login-form [name=password]', PASSWORD);
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#health-board');
+    assert(new URL(page.url()).hash === '#/health', `back on ${page.url()}`);
+});
+
 test('phone layout: no sideways scrolling, map and tables fit', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [hash, sel, shot] of [['#/', '#region-table', '11-phone-dashboard'], ['#/route?ip=8.8.8.8', '#route-verdict', '12-phone-route'], ['#/services/www', '#pools', '13-phone-service']]) {
