@@ -127,7 +127,22 @@ class ApiError extends Error {
 }
 
 // Calls the API; resolves to the parsed JSON body (null when empty) or throws ApiError.
-async function api(method, path, body, { quiet401 = false } = {}) {
+async function api(method, path, body, opts = {}) {
+    try {
+        return await apiOnce(method, path, body, opts);
+    } catch (e) {
+        // The session's CSRF token changed (a password change in another tab starts a new
+        // session): fetch the current one and try once more.
+        if (e instanceof ApiError && e.status === 403 && /CSRF/i.test(e.message) && method !== 'GET') {
+            const sess = await apiOnce('GET', '/session', undefined, opts);
+            app.csrf = sess.csrf;
+            return apiOnce(method, path, body, opts);
+        }
+        throw e;
+    }
+}
+
+async function apiOnce(method, path, body, { quiet401 = false } = {}) {
     const headers = { Accept: 'application/json' };
     const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
     if (body !== undefined) {
@@ -502,7 +517,13 @@ function worldMap({ countries = [], label = 'World map' } = {}) {
         setRegions(list, onClick) {
             clear(markers);
             pos.clear();
+            // Neighbours closer than a label's size: the later one puts its name below the dot.
+            const k = Number(svgEl.style.getPropertyValue('--k')) || 0.4;
+            const placed = [];
             for (const r of list) {
+                const near = placed.some((p) => Math.abs(p.lon - r.lon) < 90 * k && Math.abs(p.lat - r.lat) < 40 * k && !p.below);
+                r.below = near;
+                placed.push(r);
                 pos.set(r.name, [r.lon, -r.lat]);
                 const g = s('g', {
                     class: ['marker', `st-${r.status}`, r.chosen && 'chosen', r.busy && 'busy'],
@@ -516,8 +537,8 @@ function worldMap({ countries = [], label = 'World map' } = {}) {
                 s('title', { text: r.title || `${r.name} — ${r.status}` }),
                 s('circle', { class: 'halo' }),
                 s('circle', { class: 'dot' }),
-                s('text', { class: 'name', dy: '-1.1em', text: r.name }),
-                r.sub ? s('text', { class: 'rps', dy: '1.9em', text: r.sub }) : null);
+                s('text', { class: 'name', dy: r.below ? '1.9em' : '-1.1em', text: r.name }),
+                r.sub ? s('text', { class: 'rps', dy: r.below ? '3em' : '1.9em', text: r.sub }) : null);
                 if (onClick) {
                     g.addEventListener('click', (ev) => {
                         ev.stopPropagation();
@@ -1284,7 +1305,13 @@ async function pageRoute(main, view, params) {
         field('Client address', input('ip', params.ip || '', { placeholder: '81.2.69.142 or 2001:db8::1', autocapitalize: 'none', spellcheck: 'false', inputmode: 'text' })),
         field('Host (optional)', input('host', params.host || '', { placeholder: 'www.example.com', autocapitalize: 'none', spellcheck: 'false' }), 'Picks the service; empty: the catch-all service.'),
         h('div', { class: 'form-actions wide' }, h('button', { type: 'submit', class: 'btn primary', text: 'Test route' }),
-            h('span', { class: 'muted small', text: 'Asks the same decision engine gslbd uses, with the live health.' })));
+            h('span', { class: 'muted small', text: 'Asks the same decision engine gslbd uses, with the live health.' })),
+        h('div', { class: 'form-actions wide small' }, h('span', { class: 'muted', text: 'Try:' }),
+            [['81.2.69.142', 'GB'], ['8.8.8.8', 'US'], ['1.1.1.1', 'AU'], ['2001:4860:4860::8888', 'US, IPv6'], ['10.0.0.1', 'private']].map(([ip, what]) =>
+                h('button', { type: 'button', class: 'btn small ghost', 'data-example': ip, text: `${ip} (${what})`, onclick: () => {
+                    form.elements.ip.value = ip;
+                    form.requestSubmit();
+                } }))));
     let regions = topo.regions;
     const drawRegions = (chosen) => map.setRegions(regions.map((r) => ({ name: r.name, lat: r.lat, lon: r.lon, status: regionStatus(r, app.health), chosen: r.name === chosen })));
     drawRegions(null);
