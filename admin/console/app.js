@@ -1803,7 +1803,12 @@ async function render() {
         }
         showChrome(true);
         const route = ROUTES.find(([re]) => re.test(path));
-        document.querySelectorAll('#nav a').forEach((a) => a.classList.toggle('current', !!route && a.dataset.section === route[1]));
+        document.querySelectorAll('#nav a').forEach((a) => {
+            const current = !!route && a.dataset.section === route[1];
+            a.classList.toggle('current', current);
+            if (current) a.setAttribute('aria-current', 'page');
+            else a.removeAttribute('aria-current');
+        });
         if (!route) {
             clear(main).append(h('h1', { text: 'Not found' }), h('p', {}, 'No such page. ', h('a', { href: '#/', text: 'Dashboard' })));
             return;

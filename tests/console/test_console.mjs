@@ -104,6 +104,12 @@ test('dashboard: both regions on the map, up, with live request rates', async ()
 test('add a region: validation next to the fields, then it appears on the map', async () => {
     await page.click('a[href="#/regions/new"]');
     await page.waitForSelector('#region-form');
+    // Clicking the map places the region: the middle of the map is near 0° N, 0° E.
+    const box = await (await page.$('#region-form ~ * svg.map, .page svg.map')).boundingBox();
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height * (84 / 144));
+    const [lat, lon] = [Number(await page.inputValue('#region-form [name=lat]')), Number(await page.inputValue('#region-form [name=lon]'))];
+    assert(Math.abs(lat) < 3 && Math.abs(lon) < 3, `map click gave ${lat}, ${lon}`);
+    assert(await page.$('svg.map circle.pin'), 'a pin marks the spot');
     // Client-side checks
     await page.fill('#region-form [name=name]', 'AP South');
     await page.fill('#region-form [name=lat]', '95');
@@ -181,6 +187,14 @@ test('route tester: a client in Great Britain goes to eu-west', async () => {
     const first = await page.textContent('#candidates tbody tr:first-child');
     assert(/eu-west/.test(first) && /km/.test(first), `first candidate: ${first}`);
     await screenshot(page, '06-route-eu-west');
+    // One click on an example: a private address has no location and takes the fallback.
+    await page.click('button[data-example="10.0.0.1"]');
+    await until('the private address answered', async () => (await page.inputValue('#route-form [name=ip]')) === '10.0.0.1' &&
+        /10\.0\.0\.1/.test(await page.textContent('#route-result dl')), 5000, 100);
+    assert((await page.getAttribute('#route-verdict', 'data-region')) === 'eu-west', 'fallback region eu-west');
+    assert(!(await page.$('svg.map .client circle')), 'no client marker without a location');
+    const reasons = await page.$$eval('#candidates tbody tr', (trs) => trs.map((t) => t.lastElementChild.textContent));
+    log(`reasons without a location: ${reasons.join(', ')}`);
 });
 
 test('drain eu-west from the dashboard (with confirmation); the route tester fails over', async () => {
