@@ -199,6 +199,7 @@ function toast(message, isError = false) {
 // Asks for confirmation in a modal dialog; resolves true when confirmed.
 function confirmAction(title, text, okLabel, danger = false) {
     const dlg = $('#confirm');
+    if (dlg.open) return Promise.resolve(false); // one question at a time (a double click)
     $('#confirm-title').textContent = title;
     $('#confirm-text').textContent = text;
     const ok = $('#confirm-ok');
