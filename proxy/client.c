@@ -335,7 +335,10 @@ void client_flush(struct client *c)
     if (evbuffer_get_length(c->stage) == 0)
         return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_buffer(out, c->stage);
+    if (c->tls)
+        evbuffer_add_buffer(out, c->stage);
+    else
+        bev_write_through(c->bev, c->stage);
     if (c->up && evbuffer_get_length(out) >= PROXY_HIGH_WATER) {
         /* The client reads slower than the origin sends: stop reading the origin until the
          * client's buffer drains (client_write_cb). */
@@ -960,7 +963,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     w->clients = c;
     bufferevent_setwatermark(c->bev, EV_READ, 0, PROXY_READ_CHUNK);
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ); /* writing is enabled from the start */
     c->state = C_IDLE;
     client_timer_arm(c, T_HEADER);
 }

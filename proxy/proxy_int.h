@@ -287,6 +287,11 @@ bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *ad
  * socket of <bev> has, in reads of up to 64 KiB, until its input holds <cap> bytes. */
 #define LIBEVENT_MAX_READ 4096
 void socket_drain(struct bufferevent *bev, size_t cap);
+/* Moves <data> to the connected plain socket of <bev>: straight into the socket when nothing is
+ * queued before it, queueing on <bev> only what the socket does not take now. A write through
+ * costs one writev; a queued one also two epoll_ctl calls (arming the write event, disarming it
+ * once drained), which is most of what a small response costs. */
+void bev_write_through(struct bufferevent *bev, struct evbuffer *data);
 
 /* ---- client.c: the client side of a connection ---- */
 

@@ -102,6 +102,15 @@ static int socket_port(evutil_socket_t fd)
                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+void bev_write_through(struct bufferevent *bev, struct evbuffer *data)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (evbuffer_get_length(out) == 0)
+        evbuffer_write(data, bufferevent_getfd(bev)); /* an error stays for the queued write */
+    if (evbuffer_get_length(data) > 0)
+        evbuffer_add_buffer(out, data);
+}
+
 void socket_drain(struct bufferevent *bev, size_t cap)
 {
     struct evbuffer *in = bufferevent_get_input(bev);

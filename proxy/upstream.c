@@ -178,8 +178,11 @@ static void upstream_send_head(struct client *c)
     up->got_response_byte = false;
     up->head_sent = false;
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
-    bufferevent_enable(up->bev, EV_READ | EV_WRITE);
-    evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head, c->req.out_head_len);
+    bufferevent_enable(up->bev, EV_READ); /* writing is enabled from the start */
+    struct evbuffer *head = evbuffer_new();
+    evbuffer_add_reference(head, c->req.out_head, c->req.out_head_len, NULL, NULL);
+    bev_write_through(up->bev, head);
+    evbuffer_free(head);
     clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
     up->head_sent = true;
     if (c->req.body_done)
@@ -382,7 +385,7 @@ static void response_head_write(struct client *c, int status, bool final)
     }
     SBUF_LIT(&out, "\r\n");
     r->bytes_out += out.len;
-    bufferevent_write(c->bev, out.p, out.len);
+    evbuffer_add(c->stage, out.p, out.len); /* before the body, in one write with it */
     free(out.p);
 }
 
