@@ -504,16 +504,78 @@ function worldMap({ countries = [], label = 'World map' } = {}) {
     svgEl.append(grat, land, lines, markers, client, pin);
 
     // Marker sizes and labels are kept constant on screen: --k is map units per CSS pixel.
+    // The view: the whole map, or a zoomed part of it (buttons, ctrl/pinch-wheel, double click).
+    const FULL = { x: -180, y: -MAP_TOP, w: 360, h: MAP_TOP - MAP_BOTTOM };
+    const vb = { ...FULL };
     const resize = () => {
         const w = svgEl.getBoundingClientRect().width;
-        if (w > 0) svgEl.style.setProperty('--k', (360 / w).toFixed(4));
+        if (w > 0) svgEl.style.setProperty('--k', (vb.w / w).toFixed(4));
     };
+    const setView = (x, y, w) => {
+        vb.w = Math.max(FULL.w / 16, Math.min(FULL.w, w));
+        vb.h = (vb.w * FULL.h) / FULL.w;
+        vb.x = Math.max(FULL.x, Math.min(FULL.x + FULL.w - vb.w, x));
+        vb.y = Math.max(FULL.y, Math.min(FULL.y + FULL.h - vb.h, y));
+        svgEl.setAttribute('viewBox', `${vb.x.toFixed(3)} ${vb.y.toFixed(3)} ${vb.w.toFixed(3)} ${vb.h.toFixed(3)}`);
+        svgEl.classList.toggle('zoomed', vb.w < FULL.w);
+        resize();
+    };
+    // Zooms by <f> keeping the map point under (<px>, <py>) (fractions of the view) in place.
+    const zoom = (f, px = 0.5, py = 0.5) => {
+        const w = Math.max(FULL.w / 16, Math.min(FULL.w, vb.w / f));
+        const h = (w * FULL.h) / FULL.w;
+        setView(vb.x + px * (vb.w - w), vb.y + py * (vb.h - h), w);
+    };
+    const at = (ev) => {
+        const r = svgEl.getBoundingClientRect();
+        return [(ev.clientX - r.left) / r.width, (ev.clientY - r.top) / r.height];
+    };
+    svgEl.addEventListener('wheel', (ev) => {
+        if (!ev.ctrlKey && !ev.metaKey) return; // a plain wheel scrolls the page
+        ev.preventDefault();
+        zoom(ev.deltaY < 0 ? 1.25 : 0.8, ...at(ev));
+    }, { passive: false });
+    svgEl.addEventListener('dblclick', (ev) => {
+        ev.preventDefault();
+        zoom(2, ...at(ev));
+    });
+    // Dragging pans a zoomed map; a drag is not a click.
+    let drag = null;
+    let dragged = false;
+    svgEl.addEventListener('pointerdown', (ev) => {
+        dragged = false;
+        if (vb.w < FULL.w && ev.button === 0) drag = { x: ev.clientX, y: ev.clientY, vx: vb.x, vy: vb.y, id: ev.pointerId };
+    });
+    svgEl.addEventListener('pointermove', (ev) => {
+        if (!drag || ev.pointerId !== drag.id) return;
+        const dx = ev.clientX - drag.x;
+        const dy = ev.clientY - drag.y;
+        if (!dragged && Math.hypot(dx, dy) < 4) return;
+        if (!dragged) svgEl.setPointerCapture(ev.pointerId);
+        dragged = true;
+        const k = vb.w / svgEl.getBoundingClientRect().width;
+        setView(drag.vx - dx * k, drag.vy - dy * k, vb.w);
+    });
+    const endDrag = () => (drag = null);
+    svgEl.addEventListener('pointerup', endDrag);
+    svgEl.addEventListener('pointercancel', endDrag);
+    svgEl.addEventListener('click', (ev) => {
+        if (dragged) {
+            ev.stopPropagation();
+            dragged = false;
+        }
+    }, true);
+    const zoomBtn = (label, text, fn) => h('button', { type: 'button', class: 'btn small', 'aria-label': label, title: label, text, onclick: fn });
+    const wrap = h('div', { class: 'map-wrap' }, svgEl,
+        h('div', { class: 'map-zoom' }, zoomBtn('Zoom in', '+', () => zoom(1.6)), zoomBtn('Zoom out', '−', () => zoom(1 / 1.6)), zoomBtn('Whole world', '⤢', () => setView(FULL.x, FULL.y, FULL.w))));
     if (typeof ResizeObserver !== 'undefined') new ResizeObserver(resize).observe(svgEl);
     requestAnimationFrame(resize);
 
     const pos = new Map();
     const api_ = {
-        el: svgEl,
+        el: wrap,
+        svg: svgEl,
+        zoom,
         // regions: [{name, lat, lon, status, sub, chosen, title}]; onClick(name)
         setRegions(list, onClick) {
             clear(markers);
@@ -669,7 +731,9 @@ async function pageDashboard(main, view) {
     const [topo, countries] = await Promise.all([loadTopology(), loadCountries()]);
     await Promise.all([loadHealth().catch(() => null), sampleStats().catch(() => null)]);
     let regions = topo.regions;
+    let services = topo.services;
     const map = worldMap({ countries, label: 'Regions on the world map' });
+    const matrix = h('div', { class: 'table-wrap' });
     const cards = h('div', { class: 'cards' });
     const tbody = h('tbody');
     const attention = h('div');
@@ -685,9 +749,27 @@ async function pageDashboard(main, view) {
                         h('th', { text: 'Region' }), h('th', { class: 'hide-narrow', text: 'Location' }), h('th', { text: 'State' }),
                         h('th', { text: 'Health' }), h('th', { class: 'num', text: 'Requests' }), h('th', { class: 'hide-narrow', text: 'Last 2 min' }),
                         h('th', { text: 'Actions' }))),
-                    tbody))));
+                    tbody))),
+        h('section', { class: 'panel' }, h('h2', { text: 'Services by region' }), matrix));
+
+    // Which region serves which service right now: the checks' verdict on each pool.
+    const drawMatrix = () => {
+        const cell = (sv, r) => {
+            if (!(sv.pools || []).some((p) => p.region === r.name)) return h('td', { class: 'muted', text: '—' });
+            const row = (app.health || []).find((o) => o.object === `region ${sv.name}/${r.name}`);
+            const st = r.state !== 'active' ? r.state : row ? (row.up ? 'up' : 'down') : 'unknown';
+            return h('td', { 'data-cell': `${sv.name}/${r.name}`, title: row && row.reason ? row.reason : null }, badge(st));
+        };
+        clear(matrix).append(services.length && regions.length
+            ? h('table', { id: 'service-matrix' },
+                h('thead', {}, h('tr', {}, h('th', { text: 'Service' }), regions.map((r) => h('th', { text: r.name })))),
+                h('tbody', {}, services.map((sv) => h('tr', {},
+                    h('td', {}, h('a', { href: `#/services/${enc(sv.name)}`, text: sv.name })), regions.map((r) => cell(sv, r))))))
+            : h('p', { class: 'empty', text: 'No service yet.' }));
+    };
 
     const draw = () => {
+        drawMatrix();
         const health = app.health || [];
         const statuses = new Map(regions.map((r) => [r.name, regionStatus(r, health)]));
         map.setRegions(regions.map((r) => {
@@ -743,6 +825,7 @@ async function pageDashboard(main, view) {
         try {
             const t = await loadTopology();
             regions = t.regions;
+            services = t.services;
             await loadHealth();
         } catch {
             /* the poller reports */

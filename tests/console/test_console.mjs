@@ -99,6 +99,18 @@ test('dashboard: both regions on the map, up, with live request rates', async ()
             throw new Error(`${e.message}; sent ${sent}; /stats: ${stats}`);
         });
     await screenshot(page, '03-dashboard');
+    // Services by region: each pool's verdict.
+    await until('the www/eu-west pool up in the matrix', async () => /up/.test(await page.textContent('#service-matrix [data-cell="www/eu-west"]')), 5000, 100);
+    // Zoom in on Europe and back: markers keep their size, the view changes.
+    const full = await page.getAttribute('svg.map', 'viewBox');
+    await page.click('button[aria-label="Zoom in"]');
+    await page.click('button[aria-label="Zoom in"]');
+    const zoomed = await page.getAttribute('svg.map', 'viewBox');
+    assert(zoomed !== full && Number(zoomed.split(' ')[2]) < 200, `zoomed view: ${zoomed}`);
+    const before = (await (await page.$('.marker[data-region="eu-west"] .dot')).boundingBox()).width;
+    assert(before > 8 && before < 30, `marker stays small on screen: ${before}px`);
+    await page.click('button[aria-label="Whole world"]');
+    assert((await page.getAttribute('svg.map', 'viewBox')).split(' ')[2] === '360.000', 'back to the whole world');
 });
 
 test('add a region: validation next to the fields, then it appears on the map', async () => {
