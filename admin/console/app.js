@@ -191,7 +191,7 @@ function sessionLost() {
 // Toasts, confirmation, live indicator
 
 function toast(message, isError = false) {
-    const t = h('div', { class: ['toast', isError && 'error'], text: message });
+    const t = h('div', { class: ['toast', isError && 'error'], text: message, title: 'Click to dismiss', onclick: () => t.remove() });
     $('#toasts').append(t);
     setTimeout(() => t.remove(), isError ? 7000 : 3500);
 }
@@ -1777,6 +1777,7 @@ async function pageLogin(main) {
 }
 
 async function loggedIn(r, name) {
+    clear($('#toasts')); // "log in again" and the like are answered now
     app.user = (r && r.user) || name;
     app.csrf = r && r.csrf;
     if (!app.csrf) {

@@ -10,9 +10,11 @@ const problems = []; // console errors, page errors, CSP violations
 let gs; // gslbd
 let page;
 let spareOrigin;
+let usOrigin;
 
 test('gslbd starts with the console embedded, behind its CSP', async () => {
     const [eu, us] = await Promise.all([startOrigin('eu-west'), startOrigin('us-east')]);
+    usOrigin = us;
     spareOrigin = await startOrigin('ap-south');
     gs = await startGslbd({
         regions: [
@@ -380,6 +382,37 @@ test('live updates: a change made with gslbctl shows on the open dashboard', asy
     gslbctl(gs.db, ['--actor', 'cli:test', 'region', 'set', 'ap-south', '--state', 'disabled']);
     await until('ap-south disabled on the map without a reload', async () => (await page.getAttribute('.marker[data-region="ap-south"]', 'data-status')) === 'disabled', 5000, 100);
     await screenshot(page, '16-dashboard-live');
+});
+
+test('drain an origin from its service page (confirmed); the store says draining', async () => {
+    await page.goto(`${gs.base}/#/services/www`);
+    const row = `table[data-pool="us-east"] tr[data-origin="${usOrigin.address}"]`;
+    await page.click(`${row} button[data-action="drain"]`);
+    await page.waitForSelector('#confirm[open]');
+    assert((await page.textContent('#confirm-text')).includes(usOrigin.address), 'the question names the origin');
+    await page.click('#confirm-ok');
+    await until('the origin badge says draining', async () => /draining/.test(await page.textContent(row)), 5000, 100);
+    const doc = JSON.parse(gslbctl(gs.db, ['export']));
+    const o = doc.services.find((x) => x.name === 'www').pools.find((p) => p.region === 'us-east').origins[0];
+    assert(o.state === 'draining', `stored origin: ${JSON.stringify(o)}`);
+    await page.click(`${row} button[data-action="enable"]`);
+    await page.click('#confirm-ok');
+    await until('the origin enabled again', async () => /enabled/.test(await page.textContent(row)), 5000, 100);
+});
+
+test('an origin dies: its region turns orange on the map (degraded) and the health history records it', async () => {
+    await page.goto(`${gs.base}/#/`);
+    await page.waitForSelector('.marker[data-region="us-east"]');
+    process.kill(usOrigin.child.pid, 'SIGKILL');
+    // www's pool there is down; api's (another origin) is still up: the region is degraded.
+    await until('us-east degraded on the map', async () => (await page.getAttribute('.marker[data-region="us-east"]', 'data-status')) === 'degraded', 8000, 100);
+    await until('www down in us-east in the matrix', async () => /down/.test(await page.textContent('#service-matrix [data-cell="www/us-east"]')), 3000, 100);
+    assert(/up/.test(await page.textContent('#service-matrix [data-cell="api/us-east"]')), 'api still up in us-east');
+    await screenshot(page, '17-dashboard-origin-down');
+    await page.goto(`${gs.base}/#/health`);
+    await page.waitForSelector('#health-history tr');
+    await until('the change in the history', async () => /us-east/.test(await page.textContent('#health-history')) && /down/.test(await page.textContent('#health-history')), 6000, 300);
+    await screenshot(page, '18-health-history');
 });
 
 test('no console error, page error or CSP violation', async () => {
