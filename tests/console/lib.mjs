@@ -130,7 +130,10 @@ export async function startGslbd(topology, extra = []) {
 // Launches Debian's chromium, headless, with a fresh profile. Collects console errors and CSP
 // violations so a test can assert there were none.
 export async function launchBrowser() {
-    const { chromium } = await import('playwright-core');
+    const { chromium } = await import('playwright-core').catch((e) => {
+        throw new Error(`playwright-core is missing (run make deps, which runs npm ci): ${e.message}`);
+    });
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (run make deps, which installs Debian's chromium)`);
     const profile = tempDir('gslb-chromium-');
     browserContext = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
