@@ -744,7 +744,7 @@ async function pageDashboard(main, view) {
         h('section', { class: 'panel' }, h('h2', { text: 'Regions' }), map.el, legend()),
         h('section', { class: 'panel' },
             h('div', { class: 'table-wrap' },
-                h('table', { id: 'region-table' },
+                h('table', { id: 'region-table', class: 'stack' },
                     h('thead', {}, h('tr', {},
                         h('th', { text: 'Region' }), h('th', { class: 'hide-narrow', text: 'Location' }), h('th', { text: 'State' }),
                         h('th', { text: 'Health' }), h('th', { class: 'num', text: 'Requests' }), h('th', { class: 'hide-narrow', text: 'Last 2 min' }),
@@ -812,13 +812,13 @@ async function pageDashboard(main, view) {
             const st = statuses.get(r.name);
             const rate = rateOf(r.name);
             tbody.append(h('tr', { class: 'clickable', 'data-region': r.name, onclick: () => (location.hash = `#/regions/${enc(r.name)}`) },
-                h('td', {}, h('strong', { text: r.name }), r.display_name ? h('div', { class: 'muted small', text: r.display_name }) : null),
+                h('td', { class: 'lead' }, h('strong', { text: r.name }), r.display_name ? h('div', { class: 'muted small', text: r.display_name }) : null),
                 h('td', { class: 'hide-narrow muted', text: `${r.lat.toFixed(2)}, ${r.lon.toFixed(2)}` }),
-                h('td', {}, badge(r.state || 'active')),
-                h('td', {}, badge(st === 'draining' || st === 'disabled' ? healthOnly(r, app.health) : st), r.health && r.health !== 'auto' ? [' ', badge(`forced ${r.health}`, 'forced')] : null),
-                h('td', { class: 'num', 'data-rps': r.name }, fmtRate(rate), errorShare(r.name)),
+                h('td', { 'data-label': 'State' }, badge(r.state || 'active')),
+                h('td', { 'data-label': 'Health' }, badge(st === 'draining' || st === 'disabled' ? healthOnly(r, app.health) : st), r.health && r.health !== 'auto' ? [' ', badge(`forced ${r.health}`, 'forced')] : null),
+                h('td', { class: 'num', 'data-label': 'Requests', 'data-rps': r.name }, fmtRate(rate), errorShare(r.name)),
                 h('td', { class: 'hide-narrow' }, sparkline(app.stats.history.get(r.name) || [])),
-                h('td', {}, actionButtons('region', r, r.name, `/regions/${enc(r.name)}/state`, 'active', refresh))));
+                h('td', { class: 'actions' }, actionButtons('region', r, r.name, `/regions/${enc(r.name)}/state`, 'active', refresh))));
         }
     };
     const refresh = async () => {
@@ -1184,15 +1184,15 @@ function poolsPanel(svc, topo, view) {
         for (const o of pool.origins || []) {
             const label = `${pool.region}/${o.address}`;
             const base = `/services/${enc(svc.name)}/pools/${enc(pool.region)}/origins/${enc(o.address)}`;
-            const healthTd = h('td', { 'data-origin-health': JSON.stringify([pool.region, o.address]) });
+            const healthTd = h('td', { 'data-label': 'Health', 'data-origin-health': JSON.stringify([pool.region, o.address]) });
             fillOriginHealth(healthTd, svc.name, pool.region, o.address);
             tbody.append(h('tr', { 'data-origin': o.address },
-                h('td', { class: 'mono', text: o.address }),
-                h('td', { class: 'num', text: o.weight === undefined ? 1 : o.weight }),
-                h('td', {}, badge(o.state || 'enabled'), o.health && o.health !== 'auto' ? [' ', badge(`forced ${o.health}`, 'forced')] : null),
+                h('td', { class: 'mono lead', text: o.address }),
+                h('td', { class: 'num', 'data-label': 'Weight', text: o.weight === undefined ? 1 : o.weight }),
+                h('td', { 'data-label': 'State' }, badge(o.state || 'enabled'), o.health && o.health !== 'auto' ? [' ', badge(`forced ${o.health}`, 'forced')] : null),
                 healthTd,
                 h('td', { class: 'hide-narrow', text: checkSummary(o.check) }),
-                h('td', {}, h('div', { class: 'btns' },
+                h('td', { class: 'actions' }, h('div', { class: 'btns' },
                     h('button', { type: 'button', class: 'btn small', text: 'Edit', onclick: () => editOrigin(panel, svc, pool.region, o, view) }),
                     actionButtons('origin', o, label, `${base}/state`, 'enabled', () => render()),
                     h('button', { type: 'button', class: 'btn small danger', text: 'Remove', 'aria-label': `Remove ${label}`, onclick: () => removeOrigin(svc.name, pool.region, o.address) })))));
@@ -1200,7 +1200,7 @@ function poolsPanel(svc, topo, view) {
         panel.append(h('h3', {}, 'Region ', h('a', { href: `#/regions/${enc(pool.region)}`, text: pool.region })),
             h('p', { class: 'muted small', 'data-pool-settings': pool.region, text: poolSummary(pool) }),
             poolSettings(svc, pool, view),
-            h('div', { class: 'table-wrap' }, h('table', { 'data-pool': pool.region },
+            h('div', { class: 'table-wrap' }, h('table', { class: 'stack', 'data-pool': pool.region },
                 h('thead', {}, h('tr', {}, ['Address', 'Weight', 'State', 'Health', 'Check', 'Actions'].map((t, i) => h('th', { class: [i === 1 && 'num', i === 4 && 'hide-narrow'], text: t })))),
                 tbody)));
     }
