@@ -867,7 +867,7 @@ async function pageRegions(main, view) {
     const tbody = h('tbody');
     main.append(
         h('div', { class: 'titlebar' }, h('h1', { text: 'Regions' }), h('a', { class: 'btn primary', href: '#/regions/new', text: 'Add region' })),
-        h('section', { class: 'panel' }, h('div', { class: 'table-wrap' }, h('table', {},
+        h('section', { class: 'panel' }, h('div', { class: 'table-wrap' }, h('table', { id: 'regions-list', class: 'stack' },
             h('thead', {}, h('tr', {}, ['Name', 'Display name', 'Latitude', 'Longitude', 'State', 'Health', 'Pools', 'Actions'].map((t) => h('th', { text: t })))),
             tbody))));
     const draw = (t) => {
@@ -876,14 +876,14 @@ async function pageRegions(main, view) {
         for (const r of t.regions) {
             const pools = t.services.filter((sv) => (sv.pools || []).some((p) => p.region === r.name)).length;
             tbody.append(h('tr', { class: 'clickable', 'data-region': r.name, onclick: () => (location.hash = `#/regions/${enc(r.name)}`) },
-                h('td', {}, h('a', { href: `#/regions/${enc(r.name)}`, text: r.name })),
-                h('td', { text: r.display_name || '' }),
-                h('td', { class: 'num', text: r.lat }),
-                h('td', { class: 'num', text: r.lon }),
-                h('td', {}, badge(r.state || 'active')),
-                h('td', {}, badge(healthOnly(r, app.health)), r.health && r.health !== 'auto' ? [' ', badge(`forced ${r.health}`, 'forced')] : null),
-                h('td', { class: 'num', text: pools }),
-                h('td', {}, actionButtons('region', r, r.name, `/regions/${enc(r.name)}/state`, 'active', () => view.onVersion()))));
+                h('td', { class: 'lead' }, h('a', { href: `#/regions/${enc(r.name)}`, text: r.name })),
+                h('td', { 'data-label': 'Display name', text: r.display_name || '' }),
+                h('td', { class: 'num', 'data-label': 'Latitude', text: r.lat }),
+                h('td', { class: 'num', 'data-label': 'Longitude', text: r.lon }),
+                h('td', { 'data-label': 'State' }, badge(r.state || 'active')),
+                h('td', { 'data-label': 'Health' }, badge(healthOnly(r, app.health)), r.health && r.health !== 'auto' ? [' ', badge(`forced ${r.health}`, 'forced')] : null),
+                h('td', { class: 'num', 'data-label': 'Pools', text: pools }),
+                h('td', { class: 'actions' }, actionButtons('region', r, r.name, `/regions/${enc(r.name)}/state`, 'active', () => view.onVersion()))));
         }
     };
     draw(topo);
@@ -1402,7 +1402,7 @@ async function pageRoute(main, view, params) {
     main.append(h('h1', { text: 'Route tester' }),
         h('div', { class: 'grid3' },
             h('section', { class: 'panel' }, map.el, legend()),
-            h('section', { class: 'panel' }, form, result)));
+            h('section', { class: 'panel route-ask' }, form, result)));
 
     const run = async (ip, host) => {
         clear(result).append(h('p', { class: 'muted', text: 'Asking…' }));
