@@ -71,6 +71,17 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     struct client *c = arg;
     (void)fd;
     (void)what;
+    c->timer_armed = false;
+    if (c->timer_kind == T_NONE)
+        return;
+    int64_t left = c->timer_deadline_ms - proxy_now_ms();
+    if (left > TIMER_SLACK_MS) { /* the deadline moved on since the event was set */
+        struct timeval tv = {left / 1000, (left % 1000) * 1000};
+        c->timer_armed = true;
+        c->timer_fires_ms = c->timer_deadline_ms;
+        evtimer_add(c->timer, &tv);
+        return;
+    }
     enum client_timer kind = c->timer_kind;
     c->timer_kind = T_NONE;
     switch (kind) {
@@ -103,15 +114,22 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The timer is lazy: a new deadline is only written down while the pending event fires no later
+ * than it (the event then sleeps again for what is left), and T_NONE leaves the event to find
+ * nothing to do. A keep-alive request moves its deadline four times; this way libevent hears of
+ * it about once per timeout period instead of four times per request. */
 void client_timer_arm(struct client *c, enum client_timer kind)
 {
-    if (kind == T_NONE && c->timer_kind == T_NONE)
-        return; /* nothing armed: spare libevent the call */
     c->timer_kind = kind;
     if (kind == T_NONE)
-        evtimer_del(c->timer);
-    else
-        evtimer_add(c->timer, c->w->timeouts[kind]);
+        return;
+    int64_t deadline = proxy_now_ms() + c->w->timeout_ms[kind];
+    c->timer_deadline_ms = deadline;
+    if (c->timer_armed && c->timer_fires_ms <= deadline)
+        return;
+    c->timer_armed = true;
+    c->timer_fires_ms = deadline;
+    evtimer_add(c->timer, c->w->timeouts[kind]);
 }
 
 void bev_read_timeout(struct bufferevent *bev, const struct timeval **current,

@@ -25,6 +25,10 @@
 #include "gslb/gslb.h"
 #include "proxy/proxy.h"
 
+/* Timers that fire early (a lazy timer whose deadline moved on) sleep again unless the deadline
+ * is this close. */
+#define TIMER_SLACK_MS 2
+
 /* The monotonic clock in milliseconds, and microseconds elapsed since <since>. */
 static inline int64_t proxy_now_ms(void)
 {
@@ -238,6 +242,7 @@ struct worker {
     struct live_config *live;
     uint64_t live_generation;
     const struct timeval *timeouts[TO_COUNT]; /* common timeouts, by T_* and TO_* */
+    int timeout_ms[TO_COUNT];
     struct wsnap *current;
     uint64_t generation;
     struct client *clients; /* all client connections, for shutdown */
@@ -343,7 +348,9 @@ struct client {
     const char *chunk_start; /* start of the buffer llhttp is parsing: obs-fold detection */
     enum client_state state;
     struct event *timer;
-    enum client_timer timer_kind;
+    enum client_timer timer_kind; /* what the deadline is for; T_NONE: nothing */
+    bool timer_armed;             /* <timer> is pending, firing at <timer_fires_ms> */
+    int64_t timer_deadline_ms, timer_fires_ms;
     struct upstream *up;
     struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
     bool close_after, parser_paused, read_blocked;
@@ -386,7 +393,9 @@ struct upstream {
     const char *chunk_start;
     size_t body_run_start, body_run_len; /* identity body bytes in the buffer being parsed */
     struct upstream *next_idle;
-    struct event *idle_timer;
+    struct event *idle_timer; /* lazy, like the client's: see client_timer_arm() */
+    bool idle_timer_armed;
+    int64_t idle_deadline_ms;
     const struct timeval *read_timeout; /* as set on <bev> */
     bool connected, head_sent, got_response_byte, reused;
 };

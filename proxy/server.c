@@ -330,6 +330,7 @@ static void worker_config_refresh(struct worker *w)
     for (int i = T_KEEPALIVE; i < TO_COUNT; i++) {
         struct timeval tv = {ms[i] / 1000, (ms[i] % 1000) * 1000};
         w->timeouts[i] = event_base_init_common_timeout(w->base, &tv);
+        w->timeout_ms[i] = ms[i];
     }
 }
 

@@ -63,8 +63,19 @@ static void idle_read_cb(struct bufferevent *bev, void *arg)
 
 static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct upstream *up = arg;
     (void)fd;
     (void)what;
+    up->idle_timer_armed = false;
+    if (up->c != NULL)
+        return; /* in use again: the next release arms it anew */
+    int64_t left = up->idle_deadline_ms - proxy_now_ms();
+    if (left > TIMER_SLACK_MS) { /* pooled again since the event was set */
+        struct timeval tv = {left / 1000, (left % 1000) * 1000};
+        up->idle_timer_armed = true;
+        evtimer_add(up->idle_timer, &tv);
+        return;
+    }
     idle_event_cb(NULL, 0, arg);
 }
 
@@ -99,12 +110,19 @@ void upstream_release(struct client *c, bool reusable)
     t->idle = up;
     t->n_idle++;
     up->reused = true;
-    bev_read_timeout(up->bev, &up->read_timeout, NULL);
+    /* The origin read timeout stays set (clearing and setting it costs two event changes per
+     * request): a pooled connection lives until the earlier of it and the idle timeout. */
     bufferevent_setcb(up->bev, idle_read_cb, NULL, idle_event_cb, up);
-    bufferevent_enable(up->bev, EV_READ);
+    if (!(bufferevent_get_enabled(up->bev) & EV_READ)) /* enabling again re-arms the event */
+        bufferevent_enable(up->bev, EV_READ);
+    /* Lazy, as the client's timer: a pending event that fires earlier sleeps again. */
+    up->idle_deadline_ms = proxy_now_ms() + up->w->timeout_ms[TO_ORIGIN_IDLE];
     if (up->idle_timer == NULL)
         up->idle_timer = evtimer_new(up->w->base, idle_timer_cb, up);
-    evtimer_add(up->idle_timer, up->w->timeouts[TO_ORIGIN_IDLE]);
+    if (!up->idle_timer_armed) {
+        up->idle_timer_armed = true;
+        evtimer_add(up->idle_timer, up->w->timeouts[TO_ORIGIN_IDLE]);
+    }
 }
 
 /* ---- sending ---- */
@@ -178,7 +196,8 @@ static void upstream_send_head(struct client *c)
     up->got_response_byte = false;
     up->head_sent = false;
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
-    bufferevent_enable(up->bev, EV_READ); /* writing is enabled from the start */
+    if (!(bufferevent_get_enabled(up->bev) & EV_READ)) /* writing is enabled from the start */
+        bufferevent_enable(up->bev, EV_READ);
     struct evbuffer *head = evbuffer_new();
     evbuffer_add_reference(head, c->req.out_head, c->req.out_head_len, NULL, NULL);
     bev_write_through(up->bev, head);
@@ -263,8 +282,7 @@ void upstream_start(struct client *c)
     if (up != NULL) {
         t->idle = up->next_idle;
         t->n_idle--;
-        evtimer_del(up->idle_timer);
-        up->c = c;
+        up->c = c; /* its idle timer, if it fires now, finds it in use */
         c->up = up;
         upstream_send_head(c);
         return;
