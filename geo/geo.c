@@ -81,6 +81,7 @@ struct geo_source {
 struct geo {
     size_t n_sources;
     struct geo_source *sources;
+    uint64_t id; /* unique per geo_open(): keys the per-thread result cache */
 };
 
 static void handle_destroy(struct publish_obj *obj)
@@ -246,7 +247,9 @@ void geo_close(struct geo *geo)
 
 struct geo *geo_open(const char *const *specs, size_t n_specs, char *err, size_t errlen)
 {
+    static atomic_uint_fast64_t next_geo_id = 1;
     struct geo *geo = xcalloc(1, sizeof(*geo));
+    geo->id = atomic_fetch_add(&next_geo_id, 1);
     geo->sources = xcalloc(n_specs, sizeof(*geo->sources));
     for (size_t i = 0; i < n_specs; i++) {
         struct geo_source *src = &geo->sources[i];
@@ -509,7 +512,68 @@ static void result_fill_from_tables(struct geo_result *out)
     out->location_source = country ? GEO_LOCATION_COUNTRY : GEO_LOCATION_CONTINENT;
 }
 
+/* Clients come back (keep-alive, NAT, the same networks all day): each thread also keeps its
+ * latest answers by address, keyed by the geo and the generations of its databases, so a
+ * replaced database is never answered from the old one. */
+#define RESULT_CACHE_SIZE 512
+
+struct result_slot {
+    uint64_t geo_id, generation; /* geo_id 0: empty */
+    struct ip_addr addr;
+    struct geo_result result;
+};
+
+static _Thread_local struct result_slot result_cache[RESULT_CACHE_SIZE];
+
+static uint64_t geo_generation(struct geo *geo)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < geo->n_sources; i++)
+        sum += publish_slot_generation(&geo->sources[i].slot);
+    return sum;
+}
+
+static size_t addr_len(const struct ip_addr *addr)
+{
+    return addr->family == AF_INET ? 4 : 16;
+}
+
+static struct result_slot *result_slot_of(const struct ip_addr *addr)
+{
+    uint64_t h = (uint64_t)addr->family * 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < addr_len(addr); i++) {
+        h = (h ^ addr->bytes[i]) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 29;
+    }
+    return &result_cache[h % RESULT_CACHE_SIZE];
+}
+
+static void lookup_uncached(struct geo *geo, const struct ip_addr *addr, struct geo_result *out);
+
 void geo_lookup(struct geo *geo, const struct ip_addr *addr, struct geo_result *out)
+{
+    if (geo == NULL || geo->n_sources == 0) {
+        lookup_uncached(geo, addr, out);
+        return;
+    }
+    struct result_slot *slot = result_slot_of(addr);
+    uint64_t generation = geo_generation(geo);
+    if (slot->geo_id == geo->id && slot->generation == generation &&
+        slot->addr.family == addr->family &&
+        memcmp(slot->addr.bytes, addr->bytes, addr_len(addr)) == 0) {
+        *out = slot->result;
+        return;
+    }
+    lookup_uncached(geo, addr, out);
+    if (out->status == GEO_DB_ERROR)
+        return;
+    slot->geo_id = geo->id;
+    slot->generation = generation;
+    slot->addr = *addr;
+    slot->result = *out;
+}
+
+static void lookup_uncached(struct geo *geo, const struct ip_addr *addr, struct geo_result *out)
 {
     struct sockaddr_storage ss;
     bool found = false, failed = false;

@@ -466,13 +466,24 @@ static bool host_is_valid(const char *host, size_t len)
     return true;
 }
 
+/* Whether the connection's peer is a trusted proxy: worked out once per connection, and again
+ * after a reload changed the list. */
+static bool peer_trusted(struct client *c)
+{
+    if (c->trusted_cfg != c->w->cfg) {
+        c->peer_trusted = proxy_peer_trusted(c->w->cfg, &c->peer);
+        c->trusted_cfg = c->w->cfg;
+    }
+    return c->peer_trusted;
+}
+
 /* The client address: the peer, or the rightmost untrusted X-Forwarded-For entry when the peer
  * is trusted (walking right to left over trusted hops, as nginx's real_ip_recursive does). */
 static void client_address(struct client *c)
 {
     struct request *r = &c->req;
     r->client_addr = c->peer;
-    if (!proxy_peer_trusted(c->w->cfg, &c->peer))
+    if (!peer_trusted(c))
         return;
     const struct head *h = &r->head;
     for (int i = h->n_headers - 1; i >= 0; i--) {
@@ -524,7 +535,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
 {
     struct request *r = &c->req;
     const struct head *h = &r->head;
-    bool trusted = proxy_peer_trusted(c->w->cfg, &c->peer);
+    bool trusted = peer_trusted(c);
     size_t host_len = strlen(r->host);
     struct sbuf out = {0};
     const char *via = NULL;
@@ -751,7 +762,7 @@ static bool request_route(struct client *c)
         client_fail(c, 404, "no service for this host");
         return false;
     }
-    struct gslb_decision *d = xmalloc(sizeof(*d));
+    struct gslb_decision *d = c->w->decision;
     struct gslb_health health = {r->ws->origin_up, r->ws->view ? r->ws->view->region_up : NULL,
                                  r->ws->snap->version};
     gslb_decide(r->ws->snap, r->svc, &r->client_addr, &r->geo, &health, d);
@@ -763,7 +774,6 @@ static bool request_route(struct client *c)
             !(r->pinned && d->candidates[i].region == r->origin_region))
             r->regions[r->n_regions++] = d->candidates[i].region;
     }
-    free(d);
     ADD(p->metrics.decisions, 1);
     ADD(p->metrics.decision_ns_sum, (uint64_t)proxy_elapsed_us(&t0) * 1000);
     if (r->n_regions == 0) {
@@ -891,6 +901,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         if (has_addr) {
             c->peer = ip_addr_unmap_v4(&src);
             ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
+            c->trusted_cfg = NULL; /* a new peer: ask again */
         }
         c->expect_proxy_header = false;
     }

@@ -243,6 +243,7 @@ struct worker {
     uint64_t live_generation;
     const struct timeval *timeouts[TO_COUNT]; /* common timeouts, by T_* and TO_* */
     int timeout_ms[TO_COUNT];
+    struct gslb_decision *decision; /* scratch for the request being routed */
     struct wsnap *current;
     uint64_t generation;
     struct client *clients; /* all client connections, for shutdown */
@@ -297,6 +298,8 @@ void socket_drain(struct bufferevent *bev, size_t cap);
  * costs one writev; a queued one also two epoll_ctl calls (arming the write event, disarming it
  * once drained), which is most of what a small response costs. */
 void bev_write_through(struct bufferevent *bev, struct evbuffer *data);
+/* The same for <len> bytes at <data>. */
+void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len);
 
 /* ---- client.c: the client side of a connection ---- */
 
@@ -354,7 +357,9 @@ struct client {
     struct upstream *up;
     struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
     bool close_after, parser_paused, read_blocked;
-    bool tls;           /* <bev> is a TLS session (bufferevent_openssl) */
+    bool tls;                               /* <bev> is a TLS session (bufferevent_openssl) */
+    bool peer_trusted;                      /* worked out under <trusted_cfg> */
+    const struct proxy_config *trusted_cfg; /* NULL: not yet */
     struct request req; /* last: its text buffers are not cleared (client_accept) */
 };
 

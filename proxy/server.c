@@ -111,6 +111,18 @@ void bev_write_through(struct bufferevent *bev, struct evbuffer *data)
         evbuffer_add_buffer(out, data);
 }
 
+void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    ssize_t n = 0;
+    if (evbuffer_get_length(out) == 0)
+        n = send(bufferevent_getfd(bev), data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0)
+        n = 0; /* an error stays for the queued write */
+    if ((size_t)n < len)
+        evbuffer_add(out, (const char *)data + n, len - (size_t)n);
+}
+
 void socket_drain(struct bufferevent *bev, size_t cap)
 {
     struct evbuffer *in = bufferevent_get_input(bev);
@@ -378,6 +390,7 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
     w->proxy = p;
     w->id = id;
     w->base = event_base_new();
+    w->decision = xmalloc(sizeof(*w->decision));
     worker_config_refresh(w);
     w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (w->dns == NULL) /* no resolv.conf: origins named by address still work */
@@ -738,6 +751,7 @@ fail:
             evdns_base_free(w->dns, 0);
         if (w->base)
             event_base_free(w->base);
+        free(w->decision);
     }
     if (p->workers == NULL) {
         for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
@@ -793,6 +807,7 @@ void proxy_destroy(struct proxy *p)
         close(w->wake_fds[1]);
         evdns_base_free(w->dns, 0);
         event_base_free(w->base);
+        free(w->decision);
     }
     metrics_stop(p);
     accesslog_close(p->log);

@@ -198,10 +198,7 @@ static void upstream_send_head(struct client *c)
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
     if (!(bufferevent_get_enabled(up->bev) & EV_READ)) /* writing is enabled from the start */
         bufferevent_enable(up->bev, EV_READ);
-    struct evbuffer *head = evbuffer_new();
-    evbuffer_add_reference(head, c->req.out_head, c->req.out_head_len, NULL, NULL);
-    bev_write_through(up->bev, head);
-    evbuffer_free(head);
+    bev_write_through_bytes(up->bev, c->req.out_head, c->req.out_head_len);
     clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
     up->head_sent = true;
     if (c->req.body_done)
