@@ -35,7 +35,7 @@ void head_reset(struct head *h)
     h->n_headers = 0;
     h->url = h->url_len = h->reason = h->reason_len = 0;
     h->state = HEAD_IDLE;
-    h->too_large = h->too_many = h->folded = false;
+    h->too_large = h->too_many = h->folded = h->has_connection = false;
 }
 
 void head_fini(struct head *h)
@@ -117,6 +117,8 @@ bool head_append(struct head *h, int what, const char *at, size_t len, bool cont
 void head_value_complete(struct head *h)
 {
     h->state = HEAD_VALUE_DONE;
+    if (h->n_headers > 0 && HEAD_NAME_IS(h, &h->headers[h->n_headers - 1], "connection"))
+        h->has_connection = true;
 }
 
 bool head_name_is_n(const struct head *h, const struct header *hd, const char *name, size_t len)
@@ -246,7 +248,7 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
         break;
     }
     /* And whatever Connection names. */
-    for (int i = 0; i < h->n_headers; i++) {
+    for (int i = 0; h->has_connection && i < h->n_headers; i++) {
         const struct header *c = &h->headers[i];
         if (HEAD_NAME_IS(h, c, "connection") &&
             list_has_token(h->text + c->value, c->value_len, name, hd->name_len))

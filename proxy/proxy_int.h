@@ -74,6 +74,7 @@ struct head {
     uint32_t reason, reason_len; /* status reason (responses) */
     enum { HEAD_IDLE, HEAD_FIELD, HEAD_VALUE, HEAD_VALUE_DONE } state;
     bool too_large, too_many, folded;
+    bool has_connection; /* a Connection header is there: what it names is hop-by-hop too */
 };
 
 void head_init(struct head *h, size_t max_bytes, int max_headers);
@@ -244,6 +245,7 @@ struct worker {
     const struct timeval *timeouts[TO_COUNT]; /* common timeouts, by T_* and TO_* */
     int timeout_ms[TO_COUNT];
     struct gslb_decision *decision; /* scratch for the request being routed */
+    struct sbuf scratch;            /* for building heads that are copied out at once */
     struct wsnap *current;
     uint64_t generation;
     struct client *clients; /* all client connections, for shutdown */

@@ -752,6 +752,7 @@ fail:
         if (w->base)
             event_base_free(w->base);
         free(w->decision);
+        free(w->scratch.p);
     }
     if (p->workers == NULL) {
         for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
@@ -808,6 +809,7 @@ void proxy_destroy(struct proxy *p)
         evdns_base_free(w->dns, 0);
         event_base_free(w->base);
         free(w->decision);
+        free(w->scratch.p);
     }
     metrics_stop(p);
     accesslog_close(p->log);

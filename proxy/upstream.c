@@ -353,10 +353,11 @@ static void response_head_write(struct client *c, int status, bool final)
 {
     struct request *r = &c->req;
     const struct head *h = &r->resp;
-    struct sbuf out = {0};
+    struct sbuf out = c->w->scratch; /* the worker's: its buffer outlives the call */
     const char *via = NULL;
     size_t via_len = 0;
 
+    out.len = 0;
     SBUF_LIT(&out, "HTTP/1.1 ");
     sbuf_add_uint(&out, (uint64_t)status);
     sbuf_add(&out, " ", 1);
@@ -401,7 +402,7 @@ static void response_head_write(struct client *c, int status, bool final)
     SBUF_LIT(&out, "\r\n");
     r->bytes_out += out.len;
     evbuffer_add(c->stage, out.p, out.len); /* before the body, in one write with it */
-    free(out.p);
+    c->w->scratch = out;
 }
 
 static int on_response_headers_complete(llhttp_t *parser)
