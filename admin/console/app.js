@@ -787,7 +787,8 @@ async function pageDashboard(main, view) {
 
         const total = [...app.stats.rps.values()].reduce((a, b) => a + b, 0);
         // gslbd counts requests no region could take (503) under the region "none".
-        const unrouted = app.stats.rps.get('none') || 0;
+        // (A region really called "none" would share the key: then nothing is shown as unrouted.)
+        const unrouted = regions.some((r) => r.name === 'none') ? 0 : app.stats.rps.get('none') || 0;
         const count = (st) => [...statuses.values()].filter((x) => x === st).length;
         const originsDown = health.filter((o) => o.object.startsWith('origin ') && !o.up);
         put(clear(cards), {}, [
@@ -1551,6 +1552,14 @@ function auditDiff(entry) {
             h('td', { class: 'was', text: before.has(k) ? before.get(k) : '—' }), h('td', { class: 'now', text: after.has(k) ? after.get(k) : '—' }))))));
 }
 
+// "region eu-west", "service www", "origin www/eu-west/10.0.0.5:80": a link to its page.
+function objectLink(object) {
+    const m = /^(region|service|origin|pool|rules?) ([^/\s]+)(?:\/([^/\s]+))?/.exec(object || '');
+    if (!m) return object || '';
+    const href = m[1] === 'region' ? `#/regions/${enc(m[2])}` : `#/services/${enc(m[2])}`;
+    return h('a', { href, text: object });
+}
+
 async function pageAudit(main, view) {
     const tbody = h('tbody');
     const more = h('button', { type: 'button', class: 'btn', id: 'audit-more', text: 'Older entries' });
@@ -1575,7 +1584,7 @@ async function pageAudit(main, view) {
         const toggle = h('button', { type: 'button', class: 'btn small', text: 'Changes', 'aria-expanded': 'false' });
         const tr = h('tr', { class: 'entry', 'data-id': e.id, 'data-search': `${e.actor} ${e.action} ${e.object}`.toLowerCase() },
             h('td', { class: 'num', text: e.id }), h('td', {}, timeEl(e.time_ms)), h('td', { text: e.actor }),
-            h('td', { class: 'mono', text: e.action }), h('td', { class: 'mono', text: e.object }), h('td', {}, toggle));
+            h('td', { class: 'mono', text: e.action }), h('td', { class: 'mono' }, objectLink(e.object)), h('td', {}, toggle));
         toggle.addEventListener('click', () => {
             const open = details.hidden;
             if (open && !details.firstChild.firstChild) details.firstChild.append(auditDiff(e));

@@ -225,11 +225,14 @@ test('drain eu-west from the dashboard (with confirmation); the route tester fai
     await screenshot(page, '07-confirm-drain');
     await page.click('#confirm-ok');
     await until('eu-west draining on the map', async () => (await page.getAttribute('.marker[data-region="eu-west"]', 'data-status')) === 'draining', 5000, 100);
+    // gslbd applies a commit to its decisions within 250 ms: ask again until it has.
     await page.goto(`${gs.base}/#/route?ip=81.2.69.142`);
     await until('a failed-over verdict', async () => {
+        await page.click('#route-form button[type=submit]');
+        await page.waitForSelector('#route-verdict');
         const r = await page.getAttribute('#route-verdict', 'data-region');
         return r && r !== 'eu-west' ? r : null;
-    }, 5000, 200);
+    }, 5000, 300);
     const region = await page.getAttribute('#route-verdict', 'data-region');
     assert(region === 'us-east', `after the drain GB goes to ${region}`);
     const euRow = await page.textContent('#candidates tr[data-region="eu-west"]');
