@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hash.h"
 #include "common/publish.h"
 #include "common/xalloc.h"
 #include "geo/geo.h"
@@ -541,10 +542,8 @@ static size_t addr_len(const struct ip_addr *addr)
 static struct result_slot *result_slot_of(const struct ip_addr *addr)
 {
     uint64_t h = (uint64_t)addr->family * 0x9e3779b97f4a7c15ULL;
-    for (size_t i = 0; i < addr_len(addr); i++) {
-        h = (h ^ addr->bytes[i]) * 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 29;
-    }
+    for (size_t i = 0; i < addr_len(addr); i++)
+        h = hash_mix64(h ^ addr->bytes[i]);
     return &result_cache[h % RESULT_CACHE_SIZE];
 }
 

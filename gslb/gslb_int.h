@@ -2,6 +2,7 @@
 #ifndef GSLB_GSLB_INT_H
 #define GSLB_GSLB_INT_H
 
+#include "common/hash.h"
 #include "common/publish.h"
 #include "gslb/gslb.h"
 
@@ -15,17 +16,6 @@ struct gslb_lb_policy {
 
 extern const struct gslb_lb_policy gslb_lb_wrr;
 extern const struct gslb_lb_policy gslb_lb_hash;
-
-/* 64-bit mixing function (splitmix64 finalizer): good avalanche, cheap. */
-static inline uint64_t gslb_mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
 
 /* snapshot.c: a snapshot as a publish slot holds it (watch.c), and back. */
 struct publish_obj *gslb_snapshot_obj(const struct gslb_snapshot *snap);

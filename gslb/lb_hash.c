@@ -18,7 +18,7 @@ static size_t hash_pick(int32_t *state, const struct gslb_pool *pool, const bool
     for (size_t i = 0; i < pool->n_origins; i++) {
         if (!usable[i])
             continue;
-        uint64_t h = gslb_mix64(key ^ pool->origins[i].hash_key);
+        uint64_t h = hash_mix64(key ^ pool->origins[i].hash_key);
         /* A uniform draw in (0, 1), then weight / -ln(u): the weighted rendezvous score. */
         double u = ((double)(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
         double score = pool->origins[i].weight / -log(u);

@@ -67,7 +67,7 @@ uint64_t gslb_hash_bytes(const void *data, size_t len)
     uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < len; i++)
         h = (h ^ p[i]) * 0x100000001b3ULL;
-    return gslb_mix64(h);
+    return hash_mix64(h);
 }
 
 static uint32_t region_lookup(const struct db_topology *topo, const char *name)

@@ -674,6 +674,48 @@ static void metrics_stop(struct proxy *p)
     p->metrics_base = NULL;
 }
 
+/* Frees what a worker holds; safe on one that was set up only in part. */
+static void worker_fini(struct worker *w)
+{
+    for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
+        if (w->listeners[l])
+            evconnlistener_free(w->listeners[l]);
+    }
+    if (w->current)
+        wsnap_free(w->current);
+    if (w->shutdown_check)
+        event_free(w->shutdown_check);
+    if (w->wakeup) {
+        event_free(w->wakeup);
+        close(w->wake_fds[0]);
+        close(w->wake_fds[1]);
+    }
+    if (w->dns)
+        evdns_base_free(w->dns, 0);
+    if (w->live)
+        publish_obj_release(&w->live->obj);
+    if (w->base)
+        event_base_free(w->base);
+    free(w->decision);
+    free(w->scratch.p);
+}
+
+/* Frees the workers (stopped, or never started) and everything the proxy holds. */
+static void proxy_free(struct proxy *p)
+{
+    for (int i = 0; i < p->n_workers; i++)
+        worker_fini(&p->workers[i]);
+    metrics_stop(p);
+    accesslog_close(p->log);
+    metrics_fini(&p->metrics);
+    sticky_fini(&p->sticky);
+    passive_board_fini(&p->passive);
+    tls_free(p);
+    publish_slot_fini(&p->live);
+    free(p->workers);
+    free(p);
+}
+
 /* ---- public API ---- */
 
 struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
@@ -733,46 +775,11 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
     return p;
 fail:
     p->n_workers = p->workers ? p->n_workers : 0;
-    for (int i = 0; i < p->n_workers; i++) {
-        struct worker *w = &p->workers[i];
-        for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
-            if (w->listeners[l])
-                evconnlistener_free(w->listeners[l]);
-            else if (i == 0 && p->listen_fds[l] >= 0)
-                close(p->listen_fds[l]);
-        }
-        if (w->wakeup)
-            event_free(w->wakeup);
-        if (w->wakeup) {
-            close(w->wake_fds[0]);
-            close(w->wake_fds[1]);
-        }
-        if (w->dns)
-            evdns_base_free(w->dns, 0);
-        if (w->base)
-            event_base_free(w->base);
-        free(w->decision);
-        free(w->scratch.p);
+    for (int l = 0; l < PROXY_MAX_LISTEN; l++) { /* sockets no listener took over */
+        if (p->listen_fds[l] >= 0 && (p->n_workers == 0 || !p->workers[0].listeners[l]))
+            close(p->listen_fds[l]);
     }
-    if (p->workers == NULL) {
-        for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
-            if (p->listen_fds[l] >= 0)
-                close(p->listen_fds[l]);
-        }
-    }
-    metrics_stop(p);
-    accesslog_close(p->log);
-    metrics_fini(&p->metrics);
-    sticky_fini(&p->sticky);
-    passive_board_fini(&p->passive);
-    tls_free(p);
-    for (int i = 0; p->workers && i < p->n_workers; i++) {
-        if (p->workers[i].live)
-            publish_obj_release(&p->workers[i].live->obj);
-    }
-    publish_slot_fini(&p->live);
-    free(p->workers);
-    free(p);
+    proxy_free(p);
     return NULL;
 }
 
@@ -793,37 +800,7 @@ void proxy_destroy(struct proxy *p)
     if (p == NULL)
         return;
     proxy_shutdown(p);
-    for (int i = 0; i < p->n_workers; i++) {
-        struct worker *w = &p->workers[i];
-        for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
-            if (w->listeners[l])
-                evconnlistener_free(w->listeners[l]);
-        }
-        if (w->current)
-            wsnap_free(w->current);
-        if (w->shutdown_check)
-            event_free(w->shutdown_check);
-        event_free(w->wakeup);
-        close(w->wake_fds[0]);
-        close(w->wake_fds[1]);
-        evdns_base_free(w->dns, 0);
-        event_base_free(w->base);
-        free(w->decision);
-        free(w->scratch.p);
-    }
-    metrics_stop(p);
-    accesslog_close(p->log);
-    metrics_fini(&p->metrics);
-    sticky_fini(&p->sticky);
-    passive_board_fini(&p->passive);
-    tls_free(p);
-    for (int i = 0; p->workers && i < p->n_workers; i++) {
-        if (p->workers[i].live)
-            publish_obj_release(&p->workers[i].live->obj);
-    }
-    publish_slot_fini(&p->live);
-    free(p->workers);
-    free(p);
+    proxy_free(p);
 }
 
 void proxy_reopen_logs(struct proxy *p)

@@ -12,27 +12,18 @@
  * memory and is treated as new, which is the only way this table can be wrong. */
 #include <stdlib.h>
 
+#include "common/hash.h"
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
 #define STICKY_SLOTS (1u << 16) /* 512 KiB, pages touched only by sticky traffic */
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
 
 static uint64_t client_key(const struct ip_addr *client)
 {
     struct ip_addr a = ip_addr_unmap_v4(client);
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)a.family;
     for (size_t i = 0; i < (a.family == AF_INET ? 4u : 16u); i++)
-        h = mix64(h ^ a.bytes[i]);
+        h = hash_mix64(h ^ a.bytes[i]);
     return h | 1; /* never 0: an empty slot */
 }
 

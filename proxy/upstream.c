@@ -201,10 +201,14 @@ static void upstream_send_head(struct client *c)
     bev_write_through_bytes(up->bev, c->req.out_head, c->req.out_head_len);
     clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
     up->head_sent = true;
-    if (c->req.body_done)
+    if (c->req.body_done) {
         upstream_request_sent(c);
-    else
+    } else {
+        /* A pooled connection still has the read timeout of its last request: an upload may
+         * take any time, so the origin's clocks stop until the body is through. */
+        bev_read_timeout(up->bev, &up->read_timeout, NULL);
         client_body_resume(c);
+    }
 }
 
 void upstream_request_sent(struct client *c)

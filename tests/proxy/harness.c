@@ -383,7 +383,18 @@ int request(int port, const char *raw, struct resp *r)
     return ok ? r->status : -1;
 }
 
-/* ---- health as recorded, and gslbctl ---- */
+/* ---- the store: topology, health as recorded, and gslbctl ---- */
+
+void topology_import(const char *path, const char *json)
+{
+    char err[512];
+    struct db *db = db_open(path, err, sizeof(err));
+    if (db == NULL)
+        fail_msg("db_open %s: %s", path, err);
+    if (db_import_json(db, json, strlen(json), "test", err, sizeof(err)) != 0)
+        fail_msg("import: %s", err);
+    db_close(db);
+}
 
 int region_up(const char *key)
 {

@@ -64,6 +64,9 @@ bool conn_closed(struct conn *c);
 /* One request on a fresh connection; returns the status (-1: no complete response). */
 int request(int port, const char *raw, struct resp *r);
 
+/* Imports the topology document <json> into the store at <path> (fails the test if refused). */
+void topology_import(const char *path, const char *json);
+
 /* Health as the store at <db_path> records it, for "region SERVICE/REGION" <key>s: 1 up, 0 down,
  * -1 no row; wait_region() polls until it reads <want> and returns when (-1 after <limit_ms>). */
 int region_up(const char *key);

@@ -41,16 +41,6 @@ static const char *daemon_flags[] = {"--health-checks",
                                      "",
                                      NULL};
 
-static void import(const char *topo)
-{
-    char err[512];
-    struct db *db = db_open(db_path, err, sizeof(err));
-    assert_non_null(db);
-    if (db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)) != 0)
-        fail_msg("import: %s", err);
-    db_close(db);
-}
-
 /* The body of a GET from a European client (81.2.69.142, London). */
 static char *european_get(const char *path)
 {
@@ -92,7 +82,7 @@ static int group_setup(void **state)
              "  {\"region\": \"us-east\", \"check\": {\"type\": \"http\", \"method\": \"HEAD\","
              "   \"path\": \"/status/200\"}, \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}]}",
              POOL_HOLDDOWN_MS, eu1.port, eu2.port, us.port);
-    import(topo);
+    topology_import(db_path, topo);
     gslbd = gslbd_start(daemon_flags);
     assert_true(wait_region("www/eu-west", 1, 3000) > 0);
     sleep_ms(1000); /* us-east's HEAD checks pass: it stays up */
@@ -498,7 +488,7 @@ static void a_thousand_origins_checked_every_second_leave_requests_alone(void **
                               "X-Forwarded-For: 81.2.69.142\r\n\r\n",
                               3000),
                      0);
-    import(topo);
+    topology_import(db_path, topo);
     free(topo);
 
     int origins = 0;

@@ -159,7 +159,7 @@ static void *load_main(void *arg)
 static int group_setup(void **state)
 {
     (void)state;
-    char topo[2048], err[512];
+    char topo[2048];
     harness_init("gslb-health");
     hook_start();
     eu = origin_start("eu-west", NULL, 0);
@@ -173,11 +173,7 @@ static int group_setup(void **state)
              "\"200-299\"}}]},"
              "  {\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}]}",
              eu.port, us.port);
-    struct db *db = db_open(db_path, err, sizeof(err));
-    assert_non_null(db);
-    if (db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)) != 0)
-        fail_msg("import: %s", err);
-    db_close(db);
+    topology_import(db_path, topo);
     snprintf(interval, sizeof(interval), "%dms", INTERVAL_MS);
     snprintf(timeout, sizeof(timeout), "%dms", TIMEOUT_MS);
     snprintf(fall, sizeof(fall), "%d", FALL);

@@ -51,7 +51,7 @@ static char *get_from(const char *xff, const char *host, const char *path, int *
 static int group_setup(void **state)
 {
     (void)state;
-    char topo[4096], err[512];
+    char topo[4096];
     harness_init("gslb-proxy");
     snprintf(access_log, sizeof(access_log), "%s/access.log", dir);
     eu = origin_start("eu-west", NULL, 0);
@@ -84,11 +84,7 @@ static int group_setup(void **state)
              "      \"state\": \"disabled\"}]}]}]}",
              ap.port, eu.port, us.port, eu_bad.port, eu.port, us.port, eu_once.port, us.port,
              eu.port);
-    struct db *db = db_open(db_path, err, sizeof(err));
-    assert_non_null(db);
-    if (db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)) != 0)
-        fail_msg("import: %s", err);
-    db_close(db);
+    topology_import(db_path, topo);
     const char *extra[] = {"--access-log",
                            access_log,
                            "--client-header-timeout",
@@ -1146,7 +1142,7 @@ static void times_out_a_stalled_request_body_with_408(void **state)
 static void gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeout(void **state)
 {
     (void)state;
-    char err[512], topo[512], db2[160];
+    char topo[512], db2[160];
     /* An origin whose accept queue is full: further SYNs are dropped and connects hang. */
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -1166,9 +1162,7 @@ static void gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeou
              "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26,"
              " \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}",
              ntohs(sin.sin_port));
-    struct db *db = db_open(db2, err, sizeof(err));
-    assert_int_equal(db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)), 0);
-    db_close(db);
+    topology_import(db2, topo);
     const char *extra[] = {"--db", db2, "--connect-timeout", "400ms", "--metrics-listen", "", NULL};
     struct proc d = gslbd_start(extra);
     struct resp r;
@@ -1186,7 +1180,7 @@ static void gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeou
 static void ejects_origins_that_keep_failing_but_never_more_than_the_cap(void **state)
 {
     (void)state;
-    char err[512], topo[1024], db2[160];
+    char topo[1024], db2[160];
     struct proc bad[3];
     for (int i = 0; i < 3; i++)
         bad[i] = origin_start(i == 0 ? "bad-0" : i == 1 ? "bad-1" : "bad-2", "fail", 0);
@@ -1196,9 +1190,7 @@ static void ejects_origins_that_keep_failing_but_never_more_than_the_cap(void **
              " \"origins\": [{\"address\": \"127.0.0.1:%d\"}, {\"address\": \"127.0.0.1:%d\"},"
              " {\"address\": \"127.0.0.1:%d\"}, {\"address\": \"127.0.0.1:%d\"}]}]}",
              eu.port, bad[0].port, bad[1].port, bad[2].port);
-    struct db *db = db_open(db2, err, sizeof(err));
-    assert_int_equal(db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)), 0);
-    db_close(db);
+    topology_import(db2, topo);
     const char *extra[] = {"--db", db2, "--passive-failures", "3", "--passive-ejection",
                            "30s",  NULL};
     struct proc d = gslbd_start(extra);
@@ -1239,16 +1231,14 @@ static void ejects_origins_that_keep_failing_but_never_more_than_the_cap(void **
 static void workers_share_their_passive_verdicts(void **state)
 {
     (void)state;
-    char err[512], topo[1024], db2[160];
+    char topo[1024], db2[160];
     struct proc bad = origin_start("bad-0", "fail", 0);
     snprintf(db2, sizeof(db2), "%s/passive-shared.db", dir);
     snprintf(topo, sizeof(topo),
              "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26,"
              " \"origins\": [{\"address\": \"127.0.0.1:%d\"}, {\"address\": \"127.0.0.1:%d\"}]}]}",
              eu.port, bad.port);
-    struct db *db = db_open(db2, err, sizeof(err));
-    assert_int_equal(db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)), 0);
-    db_close(db);
+    topology_import(db2, topo);
     /* Four workers, a new connection per request (spread over the workers by the kernel): the
      * third failure, wherever it lands, ejects the origin for all of them. Each worker counting
      * on its own would let up to twelve through. */

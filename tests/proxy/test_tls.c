@@ -116,7 +116,7 @@ static void make_certificate(const char *name, char *cert, char *key)
 static int group_setup(void **state)
 {
     (void)state;
-    char topo[1024], err[512];
+    char topo[1024];
     harness_init("gslb-tls");
     eu = origin_start("eu-west", NULL, 0);
     us = origin_start("us-east", NULL, 0);
@@ -126,10 +126,7 @@ static int group_setup(void **state)
              " {\"name\": \"us-east\", \"lat\": 39.04, \"lon\": -77.49,"
              " \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}",
              eu.port, us.port);
-    struct db *db = db_open(db_path, err, sizeof(err));
-    assert_non_null(db);
-    assert_int_equal(db_import_json(db, topo, strlen(topo), "test", err, sizeof(err)), 0);
-    db_close(db);
+    topology_import(db_path, topo);
     make_certificate("a.example", cert_a, key_a);
     make_certificate("b.example", cert_b, key_b);
     const char *extra[] = {"--listen-tls", "127.0.0.1:0", "--tls-cert", cert_a, "--tls-key", key_a,
