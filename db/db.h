@@ -60,6 +60,9 @@ struct db_origin {
     enum db_origin_state state;
     enum db_health_force force;
     struct db_check check;
+    bool tls;          /* HTTPS to the origin */
+    char *tls_name;    /* the name for SNI and the certificate check; NULL: the address's host */
+    bool tls_insecure; /* accept any certificate (tls_verify false in JSON) */
 };
 
 /* The origins of one service in one region. The region serves the service while at least

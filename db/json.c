@@ -231,8 +231,10 @@ static int check_parse(json_t *obj, const char *where, struct db_check *check, c
 static int origin_parse(json_t *obj, const char *where, struct db_origin *o, char *err,
                         size_t errlen)
 {
-    static const char *const keys[] = {"address", "weight", "state", "health", "check", NULL};
+    static const char *const keys[] = {"address", "weight",   "state",      "health", "check",
+                                       "tls",     "tls_name", "tls_verify", NULL};
     int state = DB_ORIGIN_ENABLED, force = DB_FORCE_AUTO, rc;
+    bool verify = true;
     json_t *check;
     o->weight = DEFAULT_WEIGHT;
     if ((rc = object_at(obj, where, err, errlen)) ||
@@ -241,10 +243,15 @@ static int origin_parse(json_t *obj, const char *where, struct db_origin *o, cha
         (rc = int_get(obj, "weight", where, &o->weight, err, errlen)) ||
         (rc = enum_get(obj, "state", where, origin_state_parse_int, &state,
                        "enabled draining disabled", err, errlen)) ||
-        (rc = enum_get(obj, "health", where, force_parse_int, &force, "auto up down", err, errlen)))
+        (rc = enum_get(obj, "health", where, force_parse_int, &force, "auto up down", err,
+                       errlen)) ||
+        (rc = bool_get(obj, "tls", where, &o->tls, err, errlen)) ||
+        (rc = string_get(obj, "tls_name", false, where, &o->tls_name, err, errlen)) ||
+        (rc = bool_get(obj, "tls_verify", where, &verify, err, errlen)))
         return rc;
     o->state = (enum db_origin_state)state;
     o->force = (enum db_health_force)force;
+    o->tls_insecure = !verify;
     if ((check = json_object_get(obj, "check")) != NULL)
         return check_parse(check, where, &o->check, err, errlen);
     return 0;
@@ -551,6 +558,12 @@ static json_t *origin_json(const struct db_origin *origin)
     json_object_set_new(o, "state", json_string(db_origin_state_name(origin->state)));
     if (origin->force != DB_FORCE_AUTO)
         json_object_set_new(o, "health", json_string(db_health_force_name(origin->force)));
+    if (origin->tls)
+        json_object_set_new(o, "tls", json_true());
+    if (origin->tls_name)
+        json_object_set_new(o, "tls_name", json_string(origin->tls_name));
+    if (origin->tls_insecure)
+        json_object_set_new(o, "tls_verify", json_false());
     if (json_object_size(check) > 0)
         json_object_set(o, "check", check);
     json_decref(check);

@@ -103,6 +103,11 @@ static const char *const migrations[] = {
     /* 5 -> 6: the HTTP method of checks (GET or HEAD). */
     "ALTER TABLE origins ADD COLUMN check_method TEXT;"
     "ALTER TABLE pools ADD COLUMN check_method TEXT;",
+    /* 6 -> 7: HTTPS to origins. */
+    "ALTER TABLE origins ADD COLUMN tls INTEGER NOT NULL DEFAULT 0 CHECK (tls IN (0, 1));"
+    "ALTER TABLE origins ADD COLUMN tls_name TEXT;"
+    "ALTER TABLE origins ADD COLUMN tls_insecure INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (tls_insecure IN (0, 1));",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -345,7 +350,10 @@ static void origin_read(sqlite3_stmt *stmt, struct db_origin *o)
     o->weight = sqlite3_column_int(stmt, 1);
     db_origin_state_parse((const char *)sqlite3_column_text(stmt, 2), &o->state);
     db_health_force_parse((const char *)sqlite3_column_text(stmt, 3), &o->force);
-    check_read(stmt, 4, &o->check);
+    o->tls = sqlite3_column_int(stmt, 4) != 0;
+    o->tls_name = column_text(stmt, 5);
+    o->tls_insecure = sqlite3_column_int(stmt, 6) != 0;
+    check_read(stmt, 7, &o->check);
 }
 
 static void pool_read(sqlite3_stmt *stmt, struct db_pool *pool)
@@ -379,7 +387,7 @@ static const char *const read_sql[RS_COUNT] = {
     "SELECT p.id, r.name, p.min_healthy, p.min_weight_percent, p.failback, p.holddown_ms,"
     "  p." CHECK_COLUMNS " FROM pools p JOIN regions r ON r.id = p.region_id"
     "  WHERE p.service_id = ? ORDER BY p.position",
-    "SELECT address, weight, state, health, " CHECK_COLUMNS
+    "SELECT address, weight, state, health, tls, tls_name, tls_insecure, " CHECK_COLUMNS
     "  FROM origins WHERE pool_id = ? ORDER BY position",
     "SELECT id, match, value FROM rules WHERE service_id = ? ORDER BY position",
     "SELECT r.name FROM rule_regions x JOIN regions r ON r.id = x.region_id"
@@ -513,8 +521,9 @@ static const char *const write_sql[WS_COUNT] = {
     "  holddown_ms, " CHECK_COLUMNS ")"
     "  SELECT ?1, ?2, id, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17"
     "  FROM regions WHERE name = ?3",
-    "INSERT INTO origins (pool_id, position, address, weight, state, health, " CHECK_COLUMNS ")"
-    "  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO origins (pool_id, position, address, weight, state, health, tls, tls_name,"
+    "  tls_insecure, " CHECK_COLUMNS
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "INSERT INTO rules (service_id, position, match, value) VALUES (?, ?, ?, ?)",
     "INSERT INTO rule_regions (rule_id, position, region_id)"
     "  SELECT ?, ?, id FROM regions WHERE name = ?",
@@ -548,7 +557,10 @@ static int origin_write(struct db *db, sqlite3_stmt *stmt, int64_t pool_id, size
     sqlite3_bind_int(stmt, 4, o->weight);
     sqlite3_bind_text(stmt, 5, db_origin_state_name(o->state), -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 6, db_health_force_name(o->force), -1, SQLITE_STATIC);
-    check_bind(stmt, 7, &o->check);
+    sqlite3_bind_int(stmt, 7, o->tls);
+    bind_text_or_null(stmt, 8, o->tls_name);
+    sqlite3_bind_int(stmt, 9, o->tls_insecure);
+    check_bind(stmt, 10, &o->check);
     return step_done(db, stmt, err, errlen);
 }
 

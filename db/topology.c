@@ -57,6 +57,7 @@ static void check_fini(struct db_check *check)
 void db_origin_fini(struct db_origin *origin)
 {
     free(origin->address);
+    free(origin->tls_name);
     check_fini(&origin->check);
 }
 
@@ -122,6 +123,7 @@ void db_origin_copy(struct db_origin *dst, const struct db_origin *src)
 {
     *dst = *src;
     dst->address = xstrdup(src->address);
+    dst->tls_name = db_strdup_or_null(src->tls_name);
     check_copy(&dst->check, &src->check);
 }
 
@@ -535,6 +537,11 @@ static int pool_validate(const struct db_topology *topo, const struct db_pool *p
             return fail(err, errlen, "%s.address: '%s': %s", where, o->address, why);
         if (o->weight < 0 || o->weight > 1000)
             return fail(err, errlen, "%s.weight: %d is outside 0..1000", where, o->weight);
+        if (o->tls_name && !dns_name_is_valid(o->tls_name))
+            return fail(err, errlen, "%s.tls_name: '%s' is not a host name", where, o->tls_name);
+        if ((o->tls_name || o->tls_insecure) && !o->tls)
+            return fail(err, errlen, "%s.%s: only for an origin with \"tls\": true", where,
+                        o->tls_name ? "tls_name" : "tls_verify");
         for (size_t j = 0; j < i; j++) {
             if (strcmp(pool->origins[j].address, o->address) == 0)
                 return fail(err, errlen, "%s.address: '%s' is already in this pool", where,

@@ -68,6 +68,8 @@ struct gslb_origin {
     struct gslb_check check;
     uint32_t index;    /* position among all origins of the snapshot: health and balancer slots */
     uint64_t hash_key; /* for consistent hashing, from the address */
+    bool tls, tls_insecure;
+    const char *tls_name; /* NULL: the address's host */
 };
 
 struct gslb_pool {

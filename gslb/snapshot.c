@@ -158,6 +158,10 @@ static void service_build(struct snapshot *s, const struct db_topology *topo,
             origin->force = pin->origins[o].force;
             origin->index = (*next_origin)++;
             origin->check = check_merge(s, &pin->origins[o].check, &pin->check);
+            origin->tls = pin->origins[o].tls;
+            origin->tls_insecure = pin->origins[o].tls_insecure;
+            origin->tls_name =
+                pin->origins[o].tls_name ? snap_strdup(s, pin->origins[o].tls_name) : NULL;
             origin->hash_key = gslb_hash_bytes(origin->address, strlen(origin->address));
         }
     }

@@ -105,6 +105,11 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
         else
             snprintf(cert ? cfg->tls_cert[(*count)++] : cfg->tls_key[(*count)++],
                      sizeof(cfg->tls_cert[0]), "%s", value);
+    } else if (strcmp(key, "origin-ca-file") == 0) {
+        if (strlen(value) >= sizeof(cfg->origin_ca_file))
+            rc = -EINVAL;
+        else
+            snprintf(cfg->origin_ca_file, sizeof(cfg->origin_ca_file), "%s", value);
     } else if (strcmp(key, "listen") == 0 || strcmp(key, "listen-proxy-protocol") == 0 ||
                strcmp(key, "listen-tls") == 0) {
         if (cfg->n_listen == PROXY_MAX_LISTEN || strlen(value) >= sizeof(cfg->listen[0].address) ||

@@ -263,6 +263,7 @@ struct proxy {
     struct proxy_config cfg;       /* as started: listeners, workers, metrics, access log */
     SSL_CTX *tls[PROXY_MAX_CERTS]; /* one per tls-cert/tls-key pair, for TLS listeners */
     size_t n_tls;
+    SSL_CTX *origin_tls; /* for origins with "tls" */
     struct publish_slot live;
     struct geo *geo;
     struct gslb_watch *watch;
@@ -405,6 +406,7 @@ struct upstream {
     int64_t idle_deadline_ms;
     const struct timeval *read_timeout; /* as set on <bev> */
     bool connected, head_sent, got_response_byte, reused;
+    bool tls; /* <bev> is a TLS session */
 };
 
 /* Starts (or, after a failure, retries) the origin side of the client's request. */

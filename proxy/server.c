@@ -500,6 +500,27 @@ static void tls_free(struct proxy *p)
     for (size_t i = 0; i < p->n_tls; i++)
         SSL_CTX_free(p->tls[i]);
     p->n_tls = 0;
+    SSL_CTX_free(p->origin_tls);
+    p->origin_tls = NULL;
+}
+
+/* The client side, for origins with "tls": TLS 1.2 and up, certificates checked against the
+ * system's CAs or origin-ca-file (per origin, the name check and SNI are set per connection). */
+static int origin_tls_setup(struct proxy *p, const struct proxy_config *cfg, char *err,
+                            size_t errlen)
+{
+    p->origin_tls = SSL_CTX_new(TLS_client_method());
+    if (p->origin_tls == NULL)
+        return tls_fail(err, errlen, "origin-ca-file", "(context)");
+    SSL_CTX_set_min_proto_version(p->origin_tls, TLS1_2_VERSION);
+    SSL_CTX_set_options(p->origin_tls, SSL_OP_NO_RENEGOTIATION);
+    int ok = cfg->origin_ca_file[0]
+                 ? SSL_CTX_load_verify_locations(p->origin_tls, cfg->origin_ca_file, NULL)
+                 : SSL_CTX_set_default_verify_paths(p->origin_tls);
+    if (ok != 1)
+        return tls_fail(err, errlen, "origin-ca-file",
+                        cfg->origin_ca_file[0] ? cfg->origin_ca_file : "(the system's)");
+    return 0;
 }
 
 /* ---- the metrics listener ---- */
@@ -744,7 +765,7 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
         snprintf(err, errlen, "listen: no address to listen on");
         goto fail;
     }
-    if (tls_setup(p, cfg, err, errlen) != 0)
+    if (tls_setup(p, cfg, err, errlen) != 0 || origin_tls_setup(p, cfg, err, errlen) != 0)
         goto fail;
     for (size_t i = 0; i < cfg->n_listen; i++) {
         if ((p->listen_fds[i] = listen_socket(cfg->listen[i].address, true, err, errlen)) < 0)

@@ -8,8 +8,10 @@
  * because only then can the request be replayed unchanged. Once response bytes have reached the
  * client nothing is retried: a response cut by the origin is cut for the client too. */
 #include <errno.h>
+#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +200,10 @@ static void upstream_send_head(struct client *c)
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
     if (!(bufferevent_get_enabled(up->bev) & EV_READ)) /* writing is enabled from the start */
         bufferevent_enable(up->bev, EV_READ);
-    bev_write_through_bytes(up->bev, c->req.out_head, c->req.out_head_len);
+    if (up->tls)
+        evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head, c->req.out_head_len);
+    else
+        bev_write_through_bytes(up->bev, c->req.out_head, c->req.out_head_len);
     clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
     up->head_sent = true;
     if (c->req.body_done) {
@@ -249,6 +254,34 @@ static const struct gslb_origin *pick_origin(struct client *c, uint32_t *region_
     return o;
 }
 
+/* A TLS session to origin <o>: SNI and the certificate's name are its tls_name, else the host
+ * of its address; the certificate is checked unless the origin says tls_verify false. NULL when
+ * OpenSSL cannot start one (the plain path then fails the connect like any refused one). */
+static struct bufferevent *tls_bufferevent(struct worker *w, const struct gslb_origin *o,
+                                           const struct origin_target *t)
+{
+    SSL *ssl = SSL_new(w->proxy->origin_tls);
+    if (ssl == NULL)
+        return NULL;
+    const char *name = o->tls_name ? o->tls_name : t->host;
+    if (t->addrlen == 0 || o->tls_name) /* SNI carries names, never addresses */
+        SSL_set_tlsext_host_name(ssl, name);
+    if (!o->tls_insecure) {
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+        if ((t->addrlen && !o->tls_name)
+                ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) != 1
+                : SSL_set1_host(ssl, name) != 1) {
+            SSL_free(ssl);
+            return NULL;
+        }
+    }
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+    if (bev)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
 void upstream_start(struct client *c)
 {
     struct request *r = &c->req;
@@ -293,7 +326,10 @@ void upstream_start(struct client *c)
     up->c = c;
     up->ws = r->ws;
     up->origin = o->index;
-    up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    up->bev = o->tls ? tls_bufferevent(w, o, t) : NULL;
+    up->tls = up->bev != NULL;
+    if (up->bev == NULL)
+        up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_set_max_single_read(up->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
     c->up = up;
     bufferevent_setcb(up->bev, NULL, NULL, upstream_event_cb, up);
@@ -550,7 +586,8 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
     struct client *c = up->c;
     struct evbuffer *in = bufferevent_get_input(bev);
 
-    socket_drain(bev, PROXY_HIGH_WATER);
+    if (!up->tls) /* a TLS session's socket holds records, not the response */
+        socket_drain(bev, PROXY_HIGH_WATER);
     while (c->state == C_FORWARD && evbuffer_get_length(in) > 0 &&
            bufferevent_get_enabled(bev) & EV_READ) {
         struct evbuffer_iovec vec;

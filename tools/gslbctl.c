@@ -51,6 +51,7 @@ static const char usage_text[] =
     "  origin add ADDRESS --service NAME --region NAME [--weight 0-1000] [--state S]\n"
     "  origin set ADDRESS --service NAME --region NAME [--weight N] [--state S]\n"
     "                  [--health auto|up|down]\n"
+    "                  [--tls yes|no] [--tls-name NAME] [--tls-verify yes|no]   (HTTPS to it)\n"
     "  origin remove ADDRESS --service NAME --region NAME   states: enabled draining disabled\n"
     "  pool list [--service NAME]\n"
     "  pool set --service NAME --region NAME [--min-healthy N] [--min-weight-percent P]\n"
@@ -519,15 +520,26 @@ static int cmd_service(struct ctl *ctl, struct db_topology *topo, int argc, char
 struct origin_args {
     const char *service, *region;
     struct db_origin origin;
-    bool weight_given, state_given, force_given;
+    bool weight_given, state_given, force_given, tls_given, tls_name_given, tls_verify_given;
 };
+
+/* yes/no flags: true, false, or -1 for anything else. */
+static int yes_no(const char *text)
+{
+    return strcmp(text, "yes") == 0 ? 1 : strcmp(text, "no") == 0 ? 0 : -1;
+}
 
 static int origin_options(int argc, char **argv, struct origin_args *a)
 {
-    static const struct option opts[] = {
-        {"service", required_argument, NULL, 's'}, {"region", required_argument, NULL, 'r'},
-        {"weight", required_argument, NULL, 'w'},  {"state", required_argument, NULL, 't'},
-        {"health", required_argument, NULL, 'h'},  {0}};
+    static const struct option opts[] = {{"service", required_argument, NULL, 's'},
+                                         {"region", required_argument, NULL, 'r'},
+                                         {"weight", required_argument, NULL, 'w'},
+                                         {"state", required_argument, NULL, 't'},
+                                         {"health", required_argument, NULL, 'h'},
+                                         {"tls", required_argument, NULL, 'T'},
+                                         {"tls-name", required_argument, NULL, 'N'},
+                                         {"tls-verify", required_argument, NULL, 'V'},
+                                         {0}};
     int c;
     long weight;
     optind = 0; /* 0 makes glibc re-initialise getopt, permuting again */
@@ -554,6 +566,22 @@ static int origin_options(int argc, char **argv, struct origin_args *a)
             if (db_health_force_parse(optarg, &a->origin.force) != 0)
                 return usage("--health: expected auto, up or down");
             a->force_given = true;
+            break;
+        case 'T':
+            if (yes_no(optarg) < 0)
+                return usage("--tls: expected yes or no");
+            a->origin.tls = yes_no(optarg) == 1;
+            a->tls_given = true;
+            break;
+        case 'V':
+            if (yes_no(optarg) < 0)
+                return usage("--tls-verify: expected yes or no");
+            a->origin.tls_insecure = yes_no(optarg) == 0;
+            a->tls_verify_given = true;
+            break;
+        case 'N':
+            a->origin.tls_name = *optarg ? optarg : NULL; /* "": the address's host */
+            a->tls_name_given = true;
             break;
         default:
             return usage(NULL);
@@ -620,6 +648,12 @@ static int cmd_origin(struct ctl *ctl, struct db_topology *topo, int argc, char 
         updated.state = a.origin.state;
     if (a.force_given)
         updated.force = a.origin.force;
+    if (a.tls_given)
+        updated.tls = a.origin.tls;
+    if (a.tls_name_given)
+        updated.tls_name = a.origin.tls_name;
+    if (a.tls_verify_given)
+        updated.tls_insecure = a.origin.tls_insecure;
     return report(
         db_origin_set(ctl->db, a.service, a.region, &updated, ctl->actor, err, sizeof(err)), err);
 }

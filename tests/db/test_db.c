@@ -1807,6 +1807,35 @@ static void resume_lifts_the_override_and_the_holds_of_its_region_only(void **st
     db_health_free(rows, n);
 }
 
+static void origin_tls_settings_round_trip_and_need_tls(void **state)
+{
+    struct fixture *f = *state;
+    char *doc = doc_with("{\"name\": \"eu-west\", \"lat\": 48.8, \"lon\": 2.3}",
+                         "{\"address\": \"10.0.0.5:443\", \"tls\": true, \"tls_name\": "
+                         "\"www.example.com\", \"tls_verify\": false}");
+    import_ok(f->db, doc);
+    free(doc);
+    struct db_topology *topo = load_ok(f->db);
+    const struct db_origin *o = &topo->services[0].pools[0].origins[0];
+    assert_true(o->tls && o->tls_insecure);
+    assert_string_equal(o->tls_name, "www.example.com");
+    db_topology_free(topo);
+    char *text = export_ok(f->db), *again = canonical_ok(text);
+    assert_string_equal(text, again);
+    assert_non_null(strstr(text, "\"tls_verify\": false"));
+    free(text);
+    free(again);
+    assert_origin_rejected(f, "{\"address\": \"10.0.0.5:443\", \"tls_name\": \"a.example\"}",
+                           "origins[0].tls_name");
+    assert_origin_rejected(f, "{\"address\": \"10.0.0.5:443\", \"tls_verify\": false}",
+                           "origins[0].tls_verify");
+    assert_origin_rejected(f,
+                           "{\"address\": \"10.0.0.5:443\", \"tls\": true, \"tls_name\": \"a b\"}",
+                           "origins[0].tls_name");
+    assert_origin_rejected(f, "{\"address\": \"10.0.0.5:443\", \"tls\": \"yes\"}",
+                           "origins[0].tls");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1854,6 +1883,7 @@ int main(void)
         T(pool_settings_out_of_range_are_rejected_by_field),
         T(pool_set_changes_settings_keeps_origins_and_is_audited),
         T(resume_lifts_the_override_and_the_holds_of_its_region_only),
+        T(origin_tls_settings_round_trip_and_need_tls),
         T(stored_export_equals_the_models_own_json),
         T(export_writes_defaults_and_normalizes_case),
         T(import_replaces_the_whole_topology),

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -129,8 +130,20 @@ static int group_setup(void **state)
     topology_import(db_path, topo);
     make_certificate("a.example", cert_a, key_a);
     make_certificate("b.example", cert_b, key_b);
-    const char *extra[] = {"--listen-tls", "127.0.0.1:0", "--tls-cert", cert_a, "--tls-key", key_a,
-                           "--tls-cert",   cert_b,        "--tls-key",  key_b,  NULL};
+    /* a.example's self-signed certificate is also the CA origins are checked against */
+    const char *extra[] = {"--listen-tls",
+                           "127.0.0.1:0",
+                           "--tls-cert",
+                           cert_a,
+                           "--tls-key",
+                           key_a,
+                           "--tls-cert",
+                           cert_b,
+                           "--tls-key",
+                           key_b,
+                           "--origin-ca-file",
+                           cert_a,
+                           NULL};
     gslbd = gslbd_start(extra);
     tls_port = listener_port(&gslbd, 1);
     assert_true(tls_port > 0);
@@ -229,6 +242,76 @@ static void plain_http_on_the_tls_port_gets_no_answer(void **state)
     resp_free(&r);
 }
 
+/* ---- HTTPS to origins, against Debian's openssl s_server ---- */
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* Routes host o.example to an origin speaking TLS with a.example's certificate, reached with
+ * the origin settings <tls_json>; returns the status of a GET through the plain listener. */
+static int get_through_tls_origin(int port, const char *tls_json)
+{
+    char topo[1024];
+    struct resp r;
+    snprintf(topo, sizeof(topo),
+             "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26}],"
+             " \"services\": [{\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
+             "  {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]},"
+             " {\"name\": \"secure\", \"hosts\": [\"o.example\"], \"pools\": ["
+             "  {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\", %s}]}]}]}",
+             eu.port, port, tls_json);
+    topology_import(db_path, topo);
+    sleep_ms(600); /* the watch publishes the new snapshot */
+    int status = request(gslbd.port, "GET / HTTP/1.1\r\nHost: o.example\r\n\r\n", &r);
+    if (status == 200 && strstr(r.body, "s_server") == NULL)
+        status = -2; /* not the TLS origin's page */
+    resp_free(&r);
+    return status;
+}
+
+static void origins_are_reached_over_tls_with_their_certificates_checked(void **state)
+{
+    (void)state;
+    char accept[32];
+    int port = free_port();
+    snprintf(accept, sizeof(accept), "127.0.0.1:%d", port);
+    pid_t server = fork();
+    assert_true(server >= 0);
+    if (server == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execlp("openssl", "openssl", "s_server", "-accept", accept, "-cert", cert_a, "-key", key_a,
+               "-www", "-quiet", (char *)NULL);
+        _exit(127);
+    }
+    sleep_ms(300);
+    /* The right name: verified against origin-ca-file, served. */
+    assert_int_equal(get_through_tls_origin(port, "\"tls\": true, \"tls_name\": \"a.example\""),
+                     200);
+    /* A name the certificate does not carry: refused, the client gets 502. */
+    assert_int_equal(get_through_tls_origin(port, "\"tls\": true, \"tls_name\": \"b.example\""),
+                     502);
+    /* The same, told not to check: served. */
+    assert_int_equal(get_through_tls_origin(
+                         port, "\"tls\": true, \"tls_name\": \"b.example\", \"tls_verify\": false"),
+                     200);
+    /* An address the certificate does not name, checked: refused. */
+    assert_int_equal(get_through_tls_origin(port, "\"tls\": true"), 502);
+    struct proc p = {.pid = server};
+    proc_stop(&p, SIGTERM);
+}
+
 static void a_key_that_does_not_load_is_named(void **state)
 {
     (void)state;
@@ -260,6 +343,7 @@ int main(void)
         cmocka_unit_test(the_sni_name_picks_the_certificate),
         cmocka_unit_test(one_session_carries_keep_alive_requests_and_a_large_body),
         cmocka_unit_test(plain_http_on_the_tls_port_gets_no_answer),
+        cmocka_unit_test(origins_are_reached_over_tls_with_their_certificates_checked),
         cmocka_unit_test(a_key_that_does_not_load_is_named),
         cmocka_unit_test(exits_cleanly),
     };
