@@ -27,7 +27,7 @@
 
 /* Timers that fire early (a lazy timer whose deadline moved on) sleep again unless the deadline
  * is this close. */
-#define TIMER_SLACK_MS 2
+#define TIMER_SLACK_MS 10
 
 /* The monotonic clock in milliseconds, and microseconds elapsed since <since>. */
 static inline int64_t proxy_now_ms(void)

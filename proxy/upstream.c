@@ -256,7 +256,7 @@ static const struct gslb_origin *pick_origin(struct client *c, uint32_t *region_
 
 /* A TLS session to origin <o>: SNI and the certificate's name are its tls_name, else the host
  * of its address; the certificate is checked unless the origin says tls_verify false. NULL when
- * OpenSSL cannot start one (the plain path then fails the connect like any refused one). */
+ * OpenSSL cannot start one. */
 static struct bufferevent *tls_bufferevent(struct worker *w, const struct gslb_origin *o,
                                            const struct origin_target *t)
 {
@@ -326,10 +326,16 @@ void upstream_start(struct client *c)
     up->c = c;
     up->ws = r->ws;
     up->origin = o->index;
-    up->bev = o->tls ? tls_bufferevent(w, o, t) : NULL;
-    up->tls = up->bev != NULL;
-    if (up->bev == NULL)
-        up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    up->tls = o->tls;
+    up->bev = o->tls ? tls_bufferevent(w, o, t)
+                     : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (up->bev == NULL) { /* OpenSSL could not start a session: as good as a failed connect */
+        log_err("proxy: cannot start a TLS session with %s", o->address);
+        free(up);
+        ADD(p->metrics.upstream_errors, 1);
+        upstream_start(c);
+        return;
+    }
     bufferevent_set_max_single_read(up->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
     c->up = up;
     bufferevent_setcb(up->bev, NULL, NULL, upstream_event_cb, up);
