@@ -1388,7 +1388,8 @@ async function pageRoute(main, view, params) {
     const result = h('div', { id: 'route-result', 'aria-live': 'polite' });
     const form = h('form', { class: 'fields cols', novalidate: true, id: 'route-form', role: 'search' },
         field('Client address', input('ip', params.ip || '', { placeholder: '81.2.69.142 or 2001:db8::1', autocapitalize: 'none', spellcheck: 'false', inputmode: 'text' })),
-        field('Host (optional)', input('host', params.host || '', { placeholder: 'www.example.com', autocapitalize: 'none', spellcheck: 'false' }), 'Picks the service; empty: the catch-all service.'),
+        field('Host (optional)', input('host', params.host || '', { placeholder: 'www.example.com', autocapitalize: 'none', spellcheck: 'false', list: 'known-hosts' }), 'Picks the service; empty: the catch-all service.'),
+        h('datalist', { id: 'known-hosts' }, topo.services.flatMap((sv) => (sv.hosts || []).filter((x) => x !== '*').map((x) => h('option', { value: x.replace(/^\*\./, 'www.') })))),
         h('div', { class: 'form-actions wide' }, h('button', { type: 'submit', class: 'btn primary', text: 'Test route' }),
             h('span', { class: 'muted small', text: 'Asks the same decision engine gslbd uses, with the live health.' })),
         h('div', { class: 'form-actions wide small' }, h('span', { class: 'muted', text: 'Try:' }),

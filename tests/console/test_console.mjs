@@ -420,6 +420,18 @@ test('an origin dies: its region turns orange on the map (degraded) and the heal
     await screenshot(page, '18-health-history');
 });
 
+test('deleting a region still in use is refused with gslbd\'s reason; nothing is deleted', async () => {
+    await page.goto(`${gs.base}/#/regions/ap-south`);
+    await page.waitForSelector('#region-form');
+    await page.click('#region-form button.danger');
+    await page.waitForSelector('#confirm[open]');
+    await page.click('#confirm-ok');
+    const msg = await (await page.waitForSelector('.toast.error')).textContent();
+    log(`refusal: ${msg}`);
+    assert(/ap-south|use|referenc/i.test(msg), `refusal says why: ${msg}`);
+    assert(JSON.parse(gslbctl(gs.db, ['export'])).regions.some((r) => r.name === 'ap-south'), 'ap-south still there');
+});
+
 test('no console error, page error or CSP violation', async () => {
     assert(problems.length === 0, problems.join('\n'));
 });
