@@ -129,6 +129,8 @@ void admin_reply_db(struct admin_request *req, int rc, const char *err);
 /* The same for an edit of one object whose body was the request's: a field under <prefix>
  * ("regions[", "services[") is named relative to that object ("lat", "check.path"). */
 void admin_reply_db_object(struct admin_request *req, int rc, const char *err, const char *prefix);
+/* The answer to a change that returns nothing: {} for <rc> 0, else as admin_reply_db. */
+void admin_reply_done(struct admin_request *req, int rc, const char *err);
 /* Parses the request body as a JSON object; answers 400 and returns NULL when it is not one. */
 json_t *admin_body_json(struct admin_request *req);
 /* The query parameter <key>, or NULL. */

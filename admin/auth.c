@@ -31,6 +31,16 @@ static bool secret_equal(const char *a, const char *b)
     return diff == 0;
 }
 
+/* Records who is asking: <user>, logged in by the session <id> with CSRF token <csrf>. */
+static void session_caller(struct admin_request *req, const char *user, const char *id,
+                           const char *csrf)
+{
+    snprintf(req->user, sizeof(req->user), "%s", user);
+    snprintf(req->actor, sizeof(req->actor), "%s", user);
+    snprintf(req->session, sizeof(req->session), "%s", id);
+    snprintf(req->csrf, sizeof(req->csrf), "%s", csrf);
+}
+
 bool admin_authenticate(struct admin_request *req)
 {
     const char *auth = admin_header(req, "Authorization");
@@ -58,10 +68,7 @@ bool admin_authenticate(struct admin_request *req)
         return false;
     }
     req->authenticated = true;
-    snprintf(req->user, sizeof(req->user), "%s", s.user);
-    snprintf(req->actor, sizeof(req->actor), "%s", s.user);
-    snprintf(req->session, sizeof(req->session), "%s", id);
-    snprintf(req->csrf, sizeof(req->csrf), "%s", s.csrf);
+    session_caller(req, s.user, id, s.csrf);
     db_session_fini(&s);
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         const char *token = admin_header(req, "X-CSRF-Token");
@@ -102,8 +109,16 @@ static bool body_keys(struct admin_request *req, json_t *body, const char *const
     return true;
 }
 
-/* Starts a session for <user>: the cookie goes into the answer, which says who and the CSRF
- * token. */
+/* Sets the session cookie to <id> for <max_age_s> seconds (0 ends it); Secure under TLS. */
+static void cookie_set(struct admin_request *req, const char *id, int max_age_s)
+{
+    snprintf(req->set_cookie, sizeof(req->set_cookie),
+             COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s", id, max_age_s,
+             req->admin->tls ? "; Secure" : "");
+}
+
+/* Starts a session for <user>, who is then the caller: the cookie goes into the answer, which
+ * says who and the CSRF token. */
 static void session_start(struct admin_request *req, const char *user, int status)
 {
     char id[DB_SECRET_HEX + 1], csrf[DB_SECRET_HEX + 1];
@@ -112,11 +127,8 @@ static void session_start(struct admin_request *req, const char *user, int statu
         admin_reply_error(req, 500, NULL, "cannot create a session");
         return;
     }
-    snprintf(req->set_cookie, sizeof(req->set_cookie),
-             COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict%s", id, ttl_ms / 1000,
-             req->admin->tls ? "; Secure" : "");
-    snprintf(req->session, sizeof(req->session), "%s", id);
-    snprintf(req->csrf, sizeof(req->csrf), "%s", csrf);
+    cookie_set(req, id, ttl_ms / 1000);
+    session_caller(req, user, id, csrf);
     json_t *answer = json_object();
     json_object_set_new(answer, "user", json_string(user));
     json_object_set_new(answer, "csrf", json_string(csrf));
@@ -156,7 +168,6 @@ void admin_setup_post(struct admin_request *req)
         int rc = db_user_setup(req->db, user, password, err, sizeof(err));
         if (rc == 0) {
             log_warn("admin: first administrator '%s' created from %s", user, req->client);
-            snprintf(req->actor, sizeof(req->actor), "%s", user);
             session_start(req, user, 201);
         } else {
             admin_reply_db(req, rc, err);
@@ -206,7 +217,6 @@ void admin_login(struct admin_request *req)
     }
     db_login_succeeded(req->db, user_key);
     db_login_succeeded(req->db, ip_key);
-    snprintf(req->actor, sizeof(req->actor), "%s", user);
     log_info("admin: '%s' logged in from %s", user, req->client);
     session_start(req, user, 200);
 out:
@@ -217,9 +227,7 @@ void admin_logout(struct admin_request *req)
 {
     if (req->session[0])
         db_session_delete(req->db, req->session);
-    snprintf(req->set_cookie, sizeof(req->set_cookie),
-             COOKIE "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
-             req->admin->tls ? "; Secure" : "");
+    cookie_set(req, "", 0);
     admin_reply_json(req, 200, json_object());
 }
 
@@ -282,10 +290,7 @@ void admin_users_remove(struct admin_request *req)
         return;
     }
     int rc = db_user_remove(req->db, req->params[0], req->actor, err, sizeof(err));
-    if (rc == 0)
-        admin_reply_json(req, 200, json_object());
-    else
-        admin_reply_db(req, rc, err);
+    admin_reply_done(req, rc, err);
 }
 
 void admin_users_password(struct admin_request *req)
@@ -301,7 +306,7 @@ void admin_users_password(struct admin_request *req)
         if (rc != 0)
             admin_reply_db(req, rc, err);
         else if (!req->via_token && strcmp(req->params[0], req->user) == 0)
-            session_start(req, req->user, 200); /* the old sessions are gone, this one too */
+            session_start(req, req->params[0], 200); /* the old sessions are gone, this one too */
         else
             admin_reply_json(req, 200, json_object());
     }
@@ -367,8 +372,5 @@ void admin_tokens_remove(struct admin_request *req)
         return;
     }
     int rc = db_token_remove(req->db, id, req->actor, err, sizeof(err));
-    if (rc == 0)
-        admin_reply_json(req, 200, json_object());
-    else
-        admin_reply_db(req, rc, err);
+    admin_reply_done(req, rc, err);
 }

@@ -224,6 +224,14 @@ void admin_reply_db_object(struct admin_request *req, int rc, const char *err, c
     admin_reply_error(req, status, inner[0] ? inner : NULL, "%s", err);
 }
 
+void admin_reply_done(struct admin_request *req, int rc, const char *err)
+{
+    if (rc == 0)
+        admin_reply_json(req, 200, json_object());
+    else
+        admin_reply_db(req, rc, err);
+}
+
 json_t *admin_body_json(struct admin_request *req)
 {
     json_error_t jerr;

@@ -62,9 +62,17 @@ void admin_route_explain(struct admin_request *req)
     gslb_snapshot_release(snap);
 }
 
-static json_t *health_rows_json(const struct db_health_row *rows, size_t n, const char *time_key)
+/* Answers {<list_key>: [...]} with <rows> (freed here) as db/ read them, each row's time under
+ * <time_key>; 500 naming <what> when the read failed (<rc> not 0). */
+static void health_rows_reply(struct admin_request *req, int rc, struct db_health_row *rows,
+                              size_t n, const char *what, const char *list_key,
+                              const char *time_key)
 {
-    json_t *list = json_array();
+    if (rc != 0) {
+        admin_reply_error(req, 500, NULL, "cannot read the %s", what);
+        return;
+    }
+    json_t *list = json_array(), *answer = json_object();
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_object();
         json_object_set_new(o, "object", json_string(rows[i].object));
@@ -73,21 +81,17 @@ static json_t *health_rows_json(const struct db_health_row *rows, size_t n, cons
         json_object_set_new(o, "reason", json_string(rows[i].reason));
         json_array_append_new(list, o);
     }
-    return list;
+    db_health_free(rows, n);
+    json_object_set_new(answer, list_key, list);
+    admin_reply_json(req, 200, answer);
 }
 
 void admin_health_get(struct admin_request *req)
 {
     struct db_health_row *rows;
     size_t n;
-    if (db_health_state(req->db, &rows, &n) != 0) {
-        admin_reply_error(req, 500, NULL, "cannot read the health state");
-        return;
-    }
-    json_t *answer = json_object();
-    json_object_set_new(answer, "objects", health_rows_json(rows, n, "since_ms"));
-    db_health_free(rows, n);
-    admin_reply_json(req, 200, answer);
+    int rc = db_health_state(req->db, &rows, &n);
+    health_rows_reply(req, rc, rows, n, "health state", "objects", "since_ms");
 }
 
 void admin_health_history(struct admin_request *req)
@@ -97,14 +101,8 @@ void admin_health_history(struct admin_request *req)
     long long limit;
     if (!query_int(req, "limit", 1, 10000, 100, &limit))
         return;
-    if (db_health_history(req->db, (size_t)limit, &rows, &n) != 0) {
-        admin_reply_error(req, 500, NULL, "cannot read the health history");
-        return;
-    }
-    json_t *answer = json_object();
-    json_object_set_new(answer, "changes", health_rows_json(rows, n, "time_ms"));
-    db_health_free(rows, n);
-    admin_reply_json(req, 200, answer);
+    int rc = db_health_history(req->db, (size_t)limit, &rows, &n);
+    health_rows_reply(req, rc, rows, n, "health history", "changes", "time_ms");
 }
 
 /* Audit snapshots are JSON text; an entry written by something else stays a string. */

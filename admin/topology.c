@@ -87,6 +87,114 @@ static char *doc_text(json_t *doc)
     return text;
 }
 
+/* ---- one object of the path: the same routes for regions, services and origins ---- */
+
+/* Finds the object the path names in <topo> (borrowed); answers 404 and returns NULL when there
+ * is none. */
+static const struct db_region *region_lookup(struct admin_request *req,
+                                             const struct db_topology *topo)
+{
+    const struct db_region *r = db_topology_region(topo, req->params[0]);
+    if (r == NULL)
+        admin_reply_error(req, 404, NULL, "regions[%s]: no such region", req->params[0]);
+    return r;
+}
+
+static const struct db_origin *origin_lookup(struct admin_request *req,
+                                             const struct db_topology *topo)
+{
+    const struct db_origin *o = origin_find(
+        pool_find(db_topology_service(topo, req->params[0]), req->params[1]), req->params[2]);
+    if (o == NULL)
+        admin_reply_error(req, 404, NULL, "services[%s].pools[%s].origins[%s]: no such origin",
+                          req->params[0], req->params[1], req->params[2]);
+    return o;
+}
+
+/* The object the path names in <topo> as JSON text (the caller frees it); answers 404 and
+ * returns NULL when there is none. */
+typedef char *(*object_json_fn)(struct admin_request *req, const struct db_topology *topo);
+
+static char *region_json(struct admin_request *req, const struct db_topology *topo)
+{
+    const struct db_region *r = region_lookup(req, topo);
+    return r ? db_region_to_json(r) : NULL;
+}
+
+static char *service_json(struct admin_request *req, const struct db_topology *topo)
+{
+    const struct db_service *s = db_topology_service(topo, req->params[0]);
+    if (s == NULL)
+        admin_reply_error(req, 404, NULL, "services[%s]: no such service", req->params[0]);
+    return s ? db_service_to_json(s) : NULL;
+}
+
+static char *origin_json(struct admin_request *req, const struct db_topology *topo)
+{
+    const struct db_origin *o = origin_lookup(req, topo);
+    return o ? db_origin_to_json(o) : NULL;
+}
+
+/* The stored object of the path as JSON, as <to_json> finds it; answers (404, 500) and returns
+ * NULL when there is none. */
+static json_t *object_current(struct admin_request *req, object_json_fn to_json)
+{
+    struct db_topology *topo = topo_load(req);
+    char *text = topo ? to_json(req, topo) : NULL;
+    db_topology_free(topo);
+    return text ? parsed(text) : NULL;
+}
+
+/* Adds (<add>) or replaces the object <doc> (borrowed) describes and answers with it. */
+typedef void (*object_write_fn)(struct admin_request *req, json_t *doc, bool add);
+
+static void object_get(struct admin_request *req, object_json_fn to_json)
+{
+    json_t *doc = object_current(req, to_json);
+    if (doc)
+        admin_reply_json(req, 200, doc);
+}
+
+/* POST (<add>) or PUT: the body is the whole object; a PUT's <key> must be the path's <value>. */
+static void object_put(struct admin_request *req, object_write_fn write, bool add, const char *key,
+                       const char *value)
+{
+    json_t *body = admin_body_json(req);
+    if (body && (add || key_matches(req, body, key, value)))
+        write(req, body, add);
+    json_decref(body);
+}
+
+/* PATCH: the body's fields merged into the stored object; its <key> must be the path's <value>. */
+static void object_patch(struct admin_request *req, object_json_fn to_json, object_write_fn write,
+                         const char *key, const char *value)
+{
+    json_t *body = admin_body_json(req), *doc = NULL;
+    if (body && key_matches(req, body, key, value) &&
+        (doc = object_current(req, to_json)) != NULL) {
+        json_object_update(doc, body);
+        write(req, doc, false);
+    }
+    json_decref(doc);
+    json_decref(body);
+}
+
+/* Answers {<key>: [...]} with every object <at> returns: the one at <i>, or NULL past the last. */
+static void topo_list(struct admin_request *req, const char *key,
+                      char *(*at)(const struct db_topology *topo, size_t i))
+{
+    struct db_topology *topo = topo_load(req);
+    if (topo == NULL)
+        return;
+    json_t *list = json_array(), *answer = json_object();
+    char *text;
+    for (size_t i = 0; (text = at(topo, i)) != NULL; i++)
+        json_array_append_new(list, parsed(text));
+    db_topology_free(topo);
+    json_object_set_new(answer, key, list);
+    admin_reply_json(req, 200, answer);
+}
+
 /* ---- the whole document, and the version ---- */
 
 void admin_version_get(struct admin_request *req)
@@ -125,101 +233,9 @@ void admin_topology_put(struct admin_request *req)
     admin_version_get(req);
 }
 
-/* ---- regions ---- */
+/* ---- operator actions on regions and origins ---- */
 
-void admin_regions_list(struct admin_request *req)
-{
-    struct db_topology *topo = topo_load(req);
-    if (topo == NULL)
-        return;
-    json_t *list = json_array(), *answer = json_object();
-    for (size_t i = 0; i < topo->n_regions; i++)
-        json_array_append_new(list, parsed(db_region_to_json(&topo->regions[i])));
-    db_topology_free(topo);
-    json_object_set_new(answer, "regions", list);
-    admin_reply_json(req, 200, answer);
-}
-
-/* Adds (<add>) or replaces the region <doc> describes. */
-static void region_write(struct admin_request *req, json_t *doc, bool add)
-{
-    struct db_region r;
-    char err[512], *text = doc_text(doc);
-    int rc = db_region_from_json(text, strlen(text), &r, err, sizeof(err));
-    free(text);
-    if (rc != 0) {
-        admin_reply_db_object(req, rc, err, "regions[");
-        return;
-    }
-    rc = add ? db_region_add(req->db, &r, req->actor, err, sizeof(err))
-             : db_region_set(req->db, &r, req->actor, err, sizeof(err));
-    if (rc == 0)
-        reply_owned(req, add ? 201 : 200, db_region_to_json(&r));
-    else
-        admin_reply_db_object(req, rc, err, "regions[");
-    db_region_fini(&r);
-}
-
-/* The stored region of the path as JSON; answers 404 and returns NULL when there is none. */
-static json_t *region_current(struct admin_request *req)
-{
-    struct db_topology *topo = topo_load(req);
-    if (topo == NULL)
-        return NULL;
-    const struct db_region *r = db_topology_region(topo, req->params[0]);
-    json_t *doc = r ? parsed(db_region_to_json(r)) : NULL;
-    db_topology_free(topo);
-    if (doc == NULL)
-        admin_reply_error(req, 404, NULL, "regions[%s]: no such region", req->params[0]);
-    return doc;
-}
-
-void admin_regions_add(struct admin_request *req)
-{
-    json_t *body = admin_body_json(req);
-    if (body)
-        region_write(req, body, true);
-    json_decref(body);
-}
-
-void admin_region_get(struct admin_request *req)
-{
-    json_t *doc = region_current(req);
-    if (doc)
-        admin_reply_json(req, 200, doc);
-}
-
-void admin_region_put(struct admin_request *req)
-{
-    json_t *body = admin_body_json(req);
-    if (body && key_matches(req, body, "name", req->params[0]))
-        region_write(req, body, false);
-    json_decref(body);
-}
-
-void admin_region_patch(struct admin_request *req)
-{
-    json_t *body = admin_body_json(req), *doc = NULL;
-    if (body && key_matches(req, body, "name", req->params[0]) &&
-        (doc = region_current(req)) != NULL) {
-        json_object_update(doc, body);
-        region_write(req, doc, false);
-    }
-    json_decref(doc);
-    json_decref(body);
-}
-
-void admin_region_remove(struct admin_request *req)
-{
-    char err[512];
-    int rc = db_region_remove(req->db, req->params[0], req->actor, err, sizeof(err));
-    if (rc == 0)
-        admin_reply_json(req, 200, json_object());
-    else
-        admin_reply_db(req, rc, err);
-}
-
-/* The operator actions and what each sets. */
+/* The operator actions; the first three set the state, in this order. */
 enum action { ENABLE, DISABLE, DRAIN, FORCE_UP, FORCE_DOWN, RESUME };
 static const char *const action_names[] = {"enable",   "disable",    "drain",
                                            "force-up", "force-down", "resume"};
@@ -247,46 +263,99 @@ static int action_get(struct admin_request *req)
     return n_keys == 1 ? found : -1;
 }
 
+/* Reads the action into *<action> and loads the topology; answers and returns NULL on failure. */
+static struct db_topology *action_begin(struct admin_request *req, int *action)
+{
+    *action = action_get(req);
+    return *action < 0 ? NULL : topo_load(req);
+}
+
+/* The forced health after <action>: force-up and force-down force it, resume hands it back to the
+ * health checks, the state actions leave <force> as it is. */
+static enum db_health_force action_force(int action, enum db_health_force force)
+{
+    return action == FORCE_UP     ? DB_FORCE_UP
+           : action == FORCE_DOWN ? DB_FORCE_DOWN
+           : action == RESUME     ? DB_FORCE_AUTO
+                                  : force;
+}
+
+/* ---- regions ---- */
+
+static char *region_at(const struct db_topology *topo, size_t i)
+{
+    return i < topo->n_regions ? db_region_to_json(&topo->regions[i]) : NULL;
+}
+
+void admin_regions_list(struct admin_request *req)
+{
+    topo_list(req, "regions", region_at);
+}
+
+static void region_write(struct admin_request *req, json_t *doc, bool add)
+{
+    struct db_region r;
+    char err[512], *text = doc_text(doc);
+    int rc = db_region_from_json(text, strlen(text), &r, err, sizeof(err));
+    free(text);
+    if (rc != 0) {
+        admin_reply_db_object(req, rc, err, "regions[");
+        return;
+    }
+    rc = add ? db_region_add(req->db, &r, req->actor, err, sizeof(err))
+             : db_region_set(req->db, &r, req->actor, err, sizeof(err));
+    if (rc == 0)
+        reply_owned(req, add ? 201 : 200, db_region_to_json(&r));
+    else
+        admin_reply_db_object(req, rc, err, "regions[");
+    db_region_fini(&r);
+}
+
+void admin_regions_add(struct admin_request *req)
+{
+    object_put(req, region_write, true, NULL, NULL);
+}
+
+void admin_region_get(struct admin_request *req)
+{
+    object_get(req, region_json);
+}
+
+void admin_region_put(struct admin_request *req)
+{
+    object_put(req, region_write, false, "name", req->params[0]);
+}
+
+void admin_region_patch(struct admin_request *req)
+{
+    object_patch(req, region_json, region_write, "name", req->params[0]);
+}
+
+void admin_region_remove(struct admin_request *req)
+{
+    char err[512];
+    int rc = db_region_remove(req->db, req->params[0], req->actor, err, sizeof(err));
+    admin_reply_done(req, rc, err);
+}
+
 void admin_region_state(struct admin_request *req)
 {
-    int action = action_get(req);
-    if (action < 0)
-        return;
-    struct db_topology *topo = topo_load(req);
-    if (topo == NULL)
-        return;
-    const struct db_region *cur = db_topology_region(topo, req->params[0]);
+    static const enum db_region_state states[] = {
+        [ENABLE] = DB_REGION_ACTIVE, [DISABLE] = DB_REGION_DISABLED, [DRAIN] = DB_REGION_DRAINING};
+    int action;
+    struct db_topology *topo = action_begin(req, &action);
+    const struct db_region *cur = topo ? region_lookup(req, topo) : NULL;
     char err[512];
-    if (cur == NULL) {
-        admin_reply_error(req, 404, NULL, "regions[%s]: no such region", req->params[0]);
+    if (cur == NULL)
         goto out;
-    }
     struct db_region r = *cur; /* borrowed strings: db_region_set copies */
-    switch ((enum action)action) {
-    case ENABLE:
-        r.state = DB_REGION_ACTIVE;
-        break;
-    case DISABLE:
-        r.state = DB_REGION_DISABLED;
-        break;
-    case DRAIN:
-        r.state = DB_REGION_DRAINING;
-        break;
-    case FORCE_UP:
-        r.force = DB_FORCE_UP;
-        break;
-    case FORCE_DOWN:
-        r.force = DB_FORCE_DOWN;
-        break;
-    case RESUME:
-        break;
-    }
+    if (action <= DRAIN)
+        r.state = states[action];
+    r.force = action_force(action, r.force);
     /* "resume" hands the region back to its health checks and lifts its manual-failback holds,
      * exactly as gslbctl region resume does. */
     int rc = action == RESUME ? db_region_resume(req->db, r.name, req->actor, err, sizeof(err))
                               : db_region_set(req->db, &r, req->actor, err, sizeof(err));
-    if (rc == 0 && action == RESUME)
-        r.force = DB_FORCE_AUTO;
     if (rc == 0)
         reply_owned(req, 200, db_region_to_json(&r));
     else
@@ -297,31 +366,14 @@ out:
 
 /* ---- services ---- */
 
-void admin_services_list(struct admin_request *req)
+static char *service_at(const struct db_topology *topo, size_t i)
 {
-    struct db_topology *topo = topo_load(req);
-    if (topo == NULL)
-        return;
-    json_t *list = json_array(), *answer = json_object();
-    for (size_t i = 0; i < topo->n_services; i++)
-        json_array_append_new(list, parsed(db_service_to_json(&topo->services[i])));
-    db_topology_free(topo);
-    json_object_set_new(answer, "services", list);
-    admin_reply_json(req, 200, answer);
+    return i < topo->n_services ? db_service_to_json(&topo->services[i]) : NULL;
 }
 
-/* The stored service of the path as JSON; answers 404 and returns NULL when there is none. */
-static json_t *service_current(struct admin_request *req)
+void admin_services_list(struct admin_request *req)
 {
-    struct db_topology *topo = topo_load(req);
-    if (topo == NULL)
-        return NULL;
-    const struct db_service *s = db_topology_service(topo, req->params[0]);
-    json_t *doc = s ? parsed(db_service_to_json(s)) : NULL;
-    db_topology_free(topo);
-    if (doc == NULL)
-        admin_reply_error(req, 404, NULL, "services[%s]: no such service", req->params[0]);
-    return doc;
+    topo_list(req, "services", service_at);
 }
 
 /* Pools and rules in a service body must be what is stored (<cur>; NULL: none). */
@@ -343,12 +395,15 @@ static bool children_unchanged(struct admin_request *req, json_t *doc, json_t *c
     return true;
 }
 
-/* Adds (<add>) or replaces the service <doc> describes; <cur> is the stored one (for set). */
-static void service_write(struct admin_request *req, json_t *doc, json_t *cur, bool add)
+/* A replacement keeps the stored pools and rules, which must exist (404 otherwise). */
+static void service_write(struct admin_request *req, json_t *doc, bool add)
 {
     struct db_service s;
     char err[512];
-    if (!children_unchanged(req, doc, cur))
+    json_t *cur = add ? NULL : object_current(req, service_json);
+    bool fine = (add || cur) && children_unchanged(req, doc, cur);
+    json_decref(cur);
+    if (!fine)
         return;
     char *text = doc_text(doc);
     int rc = db_service_from_json(text, strlen(text), &s, err, sizeof(err));
@@ -368,75 +423,59 @@ static void service_write(struct admin_request *req, json_t *doc, json_t *cur, b
     json_t *now = NULL;
     snprintf(req->params[0], sizeof(req->params[0]), "%s",
              json_string_value(json_object_get(doc, "name")));
-    if ((now = service_current(req)) != NULL)
+    if ((now = object_current(req, service_json)) != NULL)
         admin_reply_json(req, add ? 201 : 200, now);
 }
 
 void admin_services_add(struct admin_request *req)
 {
-    json_t *body = admin_body_json(req);
-    if (body)
-        service_write(req, body, NULL, true);
-    json_decref(body);
+    object_put(req, service_write, true, NULL, NULL);
 }
 
 void admin_service_get(struct admin_request *req)
 {
-    json_t *doc = service_current(req);
-    if (doc)
-        admin_reply_json(req, 200, doc);
+    object_get(req, service_json);
 }
 
 void admin_service_put(struct admin_request *req)
 {
-    json_t *body = admin_body_json(req), *cur = NULL;
-    if (body && key_matches(req, body, "name", req->params[0]) &&
-        (cur = service_current(req)) != NULL)
-        service_write(req, body, cur, false);
-    json_decref(cur);
-    json_decref(body);
+    object_put(req, service_write, false, "name", req->params[0]);
 }
 
 void admin_service_patch(struct admin_request *req)
 {
-    json_t *body = admin_body_json(req), *cur = NULL, *doc = NULL;
-    if (body && key_matches(req, body, "name", req->params[0]) &&
-        (cur = service_current(req)) != NULL) {
-        doc = json_deep_copy(cur);
-        json_object_update(doc, body);
-        service_write(req, doc, cur, false);
-    }
-    json_decref(doc);
-    json_decref(cur);
-    json_decref(body);
+    object_patch(req, service_json, service_write, "name", req->params[0]);
 }
 
 void admin_service_remove(struct admin_request *req)
 {
     char err[512];
     int rc = db_service_remove(req->db, req->params[0], req->actor, err, sizeof(err));
-    if (rc == 0)
-        admin_reply_json(req, 200, json_object());
-    else
-        admin_reply_db(req, rc, err);
+    admin_reply_done(req, rc, err);
+}
+
+/* Answers {<key>: ...} with the service's pools or rules. */
+static void service_part_get(struct admin_request *req, const char *key)
+{
+    json_t *doc = object_current(req, service_json);
+    if (doc == NULL)
+        return;
+    json_t *answer = json_object();
+    json_object_set(answer, key, json_object_get(doc, key));
+    json_decref(doc);
+    admin_reply_json(req, 200, answer);
 }
 
 /* ---- pools and origins ---- */
 
 void admin_pools_list(struct admin_request *req)
 {
-    json_t *doc = service_current(req);
-    if (doc == NULL)
-        return;
-    json_t *answer = json_object();
-    json_object_set(answer, "pools", json_object_get(doc, "pools"));
-    json_decref(doc);
-    admin_reply_json(req, 200, answer);
+    service_part_get(req, "pools");
 }
 
 void admin_pool_get(struct admin_request *req)
 {
-    json_t *doc = service_current(req), *pool;
+    json_t *doc = object_current(req, service_json), *pool;
     size_t i;
     if (doc == NULL)
         return;
@@ -451,22 +490,6 @@ void admin_pool_get(struct admin_request *req)
     json_decref(doc);
     admin_reply_error(req, 404, NULL, "services[%s].pools[%s]: no such pool", req->params[0],
                       req->params[1]);
-}
-
-/* The stored origin of the path as JSON; answers 404 and returns NULL when there is none. */
-static json_t *origin_current(struct admin_request *req)
-{
-    struct db_topology *topo = topo_load(req);
-    if (topo == NULL)
-        return NULL;
-    const struct db_origin *o = origin_find(
-        pool_find(db_topology_service(topo, req->params[0]), req->params[1]), req->params[2]);
-    json_t *doc = o ? parsed(db_origin_to_json(o)) : NULL;
-    db_topology_free(topo);
-    if (doc == NULL)
-        admin_reply_error(req, 404, NULL, "services[%s].pools[%s].origins[%s]: no such origin",
-                          req->params[0], req->params[1], req->params[2]);
-    return doc;
 }
 
 static void origin_write(struct admin_request *req, json_t *doc, bool add)
@@ -492,37 +515,22 @@ static void origin_write(struct admin_request *req, json_t *doc, bool add)
 
 void admin_origins_add(struct admin_request *req)
 {
-    json_t *body = admin_body_json(req);
-    if (body)
-        origin_write(req, body, true);
-    json_decref(body);
+    object_put(req, origin_write, true, NULL, NULL);
 }
 
 void admin_origin_get(struct admin_request *req)
 {
-    json_t *doc = origin_current(req);
-    if (doc)
-        admin_reply_json(req, 200, doc);
+    object_get(req, origin_json);
 }
 
 void admin_origin_put(struct admin_request *req)
 {
-    json_t *body = admin_body_json(req);
-    if (body && key_matches(req, body, "address", req->params[2]))
-        origin_write(req, body, false);
-    json_decref(body);
+    object_put(req, origin_write, false, "address", req->params[2]);
 }
 
 void admin_origin_patch(struct admin_request *req)
 {
-    json_t *body = admin_body_json(req), *doc = NULL;
-    if (body && key_matches(req, body, "address", req->params[2]) &&
-        (doc = origin_current(req)) != NULL) {
-        json_object_update(doc, body);
-        origin_write(req, doc, false);
-    }
-    json_decref(doc);
-    json_decref(body);
+    object_patch(req, origin_json, origin_write, "address", req->params[2]);
 }
 
 void admin_origin_remove(struct admin_request *req)
@@ -530,49 +538,23 @@ void admin_origin_remove(struct admin_request *req)
     char err[512];
     int rc = db_origin_remove(req->db, req->params[0], req->params[1], req->params[2], req->actor,
                               err, sizeof(err));
-    if (rc == 0)
-        admin_reply_json(req, 200, json_object());
-    else
-        admin_reply_db(req, rc, err);
+    admin_reply_done(req, rc, err);
 }
 
 void admin_origin_state(struct admin_request *req)
 {
-    int action = action_get(req);
-    if (action < 0)
-        return;
-    struct db_topology *topo = topo_load(req);
-    if (topo == NULL)
-        return;
-    const struct db_origin *cur = origin_find(
-        pool_find(db_topology_service(topo, req->params[0]), req->params[1]), req->params[2]);
+    static const enum db_origin_state states[] = {
+        [ENABLE] = DB_ORIGIN_ENABLED, [DISABLE] = DB_ORIGIN_DISABLED, [DRAIN] = DB_ORIGIN_DRAINING};
+    int action;
+    struct db_topology *topo = action_begin(req, &action);
+    const struct db_origin *cur = topo ? origin_lookup(req, topo) : NULL;
     char err[512];
-    if (cur == NULL) {
-        admin_reply_error(req, 404, NULL, "services[%s].pools[%s].origins[%s]: no such origin",
-                          req->params[0], req->params[1], req->params[2]);
+    if (cur == NULL)
         goto out;
-    }
     struct db_origin o = *cur; /* borrowed strings: db_origin_set copies */
-    switch ((enum action)action) {
-    case ENABLE:
-        o.state = DB_ORIGIN_ENABLED;
-        break;
-    case DISABLE:
-        o.state = DB_ORIGIN_DISABLED;
-        break;
-    case DRAIN:
-        o.state = DB_ORIGIN_DRAINING;
-        break;
-    case FORCE_UP:
-        o.force = DB_FORCE_UP;
-        break;
-    case FORCE_DOWN:
-        o.force = DB_FORCE_DOWN;
-        break;
-    case RESUME:
-        o.force = DB_FORCE_AUTO;
-        break;
-    }
+    if (action <= DRAIN)
+        o.state = states[action];
+    o.force = action_force(action, o.force);
     int rc =
         db_origin_set(req->db, req->params[0], req->params[1], &o, req->actor, err, sizeof(err));
     if (rc == 0)
@@ -587,13 +569,7 @@ out:
 
 void admin_rules_list(struct admin_request *req)
 {
-    json_t *doc = service_current(req);
-    if (doc == NULL)
-        return;
-    json_t *answer = json_object();
-    json_object_set(answer, "rules", json_object_get(doc, "rules"));
-    json_decref(doc);
-    admin_reply_json(req, 200, answer);
+    service_part_get(req, "rules");
 }
 
 void admin_rules_add(struct admin_request *req)
@@ -611,7 +587,7 @@ void admin_rules_add(struct admin_request *req)
         admin_reply_db(req, rc, err);
         return;
     }
-    json_t *doc = service_current(req);
+    json_t *doc = object_current(req, service_json);
     if (doc == NULL)
         return;
     json_t *rules = json_object_get(doc, "rules"), *answer = json_object();
@@ -630,8 +606,5 @@ void admin_rule_remove(struct admin_request *req)
         return;
     }
     int rc = db_rule_remove(req->db, req->params[0], (size_t)index, req->actor, err, sizeof(err));
-    if (rc == 0)
-        admin_reply_json(req, 200, json_object());
-    else
-        admin_reply_db(req, rc, err);
+    admin_reply_done(req, rc, err);
 }

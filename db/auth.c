@@ -95,22 +95,35 @@ static int scrypt_raw(const char *password, const unsigned char *salt, int log2n
                : -EIO;
 }
 
-/* A new "scrypt$..." string for <password> (the caller frees it), or NULL. */
-static char *password_hash(const char *password)
+/* Checks the length of <password> and hashes it into a new "scrypt$..." string, *<hash_out>
+ * (the caller frees it). Returns 0, or -EINVAL or -EIO with the reason in <err>. */
+static int password_hash(const char *password, char **hash_out, char *err, size_t errlen)
 {
     unsigned char salt[SALT_BYTES], hash[HASH_BYTES];
     char salt_hex[2 * SALT_BYTES + 1], hash_hex[2 * HASH_BYTES + 1];
+    size_t len = strlen(password);
+    *hash_out = NULL;
+    if (len < DB_PASSWORD_MIN) {
+        snprintf(err, errlen, "password: at least %d characters", DB_PASSWORD_MIN);
+        return -EINVAL;
+    }
+    if (len > DB_PASSWORD_MAX) {
+        snprintf(err, errlen, "password: at most %d bytes", DB_PASSWORD_MAX);
+        return -EINVAL;
+    }
     if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-        scrypt_raw(password, salt, SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P, hash) != 0)
-        return NULL;
+        scrypt_raw(password, salt, SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P, hash) != 0) {
+        snprintf(err, errlen, "password: cannot hash (out of memory?)");
+        return -EIO;
+    }
     hex_encode(salt, sizeof(salt), salt_hex);
     hex_encode(hash, sizeof(hash), hash_hex);
-    size_t len = 32 + sizeof(salt_hex) + sizeof(hash_hex);
-    char *text = xmalloc(len);
-    snprintf(text, len, "scrypt$%d$%d$%d$%s$%s", SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P, salt_hex,
+    len = 32 + sizeof(salt_hex) + sizeof(hash_hex);
+    *hash_out = xmalloc(len);
+    snprintf(*hash_out, len, "scrypt$%d$%d$%d$%s$%s", SCRYPT_LOG2N, SCRYPT_R, SCRYPT_P, salt_hex,
              hash_hex);
     OPENSSL_cleanse(hash, sizeof(hash));
-    return text;
+    return 0;
 }
 
 /* Whether <password> matches <stored>; compares in constant time. */
@@ -139,18 +152,15 @@ bool db_user_name_valid(const char *name)
     return name[0] != '.' && name[0] != '-';
 }
 
-static int password_check(const char *password, char *err, size_t errlen)
+/* The same check for user and token names; <field> names the field in <err>. */
+static int name_check(const char *field, const char *name, char *err, size_t errlen)
 {
-    size_t len = strlen(password);
-    if (len < DB_PASSWORD_MIN) {
-        snprintf(err, errlen, "password: at least %d characters", DB_PASSWORD_MIN);
-        return -EINVAL;
-    }
-    if (len > DB_PASSWORD_MAX) {
-        snprintf(err, errlen, "password: at most %d bytes", DB_PASSWORD_MAX);
-        return -EINVAL;
-    }
-    return 0;
+    if (db_user_name_valid(name))
+        return 0;
+    snprintf(err, errlen,
+             "%s: 1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit", field,
+             DB_USER_NAME_MAX);
+    return -EINVAL;
 }
 
 /* ---- SQL helpers ---- */
@@ -167,27 +177,46 @@ static char *column_text(sqlite3_stmt *stmt, int col)
     return t ? xstrdup((const char *)t) : NULL;
 }
 
-/* Runs <sql> with text parameters <a>, <b> (NULL: not bound); returns rows changed or -EIO. */
+/* Prepares <sql> into *<stmt> (the caller finalizes it, also on failure) and binds the text
+ * parameters <a>, <b> (NULL: not bound) to ?1 and ?2 and the integers <n1>, <n2> to ?3 and ?4, as
+ * far as <sql> has them. Returns 0 or -EIO. */
+static int prepare_bound(struct db *db, const char *sql, const char *a, const char *b, int64_t n1,
+                         int64_t n2, sqlite3_stmt **stmt)
+{
+    if (sqlite3_prepare_v2(db->conn, sql, -1, stmt, NULL) != SQLITE_OK)
+        return -EIO;
+    int params = sqlite3_bind_parameter_count(*stmt);
+    if (a && params >= 1)
+        sqlite3_bind_text(*stmt, 1, a, -1, SQLITE_TRANSIENT);
+    if (b && params >= 2)
+        sqlite3_bind_text(*stmt, 2, b, -1, SQLITE_TRANSIENT);
+    if (params >= 3)
+        sqlite3_bind_int64(*stmt, 3, n1);
+    if (params >= 4)
+        sqlite3_bind_int64(*stmt, 4, n2);
+    return 0;
+}
+
+/* Runs <sql> with parameters bound as prepare_bound() does; returns rows changed or -EIO. */
 static int run(struct db *db, const char *sql, const char *a, const char *b, int64_t n1, int64_t n2)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = -EIO;
-    if (sqlite3_prepare_v2(db->conn, sql, -1, &stmt, NULL) != SQLITE_OK)
-        goto out;
-    int params = sqlite3_bind_parameter_count(stmt);
-    if (a && params >= 1)
-        sqlite3_bind_text(stmt, 1, a, -1, SQLITE_TRANSIENT);
-    if (b && params >= 2)
-        sqlite3_bind_text(stmt, 2, b, -1, SQLITE_TRANSIENT);
-    if (params >= 3)
-        sqlite3_bind_int64(stmt, 3, n1);
-    if (params >= 4)
-        sqlite3_bind_int64(stmt, 4, n2);
-    if (sqlite3_step(stmt) == SQLITE_DONE)
+    if (prepare_bound(db, sql, a, b, n1, n2, &stmt) == 0 && sqlite3_step(stmt) == SQLITE_DONE)
         rc = sqlite3_changes(db->conn);
-out:
     sqlite3_finalize(stmt);
     return rc;
+}
+
+/* Runs the query <sql> (parameters bound as prepare_bound() does) up to its first row, left in
+ * *<stmt> for the caller, who finalizes it. Returns 0, -ENOENT when there is no row, or -EIO. */
+static int row_get(struct db *db, const char *sql, const char *a, const char *b, int64_t n1,
+                   int64_t n2, sqlite3_stmt **stmt)
+{
+    if (prepare_bound(db, sql, a, b, n1, n2, stmt) != 0)
+        return -EIO;
+    int step = sqlite3_step(*stmt);
+    return step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
 /* Appends an audit entry at the current config version (which it does not bump). */
@@ -234,27 +263,34 @@ static char *name_json(const char *key, const char *name)
     return out;
 }
 
+/* What an audit entry about a user or token keeps of it: nothing, or {"name": ...} as the entry's
+ * "before" (a removal) or "after" (an addition). */
+enum snapshot { SNAPSHOT_NONE, SNAPSHOT_BEFORE, SNAPSHOT_AFTER };
+
+/* Appends the audit entry for <action> on the <kind> ("user", "token") named <name>. */
+static int audit_name(struct db *db, const char *actor, const char *action, const char *kind,
+                      const char *name, enum snapshot snapshot)
+{
+    char object[100], *snap = snapshot == SNAPSHOT_NONE ? NULL : name_json("name", name);
+    snprintf(object, sizeof(object), "%s %s", kind, name);
+    int rc = audit(db, actor, action, object, snapshot == SNAPSHOT_BEFORE ? snap : NULL,
+                   snapshot == SNAPSHOT_AFTER ? snap : NULL);
+    free(snap);
+    return rc;
+}
+
 /* ---- users ---- */
 
 static int user_add(struct db *db, const char *name, const char *password, bool only_first,
                     const char *actor, char *err, size_t errlen)
 {
-    char object[100], *hash = NULL, *after = NULL;
+    char *hash = NULL;
     int rc;
-    if (!db_user_name_valid(name)) {
-        snprintf(err, errlen,
-                 "username: 1 to %d letters, digits, '.', '_' or '-', starting with a letter "
-                 "or digit",
-                 DB_USER_NAME_MAX);
-        return -EINVAL;
-    }
-    if ((rc = password_check(password, err, errlen)) != 0)
+    if ((rc = name_check("username", name, err, errlen)) != 0)
         return rc;
     /* Hash before taking the write lock: it takes a tenth of a second. */
-    if ((hash = password_hash(password)) == NULL) {
-        snprintf(err, errlen, "password: cannot hash (out of memory?)");
-        return -EIO;
-    }
+    if ((rc = password_hash(password, &hash, err, errlen)) != 0)
+        return rc;
     if ((rc = db_tx_begin(db, true, err, errlen)) != 0)
         goto out;
     int64_t n_users = 0;
@@ -274,9 +310,7 @@ static int user_add(struct db *db, const char *name, const char *password, bool 
         rc = -EEXIST;
         goto out;
     }
-    snprintf(object, sizeof(object), "user %s", name);
-    after = name_json("name", name);
-    if (rc < 0 || audit(db, actor, "user.add", object, NULL, after) != 0) {
+    if (rc < 0 || audit_name(db, actor, "user.add", "user", name, SNAPSHOT_AFTER) != 0) {
         rc = sql_fail(db, "add user", err, errlen);
         goto out;
     }
@@ -284,7 +318,6 @@ static int user_add(struct db *db, const char *name, const char *password, bool 
 out:
     db_tx_rollback(db);
     free(hash);
-    free(after);
     return rc;
 }
 
@@ -304,14 +337,10 @@ int db_user_setup(struct db *db, const char *name, const char *password, char *e
 int db_user_password_set(struct db *db, const char *name, const char *password, const char *actor,
                          char *err, size_t errlen)
 {
-    char object[100], *hash = NULL;
+    char *hash = NULL;
     int rc;
-    if ((rc = password_check(password, err, errlen)) != 0)
+    if ((rc = password_hash(password, &hash, err, errlen)) != 0)
         return rc;
-    if ((hash = password_hash(password)) == NULL) {
-        snprintf(err, errlen, "password: cannot hash (out of memory?)");
-        return -EIO;
-    }
     if ((rc = db_tx_begin(db, true, err, errlen)) != 0)
         goto out;
     rc = run(db, "UPDATE admin_users SET password = ?2 WHERE name = ?1", name, hash, 0, 0);
@@ -320,10 +349,9 @@ int db_user_password_set(struct db *db, const char *name, const char *password, 
         rc = -ENOENT;
         goto out;
     }
-    snprintf(object, sizeof(object), "user %s", name);
     /* A new password ends the user's other sessions. */
     if (rc < 0 || run(db, "DELETE FROM admin_sessions WHERE user = ?", name, NULL, 0, 0) < 0 ||
-        audit(db, actor, "user.password", object, NULL, NULL) != 0) {
+        audit_name(db, actor, "user.password", "user", name, SNAPSHOT_NONE) != 0) {
         rc = sql_fail(db, "set password", err, errlen);
         goto out;
     }
@@ -336,7 +364,6 @@ out:
 
 int db_user_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen)
 {
-    char object[100], *before = NULL;
     int rc;
     if ((rc = db_tx_begin(db, true, err, errlen)) != 0)
         return rc;
@@ -350,62 +377,53 @@ int db_user_remove(struct db *db, const char *name, const char *actor, char *err
         rc = -ENOENT;
         goto out;
     }
-    snprintf(object, sizeof(object), "user %s", name);
-    before = name_json("name", name);
-    if (audit(db, actor, "user.remove", object, before, NULL) != 0) {
+    if (audit_name(db, actor, "user.remove", "user", name, SNAPSHOT_BEFORE) != 0) {
         rc = sql_fail(db, "audit", err, errlen);
         goto out;
     }
     rc = db_tx_commit(db, err, errlen);
 out:
     db_tx_rollback(db);
-    free(before);
     return rc;
 }
 
 int db_user_count(struct db *db, int64_t *n_out)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = -EIO;
-    if (sqlite3_prepare_v2(db->conn, "SELECT count(*) FROM admin_users", -1, &stmt, NULL) ==
-            SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
+    int rc = row_get(db, "SELECT count(*) FROM admin_users", NULL, NULL, 0, 0, &stmt);
+    if (rc == 0)
         *n_out = sqlite3_column_int64(stmt, 0);
-        rc = 0;
-    }
     sqlite3_finalize(stmt);
-    return rc;
+    return rc == 0 ? 0 : -EIO;
+}
+
+static void user_read(sqlite3_stmt *stmt, void *item)
+{
+    struct db_user *u = item;
+    u->name = column_text(stmt, 0);
+    u->created_ms = sqlite3_column_int64(stmt, 1);
+}
+
+static void user_fini(void *item)
+{
+    struct db_user *u = item;
+    free(u->name);
 }
 
 int db_user_list(struct db *db, struct db_user **users_out, size_t *n_out)
 {
     sqlite3_stmt *stmt = NULL;
-    int step = SQLITE_ERROR;
-    *users_out = NULL;
-    *n_out = 0;
-    if (sqlite3_prepare_v2(db->conn, "SELECT name, created_ms FROM admin_users ORDER BY name", -1,
-                           &stmt, NULL) == SQLITE_OK) {
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-            *users_out = xreallocarray(*users_out, *n_out + 1, sizeof(**users_out));
-            struct db_user *u = &(*users_out)[(*n_out)++];
-            u->name = column_text(stmt, 0);
-            u->created_ms = sqlite3_column_int64(stmt, 1);
-        }
-    }
-    sqlite3_finalize(stmt);
-    if (step == SQLITE_DONE)
-        return 0;
-    db_user_free(*users_out, *n_out);
-    *users_out = NULL;
-    *n_out = 0;
-    return -EIO;
+    void *users;
+    prepare_bound(db, "SELECT name, created_ms FROM admin_users ORDER BY name", NULL, NULL, 0, 0,
+                  &stmt); /* a failure leaves <stmt> NULL, which db_rows_read reports */
+    int rc = db_rows_read(stmt, sizeof(**users_out), user_read, user_fini, &users, n_out);
+    *users_out = users;
+    return rc;
 }
 
 void db_user_free(struct db_user *users, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        free(users[i].name);
-    free(users);
+    db_items_free(users, n, sizeof(*users), user_fini);
 }
 
 int db_user_verify(struct db *db, const char *name, const char *password)
@@ -414,16 +432,11 @@ int db_user_verify(struct db *db, const char *name, const char *password)
     static const char decoy[] = "scrypt$15$8$1$00000000000000000000000000000000$"
                                 "0000000000000000000000000000000000000000000000000000000000000000";
     sqlite3_stmt *stmt = NULL;
-    char *stored = NULL;
-    int rc = -EIO, step = SQLITE_ERROR;
-    if (sqlite3_prepare_v2(db->conn, "SELECT password FROM admin_users WHERE name = ?", -1, &stmt,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
-        if ((step = sqlite3_step(stmt)) == SQLITE_ROW)
-            stored = column_text(stmt, 0);
-    }
+    int rc =
+        row_get(db, "SELECT password FROM admin_users WHERE name = ?1", name, NULL, 0, 0, &stmt);
+    char *stored = rc == 0 ? column_text(stmt, 0) : NULL;
     sqlite3_finalize(stmt);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
+    if (rc == -EIO)
         return rc;
     bool ok = password_matches(password, stored ? stored : decoy);
     rc = stored && ok ? 0 : -EACCES;
@@ -466,27 +479,18 @@ int db_session_get(struct db *db, const char *id, struct db_session *out)
 {
     char id_hash[2 * SHA256_DIGEST_LENGTH + 1];
     sqlite3_stmt *stmt = NULL;
-    int rc = -EIO;
     memset(out, 0, sizeof(*out));
     if (strlen(id) != DB_SECRET_HEX)
         return -ENOENT;
     sha256_hex(id, id_hash);
-    if (sqlite3_prepare_v2(db->conn,
-                           "SELECT user, csrf, expires_ms FROM admin_sessions"
-                           " WHERE id_hash = ? AND expires_ms > ?",
-                           -1, &stmt, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(stmt, 1, id_hash, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(stmt, 2, now_ms());
-        int step = sqlite3_step(stmt);
-        if (step == SQLITE_ROW) {
-            out->user = column_text(stmt, 0);
-            snprintf(out->csrf, sizeof(out->csrf), "%s",
-                     (const char *)sqlite3_column_text(stmt, 1));
-            out->expires_ms = sqlite3_column_int64(stmt, 2);
-            rc = 0;
-        } else if (step == SQLITE_DONE) {
-            rc = -ENOENT;
-        }
+    int rc = row_get(db,
+                     "SELECT user, csrf, expires_ms FROM admin_sessions"
+                     " WHERE id_hash = ?1 AND expires_ms > ?3",
+                     id_hash, NULL, now_ms(), 0, &stmt);
+    if (rc == 0) {
+        out->user = column_text(stmt, 0);
+        snprintf(out->csrf, sizeof(out->csrf), "%s", (const char *)sqlite3_column_text(stmt, 1));
+        out->expires_ms = sqlite3_column_int64(stmt, 2);
     }
     sqlite3_finalize(stmt);
     return rc;
@@ -511,14 +515,10 @@ int db_session_delete(struct db *db, const char *id)
 int db_token_add(struct db *db, const char *name, const char *actor,
                  char token_out[DB_TOKEN_LEN + 1], int64_t *id_out, char *err, size_t errlen)
 {
-    char hash[2 * SHA256_DIGEST_LENGTH + 1], object[100], *after = NULL;
+    char hash[2 * SHA256_DIGEST_LENGTH + 1];
     int rc;
-    if (!db_user_name_valid(name)) {
-        snprintf(err, errlen,
-                 "name: 1 to %d letters, digits, '.', '_' or '-', starting with a letter or digit",
-                 DB_USER_NAME_MAX);
-        return -EINVAL;
-    }
+    if ((rc = name_check("name", name, err, errlen)) != 0)
+        return rc;
     memcpy(token_out, DB_TOKEN_PREFIX, sizeof(DB_TOKEN_PREFIX) - 1);
     if (random_hex(token_out + sizeof(DB_TOKEN_PREFIX) - 1, SECRET_BYTES) != 0) {
         snprintf(err, errlen, "token: no random bytes");
@@ -537,95 +537,80 @@ int db_token_add(struct db *db, const char *name, const char *actor,
         goto out;
     }
     *id_out = sqlite3_last_insert_rowid(db->conn);
-    snprintf(object, sizeof(object), "token %s", name);
-    after = name_json("name", name);
     if (rc < 0 ||
         run(db, "UPDATE api_tokens SET created_by = ?1 WHERE name = ?2", actor ? actor : "unknown",
             name, 0, 0) < 0 ||
-        audit(db, actor, "token.add", object, NULL, after) != 0) {
+        audit_name(db, actor, "token.add", "token", name, SNAPSHOT_AFTER) != 0) {
         rc = sql_fail(db, "add token", err, errlen);
         goto out;
     }
     rc = db_tx_commit(db, err, errlen);
 out:
     db_tx_rollback(db);
-    free(after);
     if (rc != 0)
         OPENSSL_cleanse(token_out, DB_TOKEN_LEN + 1);
     return rc;
 }
 
+static void token_read(sqlite3_stmt *stmt, void *item)
+{
+    struct db_token *t = item;
+    t->id = sqlite3_column_int64(stmt, 0);
+    t->name = column_text(stmt, 1);
+    t->created_by = column_text(stmt, 2);
+    t->created_ms = sqlite3_column_int64(stmt, 3);
+    t->last_used_ms = sqlite3_column_int64(stmt, 4);
+}
+
+static void token_fini(void *item)
+{
+    struct db_token *t = item;
+    free(t->name);
+    free(t->created_by);
+}
+
 int db_token_list(struct db *db, struct db_token **tokens_out, size_t *n_out)
 {
     sqlite3_stmt *stmt = NULL;
-    int step = SQLITE_ERROR;
-    *tokens_out = NULL;
-    *n_out = 0;
-    if (sqlite3_prepare_v2(db->conn,
-                           "SELECT id, name, created_by, created_ms, coalesce(last_used_ms, 0)"
-                           " FROM api_tokens ORDER BY id",
-                           -1, &stmt, NULL) == SQLITE_OK) {
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-            *tokens_out = xreallocarray(*tokens_out, *n_out + 1, sizeof(**tokens_out));
-            struct db_token *t = &(*tokens_out)[(*n_out)++];
-            t->id = sqlite3_column_int64(stmt, 0);
-            t->name = column_text(stmt, 1);
-            t->created_by = column_text(stmt, 2);
-            t->created_ms = sqlite3_column_int64(stmt, 3);
-            t->last_used_ms = sqlite3_column_int64(stmt, 4);
-        }
-    }
-    sqlite3_finalize(stmt);
-    if (step == SQLITE_DONE)
-        return 0;
-    db_token_free(*tokens_out, *n_out);
-    *tokens_out = NULL;
-    *n_out = 0;
-    return -EIO;
+    void *tokens;
+    prepare_bound(db,
+                  "SELECT id, name, created_by, created_ms, coalesce(last_used_ms, 0)"
+                  " FROM api_tokens ORDER BY id",
+                  NULL, NULL, 0, 0,
+                  &stmt); /* a failure leaves <stmt> NULL, which db_rows_read reports */
+    int rc = db_rows_read(stmt, sizeof(**tokens_out), token_read, token_fini, &tokens, n_out);
+    *tokens_out = tokens;
+    return rc;
 }
 
 void db_token_free(struct db_token *tokens, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(tokens[i].name);
-        free(tokens[i].created_by);
-    }
-    free(tokens);
+    db_items_free(tokens, n, sizeof(*tokens), token_fini);
 }
 
 int db_token_remove(struct db *db, int64_t id, const char *actor, char *err, size_t errlen)
 {
-    char object[100], *before = NULL, *name = NULL;
+    char *name = NULL;
     sqlite3_stmt *stmt = NULL;
     int rc;
     if ((rc = db_tx_begin(db, true, err, errlen)) != 0)
         return rc;
-    rc = -EIO;
-    if (sqlite3_prepare_v2(db->conn, "SELECT name FROM api_tokens WHERE id = ?", -1, &stmt, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_int64(stmt, 1, id);
-        int step = sqlite3_step(stmt);
-        if (step == SQLITE_ROW)
-            name = column_text(stmt, 0);
-        rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
-    }
+    rc = row_get(db, "SELECT name FROM api_tokens WHERE id = ?3", NULL, NULL, id, 0, &stmt);
+    if (rc == 0)
+        name = column_text(stmt, 0);
     sqlite3_finalize(stmt);
     if (rc == -ENOENT) {
         snprintf(err, errlen, "tokens[%lld]: no such token", (long long)id);
         goto out;
     }
-    snprintf(object, sizeof(object), "token %s", name ? name : "?");
-    if (rc == 0)
-        before = name_json("name", name);
     if (rc != 0 || run(db, "DELETE FROM api_tokens WHERE id = ?3", NULL, NULL, id, 0) != 1 ||
-        audit(db, actor, "token.remove", object, before, NULL) != 0) {
+        audit_name(db, actor, "token.remove", "token", name, SNAPSHOT_BEFORE) != 0) {
         rc = sql_fail(db, "remove token", err, errlen);
         goto out;
     }
     rc = db_tx_commit(db, err, errlen);
 out:
     db_tx_rollback(db);
-    free(before);
     free(name);
     return rc;
 }
@@ -634,22 +619,16 @@ int db_token_check(struct db *db, const char *token, char **name_out)
 {
     char hash[2 * SHA256_DIGEST_LENGTH + 1];
     sqlite3_stmt *stmt = NULL;
-    int rc = -EIO;
     int64_t now = now_ms(), last = 0;
     *name_out = NULL;
     if (strlen(token) != DB_TOKEN_LEN || strncmp(token, DB_TOKEN_PREFIX, 5) != 0)
         return -ENOENT;
     sha256_hex(token, hash);
-    if (sqlite3_prepare_v2(db->conn,
-                           "SELECT name, coalesce(last_used_ms, 0) FROM api_tokens WHERE hash = ?",
-                           -1, &stmt, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(stmt, 1, hash, -1, SQLITE_TRANSIENT);
-        int step = sqlite3_step(stmt);
-        if (step == SQLITE_ROW) {
-            *name_out = column_text(stmt, 0);
-            last = sqlite3_column_int64(stmt, 1);
-        }
-        rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
+    int rc = row_get(db, "SELECT name, coalesce(last_used_ms, 0) FROM api_tokens WHERE hash = ?1",
+                     hash, NULL, 0, 0, &stmt);
+    if (rc == 0) {
+        *name_out = column_text(stmt, 0);
+        last = sqlite3_column_int64(stmt, 1);
     }
     sqlite3_finalize(stmt);
     /* "Last used" to the minute: no write per request for a busy automation. */
@@ -663,20 +642,18 @@ int db_token_check(struct db *db, const char *token, char **name_out)
 int db_login_throttled(struct db *db, const char *key, int64_t *retry_after_ms_out)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = -EIO;
     int64_t now = now_ms();
     *retry_after_ms_out = 0;
-    if (sqlite3_prepare_v2(db->conn, "SELECT locked_until_ms FROM login_failures WHERE key = ?", -1,
-                           &stmt, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
-        int step = sqlite3_step(stmt);
-        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
-        if (step == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > now) {
-            *retry_after_ms_out = sqlite3_column_int64(stmt, 0) - now;
-            rc = -EAGAIN;
-        }
-    }
+    int rc = row_get(db, "SELECT locked_until_ms FROM login_failures WHERE key = ?1", key, NULL, 0,
+                     0, &stmt);
+    int64_t until = rc == 0 ? sqlite3_column_int64(stmt, 0) : 0;
     sqlite3_finalize(stmt);
+    if (rc == -ENOENT)
+        return 0; /* no failures */
+    if (rc == 0 && until > now) {
+        *retry_after_ms_out = until - now;
+        rc = -EAGAIN;
+    }
     return rc;
 }
 
@@ -689,15 +666,11 @@ int db_login_failed(struct db *db, const char *key, int threshold, int64_t base_
      * day forgets old failures. */
     if (run(db, "DELETE FROM login_failures WHERE last_ms < ?3", NULL, NULL, now - 86400000, 0) <
             0 ||
-        sqlite3_prepare_v2(db->conn,
-                           "INSERT INTO login_failures (key, failures, last_ms, locked_until_ms)"
-                           " VALUES (?1, 1, ?2, 0) ON CONFLICT (key) DO UPDATE SET"
-                           " failures = failures + 1, last_ms = ?2 RETURNING failures",
-                           -1, &stmt, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(stmt, 2, now);
-    if (sqlite3_step(stmt) != SQLITE_ROW)
+        row_get(db,
+                "INSERT INTO login_failures (key, failures, last_ms, locked_until_ms)"
+                " VALUES (?1, 1, ?3, 0) ON CONFLICT (key) DO UPDATE SET"
+                " failures = failures + 1, last_ms = ?3 RETURNING failures",
+                key, NULL, now, 0, &stmt) != 0)
         goto out;
     int64_t failures = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);

@@ -21,6 +21,18 @@ int db_topology_write(struct db *db, const struct db_topology *topo, char *err, 
 int db_change_record(struct db *db, const char *actor, const char *action, const char *object,
                      const char *before, const char *after, char *err, size_t errlen);
 
+/* Reads one row of <stmt> into <item>; releases what an item holds. */
+typedef void (*db_row_read_fn)(sqlite3_stmt *stmt, void *item);
+typedef void (*db_item_fini_fn)(void *item);
+/* Steps <stmt> (prepared and bound; NULL when that failed) through its rows and finalizes it:
+ * each row becomes one more <size>-byte item of a new array, filled by <row_read>. Returns 0 with
+ * the array in *<items_out> (the caller frees it) and its length in *<n_out>; or -EIO with NULL
+ * and 0, the items read before the error released with <item_fini>. */
+int db_rows_read(sqlite3_stmt *stmt, size_t size, db_row_read_fn row_read,
+                 db_item_fini_fn item_fini, void **items_out, size_t *n_out);
+/* Releases each of the <n> <size>-byte items of <items> with <item_fini>, then the array. */
+void db_items_free(void *items, size_t n, size_t size, db_item_fini_fn item_fini);
+
 /* Lifts the manual-failback holds of <region> in every service, inside the caller's transaction. */
 int db_failback_release(struct db *db, const char *region, char *err, size_t errlen);
 

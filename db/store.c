@@ -756,32 +756,61 @@ int db_health_record(struct db *db, const char *object, bool up, int64_t time_ms
     return rc;
 }
 
+void db_items_free(void *items, size_t n, size_t size, db_item_fini_fn item_fini)
+{
+    for (size_t i = 0; i < n; i++)
+        item_fini((char *)items + i * size);
+    free(items);
+}
+
+int db_rows_read(sqlite3_stmt *stmt, size_t size, db_row_read_fn row_read,
+                 db_item_fini_fn item_fini, void **items_out, size_t *n_out)
+{
+    char *items = NULL;
+    size_t n = 0;
+    int step = SQLITE_ERROR;
+    while (stmt && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        items = xreallocarray(items, n + 1, size);
+        row_read(stmt, items + n++ * size);
+    }
+    sqlite3_finalize(stmt);
+    if (step != SQLITE_DONE) {
+        db_items_free(items, n, size, item_fini);
+        items = NULL;
+        n = 0;
+    }
+    *items_out = items;
+    *n_out = n;
+    return step == SQLITE_DONE ? 0 : -EIO;
+}
+
+static void health_row_read(sqlite3_stmt *stmt, void *item)
+{
+    struct db_health_row *row = item;
+    row->object = column_text(stmt, 0);
+    row->up = sqlite3_column_int(stmt, 1) != 0;
+    row->time_ms = sqlite3_column_int64(stmt, 2);
+    row->reason = column_text(stmt, 3);
+}
+
+static void health_row_fini(void *item)
+{
+    struct db_health_row *row = item;
+    free(row->object);
+    free(row->reason);
+}
+
 /* Rows of <table> newest first (history) or by object (state), as db_health_row. */
 static int health_rows(struct db *db, const char *sql, size_t limit,
                        struct db_health_row **rows_out, size_t *n_out)
 {
     sqlite3_stmt *stmt = NULL;
-    int step = SQLITE_ERROR;
-    *rows_out = NULL;
-    *n_out = 0;
-    if (sqlite3_prepare_v2(db->conn, sql, -1, &stmt, NULL) == SQLITE_OK) {
+    void *rows;
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &stmt, NULL) == SQLITE_OK)
         sqlite3_bind_int64(stmt, 1, (int64_t)limit);
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-            *rows_out = xreallocarray(*rows_out, *n_out + 1, sizeof(**rows_out));
-            struct db_health_row *row = &(*rows_out)[(*n_out)++];
-            row->object = column_text(stmt, 0);
-            row->up = sqlite3_column_int(stmt, 1) != 0;
-            row->time_ms = sqlite3_column_int64(stmt, 2);
-            row->reason = column_text(stmt, 3);
-        }
-    }
-    sqlite3_finalize(stmt);
-    if (step == SQLITE_DONE)
-        return 0;
-    db_health_free(*rows_out, *n_out);
-    *rows_out = NULL;
-    *n_out = 0;
-    return -EIO;
+    int rc = db_rows_read(stmt, sizeof(**rows_out), health_row_read, health_row_fini, &rows, n_out);
+    *rows_out = rows;
+    return rc;
 }
 
 int db_health_state(struct db *db, struct db_health_row **rows_out, size_t *n_out)
@@ -847,55 +876,50 @@ int db_failback_release(struct db *db, const char *region, char *err, size_t err
 
 void db_health_free(struct db_health_row *rows, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].object);
-        free(rows[i].reason);
-    }
-    free(rows);
+    db_items_free(rows, n, sizeof(*rows), health_row_fini);
+}
+
+static void audit_entry_read(sqlite3_stmt *stmt, void *item)
+{
+    struct db_audit_entry *e = item;
+    e->id = sqlite3_column_int64(stmt, 0);
+    e->time_ms = sqlite3_column_int64(stmt, 1);
+    e->actor = column_text(stmt, 2);
+    e->action = column_text(stmt, 3);
+    e->object = column_text(stmt, 4);
+    e->before = column_text(stmt, 5);
+    e->after = column_text(stmt, 6);
+}
+
+static void audit_entry_fini(void *item)
+{
+    struct db_audit_entry *e = item;
+    free(e->actor);
+    free(e->action);
+    free(e->object);
+    free(e->before);
+    free(e->after);
 }
 
 int db_audit_list(struct db *db, int64_t before_id, size_t limit,
                   struct db_audit_entry **entries_out, size_t *n_out)
 {
     sqlite3_stmt *stmt = NULL;
-    int step = SQLITE_ERROR;
-    *entries_out = NULL;
-    *n_out = 0;
+    void *entries;
     if (sqlite3_prepare_v2(db->conn,
                            "SELECT id, time_ms, actor, action, object, before, after FROM audit"
                            " WHERE ?1 <= 0 OR id < ?1 ORDER BY id DESC LIMIT ?2",
                            -1, &stmt, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(stmt, 1, before_id);
         sqlite3_bind_int64(stmt, 2, (int64_t)limit);
-        while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-            *entries_out = xreallocarray(*entries_out, *n_out + 1, sizeof(**entries_out));
-            struct db_audit_entry *e = &(*entries_out)[(*n_out)++];
-            e->id = sqlite3_column_int64(stmt, 0);
-            e->time_ms = sqlite3_column_int64(stmt, 1);
-            e->actor = column_text(stmt, 2);
-            e->action = column_text(stmt, 3);
-            e->object = column_text(stmt, 4);
-            e->before = column_text(stmt, 5);
-            e->after = column_text(stmt, 6);
-        }
     }
-    sqlite3_finalize(stmt);
-    if (step == SQLITE_DONE)
-        return 0;
-    db_audit_free(*entries_out, *n_out);
-    *entries_out = NULL;
-    *n_out = 0;
-    return -EIO;
+    int rc = db_rows_read(stmt, sizeof(**entries_out), audit_entry_read, audit_entry_fini, &entries,
+                          n_out);
+    *entries_out = entries;
+    return rc;
 }
 
 void db_audit_free(struct db_audit_entry *entries, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(entries[i].actor);
-        free(entries[i].action);
-        free(entries[i].object);
-        free(entries[i].before);
-        free(entries[i].after);
-    }
-    free(entries);
+    db_items_free(entries, n, sizeof(*entries), audit_entry_fini);
 }
