@@ -44,7 +44,8 @@ struct admin; /* opaque; owned by the caller of admin_start() */
 
 /* Reads the TLS files, opens the store, binds the listener and starts serving. <geo>, <watch>,
  * <prober> (may be NULL) and <proxy> (may be NULL: no request counters) are borrowed and must
- * outlive the console. Returns NULL with the reason in <err>. */
+ * outlive the console. Returns NULL with the reason in <err>, which names the setting
+ * (admin-tls-cert, admin-tls-key) of a TLS file that cannot be used. */
 struct admin *admin_start(const struct admin_config *cfg, struct geo *geo, struct gslb_watch *watch,
                           struct gslb_prober *prober, struct proxy *proxy, char *err,
                           size_t errlen);

@@ -8,12 +8,18 @@
  * the same security headers; API answers are never cached.
  *
  * On a loopback listener the Host header must name loopback too: a page on another site that
- * rebinds its DNS name to 127.0.0.1 must not reach the first-run setup or anything else. */
+ * rebinds its DNS name to 127.0.0.1 must not reach the first-run setup or anything else.
+ *
+ * Under TLS (admin-tls-cert, admin-tls-key) libmicrohttpd serves through GnuTLS, which says only
+ * that the pair did not load; the files are read with OpenSSL first, so an error names the file. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,11 +520,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start and stop ---- */
 
-static char *file_read(const char *path, char *err, size_t errlen)
+/* The contents of the file <path> that the setting <key> names, or NULL with the reason in <err>.
+ */
+static char *file_read(const char *key, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        snprintf(err, errlen, "admin: %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s: %s", key, path, strerror(errno));
         return NULL;
     }
     size_t cap = 4096, len = 0, got;
@@ -533,13 +541,49 @@ static char *file_read(const char *path, char *err, size_t errlen)
     bool bad = ferror(f) || len == cap;
     fclose(f);
     if (bad || len == 0) {
-        snprintf(err, errlen, "admin: %s: %s", path,
+        snprintf(err, errlen, "%s: %s: %s", key, path,
                  len == 0 ? "empty" : "unreadable or too large");
         free(buf);
         return NULL;
     }
     buf[len] = '\0';
     return buf;
+}
+
+static int no_passphrase(char *buf, int size, int rwflag, void *data)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)data;
+    return -1; /* never prompt on the terminal: an encrypted key is refused */
+}
+
+/* Checks that the files read hold a PEM certificate and the private key that goes with it. The
+ * listener's TLS library would refuse them too, but without saying which file is wrong. */
+static int tls_files_check(const struct admin *admin, char *err, size_t errlen)
+{
+    BIO *cert_bio = BIO_new_mem_buf(admin->cert_pem, -1);
+    BIO *key_bio = BIO_new_mem_buf(admin->key_pem, -1);
+    X509 *cert = cert_bio ? PEM_read_bio_X509(cert_bio, NULL, no_passphrase, NULL) : NULL;
+    EVP_PKEY *key = key_bio ? PEM_read_bio_PrivateKey(key_bio, NULL, no_passphrase, NULL) : NULL;
+    int rc = -EINVAL;
+    if (cert == NULL)
+        snprintf(err, errlen, "admin-tls-cert: %s: no PEM certificate", admin->cfg.tls_cert);
+    else if (key == NULL)
+        snprintf(err, errlen, "admin-tls-key: %s: no PEM private key (or one with a passphrase)",
+                 admin->cfg.tls_key);
+    else if (X509_check_private_key(cert, key) != 1)
+        snprintf(err, errlen, "admin-tls-key: %s: not the key of the certificate in %s",
+                 admin->cfg.tls_key, admin->cfg.tls_cert);
+    else
+        rc = 0;
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    BIO_free(key_bio);
+    BIO_free(cert_bio);
+    ERR_clear_error(); /* this thread's queue: nothing else should find these errors */
+    return rc;
 }
 
 struct admin *admin_start(const struct admin_config *cfg, struct geo *geo, struct gslb_watch *watch,
@@ -568,8 +612,10 @@ struct admin *admin_start(const struct admin_config *cfg, struct geo *geo, struc
         goto fail;
     }
     admin->tls = cfg->tls_cert[0] != '\0';
-    if (admin->tls && ((admin->cert_pem = file_read(cfg->tls_cert, err, errlen)) == NULL ||
-                       (admin->key_pem = file_read(cfg->tls_key, err, errlen)) == NULL))
+    if (admin->tls &&
+        ((admin->cert_pem = file_read("admin-tls-cert", cfg->tls_cert, err, errlen)) == NULL ||
+         (admin->key_pem = file_read("admin-tls-key", cfg->tls_key, err, errlen)) == NULL ||
+         tls_files_check(admin, err, errlen) != 0))
         goto fail;
     /* The store must open (and migrate) now, not at the first request. */
     struct db *db = admin_db_acquire(admin, err, errlen);
@@ -600,7 +646,7 @@ struct admin *admin_start(const struct admin_config *cfg, struct geo *geo, struc
                          MHD_OPTION_ARRAY, options, MHD_OPTION_END);
     if (admin->daemon == NULL) {
         snprintf(err, errlen, "admin: cannot serve on %s%s", cfg->listen,
-                 admin->tls ? " (is the TLS certificate and key pair valid?)"
+                 admin->tls ? " (address in use, or admin-tls-cert and admin-tls-key unusable?)"
                             : " (address in use?)");
         goto fail;
     }
