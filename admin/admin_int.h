@@ -69,6 +69,9 @@ typedef void (*admin_handler_fn)(struct admin_request *req);
 #define ADMIN_PUBLIC     1u /* no authentication */
 #define ADMIN_LARGE_BODY 2u /* up to ADMIN_IMPORT_MAX */
 
+/* The pattern of one pool's settings, whose errors name the pool's own fields. */
+#define ADMIN_POOL_PATTERN "/services/{service}/pools/{region}"
+
 struct admin_route {
     const char *method;
     const char *pattern; /* under /api/v1; "{name}" matches one path segment */
@@ -112,6 +115,7 @@ struct admin_request {
     const char *content_type;
     char set_cookie[256];
     char retry_after[24];
+    char etag[32]; /* "\"VERSION\"" for a whole topology, else empty */
 };
 
 /* ---- server.c: answers ---- */
@@ -120,14 +124,20 @@ struct admin_request {
 void admin_reply_json(struct admin_request *req, int status, json_t *body);
 /* Answers <status> with JSON text <text> (copied). */
 void admin_reply_text(struct admin_request *req, int status, const char *text, size_t len);
-/* {"error":{"field":<field or null>,"message":"..."}} */
+/* {"error":{"field":<field or null>,"code":...,"message":"..."}}. "code" is there for the errors a
+ * client branches on: "auth" (401), "stale" (412), "throttled" (429), and those a handler names. */
 void admin_reply_error(struct admin_request *req, int status, const char *field, const char *fmt,
                        ...) __attribute__((format(printf, 4, 5)));
+/* The same with the machine code <code> ("csrf"). */
+void admin_reply_error_code(struct admin_request *req, int status, const char *code,
+                            const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* The answer for a db/ result <rc> with message <err>: 400 for -EINVAL (naming the field the
- * message starts with), 404, 409, else 500 (logged). */
+ * message starts with), 404, 409, 412 for -ESTALE, else 500 (logged). */
 void admin_reply_db(struct admin_request *req, int rc, const char *err);
 /* The same for an edit of one object whose body was the request's: a field under <prefix>
- * ("regions[", "services[") is named relative to that object ("lat", "check.path"). */
+ * ("regions[", "services[") is named relative to that object ("lat", "check.path"), and a
+ * duplicate by the body's "name" or "address". */
 void admin_reply_db_object(struct admin_request *req, int rc, const char *err, const char *prefix);
 /* The answer to a change that returns nothing: {} for <rc> 0, else as admin_reply_db. */
 void admin_reply_done(struct admin_request *req, int rc, const char *err);
@@ -181,6 +191,8 @@ void admin_service_patch(struct admin_request *req);
 void admin_service_remove(struct admin_request *req);
 void admin_pools_list(struct admin_request *req);
 void admin_pool_get(struct admin_request *req);
+void admin_pool_put(struct admin_request *req);
+void admin_pool_patch(struct admin_request *req);
 void admin_origins_add(struct admin_request *req);
 void admin_origin_get(struct admin_request *req);
 void admin_origin_put(struct admin_request *req);

@@ -73,7 +73,7 @@ bool admin_authenticate(struct admin_request *req)
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         const char *token = admin_header(req, "X-CSRF-Token");
         if (token == NULL || !secret_equal(token, req->csrf)) {
-            admin_reply_error(req, 403, NULL, "missing or wrong X-CSRF-Token header");
+            admin_reply_error_code(req, 403, "csrf", NULL, "missing or wrong X-CSRF-Token header");
             return false;
         }
     }

@@ -11,7 +11,7 @@
 #include "admin/admin_int.h"
 
 #define SVC    "/services/{service}"
-#define POOL   SVC "/pools/{region}"
+#define POOL   ADMIN_POOL_PATTERN
 #define ORIGIN POOL "/origins/{address}"
 
 const struct admin_route admin_routes[] = {
@@ -39,6 +39,8 @@ const struct admin_route admin_routes[] = {
     {"DELETE", SVC, admin_service_remove, 0},
     {"GET", SVC "/pools", admin_pools_list, 0},
     {"GET", POOL, admin_pool_get, 0},
+    {"PUT", POOL, admin_pool_put, 0},
+    {"PATCH", POOL, admin_pool_patch, 0},
     {"POST", POOL "/origins", admin_origins_add, 0},
     {"GET", ORIGIN, admin_origin_get, 0},
     {"PUT", ORIGIN, admin_origin_put, 0},

@@ -170,13 +170,23 @@ void admin_reply_json(struct admin_request *req, int status, json_t *body)
     answer_set(req, status, text, strlen(text));
 }
 
-static void reply_error_v(struct admin_request *req, int status, const char *field, const char *fmt,
-                          va_list ap)
+/* The machine code of an error the console branches on; <code> NULL takes the status's own. */
+static const char *error_code(int status, const char *code)
+{
+    if (code)
+        return code;
+    return status == 401 ? "auth" : status == 412 ? "stale" : status == 429 ? "throttled" : NULL;
+}
+
+static void reply_error_v(struct admin_request *req, int status, const char *code,
+                          const char *field, const char *fmt, va_list ap)
 {
     char message[1024];
     vsnprintf(message, sizeof(message), fmt, ap);
     json_t *error = json_object();
     json_object_set_new(error, "field", field ? json_string(field) : json_null());
+    if ((code = error_code(status, code)) != NULL)
+        json_object_set_new(error, "code", json_string(code));
     /* Messages may quote request bytes that are not UTF-8: jansson refuses those. */
     json_t *m = json_string(message);
     json_object_set_new(error, "message", m ? m : json_string("invalid request"));
@@ -190,7 +200,16 @@ void admin_reply_error(struct admin_request *req, int status, const char *field,
 {
     va_list ap;
     va_start(ap, fmt);
-    reply_error_v(req, status, field, fmt, ap);
+    reply_error_v(req, status, NULL, field, fmt, ap);
+    va_end(ap);
+}
+
+void admin_reply_error_code(struct admin_request *req, int status, const char *code,
+                            const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(req, status, code, field, fmt, ap);
     va_end(ap);
 }
 
@@ -214,18 +233,27 @@ void admin_reply_db_object(struct admin_request *req, int rc, const char *err, c
     int status = rc == -EINVAL                   ? 400
                  : rc == -ENOENT                 ? 404
                  : rc == -EEXIST || rc == -EBUSY ? 409
+                 : rc == -ESTALE                 ? 412
                                                  : 500;
     if (status == 500)
         log_err("admin: %s %s: %s", req->method, req->route ? req->route->pattern : "?", err);
-    /* "regions[4].name" names "name" of the region in the request's body. */
+    /* "regions[4].name" names "name" of the region in the request's body; "services[www].pools[
+     * eu-west].origins[0].weight" names "weight" of an origin, ".pools[eu-west].min_healthy" the
+     * pool's own field when the body was a pool. */
     const char *inner = field;
     if (prefix && strncmp(field, prefix, strlen(prefix)) == 0) {
+        bool pool_body = req->route && strcmp(req->route->pattern, ADMIN_POOL_PATTERN) == 0;
         const char *end = strcmp(prefix, "services[") == 0 && strstr(field, "].origins[")
                               ? strstr(field, "].origins[") + 1
-                              : field;
+                          : pool_body && strstr(field, "].pools[") ? strstr(field, "].pools[") + 1
+                                                                   : field;
         end = strstr(end, "].");
         if (end)
             inner = end + 2;
+        /* db/ names a duplicate by the object ("regions[eu-west]: already exists"): what the
+         * body got wrong is its name, or an origin's address. */
+        if (rc == -EEXIST)
+            inner = strstr(field, ".origins") ? "address" : "name";
     }
     admin_reply_error(req, status, inner[0] ? inner : NULL, "%s", err);
 }
@@ -295,6 +323,8 @@ static enum MHD_Result send_answer(struct admin_request *req)
         MHD_add_response_header(r, "Set-Cookie", req->set_cookie);
     if (req->retry_after[0])
         MHD_add_response_header(r, "Retry-After", req->retry_after);
+    if (req->etag[0])
+        MHD_add_response_header(r, "ETag", req->etag);
     if (req->status == 401)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"gslb\"");
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, r);

@@ -55,43 +55,60 @@ void admin_route_explain(struct admin_request *req)
     struct gslb_balancer *balancer = gslb_balancer_create(snap);
     struct sbuf out = {0};
     gslb_explain(snap, balancer, req->admin->geo, ip, host, view, &out);
-    admin_reply_text(req, 200, out.p, out.len);
+    /* gslbctl route's object, plus the config version of the snapshot that answered: after an
+     * edit, a client can tell whether the daemon has loaded it yet. */
+    json_t *answer = json_loadb(out.p ? out.p : "", out.len, 0, NULL);
+    if (json_is_object(answer)) {
+        json_object_set_new(answer, "config_version", json_integer(snap->version));
+        admin_reply_json(req, 200, answer);
+    } else {
+        json_decref(answer);
+        admin_reply_error(req, 500, NULL, "cannot explain the decision");
+    }
     free(out.p);
     gslb_balancer_destroy(balancer);
     gslb_health_release(health);
     gslb_snapshot_release(snap);
 }
 
-/* Answers {<list_key>: [...]} with <rows> (freed here) as db/ read them, each row's time under
- * <time_key>; 500 naming <what> when the read failed (<rc> not 0). */
-static void health_rows_reply(struct admin_request *req, int rc, struct db_health_row *rows,
-                              size_t n, const char *what, const char *list_key,
-                              const char *time_key)
+/* <rows> (freed here) as db/ read them, each row's time under <time_key>; with <with_up>, also
+ * whether the object is up. */
+static json_t *health_rows_json(struct db_health_row *rows, size_t n, const char *time_key,
+                                bool with_up)
 {
-    if (rc != 0) {
-        admin_reply_error(req, 500, NULL, "cannot read the %s", what);
-        return;
-    }
-    json_t *list = json_array(), *answer = json_object();
+    json_t *list = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_object();
         json_object_set_new(o, "object", json_string(rows[i].object));
-        json_object_set_new(o, "up", json_boolean(rows[i].up));
+        if (with_up)
+            json_object_set_new(o, "up", json_boolean(rows[i].up));
         json_object_set_new(o, time_key, json_integer(rows[i].time_ms));
-        json_object_set_new(o, "reason", json_string(rows[i].reason));
+        json_object_set_new(o, "reason", json_string(rows[i].reason ? rows[i].reason : ""));
         json_array_append_new(list, o);
     }
     db_health_free(rows, n);
-    json_object_set_new(answer, list_key, list);
-    admin_reply_json(req, 200, answer);
+    return list;
 }
 
 void admin_health_get(struct admin_request *req)
 {
-    struct db_health_row *rows;
-    size_t n;
-    int rc = db_health_state(req->db, &rows, &n);
-    health_rows_reply(req, rc, rows, n, "health state", "objects", "since_ms");
+    struct db_health_row *rows, *holds;
+    size_t n, n_holds;
+    if (db_health_state(req->db, &rows, &n) != 0) {
+        admin_reply_error(req, 500, NULL, "cannot read the health state");
+        return;
+    }
+    json_t *answer = json_object();
+    json_object_set_new(answer, "objects", health_rows_json(rows, n, "since_ms", true));
+    /* And the regions manual failback holds out of a service ("SERVICE/REGION") until an
+     * operator resumes them. */
+    if (db_failback_holds(req->db, &holds, &n_holds) != 0) {
+        json_decref(answer);
+        admin_reply_error(req, 500, NULL, "cannot read the failback holds");
+        return;
+    }
+    json_object_set_new(answer, "holds", health_rows_json(holds, n_holds, "since_ms", false));
+    admin_reply_json(req, 200, answer);
 }
 
 void admin_health_history(struct admin_request *req)
@@ -101,8 +118,13 @@ void admin_health_history(struct admin_request *req)
     long long limit;
     if (!query_int(req, "limit", 1, 10000, 100, &limit))
         return;
-    int rc = db_health_history(req->db, (size_t)limit, &rows, &n);
-    health_rows_reply(req, rc, rows, n, "health history", "changes", "time_ms");
+    if (db_health_history(req->db, (size_t)limit, &rows, &n) != 0) {
+        admin_reply_error(req, 500, NULL, "cannot read the health history");
+        return;
+    }
+    json_t *answer = json_object();
+    json_object_set_new(answer, "changes", health_rows_json(rows, n, "time_ms", true));
+    admin_reply_json(req, 200, answer);
 }
 
 /* Audit snapshots are JSON text; an entry written by something else stays a string. */
@@ -156,21 +178,43 @@ void admin_stats_get(struct admin_request *req)
     size_t n = 0;
     struct proxy_region_stats *stats =
         req->admin->proxy ? proxy_region_stats(req->admin->proxy, &n) : NULL;
-    json_t *list = json_array(), *answer = json_object();
+    json_t *list = json_array(), *answer = json_object(), *unrouted = NULL;
     clock_gettime(CLOCK_REALTIME, &ts);
+    /* The proxy counts requests no region could take (503) under the region "none"; they get a
+     * field of their own, unless a configured region has that name (then they stay mixed in). */
+    const struct gslb_snapshot *snap =
+        req->admin->watch ? gslb_watch_acquire(req->admin->watch) : NULL;
+    bool none_is_a_region = false;
+    for (size_t i = 0; snap && i < snap->n_regions; i++)
+        none_is_a_region |= strcmp(snap->regions[i].name, PROXY_REGION_NONE) == 0;
+    gslb_snapshot_release(snap);
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_object(), *by = json_object();
-        json_object_set_new(o, "region", json_string(stats[i].region));
+        bool is_unrouted = !none_is_a_region && strcmp(stats[i].region, PROXY_REGION_NONE) == 0;
+        if (!is_unrouted)
+            json_object_set_new(o, "region", json_string(stats[i].region));
         json_object_set_new(o, "requests", json_integer((json_int_t)stats[i].requests));
         for (int c = 0; c < 6; c++)
             json_object_set_new(by, classes[c], json_integer((json_int_t)stats[i].by_class[c]));
         json_object_set_new(o, "by_class", by);
-        json_array_append_new(list, o);
+        if (is_unrouted)
+            unrouted = o;
+        else
+            json_array_append_new(list, o);
     }
     free(stats);
+    if (unrouted == NULL) {
+        json_t *by = json_object();
+        unrouted = json_object();
+        json_object_set_new(unrouted, "requests", json_integer(0));
+        for (int c = 0; c < 6; c++)
+            json_object_set_new(by, classes[c], json_integer(0));
+        json_object_set_new(unrouted, "by_class", by);
+    }
     json_object_set_new(answer, "time_ms",
                         json_integer((json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
     json_object_set_new(answer, "regions", list);
+    json_object_set_new(answer, "unrouted", unrouted);
     admin_reply_json(req, 200, answer);
 }
 

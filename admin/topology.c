@@ -197,40 +197,72 @@ static void topo_list(struct admin_request *req, const char *key,
 
 /* ---- the whole document, and the version ---- */
 
-void admin_version_get(struct admin_request *req)
+/* Answers the versions; returns the config version, or -1 after answering 500. */
+static int64_t version_reply(struct admin_request *req)
 {
     int64_t version = 0;
     int schema = 0;
     if (db_config_version(req->db, &version) != 0 || db_schema_version(req->db, &schema) != 0) {
         admin_reply_error(req, 500, NULL, "cannot read the versions");
-        return;
+        return -1;
     }
     json_t *answer = json_object();
     json_object_set_new(answer, "config_version", json_integer(version));
     json_object_set_new(answer, "schema_version", json_integer(schema));
     admin_reply_json(req, 200, answer);
+    return version;
+}
+
+void admin_version_get(struct admin_request *req)
+{
+    version_reply(req);
 }
 
 void admin_topology_get(struct admin_request *req)
 {
-    char err[512];
-    char *text = db_export_json(req->db, err, sizeof(err));
-    if (text == NULL)
-        admin_reply_db(req, -EIO, err);
-    else
-        reply_owned(req, 200, text);
+    struct db_topology *topo = topo_load(req);
+    if (topo == NULL)
+        return;
+    /* The version the document was read at, for an If-Match on the PUT that replaces it. */
+    snprintf(req->etag, sizeof(req->etag), "\"%lld\"", (long long)topo->version);
+    reply_owned(req, 200, db_topology_to_json(topo));
+    db_topology_free(topo);
+}
+
+/* The config version an If-Match header names: "12" (or W/"12"); -1 for "*" or no header, -2
+ * when it names no version (which matches none). */
+static int64_t if_match_version(const char *value)
+{
+    if (value == NULL || strcmp(value, "*") == 0)
+        return -1;
+    if (strncmp(value, "W/", 2) == 0)
+        value += 2;
+    char *end;
+    if (value[0] != '"' || value[1] < '0' || value[1] > '9')
+        return -2;
+    long long v = strtoll(value + 1, &end, 10);
+    return end[0] == '"' && end[1] == '\0' && v >= 0 ? v : -2;
 }
 
 void admin_topology_put(struct admin_request *req)
 {
     char err[512];
-    int rc = db_import_json(req->db, req->body ? req->body : "", req->body_len, req->actor, err,
-                            sizeof(err));
+    const char *if_match = admin_header(req, "If-Match");
+    int64_t expected = if_match_version(if_match);
+    if (expected == -2) {
+        admin_reply_error(req, 412, NULL,
+                          "If-Match: expected the ETag of GET /topology (a quoted config version)");
+        return;
+    }
+    int rc = db_import_json_if(req->db, req->body ? req->body : "", req->body_len, expected,
+                               req->actor, err, sizeof(err));
     if (rc != 0) {
         admin_reply_db(req, rc, err);
         return;
     }
-    admin_version_get(req);
+    int64_t version = version_reply(req);
+    if (version >= 0)
+        snprintf(req->etag, sizeof(req->etag), "\"%lld\"", (long long)version);
 }
 
 /* ---- operator actions on regions and origins ---- */
@@ -473,23 +505,82 @@ void admin_pools_list(struct admin_request *req)
     service_part_get(req, "pools");
 }
 
-void admin_pool_get(struct admin_request *req)
+static char *pool_json(struct admin_request *req, const struct db_topology *topo)
 {
-    json_t *doc = object_current(req, service_json), *pool;
+    const struct db_service *s = db_topology_service(topo, req->params[0]);
+    const struct db_pool *p = pool_find(s, req->params[1]);
+    if (p == NULL) {
+        admin_reply_error(req, 404, NULL, "services[%s].pools[%s]: no such pool", req->params[0],
+                          req->params[1]);
+        return NULL;
+    }
+    /* The pool as the service's document gives it, origins included. */
+    json_t *doc = parsed(db_service_to_json(s)), *pool;
     size_t i;
-    if (doc == NULL)
-        return;
+    char *text = NULL;
     json_array_foreach(json_object_get(doc, "pools"), i, pool)
     {
-        if (strcmp(json_string_value(json_object_get(pool, "region")), req->params[1]) == 0) {
-            admin_reply_json(req, 200, json_incref(pool));
-            json_decref(doc);
-            return;
-        }
+        if (text == NULL &&
+            strcmp(json_string_value(json_object_get(pool, "region")), req->params[1]) == 0)
+            text = doc_text(pool);
     }
     json_decref(doc);
-    admin_reply_error(req, 404, NULL, "services[%s].pools[%s]: no such pool", req->params[0],
-                      req->params[1]);
+    return text;
+}
+
+/* A pool's settings; its origins change through their own routes, so a body may repeat them
+ * unchanged, nothing else. */
+static void pool_write(struct admin_request *req, json_t *doc, bool add)
+{
+    struct db_pool pool;
+    char err[512];
+    (void)add;
+    json_t *origins = json_object_get(doc, "origins");
+    if (origins) {
+        json_t *cur = object_current(req, pool_json);
+        bool same = cur && json_equal(origins, json_object_get(cur, "origins"));
+        json_decref(cur);
+        if (cur == NULL)
+            return;
+        if (!same) {
+            admin_reply_error(req, 400, "origins",
+                              "origins: change a pool's origins through "
+                              "/services/{service}/pools/{region}/origins");
+            return;
+        }
+        json_object_del(doc, "origins");
+    }
+    char *text = doc_text(doc);
+    int rc = db_pool_from_json(text, strlen(text), &pool, err, sizeof(err));
+    free(text);
+    if (rc != 0) {
+        admin_reply_db_object(req, rc, err, "services[");
+        return;
+    }
+    rc = db_pool_set(req->db, req->params[0], &pool, req->actor, err, sizeof(err));
+    db_pool_fini(&pool);
+    if (rc != 0) {
+        admin_reply_db_object(req, rc, err, "services[");
+        return;
+    }
+    json_t *now = object_current(req, pool_json);
+    if (now)
+        admin_reply_json(req, 200, now);
+}
+
+void admin_pool_get(struct admin_request *req)
+{
+    object_get(req, pool_json);
+}
+
+void admin_pool_put(struct admin_request *req)
+{
+    object_put(req, pool_write, false, "region", req->params[1]);
+}
+
+void admin_pool_patch(struct admin_request *req)
+{
+    object_patch(req, pool_json, pool_write, "region", req->params[1]);
 }
 
 static void origin_write(struct admin_request *req, json_t *doc, bool add)

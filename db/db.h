@@ -145,6 +145,10 @@ char *db_topology_to_json(const struct db_topology *topo);
 /* Replaces the whole topology with the document <text>, all or nothing. */
 int db_import_json(struct db *db, const char *text, size_t len, const char *actor, char *err,
                    size_t errlen);
+/* The same, but only while the stored config version is <expected> (a negative <expected>: any),
+ * checked in the import's own transaction: -ESTALE when it moved on, and nothing changes. */
+int db_import_json_if(struct db *db, const char *text, size_t len, int64_t expected,
+                      const char *actor, char *err, size_t errlen);
 /* The stored topology as canonical JSON (the caller frees it), or NULL with <err> filled. */
 char *db_export_json(struct db *db, char *err, size_t errlen);
 
@@ -331,10 +335,14 @@ int db_service_from_json(const char *text, size_t len, struct db_service *out, c
 int db_origin_from_json(const char *text, size_t len, struct db_origin *out, char *err,
                         size_t errlen);
 int db_rule_from_json(const char *text, size_t len, struct db_rule *out, char *err, size_t errlen);
+/* A pool's own settings (region, min_healthy, min_weight_percent, failback, holddown_ms, check),
+ * for db_pool_set; "origins" is refused. */
+int db_pool_from_json(const char *text, size_t len, struct db_pool *out, char *err, size_t errlen);
 void db_region_fini(struct db_region *region);
 void db_service_fini(struct db_service *service);
 void db_origin_fini(struct db_origin *origin);
 void db_rule_fini(struct db_rule *rule);
+void db_pool_fini(struct db_pool *pool);
 /* Compact JSON of one object, as in the topology document (the caller frees it). */
 char *db_region_to_json(const struct db_region *region);
 char *db_service_to_json(const struct db_service *service);

@@ -39,7 +39,6 @@ int db_failback_release(struct db *db, const char *region, char *err, size_t err
 /* topology.c: ownership helpers for the model structs. */
 void db_region_fini(struct db_region *region);
 void db_service_fini(struct db_service *service);
-void db_pool_fini(struct db_pool *pool);
 void db_origin_fini(struct db_origin *origin);
 void db_rule_fini(struct db_rule *rule);
 void db_region_copy(struct db_region *dst, const struct db_region *src);

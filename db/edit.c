@@ -34,8 +34,10 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-static int edit_run(struct db *db, const char *actor, const char *action, edit_fn fn,
-                    const void *arg, char *err, size_t errlen)
+/* Runs <fn> as one change; with <expected> not negative, only while the stored config version is
+ * <expected> (-ESTALE otherwise), checked inside the same transaction. */
+static int edit_run_if(struct db *db, int64_t expected, const char *actor, const char *action,
+                       edit_fn fn, const void *arg, char *err, size_t errlen)
 {
     struct db_topology *topo = NULL;
     struct edit_audit audit = {.object = ""};
@@ -43,6 +45,10 @@ static int edit_run(struct db *db, const char *actor, const char *action, edit_f
 
     if ((rc = db_tx_begin(db, true, err, errlen)) ||
         (rc = db_topology_read(db, &topo, err, errlen)) ||
+        (expected >= 0 && topo->version != expected &&
+         (rc = fail(err, errlen, -ESTALE,
+                    "the configuration is at version %lld now, not %lld: reload it and retry",
+                    (long long)topo->version, (long long)expected))) ||
         (rc = fn(topo, arg, &audit, err, errlen)) ||
         (rc = db_topology_validate(topo, err, errlen)) ||
         (rc = db_topology_write(db, topo, err, errlen)) ||
@@ -58,6 +64,12 @@ out:
     free(audit.before);
     free(audit.after);
     return rc;
+}
+
+static int edit_run(struct db *db, const char *actor, const char *action, edit_fn fn,
+                    const void *arg, char *err, size_t errlen)
+{
+    return edit_run_if(db, -1, actor, action, fn, arg, err, errlen);
 }
 
 /* Removes element <index> of an array of <n> elements of <size> bytes. */
@@ -86,15 +98,21 @@ static int import_apply(struct db_topology *topo, const void *arg, struct edit_a
     return 0;
 }
 
-int db_import_json(struct db *db, const char *text, size_t len, const char *actor, char *err,
-                   size_t errlen)
+int db_import_json_if(struct db *db, const char *text, size_t len, int64_t expected,
+                      const char *actor, char *err, size_t errlen)
 {
     struct db_topology *fresh = NULL;
     int rc = db_topology_from_json(text, len, &fresh, err, errlen);
     if (rc == 0)
-        rc = edit_run(db, actor, "topology.import", import_apply, fresh, err, errlen);
+        rc = edit_run_if(db, expected, actor, "topology.import", import_apply, fresh, err, errlen);
     db_topology_free(fresh);
     return rc;
+}
+
+int db_import_json(struct db *db, const char *text, size_t len, const char *actor, char *err,
+                   size_t errlen)
+{
+    return db_import_json_if(db, text, len, -1, actor, err, errlen);
 }
 
 char *db_export_json(struct db *db, char *err, size_t errlen)

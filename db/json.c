@@ -734,6 +734,16 @@ int db_rule_from_json(const char *text, size_t len, struct db_rule *out, char *e
     return rc;
 }
 
+int db_pool_from_json(const char *text, size_t len, struct db_pool *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = object_from_json(text, len, pool_parse_item, out, "origins",
+                              "change a pool's origins through its origins", err, errlen);
+    if (rc != 0)
+        db_pool_fini(out);
+    return rc;
+}
+
 char *db_pool_to_json(const struct db_pool *pool)
 {
     json_t *o = pool_json(pool);

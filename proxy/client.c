@@ -250,14 +250,15 @@ static void request_log(struct client *c)
             &r->ws->series[(size_t)(r->svc - r->ws->snap->services) * r->ws->snap->n_regions +
                            (r->origin ? r->origin_region : 0)];
         if (r->origin == NULL)
-            metrics_observe(metrics_series_get(&p->metrics, service, "none"), r->status, -1);
+            metrics_observe(metrics_series_get(&p->metrics, service, PROXY_REGION_NONE), r->status,
+                            -1);
         else {
             if (*slot == NULL)
                 *slot = metrics_series_get(&p->metrics, service, region);
             metrics_observe(*slot, r->status, r->resp_head_sent ? r->upstream_us : -1);
         }
     } else {
-        metrics_observe(metrics_series_get(&p->metrics, "none", "none"), r->status, -1);
+        metrics_observe(metrics_series_get(&p->metrics, "none", PROXY_REGION_NONE), r->status, -1);
     }
     if (p->log == NULL)
         return;

@@ -118,6 +118,9 @@ int proxy_metrics_port(const struct proxy *proxy);
 /* Requests answered since the proxy started, for one region, summed over services and workers
  * ("none" counts requests no region could take). by_class[0] counts requests aborted before an
  * answer, by_class[1..5] answers 1xx..5xx. */
+/* The region name under which the counters keep requests no region could take (503). */
+#define PROXY_REGION_NONE "none"
+
 struct proxy_region_stats {
     char region[64];
     uint64_t requests;

@@ -105,6 +105,17 @@ static void expect_answer(struct http h, int status, const char *field)
     http_free(&h);
 }
 
+/* Checks that <h> answered <status> with the error code <code>; frees <h>. */
+static void expect_code(struct http h, int status, const char *code)
+{
+    if (h.status != status)
+        fail_msg("answered %d, expected %d: %.300s", h.status, status, h.r.body ? h.r.body : "");
+    const char *got = jstr(json_object_get(h.json, "error"), "code");
+    if (got == NULL || strcmp(got, code) != 0)
+        fail_msg("error code %s, expected %s: %.300s", got ? got : "(none)", code, h.r.body);
+    http_free(&h);
+}
+
 /* Logs <user> in; fills <cookie_out> ("gslb_session=...") and <csrf_out>. Returns the status. */
 static int login(const char *user, const char *password, char *cookie_out, char *csrf_out)
 {
@@ -327,9 +338,10 @@ static void state_changes_need_the_csrf_token(void **state)
     char headers[512];
     const char *region = "{\"name\":\"ap-south\",\"lat\":19.07,\"lon\":72.88}";
     snprintf(headers, sizeof(headers), "Cookie: %s\r\n", cookie);
-    expect_answer(http("POST", "/api/v1/regions", region, headers), 403, NULL);
+    expect_code(http("POST", "/api/v1/regions", region, headers), 403, "csrf");
     snprintf(headers, sizeof(headers), "Cookie: %s\r\nX-CSRF-Token: %064d\r\n", cookie, 0);
-    expect_answer(http("POST", "/api/v1/regions", region, headers), 403, NULL);
+    expect_code(http("POST", "/api/v1/regions", region, headers), 403, "csrf");
+    expect_code(http("GET", "/api/v1/regions", NULL, ""), 401, "auth");
     /* A page of another origin, even with the token, is refused. */
     expect_answer(
         as_admin_with("POST", "/api/v1/regions", region, "Origin: http://evil.example\r\n"), 403,
@@ -360,6 +372,7 @@ static void repeated_failed_logins_are_throttled(void **state)
     const char *retry = resp_header(&h.r, "Retry-After");
     assert_non_null(retry);
     assert_true(atoi(retry) >= 1 && atoi(retry) <= ADMIN_LOCK_BASE / 1000);
+    assert_string_equal(jstr(json_object_get(h.json, "error"), "code"), "throttled");
     http_free(&h);
     /* Other users are not locked out by it. */
     assert_int_equal(login("admin", PASSWORD, c, t), 200);
@@ -505,6 +518,15 @@ static void edits_validate_name_the_field_and_store_nothing_invalid(void **state
         as_admin("PUT", "/api/v1/regions/eu-west", "{\"name\":\"eu-north\",\"lat\":1,\"lon\":1}"),
         400, NULL);
     expect_answer(as_admin("DELETE", "/api/v1/regions/us-east", NULL), 409, NULL); /* in use */
+    /* A duplicate names the body's own field, not the stored object. */
+    expect_answer(as_admin("POST", "/api/v1/regions", "{\"name\":\"eu-west\",\"lat\":1,\"lon\":1}"),
+                  409, "name");
+    expect_answer(
+        as_admin("POST", "/api/v1/services", "{\"name\":\"www\",\"hosts\":[\"a.example\"]}"), 409,
+        "name");
+    expect_answer(as_admin("POST", "/api/v1/services/www/pools/eu-west/origins",
+                           "{\"address\":\"127.0.0.1:9001\"}"),
+                  409, "address");
     expect_answer(as_admin("PUT", "/api/v1/topology", "{\"regions\":[{\"name\":\"x\",\"lat\":1}]}"),
                   400, "regions[0].lon");
     assert_int_equal(config_version(), before);
@@ -599,6 +621,10 @@ static void route_explains_exactly_like_gslbctl(void **state)
     assert_int_equal(h.status, 200);
     assert_string_equal(jstr(h.json, "region"), "eu-west");
     assert_string_equal(jstr(json_object_get(h.json, "geo"), "country"), "GB");
+    /* The snapshot's version: never ahead of the store. */
+    json_int_t snap_version = json_integer_value(json_object_get(h.json, "config_version"));
+    assert_true(snap_version > 0 && snap_version <= config_version());
+    json_object_del(h.json, "config_version"); /* the rest is gslbctl route's object */
 
     char cmd[1024], out[8192] = "";
     snprintf(cmd, sizeof(cmd),
@@ -637,19 +663,141 @@ static void whole_topology_export_and_import(void **state)
     free(doc);
 }
 
+static void whole_topology_replace_checks_the_version_named(void **state)
+{
+    (void)state;
+    struct http h = as_admin("GET", "/api/v1/topology", NULL);
+    char etag[32], headers[64], *doc = strdup(h.r.body);
+    snprintf(etag, sizeof(etag), "%s", resp_header(&h.r, "ETag"));
+    http_free(&h);
+    json_int_t before = config_version();
+    char want[32];
+    snprintf(want, sizeof(want), "\"%lld\"", (long long)before);
+    assert_string_equal(etag, want);
+
+    /* An older version: 412, code "stale", nothing changes. */
+    snprintf(headers, sizeof(headers), "If-Match: \"%lld\"\r\n", (long long)before - 1);
+    h = as_admin_with("PUT", "/api/v1/topology", doc, headers);
+    assert_true(json_is_null(json_object_get(json_object_get(h.json, "error"), "field")));
+    expect_code(h, 412, "stale");
+    expect_code(as_admin_with("PUT", "/api/v1/topology", doc, "If-Match: yesterday\r\n"), 412,
+                "stale");
+    assert_int_equal(config_version(), before);
+
+    /* The current one: replaced, and the answer's ETag is the new version. */
+    snprintf(headers, sizeof(headers), "If-Match: %s\r\n", etag);
+    h = as_admin_with("PUT", "/api/v1/topology", doc, headers);
+    assert_int_equal(h.status, 200);
+    snprintf(want, sizeof(want), "\"%lld\"", (long long)before + 1);
+    assert_string_equal(resp_header(&h.r, "ETag"), want);
+    http_free(&h);
+    /* ...which the same If-Match cannot do twice. */
+    expect_code(as_admin_with("PUT", "/api/v1/topology", doc, headers), 412, "stale");
+    assert_int_equal(config_version(), before + 1);
+    free(doc);
+}
+
+static void pool_settings_change_without_touching_origins(void **state)
+{
+    (void)state;
+    const char *path = "/api/v1/services/www/pools/eu-west";
+    struct http h = as_admin("PUT", path,
+                             "{\"region\":\"eu-west\",\"failback\":\"manual\","
+                             "\"holddown_ms\":5000,\"check\":{\"path\":\"/healthz\"}}");
+    assert_int_equal(h.status, 200);
+    assert_string_equal(jstr(h.json, "failback"), "manual");
+    assert_int_equal(json_integer_value(json_object_get(h.json, "holddown_ms")), 5000);
+    assert_int_equal(json_array_size(json_object_get(h.json, "origins")), 1);
+    http_free(&h);
+
+    h = as_admin("PATCH", path, "{\"min_weight_percent\":50}");
+    assert_int_equal(h.status, 200);
+    assert_int_equal(json_integer_value(json_object_get(h.json, "min_weight_percent")), 50);
+    assert_string_equal(jstr(h.json, "failback"), "manual"); /* merged */
+    assert_string_equal(jstr(json_object_get(h.json, "check"), "path"), "/healthz");
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/audit?limit=1", NULL);
+    json_t *e = json_array_get(json_object_get(h.json, "entries"), 0);
+    assert_string_equal(jstr(e, "action"), "pool.set");
+    assert_string_equal(jstr(e, "object"), "pool www/eu-west");
+    http_free(&h);
+
+    json_int_t before = config_version();
+    expect_answer(as_admin("PUT", path, "{\"min_healthy\":0}"), 400, "min_healthy");
+    expect_answer(as_admin("PUT", path, "{\"min_healthy\":5}"), 400, "min_healthy");
+    expect_answer(as_admin("PUT", path, "{\"failback\":\"later\"}"), 400, "failback");
+    expect_answer(as_admin("PUT", path, "{\"check\":{\"path\":\"x\"}}"), 400, "check.path");
+    expect_answer(as_admin("PUT", path, "{\"origins\":[]}"), 400, "origins");
+    expect_answer(as_admin("PUT", path, "{\"region\":\"us-east\"}"), 400, "region");
+    expect_answer(as_admin("PUT", "/api/v1/services/www/pools/nowhere", "{}"), 404, NULL);
+    assert_int_equal(config_version(), before);
+
+    /* A GET's answer, origins included, goes back as it is; {} is every default again. */
+    h = as_admin("GET", path, NULL);
+    char *doc = strdup(h.r.body);
+    http_free(&h);
+    expect_answer(as_admin("PUT", path, doc), 200, NULL);
+    free(doc);
+    h = as_admin("PUT", path, "{}");
+    assert_int_equal(h.status, 200);
+    assert_null(json_object_get(h.json, "failback")); /* defaults are left out */
+    assert_null(json_object_get(h.json, "min_weight_percent"));
+    assert_int_equal(json_array_size(json_object_get(h.json, "origins")), 1);
+    http_free(&h);
+}
+
+static void manual_failback_holds_show_and_resume_lifts_them(void **state)
+{
+    (void)state;
+    char err[256];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    assert_non_null(db);
+    assert_int_equal(db_failback_hold(db, "www/us-east", true, now_ms(), "down at 12:00"), 0);
+    db_close(db);
+    struct http h = as_admin("GET", "/api/v1/health", NULL);
+    json_t *holds = json_object_get(h.json, "holds");
+    assert_int_equal(json_array_size(holds), 1);
+    assert_string_equal(jstr(json_array_get(holds, 0), "object"), "www/us-east");
+    assert_string_equal(jstr(json_array_get(holds, 0), "reason"), "down at 12:00");
+    assert_true(json_integer_value(json_object_get(json_array_get(holds, 0), "since_ms")) > 0);
+    http_free(&h);
+    expect_answer(as_admin("POST", "/api/v1/regions/us-east/state", "{\"action\":\"resume\"}"), 200,
+                  NULL);
+    h = as_admin("GET", "/api/v1/health", NULL);
+    assert_int_equal(json_array_size(json_object_get(h.json, "holds")), 0);
+    http_free(&h);
+}
+
 static void dashboard_routes_answer(void **state)
 {
     (void)state;
     struct http h = as_admin("GET", "/api/v1/countries", NULL);
     assert_true(json_array_size(json_object_get(h.json, "countries")) > 200);
     http_free(&h);
+    /* A host no service serves: counted as unrouted, not as a region called "none". */
+    char raw[256];
+    struct resp r;
+    snprintf(raw, sizeof(raw),
+             "GET / HTTP/1.1\r\nHost: nobody.example\r\nConnection: close\r\n\r\n");
+    assert_true(request(gslbd.port, raw, &r) >= 400);
+    resp_free(&r);
     h = as_admin("GET", "/api/v1/stats", NULL);
     assert_int_equal(h.status, 200);
-    assert_true(json_is_array(json_object_get(h.json, "regions")));
+    json_t *regions = json_object_get(h.json, "regions"), *item;
+    size_t i;
+    assert_true(json_is_array(regions));
+    json_array_foreach(regions, i, item)
+    {
+        assert_string_not_equal(jstr(item, "region"), "none");
+    }
+    json_t *unrouted = json_object_get(h.json, "unrouted");
+    assert_true(json_integer_value(json_object_get(unrouted, "requests")) >= 1);
+    assert_true(json_is_object(json_object_get(unrouted, "by_class")));
     assert_true(json_integer_value(json_object_get(h.json, "time_ms")) > 0);
     http_free(&h);
     h = as_admin("GET", "/api/v1/health", NULL);
     assert_true(json_is_array(json_object_get(h.json, "objects")));
+    assert_true(json_is_array(json_object_get(h.json, "holds")));
     http_free(&h);
     h = as_admin("GET", "/api/v1/health/history?limit=5", NULL);
     assert_true(json_is_array(json_object_get(h.json, "changes")));
@@ -709,6 +857,9 @@ int main(void)
         cmocka_unit_test(audit_log_pages_back_through_every_change),
         cmocka_unit_test(route_explains_exactly_like_gslbctl),
         cmocka_unit_test(whole_topology_export_and_import),
+        cmocka_unit_test(whole_topology_replace_checks_the_version_named),
+        cmocka_unit_test(pool_settings_change_without_touching_origins),
+        cmocka_unit_test(manual_failback_holds_show_and_resume_lifts_them),
         cmocka_unit_test(dashboard_routes_answer),
         cmocka_unit_test(users_and_tokens_from_gslbctl_work_in_the_api),
         cmocka_unit_test(logout_ends_the_session),
