@@ -24,8 +24,9 @@ const app = {
     countries: null,
     view: null, // { alive, timers[], onVersion }
     version: null,
-    stats: { last: null, sampled: false, rps: new Map(), history: new Map(), errShare: new Map() },
+    stats: { last: null, sampled: false, rps: new Map(), history: new Map(), errShare: new Map(), unrouted: 0 },
     health: null,
+    holds: [],
     live: false,
 };
 
@@ -119,21 +120,23 @@ function timeEl(ms) {
 // The API
 
 class ApiError extends Error {
-    constructor(status, message, field) {
+    constructor(status, message, field, code) {
         super(message);
         this.status = status;
         this.field = field || null;
+        this.code = code || null; // gslbd's machine code: auth, csrf, stale, throttled
     }
 }
 
 // Calls the API; resolves to the parsed JSON body (null when empty) or throws ApiError.
+// opts.headers adds request headers; opts.meta, an object, gets the answer's ETag.
 async function api(method, path, body, opts = {}) {
     try {
         return await apiOnce(method, path, body, opts);
     } catch (e) {
         // The session's CSRF token changed (a password change in another tab starts a new
         // session): fetch the current one and try once more.
-        if (e instanceof ApiError && e.status === 403 && /CSRF/i.test(e.message) && method !== 'GET') {
+        if (e instanceof ApiError && e.code === 'csrf' && method !== 'GET') {
             const sess = await apiOnce('GET', '/session', undefined, opts);
             app.csrf = sess.csrf;
             return apiOnce(method, path, body, opts);
@@ -142,8 +145,8 @@ async function api(method, path, body, opts = {}) {
     }
 }
 
-async function apiOnce(method, path, body, { quiet401 = false } = {}) {
-    const headers = { Accept: 'application/json' };
+async function apiOnce(method, path, body, { quiet401 = false, headers: extra = {}, meta = null } = {}) {
+    const headers = { Accept: 'application/json', ...extra };
     const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
     if (body !== undefined) {
         headers['Content-Type'] = 'application/json';
@@ -166,11 +169,12 @@ async function apiOnce(method, path, body, { quiet401 = false } = {}) {
             data = null;
         }
     }
+    if (meta) meta.etag = res.headers.get('ETag');
     if (res.ok) return data;
     const err = data && data.error ? data.error : {};
     let message = err.message || `${res.status} ${res.statusText || 'error'}`;
     if (res.status === 429) message = err.message || 'Too many attempts: wait a moment and try again.';
-    const e = new ApiError(res.status, message, err.field);
+    const e = new ApiError(res.status, message, err.field, err.code);
     if (res.status === 401 && !quiet401) sessionLost();
     throw e;
 }
@@ -372,8 +376,9 @@ function addressError(text) {
 // ---------------------------------------------------------------------------------------------
 // Shared data: topology, health, request rates
 
-async function loadTopology() {
-    const topo = await api('GET', '/topology');
+// <meta>, when given, gets the document's ETag (its config version) for an If-Match.
+async function loadTopology(meta) {
+    const topo = await api('GET', '/topology', undefined, { meta });
     topo.regions = topo.regions || [];
     topo.services = topo.services || [];
     return topo;
@@ -394,6 +399,8 @@ async function loadCountries() {
 async function loadHealth() {
     const data = await api('GET', '/health');
     app.health = (data && data.objects) || [];
+    // Regions held out of a service by manual failback: "SERVICE/REGION", until resumed.
+    app.holds = (data && data.holds) || [];
     return app.health;
 }
 
@@ -427,7 +434,7 @@ function originHealth(service, region, address) {
 // Polls /stats and turns request counters into per-region rates (requests per second).
 async function sampleStats() {
     const data = await api('GET', '/stats');
-    const now = { time: data.time_ms || Date.now(), counts: new Map(), errors: new Map() };
+    const now = { time: data.time_ms || Date.now(), counts: new Map(), errors: new Map(), unrouted: (data.unrouted && data.unrouted.requests) || 0 };
     for (const r of data.regions || []) {
         now.counts.set(r.region, r.requests || 0);
         now.errors.set(r.region, (r.by_class && r.by_class['5xx']) || 0);
@@ -436,6 +443,8 @@ async function sampleStats() {
     if (last && now.time > last.time) {
         app.stats.sampled = true;
         const dt = (now.time - last.time) / 1000;
+        // Requests no region could take (503), counted apart from the regions.
+        app.stats.unrouted = Math.max(0, (now.unrouted - last.unrouted) / dt);
         for (const [region, count] of now.counts) {
             const before = last.counts.has(region) ? last.counts.get(region) : 0; // none counted yet
             const rate = Math.max(0, (count - before) / dt);
@@ -669,7 +678,7 @@ const REGION_ACTIONS = {
     enable: { label: 'Enable', text: (n) => `Enable ${n}? It takes clients again as soon as it is healthy.` },
     'force-down': { label: 'Force down', text: (n) => `Mark ${n} down whatever the health checks say?`, danger: true },
     'force-up': { label: 'Force up', text: (n) => `Mark ${n} up whatever the health checks say?`, danger: true },
-    resume: { label: 'Resume checks', text: (n) => `Hand ${n} back to the health checks (health: auto)?` },
+    resume: { label: 'Resume checks', text: (n) => `Hand ${n} back to the health checks (health: auto) and lift its manual-failback holds?` },
 };
 
 // Which actions fit an object's current state and health override.
@@ -687,10 +696,32 @@ function actionsFor(obj, activeState, held = false) {
 
 // A region that a pool with manual failback holds out until an operator resumes it.
 function regionHeld(name) {
-    return (app.health || []).some((o) => {
-        const p = parseObject(o.object);
-        return p && p.kind === 'region' && p.region === name && !o.up && /\bheld\b|manual/i.test(o.reason || '');
-    });
+    return (app.holds || []).some((hold) => hold.object.split('/')[1] === name);
+}
+
+// The manual-failback holds, each with the region's resume action; <after> runs once resumed.
+function holdsTable(after) {
+    const holds = app.holds || [];
+    return h('table', { id: 'holds', class: 'stack' },
+        h('thead', {}, h('tr', {}, ['Service', 'Region', 'Held since', 'Reason', 'Action'].map((t) => h('th', { text: t })))),
+        h('tbody', {}, holds.map((hold) => {
+            const [service, region] = hold.object.split('/');
+            return h('tr', { 'data-hold': hold.object },
+                h('td', {}, h('a', { href: `#/services/${enc(service)}`, text: service })),
+                h('td', {}, h('a', { href: `#/regions/${enc(region)}`, text: region })),
+                h('td', {}, timeEl(hold.since_ms), h('div', { class: 'muted small', text: fmtAgo(hold.since_ms) })),
+                h('td', { text: hold.reason || '' }),
+                h('td', { class: 'actions' }, h('button', {
+                    type: 'button',
+                    class: 'btn small',
+                    'data-action': 'resume',
+                    'aria-label': `Resume ${region}`,
+                    text: REGION_ACTIONS.resume.label,
+                    onclick: async () => {
+                        if (await runAction('region', 'resume', region, `/regions/${enc(region)}/state`)) after();
+                    },
+                })));
+        })));
 }
 
 async function runAction(kind, action, label, path) {
@@ -786,9 +817,7 @@ async function pageDashboard(main, view) {
         }), (name) => (location.hash = `#/regions/${enc(name)}`));
 
         const total = [...app.stats.rps.values()].reduce((a, b) => a + b, 0);
-        // gslbd counts requests no region could take (503) under the region "none".
-        // (A region really called "none" would share the key: then nothing is shown as unrouted.)
-        const unrouted = regions.some((r) => r.name === 'none') ? 0 : app.stats.rps.get('none') || 0;
+        const unrouted = app.stats.unrouted || 0;
         const count = (st) => [...statuses.values()].filter((x) => x === st).length;
         const originsDown = health.filter((o) => o.object.startsWith('origin ') && !o.up);
         put(clear(cards), {}, [
@@ -805,6 +834,10 @@ async function pageDashboard(main, view) {
                 h('strong', { text: `${originsDown.length} origin${originsDown.length > 1 ? 's' : ''} down: ` }),
                 originsDown.slice(0, 5).map((o, i) => [i ? '; ' : '', o.object.replace(/^origin /, ''), o.reason ? ` (${o.reason})` : '']),
                 originsDown.length > 5 ? ' …' : '', ' ', h('a', { href: '#/health', text: 'Health' })));
+        }
+        if ((app.holds || []).length) {
+            attention.append(h('div', { class: 'banner', role: 'status', id: 'holds-banner' },
+                h('strong', { text: `Held out by manual failback until resumed (${app.holds.length}):` }), holdsTable(refresh)));
         }
         clear(tbody);
         if (!regions.length)
@@ -1121,8 +1154,8 @@ function poolSummary(pool) {
     return `${parts.join(', ')}.`;
 }
 
-// Pool settings have no endpoint of their own: the form edits them in the whole topology
-// document and puts it back, refusing when the configuration version moved in between.
+// Pool settings have their own route: PUT replaces them (its origins stay as they are), so the
+// check defaults this form does not show are sent back as they were.
 function poolSettings(svc, pool, view) {
     const c = pool.check || {};
     const form = h('form', { class: 'fields cols', novalidate: true, 'data-pool-form': pool.region },
@@ -1146,18 +1179,10 @@ function poolSettings(svc, pool, view) {
         if (val(f, 'expect') && !/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/.test(val(f, 'expect'))) errs.push(['expect', 'A list of statuses or ranges, e.g. 200-399 or 200,204.']);
         return errs;
     }, async (f) => {
-        const before = await api('GET', '/version');
-        const topo = await api('GET', '/topology');
-        const sv = (topo.services || []).find((x) => x.name === svc.name);
-        const p = sv && (sv.pools || []).find((x) => x.region === pool.region);
-        if (!p) throw new ApiError(409, 'This pool is gone: reload the page.', null);
-        for (const k of ['min_healthy', 'min_weight_percent', 'holddown_ms']) {
-            if (val(f, k) === '') delete p[k];
-            else p[k] = Number(val(f, k));
-        }
+        const p = { region: pool.region };
+        for (const k of ['min_healthy', 'min_weight_percent', 'holddown_ms']) if (val(f, k) !== '') p[k] = Number(val(f, k));
         if (val(f, 'failback') === 'manual') p.failback = 'manual';
-        else delete p.failback;
-        const check = { ...(p.check || {}) };
+        const check = { ...(pool.check || {}) };
         for (const k of ['type', 'path', 'expect']) {
             if (val(f, k)) check[k] = val(f, k);
             else delete check[k];
@@ -1165,10 +1190,7 @@ function poolSettings(svc, pool, view) {
         if (val(f, 'interval_ms')) check.interval_ms = Number(val(f, 'interval_ms'));
         else delete check.interval_ms;
         if (Object.keys(check).length) p.check = check;
-        else delete p.check;
-        const after = await api('GET', '/version');
-        if (after.config_version !== before.config_version) throw new ApiError(409, 'The configuration changed meanwhile: check and save again.', null);
-        await api('PUT', '/topology', topo);
+        await api('PUT', `/services/${enc(svc.name)}/pools/${enc(pool.region)}`, p);
         toast(`Pool ${svc.name}/${pool.region} saved.`);
         view.dirty = false;
         render();
@@ -1406,8 +1428,13 @@ async function pageRoute(main, view, params) {
             h('section', { class: 'panel' }, map.el, legend()),
             h('section', { class: 'panel route-ask' }, form, result)));
 
-    const run = async (ip, host) => {
-        clear(result).append(h('p', { class: 'muted', text: 'Asking…' }));
+    // <want>: the config version the answer must come from. gslbd loads a change a moment after
+    // it is stored; an answer from an older snapshot (its config_version says so) is asked
+    // again shortly, a few times, rather than shown as the new decision.
+    let asked = 0;
+    const run = async (ip, host, want = 0, tries = 0) => {
+        const me = ++asked;
+        if (!tries) clear(result).append(h('p', { class: 'muted', text: 'Asking…' }));
         const q = `ip=${enc(ip)}${host ? `&host=${enc(host)}` : ''}`;
         let r;
         try {
@@ -1418,6 +1445,11 @@ async function pageRoute(main, view, params) {
             map.setClient(null);
             return;
         }
+        if (me !== asked || !view.alive) return; // a newer question took over
+        if (want && r.config_version < want && tries < 20) {
+            setTimeout(() => view.alive && me === asked && run(ip, host, want, tries + 1), 250);
+            return;
+        }
         const t = await loadTopology().catch(() => null);
         if (t) regions = t.regions;
         await loadHealth().catch(() => null);
@@ -1426,7 +1458,7 @@ async function pageRoute(main, view, params) {
         const cands = r.candidates || [];
         map.setClient(typeof g.lat === 'number' ? { lat: g.lat, lon: g.lon, label: g.country ? `client (${g.country})` : 'client' } : null, cands.map((c) => c.region), r.region);
         clear(result).append(
-            h('p', { class: ['verdict', !r.region && 'fail'], id: 'route-verdict', 'data-region': r.region || '', 'data-service': r.service || '' },
+            h('p', { class: ['verdict', !r.region && 'fail'], id: 'route-verdict', 'data-region': r.region || '', 'data-service': r.service || '', 'data-version': r.config_version ?? '' },
                 r.region ? ['→ ', r.region, r.origin ? h('span', { class: 'muted small mono', text: `  ${r.origin}` }) : null] : 'No region can serve this client (503).'),
             h('dl', { class: 'kv' },
                 h('dt', { text: 'Address' }), h('dd', { class: 'mono', text: r.ip }),
@@ -1456,9 +1488,9 @@ async function pageRoute(main, view, params) {
     });
     if (params.ip) run(params.ip, params.host || '');
     else form.elements.ip.focus();
-    view.onVersion = async () => {
+    view.onVersion = async (version) => {
         const ip = val(form, 'ip');
-        if (params.ip || ip) await run(ip, val(form, 'host'));
+        if (params.ip || ip) await run(ip, val(form, 'host'), version);
     };
 }
 
@@ -1469,7 +1501,9 @@ async function pageHealth(main, view) {
     const filter = input('filter', '', { placeholder: 'Filter: region, service, address…', type: 'search' });
     const onlyDown = input('onlydown', '', { type: 'checkbox' });
     const limit = select('limit', ['50', '200', '1000'], '200');
+    const holdsPanel = h('section', { class: 'panel', id: 'holds-panel', hidden: true });
     main.append(h('h1', { text: 'Health' }),
+        holdsPanel,
         h('div', { class: 'filters' }, field('Filter', filter), field('Only what is down', onlyDown), field('History entries', limit)),
         h('section', { class: 'panel' }, h('h2', { text: 'Now' }), h('div', { class: 'table-wrap' }, h('table', { id: 'health-board' },
             h('thead', {}, h('tr', {}, ['Object', 'State', 'Since', 'Reason'].map((t) => h('th', { text: t })))), boardBody))),
@@ -1488,6 +1522,10 @@ async function pageHealth(main, view) {
             h('a', { href: `#/regions/${enc(p.region)}`, text: p.region }), p.address ? [' / ', h('span', { class: 'mono', text: p.address })] : null);
     };
     const draw = () => {
+        holdsPanel.hidden = !(app.holds || []).length;
+        clear(holdsPanel).append(h('h2', { text: 'Held by manual failback' }),
+            h('p', { class: 'muted small', text: 'These regions went down in a pool with manual failback: they take no clients of that service until resumed (and healthy for the hold-down).' }),
+            h('div', { class: 'table-wrap' }, holdsTable(() => load())));
         clear(boardBody);
         const board = (app.health || []).filter(matches).sort((a, b) => (a.up - b.up) || a.object.localeCompare(b.object));
         if (!board.length) boardBody.append(h('tr', {}, h('td', { colspan: 4, class: 'empty', text: (app.health || []).length ? 'Nothing matches.' : 'No health data yet: gslbd records it once checks run.' })));
@@ -1617,7 +1655,8 @@ async function pageAudit(main, view) {
 
 // Topology: the whole document as JSON, to download or replace at once
 async function pageTopology(main, view) {
-    const topo = await loadTopology();
+    const meta = {}; // the ETag: replacing checks that nothing changed since this page loaded
+    const topo = await loadTopology(meta);
     delete topo.version;
     const text = h('textarea', { name: 'document', class: 'code', spellcheck: 'false', 'data-wide': '1', text: JSON.stringify(topo, null, 2) });
     const form = h('form', { class: 'fields', novalidate: true, id: 'topology-form' },
@@ -1647,8 +1686,12 @@ async function pageTopology(main, view) {
         if (!(await confirmAction('Replace the topology', 'Replace every region, service, pool, origin and rule with this document?', 'Replace', true))) return;
         const body = JSON.parse(val(f, 'document'));
         try {
-            await api('PUT', '/topology', body);
+            await api('PUT', '/topology', body, { headers: meta.etag ? { 'If-Match': meta.etag } : {} });
         } catch (e) {
+            if (e instanceof ApiError && e.code === 'stale') {
+                fieldError(f, 'document', 'The configuration changed since this page loaded: nothing was replaced. Reload the page to see the current document, then edit and replace again.');
+                return;
+            }
             // Errors name their place in the document: show them under the text area.
             if (e instanceof ApiError && e.status !== 401) {
                 fieldError(f, 'document', e.field ? `${e.field}: ${e.message.startsWith(e.field) ? e.message.slice(e.field.length).replace(/^:\s*/, '') : e.message}` : e.message);
@@ -1942,7 +1985,7 @@ async function watchVersion() {
         setLive(true);
         const version = v && v.config_version;
         if (app.version !== null && version !== app.version && app.view && app.view.alive) {
-            if (app.view.onVersion && !app.view.dirty) await app.view.onVersion();
+            if (app.view.onVersion && !app.view.dirty) await app.view.onVersion(version);
             else if (app.view.dirty && !$('#stale')) {
                 const banner = h('div', { class: 'banner info', id: 'stale', role: 'status' },
                     `The configuration changed elsewhere (version ${version}). `,

@@ -2,7 +2,8 @@
 // first-run setup, log-in, the dashboard map with live request rates, adding a region (with
 // validation messages next to the fields) and an origin, draining a region and watching the route
 // tester fail over, the audit entry of that drain, escaping of operator text, the phone layout and
-// the CSP. Screenshots of every page land in $GSLB_BUILD/artifacts/console/.
+// the CSP, pool settings saved through their own route, and a manual-failback hold shown and
+// resumed. Screenshots of every page land in $GSLB_BUILD/artifacts/console/.
 import { assert, cleanup, gslbctl, launchBrowser, log, run, screenshot, startGslbd, startOrigin, test, until, watchPage } from './lib.mjs';
 
 const PASSWORD = 'console-test-password';
@@ -185,6 +186,9 @@ test('pool settings: manual failback and a quorum, saved and shown', async () =>
     const pool = doc.services[0].pools.find((p) => p.region === 'ap-south');
     assert(pool.failback === 'manual' && pool.min_weight_percent === 50, `stored pool: ${JSON.stringify(pool)}`);
     assert(pool.origins.length === 1 && pool.origins[0].weight === 5, 'origins untouched');
+    // Saved through the pool's own route, not by replacing the whole document.
+    const audit = await page.evaluate(async () => (await fetch('/api/v1/audit?limit=1')).json());
+    assert(audit.entries[0].action === 'pool.set' && audit.entries[0].object === 'pool www/ap-south', `last audit entry: ${JSON.stringify(audit.entries[0])}`);
 });
 
 test('route tester: a client in Great Britain goes to eu-west', async () => {
@@ -430,6 +434,26 @@ test('deleting a region still in use is refused with gslbd\'s reason; nothing is
     log(`refusal: ${msg}`);
     assert(/ap-south|use|referenc/i.test(msg), `refusal says why: ${msg}`);
     assert(JSON.parse(gslbctl(gs.db, ['export'])).regions.some((r) => r.name === 'ap-south'), 'ap-south still there');
+});
+
+test('manual failback: a region that went down is held, shown on the dashboard and health page, and resumed', async () => {
+    // www's ap-south pool fails back by hand (set above): its only origin dies, gslbd holds it.
+    process.kill(spareOrigin.child.pid, 'SIGKILL');
+    await page.goto(`${gs.base}/#/`);
+    const held = '#holds tr[data-hold="www/ap-south"]';
+    await page.waitForSelector(held, { timeout: 12000 });
+    await screenshot(page, '19-dashboard-held');
+    await page.goto(`${gs.base}/#/health`);
+    await page.waitForSelector(`#holds-panel ${held}`);
+    assert((await page.textContent(`${held} td:nth-child(4)`)).trim() !== '', 'the hold says why');
+    await screenshot(page, '20-health-held');
+    await page.click(`${held} button[data-action="resume"]`);
+    await page.waitForSelector('#confirm[open]');
+    assert((await page.textContent('#confirm-text')).includes('ap-south'), 'the question names the region');
+    await page.click('#confirm-ok');
+    await until('the hold gone from the health page', async () => !(await page.$(held)), 5000, 100);
+    const health = await page.evaluate(async () => (await fetch('/api/v1/health')).json());
+    assert(health.holds.length === 0, `holds after resume: ${JSON.stringify(health.holds)}`);
 });
 
 test('no console error, page error or CSP violation', async () => {
