@@ -144,16 +144,7 @@ static int group_setup(void **state)
     db_close(db);
     static const char *const extra[] = {"--admin-listen", "127.0.0.1:0", NULL};
     gslbd = gslbd_start(extra);
-    char line[512];
-    FILE *f = fopen(gslbd.log, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-        const char *at = strstr(line, "admin console on ");
-        if (at && (at = strstr(at, "(port ")))
-            port = atoi(at + 6);
-    }
-    if (f)
-        fclose(f);
-    assert_true(port > 0);
+    port = gslbd_admin_port(&gslbd);
     return 0;
 }
 

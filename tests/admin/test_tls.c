@@ -147,40 +147,17 @@ static void log_in_at(const char *path, int status)
 
 /* ---- fixtures ---- */
 
-/* Makes a self-signed certificate for localhost and its key: <name>.pem and <name>.key in the
- * test's folder. */
-static void make_certificate(const char *name, char *cert_out, char *key_out)
-{
-    char cmd[1024];
-    snprintf(cert_out, 160, "%s/%s.pem", dir, name);
-    snprintf(key_out, 160, "%s/%s.key", dir, name);
-    snprintf(cmd, sizeof(cmd),
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout %s -out %s -subj /CN=localhost -days 2 >/dev/null 2>&1",
-             key_out, cert_out);
-    assert_int_equal(system(cmd), 0);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
     harness_init("gslb-admin-tls");
     topology_import(db_path, "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, "
                              "\"lon\": -6.26}]}");
-    make_certificate("console", cert, key);
+    make_certificate("console", "localhost", cert, key);
     const char *extra[] = {
         "--admin-listen", "127.0.0.1:0", "--admin-tls-cert", cert, "--admin-tls-key", key, NULL};
     gslbd = gslbd_start(extra);
-    char line[512];
-    FILE *f = fopen(gslbd.log, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-        const char *at = strstr(line, "admin console on https://");
-        if (at && (at = strstr(at, "(port ")))
-            port = atoi(at + 6);
-    }
-    if (f)
-        fclose(f);
-    assert_true(port > 0);
+    port = gslbd_admin_port(&gslbd);
     client_ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(client_ctx, SSL_VERIFY_NONE, NULL); /* self-signed */
     return 0;
@@ -290,7 +267,7 @@ static void a_bad_key_file_keeps_gslbd_from_starting(void **state)
     snprintf(want, sizeof(want), "admin-tls-key: %s: no PEM private key", bad);
     gslbd_refuses(cert, bad, want);
 
-    make_certificate("other", other_cert, other_key);
+    make_certificate("other", "localhost", other_cert, other_key);
     snprintf(want, sizeof(want), "admin-tls-key: %s: not the key of the certificate", other_key);
     gslbd_refuses(cert, other_key, want);
 

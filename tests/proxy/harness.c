@@ -192,14 +192,14 @@ struct proc gslbd_start(const char *const *extra)
 }
 
 /* The port of listener <index> (> 0) of <p>, from the line gslbd logs for it. */
-int listener_port(const struct proc *p, int index)
+/* The port of the line "<prefix>... (port N)" in <p>'s log, the last one logged. */
+static int logged_port(const struct proc *p, const char *prefix)
 {
-    char line[512], want[32];
+    char line[512];
     int port = 0;
-    snprintf(want, sizeof(want), "listener %d on ", index);
     FILE *f = fopen(p->log, "r");
     while (f && fgets(line, sizeof(line), f)) {
-        const char *at = strstr(line, want);
+        const char *at = strstr(line, prefix);
         if (at && (at = strstr(at, "(port ")))
             port = atoi(at + 6);
     }
@@ -207,6 +207,31 @@ int listener_port(const struct proc *p, int index)
         fclose(f);
     assert_true(port > 0);
     return port;
+}
+
+int listener_port(const struct proc *p, int index)
+{
+    char want[32];
+    snprintf(want, sizeof(want), "listener %d on ", index);
+    return logged_port(p, want);
+}
+
+int gslbd_admin_port(const struct proc *p)
+{
+    return logged_port(p, "admin console on ");
+}
+
+void make_certificate(const char *name, const char *host, char cert_out[160], char key_out[160])
+{
+    char cmd[1024];
+    snprintf(cert_out, 160, "%s/%s.pem", dir, name);
+    snprintf(key_out, 160, "%s/%s.key", dir, name);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s -out %s -subj /CN=%s -addext subjectAltName=DNS:%s -days 2 "
+             ">/dev/null 2>&1",
+             key_out, cert_out, host, host);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* ---- a raw HTTP client ---- */

@@ -33,6 +33,11 @@ struct proc gslbd_start(const char *const *extra);
 /* SIGTERM, then checks gslbd exited 0 with no sanitizer report in its log. */
 void gslbd_stop(struct proc *p);
 int listener_port(const struct proc *p, int index);
+/* The admin console's port, as gslbd logged it (fails the test when it did not). */
+int gslbd_admin_port(const struct proc *p);
+/* Makes a self-signed certificate for <host> (CN and subjectAltName) with Debian's openssl
+ * command: <name>.pem and <name>.key in the test's folder, their paths in <cert_out>, <key_out>. */
+void make_certificate(const char *name, const char *host, char cert_out[160], char key_out[160]);
 
 struct conn {
     int fd;

@@ -101,19 +101,6 @@ static X509 *tls_peer_certificate(struct tls *t)
 
 /* ---- fixtures ---- */
 
-static void make_certificate(const char *name, char *cert, char *key)
-{
-    char cmd[1024];
-    snprintf(cert, 160, "%s/%s.pem", dir, name);
-    snprintf(key, 160, "%s/%s.key", dir, name);
-    snprintf(cmd, sizeof(cmd),
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout %s -out %s -subj /CN=%s -addext subjectAltName=DNS:%s -days 2 "
-             ">/dev/null 2>&1",
-             key, cert, name, name);
-    assert_int_equal(system(cmd), 0);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -128,8 +115,8 @@ static int group_setup(void **state)
              " \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}",
              eu.port, us.port);
     topology_import(db_path, topo);
-    make_certificate("a.example", cert_a, key_a);
-    make_certificate("b.example", cert_b, key_b);
+    make_certificate("a.example", "a.example", cert_a, key_a);
+    make_certificate("b.example", "b.example", cert_b, key_b);
     /* a.example's self-signed certificate is also the CA origins are checked against */
     const char *extra[] = {"--listen-tls",
                            "127.0.0.1:0",
