@@ -62,6 +62,7 @@ struct region {
     struct gslb_region_gate gate; /* the checks and the hold-down */
     bool held;                    /* by manual failback, until an operator resumes it */
     bool effective_up;            /* what the decisions see */
+    enum db_health_force force;   /* the override at the last evaluation */
 };
 
 struct view {
@@ -513,6 +514,7 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
                 if ((known = strcmp(old[i].key, key) == 0)) {
                     r->gate = old[i].gate;
                     r->effective_up = old[i].effective_up;
+                    r->force = old[i].force;
                 }
             }
             if (!known)
@@ -589,6 +591,17 @@ static void regions_evaluate(struct gslb_prober *p)
         bool up = force == DB_FORCE_UP     ? true
                   : force == DB_FORCE_DOWN ? false
                                            : r->gate.up && !r->held;
+        /* Manual failback holds a region that goes down by itself, or that an operator hands
+         * back to the checks while it is down (it never came back, so it must be resumed). */
+        bool hold = !up && force == DB_FORCE_AUTO && pool->failback == DB_FAILBACK_MANUAL &&
+                    !r->held && (up != r->effective_up || r->force != DB_FORCE_AUTO);
+        r->force = force;
+        if (hold) {
+            r->held = true;
+            snprintf(why, sizeof(why), "held out by manual failback after: %s", quorum);
+            if (p->db && db_failback_hold(p->db, r->key, true, now, why) != 0)
+                log_err("health: cannot record the failback hold of %s", r->key);
+        }
         if (up == r->effective_up)
             continue;
         r->effective_up = up;
@@ -596,16 +609,11 @@ static void regions_evaluate(struct gslb_prober *p)
             snprintf(why, sizeof(why), "forced %s by an operator", up ? "up" : "down");
         else if (up)
             snprintf(why, sizeof(why), "%s for the %d ms hold-down", quorum, holddown);
-        else if (r->held)
+        else if (!hold && r->held)
             snprintf(why, sizeof(why), "held out by manual failback until an operator resumes it");
-        else
+        else if (!hold)
             snprintf(why, sizeof(why), "%s", quorum);
         record(p, "region", r->key, up, why, true);
-        if (!up && force == DB_FORCE_AUTO && pool->failback == DB_FAILBACK_MANUAL && !r->held) {
-            r->held = true;
-            if (p->db && db_failback_hold(p->db, r->key, true, now, why) != 0)
-                log_err("health: cannot record the failback hold of %s", r->key);
-        }
         if (p->webhook)
             webhook_post(p, r->key, up, why);
         p->dirty = true;

@@ -164,6 +164,27 @@ static void request_end(struct client *c)
     }
 }
 
+#define MAX_SPARE_CLIENTS 128
+
+static void client_free(struct client *c)
+{
+    event_free(c->timer);
+    evbuffer_free(c->stage);
+    head_fini(&c->req.head);
+    head_fini(&c->req.resp);
+    free(c);
+}
+
+void client_spares_free(struct worker *w)
+{
+    while (w->spare) {
+        struct client *c = w->spare;
+        w->spare = c->next;
+        client_free(c);
+    }
+    w->n_spare = 0;
+}
+
 void client_close(struct client *c)
 {
     struct worker *w = c->w;
@@ -176,13 +197,19 @@ void client_close(struct client *c)
         w->clients = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    event_free(c->timer);
-    evbuffer_free(c->stage);
     bufferevent_free(c->bev);
     free(c->req.out_head);
-    head_fini(&c->req.head);
-    head_fini(&c->req.resp);
-    free(c);
+    c->req.out_head = NULL;
+    if (w->n_spare < MAX_SPARE_CLIENTS && !w->stopping) {
+        /* Kept for the next accept: its timer, stage and head buffers are made once. */
+        evtimer_del(c->timer);
+        evbuffer_drain(c->stage, evbuffer_get_length(c->stage));
+        c->next = w->spare;
+        w->spare = c;
+        w->n_spare++;
+    } else {
+        client_free(c);
+    }
     atomic_fetch_sub(&w->proxy->connections, 1);
     atomic_fetch_sub_explicit(&w->proxy->metrics.connections_active, 1, memory_order_relaxed);
 }
@@ -321,6 +348,7 @@ void client_fail(struct client *c, int status, const char *message)
         client_close_after_flush(c);
         return;
     }
+    client_flush(c); /* interim heads already relayed go out before ours */
     char body[160], head[256];
     int body_len =
         snprintf(body, sizeof(body), "%d %s: %s\n", status, status_text(status), message);
@@ -471,9 +499,9 @@ static bool host_is_valid(const char *host, size_t len)
  * after a reload changed the list. */
 static bool peer_trusted(struct client *c)
 {
-    if (c->trusted_cfg != c->w->cfg) {
+    if (c->trusted_generation != c->w->live_generation) {
         c->peer_trusted = proxy_peer_trusted(c->w->cfg, &c->peer);
-        c->trusted_cfg = c->w->cfg;
+        c->trusted_generation = c->w->live_generation;
     }
     return c->peer_trusted;
 }
@@ -902,7 +930,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         if (has_addr) {
             c->peer = ip_addr_unmap_v4(&src);
             ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
-            c->trusted_cfg = NULL; /* a new peer: ask again */
+            c->trusted_generation = 0; /* a new peer: ask again */
         }
         c->expect_proxy_header = false;
     }
@@ -963,8 +991,22 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         return;
     }
     ADD(p->metrics.connections_active, 1);
-    /* Zero all but the request's text buffers: kilobytes per connection nobody reads unset. */
-    struct client *c = xmalloc(sizeof(*c));
+    /* A spare connection keeps its timer, stage and head buffers; a new one makes them. Zero all
+     * else but the request's text buffers: kilobytes per connection nobody reads unset. */
+    struct client *c = w->spare;
+    struct event *timer = NULL;
+    struct evbuffer *stage = NULL;
+    struct head head = {0}, resp = {0};
+    if (c) {
+        w->spare = c->next;
+        w->n_spare--;
+        timer = c->timer;
+        stage = c->stage;
+        head = c->req.head;
+        resp = c->req.resp;
+    } else {
+        c = xmalloc(sizeof(*c));
+    }
     memset(c, 0, offsetof(struct client, req) + offsetof(struct request, host));
     c->req.host[0] = c->req.target[0] = '\0';
     c->w = w;
@@ -981,10 +1023,12 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
     bufferevent_set_max_single_read(c->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
-    c->timer = evtimer_new(w->base, timer_cb, c);
-    c->stage = evbuffer_new();
-    head_init(&c->req.head, w->cfg->max_header_bytes, w->cfg->max_headers);
-    head_init(&c->req.resp, w->cfg->max_header_bytes, w->cfg->max_headers);
+    c->timer = timer ? timer : evtimer_new(w->base, timer_cb, c);
+    c->stage = stage ? stage : evbuffer_new();
+    c->req.head = head;
+    c->req.resp = resp;
+    head_reinit(&c->req.head, w->cfg->max_header_bytes, w->cfg->max_headers);
+    head_reinit(&c->req.resp, w->cfg->max_header_bytes, w->cfg->max_headers);
     llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
     c->parser.data = c;
     c->next = w->clients;

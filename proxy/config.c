@@ -189,7 +189,8 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
                                                                  : integer(digits, 0, 100, &n);
         cfg->passive_max_ejected_percent = (int)n;
     } else if (strcmp(key, "sticky-drain-window") == 0) {
-        rc = parse_duration_ms(value, &cfg->sticky_drain_window_ms); /* 0 allowed: off */
+        /* 0 allowed: off; durations stop at a day, well inside the table's 12-day clock */
+        rc = parse_duration_ms(value, &cfg->sticky_drain_window_ms);
     } else if (strcmp(key, "max-tries") == 0) {
         rc = integer(value, 1, REQ_MAX_TRIED, &n);
         cfg->max_tries = (int)n;

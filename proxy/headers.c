@@ -18,6 +18,13 @@ void head_init(struct head *h, size_t max_bytes, int max_headers)
     h->max_headers = max_headers;
 }
 
+void head_reinit(struct head *h, size_t max_bytes, int max_headers)
+{
+    head_reset(h);
+    h->max = max_bytes;
+    h->max_headers = max_headers;
+}
+
 void head_reset(struct head *h)
 {
     /* Keep small buffers for the next message on the connection; drop big ones. */
@@ -279,9 +286,9 @@ bool location_rewrite(const char *value, size_t len, const char *origin_address,
     if (scheme_len == 0 || client_host[0] == '\0')
         return false;
     const char *authority = value + scheme_len;
-    size_t authority_len = strcspn(authority, "/?#");
-    if (authority_len > len - scheme_len)
-        authority_len = len - scheme_len;
+    size_t authority_len = 0; /* the value is not NUL-terminated: scan within it */
+    while (authority_len < len - scheme_len && !strchr("/?#", authority[authority_len]))
+        authority_len++;
     if (!authority_is_origin(authority, authority_len, origin_address, scheme_len == 8))
         return false;
     /* Where the client reached us: its scheme, the host it asked for. */

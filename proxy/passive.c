@@ -64,7 +64,7 @@ void passive_sync(struct wsnap *ws, struct passive_board *b, int64_t now)
         int64_t until = e ? atomic_load_explicit(&e->until_ms, memory_order_relaxed) : 0;
         if (until != 0 && until <= now) { /* due: whoever sees it first lifts it */
             if (atomic_compare_exchange_strong(&e->until_ms, &until, 0))
-                generation = atomic_fetch_add(&b->generation, 1) + 1;
+                atomic_fetch_add(&b->generation, 1); /* the others' view; ours resyncs once */
             until = 0;
         }
         if (until != 0 && until < next)

@@ -78,6 +78,8 @@ struct head {
 };
 
 void head_init(struct head *h, size_t max_bytes, int max_headers);
+/* head_init() for a head that was in use: its buffers stay for the next message. */
+void head_reinit(struct head *h, size_t max_bytes, int max_headers);
 void head_reset(struct head *h);
 void head_fini(struct head *h);
 /* Appends a piece of a field (name), value, URL or reason; returns false once a limit is hit. */
@@ -244,11 +246,14 @@ struct worker {
     uint64_t live_generation;
     const struct timeval *timeouts[TO_COUNT]; /* common timeouts, by T_* and TO_* */
     int timeout_ms[TO_COUNT];
-    struct gslb_decision *decision; /* scratch for the request being routed */
-    struct sbuf scratch;            /* for building heads that are copied out at once */
+    struct timeval timeout_tv[TO_COUNT]; /* when the base has no common timeout left */
+    struct gslb_decision *decision;      /* scratch for the request being routed */
+    struct sbuf scratch;                 /* for building heads that are copied out at once */
     struct wsnap *current;
     uint64_t generation;
     struct client *clients; /* all client connections, for shutdown */
+    struct client *spare;   /* closed ones kept for reuse, with their timer, stage and buffers */
+    int n_spare;
     bool stopping;
 };
 
@@ -360,10 +365,10 @@ struct client {
     struct upstream *up;
     struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
     bool close_after, parser_paused, read_blocked;
-    bool tls;                               /* <bev> is a TLS session (bufferevent_openssl) */
-    bool peer_trusted;                      /* worked out under <trusted_cfg> */
-    const struct proxy_config *trusted_cfg; /* NULL: not yet */
-    struct request req; /* last: its text buffers are not cleared (client_accept) */
+    bool tls;                    /* <bev> is a TLS session (bufferevent_openssl) */
+    bool peer_trusted;           /* worked out under live configuration <trusted_generation> */
+    uint64_t trusted_generation; /* 0: not yet */
+    struct request req;          /* last: its text buffers are not cleared (client_accept) */
 };
 
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,
@@ -371,6 +376,8 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
 /* Shutdown: closes idle connections now and the others after their current response. */
 void client_shutdown_all(struct worker *w);
 void client_close(struct client *c);
+/* Frees the connections a worker kept for reuse. */
+void client_spares_free(struct worker *w);
 void client_timer_arm(struct client *c, enum client_timer kind);
 /* Sets the read timeout of <bev> (NULL: none) unless <*current> already says it is set. */
 void bev_read_timeout(struct bufferevent *bev, const struct timeval **current,

@@ -338,11 +338,18 @@ static void worker_config_refresh(struct worker *w)
         [TO_ORIGIN_READ] = w->cfg->origin_read_timeout_ms,
         [TO_ORIGIN_IDLE] = w->cfg->origin_idle_timeout_ms,
     };
-    /* Common timeouts stay valid for the base's life: ones armed already keep their duration. */
+    /* Common timeouts stay valid for the base's life: ones armed already keep their duration.
+     * A base has room for 256 of them, so only a changed duration asks for one; past the room,
+     * the worker's own timeval serves (a plain timer: a heap insertion instead of a queue). */
     for (int i = T_KEEPALIVE; i < TO_COUNT; i++) {
+        if (w->timeouts[i] != NULL && w->timeout_ms[i] == ms[i])
+            continue;
         struct timeval tv = {ms[i] / 1000, (ms[i] % 1000) * 1000};
-        w->timeouts[i] = event_base_init_common_timeout(w->base, &tv);
         w->timeout_ms[i] = ms[i];
+        w->timeout_tv[i] = tv;
+        w->timeouts[i] = event_base_init_common_timeout(w->base, &tv);
+        if (w->timeouts[i] == NULL)
+            w->timeouts[i] = &w->timeout_tv[i];
     }
 }
 
@@ -700,6 +707,7 @@ static void metrics_stop(struct proxy *p)
 /* Frees what a worker holds; safe on one that was set up only in part. */
 static void worker_fini(struct worker *w)
 {
+    client_spares_free(w);
     for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
         if (w->listeners[l])
             evconnlistener_free(w->listeners[l]);
@@ -859,9 +867,16 @@ static const char *boot_setting_changed(const struct proxy_config *a, const stru
         return "listen";
     for (size_t i = 0; i < a->n_listen; i++) {
         if (!listen_same(a->listen[i].address, b->listen[i].address) ||
-            a->listen[i].proxy_protocol != b->listen[i].proxy_protocol)
+            a->listen[i].proxy_protocol != b->listen[i].proxy_protocol ||
+            a->listen[i].tls != b->listen[i].tls)
             return "listen";
     }
+    if (a->n_tls_cert != b->n_tls_cert || a->n_tls_key != b->n_tls_key ||
+        memcmp(a->tls_cert, b->tls_cert, sizeof(a->tls_cert)) != 0 ||
+        memcmp(a->tls_key, b->tls_key, sizeof(a->tls_key)) != 0)
+        return "tls-cert";
+    if (strcmp(a->origin_ca_file, b->origin_ca_file) != 0)
+        return "origin-ca-file";
     if (a->workers != b->workers)
         return "workers";
     if (strcmp(a->metrics_listen, b->metrics_listen) != 0)

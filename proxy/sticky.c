@@ -7,9 +7,11 @@
  * it makes there keeps the memory fresh, so only sessions idle for longer than the window move.
  *
  * One table per proxy, shared by the workers without locks: each slot is one 64-bit word written
- * and read atomically (client tag 32 bits, origin tag 16 bits, time 16 bits in seconds). A slot
- * may be overwritten by another client that lands on it; that client's predecessor then loses its
- * memory and is treated as new, which is the only way this table can be wrong. */
+ * and read atomically (client tag 28 bits, origin tag 16 bits, time 20 bits in seconds, which
+ * wraps after 12 days: windows are limited to a day). A slot may be overwritten by another client
+ * that lands on it; that client's predecessor then loses its memory and is treated as new. The
+ * origin tag is 16 bits of the origin's hash: the caller checks it against the service's origins
+ * (a clash between two draining origins of one service is 1 in 65,536). */
 #include <stdlib.h>
 
 #include "common/hash.h"
@@ -38,17 +40,19 @@ void sticky_fini(struct sticky_table *t)
     t->slots = NULL;
 }
 
+#define CLIENT_TAG 0xfffffff000000000ULL
+#define TIME_BITS  0xfffffULL
+
 static uint64_t seconds_now(void)
 {
-    return (uint64_t)(proxy_now_ms() / 1000) & 0xffff;
+    return (uint64_t)(proxy_now_ms() / 1000) & TIME_BITS;
 }
 
 void sticky_remember(struct sticky_table *t, const struct ip_addr *client,
                      const struct gslb_origin *origin)
 {
     uint64_t key = client_key(client);
-    uint64_t entry =
-        (key & 0xffffffff00000000ULL) | (origin->hash_key & 0xffff) << 16 | seconds_now();
+    uint64_t entry = (key & CLIENT_TAG) | (origin->hash_key & 0xffff) << 20 | seconds_now();
     atomic_store_explicit(&t->slots[key & (STICKY_SLOTS - 1)], entry, memory_order_relaxed);
 }
 
@@ -60,11 +64,11 @@ bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client, i
     uint64_t key = client_key(client);
     uint64_t entry =
         atomic_load_explicit(&t->slots[key & (STICKY_SLOTS - 1)], memory_order_relaxed);
-    if (entry == 0 || (entry & 0xffffffff00000000ULL) != (key & 0xffffffff00000000ULL))
+    if (entry == 0 || (entry & CLIENT_TAG) != (key & CLIENT_TAG))
         return false;
-    uint64_t age = (seconds_now() - (entry & 0xffff)) & 0xffff;
+    uint64_t age = (seconds_now() - (entry & TIME_BITS)) & TIME_BITS;
     if (age * 1000 > (uint64_t)window_ms)
         return false;
-    *origin_tag_out = (uint16_t)(entry >> 16);
+    *origin_tag_out = (uint16_t)(entry >> 20);
     return true;
 }

@@ -206,14 +206,10 @@ static void upstream_send_head(struct client *c)
         bev_write_through_bytes(up->bev, c->req.out_head, c->req.out_head_len);
     clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
     up->head_sent = true;
-    if (c->req.body_done) {
+    if (c->req.body_done)
         upstream_request_sent(c);
-    } else {
-        /* A pooled connection still has the read timeout of its last request: an upload may
-         * take any time, so the origin's clocks stop until the body is through. */
-        bev_read_timeout(up->bev, &up->read_timeout, NULL);
-        client_body_resume(c);
-    }
+    else
+        client_body_resume(c); /* the origin's clocks start once the body is through */
 }
 
 void upstream_request_sent(struct client *c)
@@ -317,6 +313,10 @@ void upstream_start(struct client *c)
         t->idle = up->next_idle;
         t->n_idle--;
         up->c = c; /* its idle timer, if it fires now, finds it in use */
+        /* libevent counts a read timeout from the last read: set it afresh, so the idle time
+         * does not eat into this request's (an upload's stays off until the body is through). */
+        up->read_timeout = c->req.body_done ? w->timeouts[TO_ORIGIN_READ] : NULL;
+        bufferevent_set_timeouts(up->bev, up->read_timeout, NULL);
         c->up = up;
         upstream_send_head(c);
         return;

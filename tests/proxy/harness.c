@@ -479,3 +479,39 @@ int gslbctl(const char *args, char *out, size_t len)
     int status = f ? pclose(f) : -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+struct proc tls_server_start(const char *cert, const char *key)
+{
+    struct proc p = {0};
+    char accept[32];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0); /* a free port */
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    p.port = ntohs(sa.sin_port);
+    snprintf(accept, sizeof(accept), "127.0.0.1:%d", p.port);
+    p.pid = fork();
+    assert_true(p.pid >= 0);
+    if (p.pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execlp("openssl", "openssl", "s_server", "-accept", accept, "-cert", cert, "-key", key,
+               "-www", "-quiet", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) { /* until it listens */
+        struct sockaddr_in to = sa;
+        int probe = socket(AF_INET, SOCK_STREAM, 0);
+        bool up = connect(probe, (struct sockaddr *)&to, sizeof(to)) == 0;
+        close(probe);
+        if (up)
+            break;
+        sleep_ms(20);
+    }
+    return p;
+}

@@ -38,6 +38,9 @@ int gslbd_admin_port(const struct proc *p);
 /* Makes a self-signed certificate for <host> (CN and subjectAltName) with Debian's openssl
  * command: <name>.pem and <name>.key in the test's folder, their paths in <cert_out>, <key_out>. */
 void make_certificate(const char *name, const char *host, char cert_out[160], char key_out[160]);
+/* Starts Debian's `openssl s_server -www` with <cert> and <key> on a free 127.0.0.1 port: an
+ * HTTPS origin that answers GET / with a status page mentioning s_server. */
+struct proc tls_server_start(const char *cert, const char *key);
 
 struct conn {
     int fd;

@@ -14,6 +14,7 @@
  *   /close   closes without answering    /cut/N      Content-Length N, N/2 bytes, close
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
+ *   /interim-garbled  100 Continue, then not a status line
  *   /ws      101 Switching Protocols, then echoes bytes    /status/N  status N
  *   /redirect/self  302 to itself by its own address (and Content-Location)
  *   /redirect/away  302 to another site
@@ -264,6 +265,9 @@ static bool serve(struct conn *c)
         write_all(c->fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", 40);
     } else if (strcmp(path, "/cl-conflict") == 0) {
         const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!";
+        write_all(c->fd, r, strlen(r));
+    } else if (strcmp(path, "/interim-garbled") == 0) {
+        const char *r = "HTTP/1.1 100 Continue\r\n\r\nXYZ garbage\r\n\r\n";
         write_all(c->fd, r, strlen(r));
     } else if (strcmp(path, "/interim") == 0) {
         const char *hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";

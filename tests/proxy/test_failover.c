@@ -150,6 +150,28 @@ static void manual_failback_holds_the_region_until_an_operator_resumes_it(void *
     assert_null(strstr(out, "held out by manual failback"));
 }
 
+static void a_region_handed_back_to_the_checks_while_down_is_held_until_resumed(void **state)
+{
+    (void)state;
+    char out[8192];
+    /* Forced down, then its quorum lost, then handed back to the checks: it never came back by
+     * itself, so manual failback holds it. */
+    assert_int_equal(gslbctl("region set eu-west --health down", out, sizeof(out)), 0);
+    assert_true(wait_region("www/eu-west", 0, 3000) > 0);
+    int port = eu2.port;
+    proc_stop(&eu2, SIGKILL);
+    sleep_ms(800);
+    assert_int_equal(gslbctl("region set eu-west --health auto", out, sizeof(out)), 0);
+    eu2 = origin_start("eu-west", NULL, port);
+    sleep_ms(POOL_HOLDDOWN_MS + 1500); /* healthy again, well past the hold-down */
+    assert_int_equal(region_up("www/eu-west"), 0);
+    assert_int_equal(gslbctl("health", out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "held out by manual failback"));
+    assert_int_equal(gslbctl("region resume eu-west", out, sizeof(out)), 0);
+    assert_true(wait_region("www/eu-west", 1, 3000) > 0);
+    assert_served_from("eu-west\n");
+}
+
 static void gslbctl_pool_set_changes_the_quorum_and_names_bad_fields(void **state)
 {
     (void)state;
@@ -320,43 +342,13 @@ static void draining_a_sticky_origin_or_region_lets_its_recent_clients_finish(vo
 
 /* ---- https checks, against Debian's openssl s_server ---- */
 
-/* A port nothing listens on right now (the kernel's choice for a socket closed at once). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static void https_checks_pass_against_tls_and_fail_against_plain_http(void **state)
 {
     (void)state;
-    char cmd[4096], out[8192], accept[32];
-    snprintf(cmd, sizeof(cmd),
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout %s/key.pem -out %s/cert.pem -subj /CN=localhost -days 2 >/dev/null 2>&1",
-             dir, dir);
-    assert_int_equal(system(cmd), 0);
-    int port = free_port();
-    snprintf(accept, sizeof(accept), "127.0.0.1:%d", port);
-    snprintf(cmd, sizeof(cmd), "%s/cert.pem", dir);
-    char key[128];
-    snprintf(key, sizeof(key), "%s/key.pem", dir);
-    pid_t tls = fork();
-    assert_true(tls >= 0);
-    if (tls == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
-        dup2(null, STDERR_FILENO);
-        execlp("openssl", "openssl", "s_server", "-accept", accept, "-cert", cmd, "-key", key,
-               "-www", "-quiet", (char *)NULL);
-        _exit(127);
-    }
+    char cmd[4096], out[8192], cert[160], key[160];
+    make_certificate("localhost", "localhost", cert, key);
+    struct proc server = tls_server_start(cert, key);
+    int port = server.port;
     /* service "secure": its eu-west pool is the TLS server, its us-east pool a plain HTTP server
      * that answers at once (gslbd's own metrics listener: 400 to a TLS hello); both checked with
      * https. */
@@ -377,7 +369,6 @@ static void https_checks_pass_against_tls_and_fail_against_plain_http(void **sta
     assert_non_null(strstr(out, "origin secure/us-east/"));
     if (strstr(out, "last: TLS: ") == NULL)
         fail_msg("no TLS failure in:\n%s", out);
-    struct proc server = {.pid = tls};
     proc_stop(&server, SIGTERM);
     assert_true(wait_region("secure/eu-west", 0, 3000) > 0);
 }
@@ -522,6 +513,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_region_below_its_quorum_gives_its_clients_to_the_next),
         cmocka_unit_test(manual_failback_holds_the_region_until_an_operator_resumes_it),
+        cmocka_unit_test(a_region_handed_back_to_the_checks_while_down_is_held_until_resumed),
         cmocka_unit_test(gslbctl_pool_set_changes_the_quorum_and_names_bad_fields),
         cmocka_unit_test(metrics_report_check_latency_per_origin),
         cmocka_unit_test(draining_lets_requests_in_flight_finish_and_takes_no_new_ones),

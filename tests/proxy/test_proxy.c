@@ -368,6 +368,42 @@ static void relays_interim_responses_as_interim(void **state)
     assert_string_equal(r.body, "final\n");
     resp_free(&r);
     conn_close(c);
+    /* An interim response, then garbage: the interim goes first, then our 502, and nothing
+     * after it. */
+    c = conn_open(gslbd.port);
+    conn_send(c, "GET /interim-garbled HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 100);
+    resp_free(&r);
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 502);
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    conn_close(c);
+}
+
+static void a_reused_origin_connection_gets_a_whole_read_timeout(void **state)
+{
+    (void)state;
+    /* The pooled connection idles 3 s of a 4 s read timeout; the next request's 2 s answer
+     * must still arrive. */
+    const char *extra[] = {"--origin-read-timeout",
+                           "4s",
+                           "--origin-idle-timeout",
+                           "30s",
+                           "--response-header-timeout",
+                           "10s",
+                           "--metrics-listen",
+                           "",
+                           NULL};
+    struct proc d = gslbd_start(extra);
+    struct resp r;
+    assert_int_equal(request(d.port, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    resp_free(&r);
+    sleep_ms(3000);
+    assert_int_equal(request(d.port, "GET /slow/2000 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    resp_free(&r);
+    gslbd_stop(&d);
 }
 
 static void supports_expect_100_continue(void **state)
@@ -1280,6 +1316,7 @@ int main(void)
         cmocka_unit_test(accepts_absolute_form_and_chunked_uploads),
         cmocka_unit_test(refuses_invalid_origin_responses_with_502),
         cmocka_unit_test(relays_interim_responses_as_interim),
+        cmocka_unit_test(a_reused_origin_connection_gets_a_whole_read_timeout),
         cmocka_unit_test(supports_expect_100_continue),
         cmocka_unit_test(tunnels_websocket_upgrades_both_ways),
         cmocka_unit_test(fails_over_to_the_next_region_when_an_origin_is_unreachable),

@@ -231,18 +231,6 @@ static void plain_http_on_the_tls_port_gets_no_answer(void **state)
 
 /* ---- HTTPS to origins, against Debian's openssl s_server ---- */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 /* Routes host o.example to an origin speaking TLS with a.example's certificate, reached with
  * the origin settings <tls_json>; returns the status of a GET through the plain listener. */
 static int get_through_tls_origin(int port, const char *tls_json)
@@ -268,21 +256,8 @@ static int get_through_tls_origin(int port, const char *tls_json)
 static void origins_are_reached_over_tls_with_their_certificates_checked(void **state)
 {
     (void)state;
-    char accept[32];
-    int port = free_port();
-    snprintf(accept, sizeof(accept), "127.0.0.1:%d", port);
-    pid_t server = fork();
-    assert_true(server >= 0);
-    if (server == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
-        dup2(null, STDERR_FILENO);
-        execlp("openssl", "openssl", "s_server", "-accept", accept, "-cert", cert_a, "-key", key_a,
-               "-www", "-quiet", (char *)NULL);
-        _exit(127);
-    }
-    sleep_ms(300);
+    struct proc server = tls_server_start(cert_a, key_a);
+    int port = server.port;
     /* The right name: verified against origin-ca-file, served. */
     assert_int_equal(get_through_tls_origin(port, "\"tls\": true, \"tls_name\": \"a.example\""),
                      200);
@@ -295,8 +270,7 @@ static void origins_are_reached_over_tls_with_their_certificates_checked(void **
                      200);
     /* An address the certificate does not name, checked: refused. */
     assert_int_equal(get_through_tls_origin(port, "\"tls\": true"), 502);
-    struct proc p = {.pid = server};
-    proc_stop(&p, SIGTERM);
+    proc_stop(&server, SIGTERM);
 }
 
 static void a_key_that_does_not_load_is_named(void **state)
