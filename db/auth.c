@@ -362,6 +362,29 @@ out:
     return rc;
 }
 
+/* Revokes every API token <creator> created (created_by is the user name for a token made in a
+ * session or by gslbctl as that user), each with its own audit entry. Inside the caller's write
+ * transaction. Returns 0 or -EIO. */
+static int tokens_revoke_created_by(struct db *db, const char *creator, const char *actor)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = prepare_bound(db, "SELECT name FROM api_tokens WHERE created_by = ?1 ORDER BY id",
+                           creator, NULL, 0, 0, &stmt);
+    int step;
+    while (rc == 0 && (step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(stmt, 0);
+        if (name == NULL ||
+            audit_name(db, actor, "token.remove", "token", name, SNAPSHOT_BEFORE) != 0)
+            rc = -EIO;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = -EIO;
+    sqlite3_finalize(stmt);
+    if (rc == 0 && run(db, "DELETE FROM api_tokens WHERE created_by = ?1", creator, NULL, 0, 0) < 0)
+        rc = -EIO;
+    return rc;
+}
+
 int db_user_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen)
 {
     int rc;
@@ -377,8 +400,10 @@ int db_user_remove(struct db *db, const char *name, const char *actor, char *err
         rc = -ENOENT;
         goto out;
     }
-    if (audit_name(db, actor, "user.remove", "user", name, SNAPSHOT_BEFORE) != 0) {
-        rc = sql_fail(db, "audit", err, errlen);
+    /* The tokens they made go with them: a removed user must not keep a way in. */
+    if (audit_name(db, actor, "user.remove", "user", name, SNAPSHOT_BEFORE) != 0 ||
+        tokens_revoke_created_by(db, name, actor) != 0) {
+        rc = sql_fail(db, "remove user", err, errlen);
         goto out;
     }
     rc = db_tx_commit(db, err, errlen);

@@ -280,10 +280,12 @@ int db_user_add(struct db *db, const char *name, const char *password, const cha
                 size_t errlen);
 /* The same, but only while no user exists at all (first-run setup): -EEXIST otherwise. */
 int db_user_setup(struct db *db, const char *name, const char *password, char *err, size_t errlen);
-/* Replaces the password and ends the user's sessions. -ENOENT for an unknown user. */
+/* Replaces the password and ends the user's sessions; the API tokens they created stay valid
+ * (they are credentials of their own, revoked one by one). -ENOENT for an unknown user. */
 int db_user_password_set(struct db *db, const char *name, const char *password, const char *actor,
                          char *err, size_t errlen);
-/* Removes the user and their sessions. -ENOENT for an unknown user. */
+/* Removes the user, their sessions and the API tokens they created (created_by <name>), each
+ * revocation audited, in one transaction. -ENOENT for an unknown user. */
 int db_user_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen);
 int db_user_count(struct db *db, int64_t *n_out);
 int db_user_list(struct db *db, struct db_user **users_out, size_t *n_out);

@@ -820,6 +820,41 @@ static void users_and_tokens_from_gslbctl_work_in_the_api(void **state)
     expect_answer(http("GET", "/api/v1/session", NULL, auth), 401, NULL);
 }
 
+static void removing_a_user_revokes_the_tokens_they_created(void **state)
+{
+    (void)state;
+    char c[160], t[80], headers[512], auth[160];
+    expect_answer(as_admin("POST", "/api/v1/users",
+                           "{\"username\":\"leaver\",\"password\":\"" PASSWORD "\"}"),
+                  201, NULL);
+    assert_int_equal(login("leaver", PASSWORD, c, t), 200);
+    snprintf(headers, sizeof(headers), "Cookie: %s\r\nX-CSRF-Token: %s\r\n", c, t);
+    struct http h = http("POST", "/api/v1/tokens", "{\"name\":\"leavers-ci\"}", headers);
+    assert_int_equal(h.status, 201);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", jstr(h.json, "token"));
+    http_free(&h);
+    expect_answer(http("GET", "/api/v1/session", NULL, auth), 200, NULL);
+
+    /* A new password ends sessions but leaves tokens: they are credentials of their own. */
+    expect_answer(
+        as_admin("PUT", "/api/v1/users/leaver/password", "{\"password\":\"another password 2\"}"),
+        200, NULL);
+    expect_answer(http("GET", "/api/v1/session", NULL, auth), 200, NULL);
+
+    expect_answer(as_admin("DELETE", "/api/v1/users/leaver", NULL), 200, NULL);
+    expect_answer(http("GET", "/api/v1/session", NULL, auth), 401, NULL);
+    h = as_admin("GET", "/api/v1/tokens", NULL);
+    assert_null(strstr(h.r.body, "leavers-ci"));
+    http_free(&h);
+    h = as_admin("GET", "/api/v1/audit?limit=2", NULL);
+    json_t *entries = json_object_get(h.json, "entries");
+    assert_string_equal(jstr(json_array_get(entries, 0), "action"), "token.remove");
+    assert_string_equal(jstr(json_array_get(entries, 0), "object"), "token leavers-ci");
+    assert_string_equal(jstr(json_array_get(entries, 0), "actor"), "admin");
+    assert_string_equal(jstr(json_array_get(entries, 1), "action"), "user.remove");
+    http_free(&h);
+}
+
 static void logout_ends_the_session(void **state)
 {
     (void)state;
@@ -853,6 +888,7 @@ int main(void)
         cmocka_unit_test(manual_failback_holds_show_and_resume_lifts_them),
         cmocka_unit_test(dashboard_routes_answer),
         cmocka_unit_test(users_and_tokens_from_gslbctl_work_in_the_api),
+        cmocka_unit_test(removing_a_user_revokes_the_tokens_they_created),
         cmocka_unit_test(logout_ends_the_session),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
