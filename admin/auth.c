@@ -293,23 +293,47 @@ void admin_users_remove(struct admin_request *req)
     admin_reply_done(req, rc, err);
 }
 
+/* A session changing its own password must give the current one, so a session left open (or
+ * stolen) cannot lock its owner out; another user's password (or any, through a token, which
+ * is no user) is an administrator's reset, audited as such. */
 void admin_users_password(struct admin_request *req)
 {
-    static const char *const keys[] = {"password", NULL};
-    const char *password;
+    static const char *const keys[] = {"password", "current_password", NULL};
+    const char *password, *current = NULL;
     char err[512];
+    bool own = !req->via_token && strcmp(req->params[0], req->user) == 0;
     json_t *body = admin_body_json(req);
-    if (body && body_keys(req, body, keys) &&
-        (password = body_string(req, body, "password")) != NULL) {
-        int rc =
-            db_user_password_set(req->db, req->params[0], password, req->actor, err, sizeof(err));
-        if (rc != 0)
-            admin_reply_db(req, rc, err);
-        else if (!req->via_token && strcmp(req->params[0], req->user) == 0)
-            session_start(req, req->params[0], 200); /* the old sessions are gone, this one too */
-        else
-            admin_reply_json(req, 200, json_object());
+    if (body == NULL || !body_keys(req, body, keys) ||
+        (password = body_string(req, body, "password")) == NULL ||
+        (own && (current = body_string(req, body, "current_password")) == NULL))
+        goto out;
+    if (own) {
+        int rc = db_user_verify(req->db, req->user, current);
+        if (rc == -EACCES) {
+            log_warn("admin: '%s' gave a wrong current password from %s", req->user, req->client);
+            admin_reply_error(req, 403, "current_password",
+                              "current_password: not your current password");
+            goto out;
+        }
+        if (rc != 0) {
+            admin_reply_error(req, 500, NULL, "cannot check the password");
+            goto out;
+        }
     }
+    int rc =
+        own ? db_user_password_set(req->db, req->params[0], password, req->actor, err, sizeof(err))
+            : db_user_password_reset(req->db, req->params[0], password, req->actor, err,
+                                     sizeof(err));
+    if (rc != 0) {
+        admin_reply_db(req, rc, err);
+    } else if (own) {
+        session_start(req, req->params[0], 200); /* the old sessions are gone, this one too */
+    } else {
+        log_warn("admin: password of '%s' reset by %s from %s", req->params[0], req->actor,
+                 req->client);
+        admin_reply_json(req, 200, json_object());
+    }
+out:
     json_decref(body);
 }
 

@@ -334,8 +334,9 @@ int db_user_setup(struct db *db, const char *name, const char *password, char *e
     return user_add(db, name, password, true, actor, err, errlen);
 }
 
-int db_user_password_set(struct db *db, const char *name, const char *password, const char *actor,
-                         char *err, size_t errlen)
+/* Sets <name>'s password, audited as <action>. */
+static int password_set(struct db *db, const char *name, const char *password, const char *actor,
+                        const char *action, char *err, size_t errlen)
 {
     char *hash = NULL;
     int rc;
@@ -351,7 +352,7 @@ int db_user_password_set(struct db *db, const char *name, const char *password, 
     }
     /* A new password ends the user's other sessions. */
     if (rc < 0 || run(db, "DELETE FROM admin_sessions WHERE user = ?", name, NULL, 0, 0) < 0 ||
-        audit_name(db, actor, "user.password", "user", name, SNAPSHOT_NONE) != 0) {
+        audit_name(db, actor, action, "user", name, SNAPSHOT_NONE) != 0) {
         rc = sql_fail(db, "set password", err, errlen);
         goto out;
     }
@@ -360,6 +361,18 @@ out:
     db_tx_rollback(db);
     free(hash);
     return rc;
+}
+
+int db_user_password_set(struct db *db, const char *name, const char *password, const char *actor,
+                         char *err, size_t errlen)
+{
+    return password_set(db, name, password, actor, "user.password", err, errlen);
+}
+
+int db_user_password_reset(struct db *db, const char *name, const char *password, const char *actor,
+                           char *err, size_t errlen)
+{
+    return password_set(db, name, password, actor, "user.password_reset", err, errlen);
 }
 
 /* Revokes every API token <creator> created (created_by is the user name for a token made in a

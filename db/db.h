@@ -284,6 +284,10 @@ int db_user_setup(struct db *db, const char *name, const char *password, char *e
  * (they are credentials of their own, revoked one by one). -ENOENT for an unknown user. */
 int db_user_password_set(struct db *db, const char *name, const char *password, const char *actor,
                          char *err, size_t errlen);
+/* The same when <actor> sets another user's password without knowing the current one (every
+ * user is an administrator): audited as "user.password_reset" rather than "user.password". */
+int db_user_password_reset(struct db *db, const char *name, const char *password,
+                           const char *actor, char *err, size_t errlen);
 /* Removes the user, their sessions and the API tokens they created (created_by <name>), each
  * revocation audited, in one transaction. -ENOENT for an unknown user. */
 int db_user_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen);

@@ -1726,15 +1726,17 @@ async function pageAccess(main, view) {
         render();
     });
     const pwForm = h('form', { class: 'fields cols', novalidate: true, id: 'password-form' },
+        field('Current password', input('current_password', '', { type: 'password', autocomplete: 'current-password' })),
         field('New password', input('password', '', { type: 'password', autocomplete: 'new-password' }), 'Logs out your other sessions.'),
         field('New password again', input('password2', '', { type: 'password', autocomplete: 'new-password' })),
         h('div', { class: 'form-actions wide' }, h('button', { type: 'submit', class: 'btn primary', text: 'Change my password' })));
     onSubmit(pwForm, (f) => {
+        if (!f.elements.current_password.value) return [['current_password', 'Your current password, please.']];
         if (f.elements.password.value.length < 10) return [['password', 'Use at least 10 characters.']];
         if (f.elements.password.value !== f.elements.password2.value) return [['password2', 'The passwords differ.']];
         return [];
     }, async (f) => {
-        const r = await api('PUT', `/users/${enc(app.user)}/password`, { password: f.elements.password.value });
+        const r = await api('PUT', `/users/${enc(app.user)}/password`, { current_password: f.elements.current_password.value, password: f.elements.password.value });
         if (r && r.csrf) app.csrf = r.csrf;
         f.reset();
         toast('Password changed.');

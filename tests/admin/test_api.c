@@ -855,6 +855,51 @@ static void removing_a_user_revokes_the_tokens_they_created(void **state)
     http_free(&h);
 }
 
+static void own_password_change_needs_the_current_one_and_resets_are_audited(void **state)
+{
+    (void)state;
+    char c[160], t[80], headers[512];
+    expect_answer(as_admin("POST", "/api/v1/users",
+                           "{\"username\":\"changer\",\"password\":\"" PASSWORD "\"}"),
+                  201, NULL);
+    assert_int_equal(login("changer", PASSWORD, c, t), 200);
+    snprintf(headers, sizeof(headers), "Cookie: %s\r\nX-CSRF-Token: %s\r\n", c, t);
+    const char *path = "/api/v1/users/changer/password";
+    expect_answer(http("PUT", path, "{\"password\":\"new password 123\"}", headers), 400,
+                  "current_password");
+    expect_answer(http("PUT", path,
+                       "{\"current_password\":\"not my password\","
+                       "\"password\":\"new password 123\"}",
+                       headers),
+                  403, "current_password");
+    assert_int_equal(login("changer", PASSWORD, c, t), 200); /* unchanged */
+    snprintf(headers, sizeof(headers), "Cookie: %s\r\nX-CSRF-Token: %s\r\n", c, t);
+    struct http h = http("PUT", path,
+                         "{\"current_password\":\"" PASSWORD "\","
+                         "\"password\":\"new password 123\"}",
+                         headers);
+    assert_int_equal(h.status, 200);
+    assert_non_null(jstr(h.json, "csrf")); /* a new session */
+    http_free(&h);
+    assert_int_equal(login("changer", "new password 123", c, t), 200);
+    h = as_admin("GET", "/api/v1/audit?limit=1", NULL);
+    json_t *e = json_array_get(json_object_get(h.json, "entries"), 0);
+    assert_string_equal(jstr(e, "action"), "user.password");
+    assert_string_equal(jstr(e, "actor"), "changer");
+    http_free(&h);
+
+    /* Another user's password: an administrator's reset, no current password, audited as one. */
+    expect_answer(as_admin("PUT", path, "{\"password\":\"reset password 1\"}"), 200, NULL);
+    h = as_admin("GET", "/api/v1/audit?limit=1", NULL);
+    e = json_array_get(json_object_get(h.json, "entries"), 0);
+    assert_string_equal(jstr(e, "action"), "user.password_reset");
+    assert_string_equal(jstr(e, "actor"), "admin");
+    assert_string_equal(jstr(e, "object"), "user changer");
+    http_free(&h);
+    assert_int_equal(login("changer", "reset password 1", c, t), 200);
+    expect_answer(as_admin("DELETE", "/api/v1/users/changer", NULL), 200, NULL);
+}
+
 static void logout_ends_the_session(void **state)
 {
     (void)state;
@@ -889,6 +934,7 @@ int main(void)
         cmocka_unit_test(dashboard_routes_answer),
         cmocka_unit_test(users_and_tokens_from_gslbctl_work_in_the_api),
         cmocka_unit_test(removing_a_user_revokes_the_tokens_they_created),
+        cmocka_unit_test(own_password_change_needs_the_current_one_and_resets_are_audited),
         cmocka_unit_test(logout_ends_the_session),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
