@@ -283,13 +283,7 @@ void admin_users_add(struct admin_request *req)
 void admin_users_remove(struct admin_request *req)
 {
     char err[512];
-    int64_t n = 0;
-    if (db_user_count(req->db, &n) == 0 && n <= 1) {
-        admin_reply_error(req, 409, NULL,
-                          "the last user cannot be removed here (gslbctl user remove can)");
-        return;
-    }
-    int rc = db_user_remove(req->db, req->params[0], req->actor, err, sizeof(err));
+    int rc = db_user_remove_keep_one(req->db, req->params[0], req->actor, err, sizeof(err));
     admin_reply_done(req, rc, err);
 }
 

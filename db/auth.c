@@ -398,11 +398,24 @@ static int tokens_revoke_created_by(struct db *db, const char *creator, const ch
     return rc;
 }
 
-int db_user_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen)
+/* Removes <name>; with <keep_one>, never the last user, checked under the write lock so that
+ * two removals at once cannot both pass the check. */
+static int user_remove(struct db *db, const char *name, bool keep_one, const char *actor, char *err,
+                       size_t errlen)
 {
     int rc;
     if ((rc = db_tx_begin(db, true, err, errlen)) != 0)
         return rc;
+    int64_t n_users = 0;
+    if (keep_one && db_user_count(db, &n_users) != 0) {
+        rc = sql_fail(db, "users", err, errlen);
+        goto out;
+    }
+    if (keep_one && n_users <= 1) {
+        snprintf(err, errlen, "the last user cannot be removed here (gslbctl user remove can)");
+        rc = -EBUSY;
+        goto out;
+    }
     if (run(db, "DELETE FROM admin_sessions WHERE user = ?", name, NULL, 0, 0) < 0 ||
         (rc = run(db, "DELETE FROM admin_users WHERE name = ?", name, NULL, 0, 0)) < 0) {
         rc = sql_fail(db, "remove user", err, errlen);
@@ -423,6 +436,17 @@ int db_user_remove(struct db *db, const char *name, const char *actor, char *err
 out:
     db_tx_rollback(db);
     return rc;
+}
+
+int db_user_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen)
+{
+    return user_remove(db, name, false, actor, err, errlen);
+}
+
+int db_user_remove_keep_one(struct db *db, const char *name, const char *actor, char *err,
+                            size_t errlen)
+{
+    return user_remove(db, name, true, actor, err, errlen);
 }
 
 int db_user_count(struct db *db, int64_t *n_out)

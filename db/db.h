@@ -291,6 +291,10 @@ int db_user_password_reset(struct db *db, const char *name, const char *password
 /* Removes the user, their sessions and the API tokens they created (created_by <name>), each
  * revocation audited, in one transaction. -ENOENT for an unknown user. */
 int db_user_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen);
+/* The same, but -EBUSY when <name> is the last user, checked inside the removal's transaction
+ * (the admin API: nobody could log in afterwards). */
+int db_user_remove_keep_one(struct db *db, const char *name, const char *actor, char *err,
+                            size_t errlen);
 int db_user_count(struct db *db, int64_t *n_out);
 int db_user_list(struct db *db, struct db_user **users_out, size_t *n_out);
 void db_user_free(struct db_user *users, size_t n);

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -900,6 +902,65 @@ static void own_password_change_needs_the_current_one_and_resets_are_audited(voi
     expect_answer(as_admin("DELETE", "/api/v1/users/changer", NULL), 200, NULL);
 }
 
+struct remover {
+    pthread_barrier_t *start;
+    const char *name;
+    int rc;
+};
+
+static void *remover_run(void *arg)
+{
+    struct remover *r = arg;
+    char err[512];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    pthread_barrier_wait(r->start);
+    r->rc = db ? db_user_remove_keep_one(db, r->name, "test", err, sizeof(err)) : -EIO;
+    db_close(db);
+    return NULL;
+}
+
+static void two_removals_at_once_cannot_remove_the_last_users(void **state)
+{
+    (void)state;
+    char err[512];
+    struct db *db = db_open(db_path, err, sizeof(err));
+    assert_non_null(db);
+    /* The last test: every user goes, then two at a time race to remove each other. */
+    struct db_user *users;
+    size_t n;
+    assert_int_equal(db_user_list(db, &users, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(db_user_remove(db, users[i].name, "test", err, sizeof(err)), 0);
+    db_user_free(users, n);
+    for (int round = 0; round < 5; round++) {
+        struct remover r[2] = {{.name = "racer-a"}, {.name = "racer-b"}};
+        pthread_barrier_t start;
+        pthread_t t[2];
+        assert_int_equal(db_user_add(db, "racer-a", PASSWORD, "test", err, sizeof(err)), 0);
+        assert_int_equal(db_user_add(db, "racer-b", PASSWORD, "test", err, sizeof(err)), 0);
+        pthread_barrier_init(&start, NULL, 2);
+        for (int i = 0; i < 2; i++) {
+            r[i].start = &start;
+            pthread_create(&t[i], NULL, remover_run, &r[i]);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&start);
+        /* One went, the other was refused: a user is left. */
+        assert_true((r[0].rc == 0 && r[1].rc == -EBUSY) || (r[0].rc == -EBUSY && r[1].rc == 0));
+        int64_t left = 0;
+        assert_int_equal(db_user_count(db, &left), 0);
+        assert_int_equal(left, 1);
+        assert_int_equal(db_user_remove_keep_one(db, r[0].rc == 0 ? "racer-b" : "racer-a", "t", err,
+                                                 sizeof(err)),
+                         -EBUSY);
+        assert_non_null(strstr(err, "last user"));
+        assert_int_equal(
+            db_user_remove(db, r[0].rc == 0 ? "racer-b" : "racer-a", "test", err, sizeof(err)), 0);
+    }
+    db_close(db);
+}
+
 static void logout_ends_the_session(void **state)
 {
     (void)state;
@@ -936,6 +997,7 @@ int main(void)
         cmocka_unit_test(removing_a_user_revokes_the_tokens_they_created),
         cmocka_unit_test(own_password_change_needs_the_current_one_and_resets_are_audited),
         cmocka_unit_test(logout_ends_the_session),
+        cmocka_unit_test(two_removals_at_once_cannot_remove_the_last_users),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
