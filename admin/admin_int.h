@@ -158,6 +158,10 @@ void admin_db_release(struct admin *admin, struct db *db);
  * the request may not go on. */
 bool admin_authenticate(struct admin_request *req);
 
+/* The login-throttling key of the client address <client> (as in req->client): "ip:ADDR" for
+ * IPv4, "ip:PREFIX/64" for IPv6, so one subscriber's /64 counts as one client. */
+void admin_throttle_key(const char *client, char *out, size_t outlen);
+
 void admin_setup_get(struct admin_request *req);
 void admin_setup_post(struct admin_request *req);
 void admin_login(struct admin_request *req);

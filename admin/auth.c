@@ -5,9 +5,11 @@
  * CSRF token it must send back in X-CSRF-Token on every state-changing request; automation sends
  * "Authorization: Bearer gslb_..." and needs no CSRF token (a browser never adds that header by
  * itself). Failed logins count against the user name and the client address; past a few in a row
- * both are locked out for a while, doubling up to a quarter of an hour, with 429 and Retry-After.
+ * both are locked out for a while, doubling up to a quarter of an hour, with 429 and Retry-After
+ * (an IPv6 client counts by its /64, an IPv4 one by its address).
  * A locked-out name is refused even with the right password, so guessing cannot go on in the
  * background. Secrets never reach the log. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "admin/admin_int.h"
+#include "common/addr.h"
 #include "common/log.h"
 #include "db/db.h"
 
@@ -176,6 +179,22 @@ void admin_setup_post(struct admin_request *req)
     json_decref(body);
 }
 
+void admin_throttle_key(const char *client, char *out, size_t outlen)
+{
+    struct ip_addr a;
+    if (ip_addr_parse(client, &a) == 0 && a.family == AF_INET6) {
+        /* One IPv6 subscriber usually holds a whole /64: per /128, a client could pick a fresh
+         * address for every few guesses. */
+        struct ip_cidr net = {.net = a, .prefix = 64};
+        memset(net.net.bytes + 8, 0, 8);
+        char text[INET6_ADDRSTRLEN + 8];
+        ip_cidr_format(&net, text, sizeof(text));
+        snprintf(out, outlen, "ip:%s", text);
+        return;
+    }
+    snprintf(out, outlen, "ip:%s", client);
+}
+
 static void retry_after(struct admin_request *req, int64_t ms)
 {
     snprintf(req->retry_after, sizeof(req->retry_after), "%" PRId64, (ms + 999) / 1000);
@@ -196,7 +215,7 @@ void admin_login(struct admin_request *req)
         goto out;
     }
     snprintf(user_key, sizeof(user_key), "user:%s", user);
-    snprintf(ip_key, sizeof(ip_key), "ip:%s", req->client);
+    admin_throttle_key(req->client, ip_key, sizeof(ip_key));
     int rc_user = db_login_throttled(req->db, user_key, &wait_user);
     int rc_ip = db_login_throttled(req->db, ip_key, &wait_ip);
     if (rc_user == -EAGAIN || rc_ip == -EAGAIN) {

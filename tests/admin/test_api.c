@@ -371,6 +371,24 @@ static void repeated_failed_logins_are_throttled(void **state)
     assert_int_equal(login("admin", PASSWORD, c, t), 200);
 }
 
+static void login_throttling_keys_ipv6_clients_by_their_64(void **state)
+{
+    (void)state;
+    char a[128], b[128];
+    admin_throttle_key("2001:db8:1:2:aaaa::1", a, sizeof(a));
+    admin_throttle_key("2001:db8:1:2:bbbb:cccc:dddd:eeee", b, sizeof(b));
+    assert_string_equal(a, "ip:2001:db8:1:2::/64");
+    assert_string_equal(a, b); /* another address of the same /64: the same client */
+    admin_throttle_key("2001:db8:1:3::1", b, sizeof(b));
+    assert_string_not_equal(a, b);
+    admin_throttle_key("192.0.2.7", a, sizeof(a));
+    assert_string_equal(a, "ip:192.0.2.7");
+    admin_throttle_key("192.0.2.8", b, sizeof(b));
+    assert_string_not_equal(a, b);
+    admin_throttle_key("unknown", a, sizeof(a));
+    assert_string_equal(a, "ip:unknown");
+}
+
 static void api_tokens_work_without_csrf_and_can_be_revoked(void **state)
 {
     (void)state;
@@ -979,6 +997,7 @@ int main(void)
         cmocka_unit_test(setup_creates_the_first_admin_once_and_logs_in),
         cmocka_unit_test(state_changes_need_the_csrf_token),
         cmocka_unit_test(repeated_failed_logins_are_throttled),
+        cmocka_unit_test(login_throttling_keys_ipv6_clients_by_their_64),
         cmocka_unit_test(api_tokens_work_without_csrf_and_can_be_revoked),
         cmocka_unit_test(script_names_are_rejected_and_text_stays_inert),
         cmocka_unit_test(every_answer_carries_the_security_headers),
