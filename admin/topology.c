@@ -7,7 +7,9 @@
  * resulting topology, with an audit entry naming the user. PUT replaces an object (fields left
  * out take their defaults), PATCH merges the given fields into the stored object; neither renames
  * (a name in the body must match the path). A service's pools and rules change through their own
- * routes: a service body may repeat them unchanged, nothing else. */
+ * routes: a service body may repeat them unchanged, nothing else. GET of one object sends the
+ * config version as its ETag; a PUT or PATCH with If-Match: "<version>" happens only while the
+ * configuration is still at that version (412 "stale" otherwise), as for the whole topology. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +89,32 @@ static char *doc_text(json_t *doc)
     return text;
 }
 
+/* The config version an If-Match header names: "12" (or W/"12"); -1 for "*" or no header, -2
+ * when it names no version (which matches none). */
+static int64_t if_match_version(const char *value)
+{
+    if (value == NULL || strcmp(value, "*") == 0)
+        return -1;
+    if (strncmp(value, "W/", 2) == 0)
+        value += 2;
+    char *end;
+    if (value[0] != '"' || value[1] < '0' || value[1] > '9')
+        return -2;
+    long long v = strtoll(value + 1, &end, 10);
+    return end[0] == '"' && end[1] == '\0' && v >= 0 ? v : -2;
+}
+
+/* The config version the request's If-Match names, -1 without one; answers 412 ("stale") and
+ * returns -2 when it names no version. */
+static int64_t if_match_get(struct admin_request *req)
+{
+    int64_t expected = if_match_version(admin_header(req, "If-Match"));
+    if (expected == -2)
+        admin_reply_error(req, 412, NULL,
+                          "If-Match: expected a quoted config version (the ETag of a GET)");
+    return expected;
+}
+
 /* ---- one object of the path: the same routes for regions, services and origins ---- */
 
 /* Finds the object the path names in <topo> (borrowed); answers 404 and returns NULL when there
@@ -148,11 +176,17 @@ static json_t *object_current(struct admin_request *req, object_json_fn to_json)
 /* Adds (<add>) or replaces the object <doc> (borrowed) describes and answers with it. */
 typedef void (*object_write_fn)(struct admin_request *req, json_t *doc, bool add);
 
+/* The answer's ETag is the config version the object was read at, for an If-Match on a later
+ * PUT or PATCH. */
 static void object_get(struct admin_request *req, object_json_fn to_json)
 {
-    json_t *doc = object_current(req, to_json);
-    if (doc)
-        admin_reply_json(req, 200, doc);
+    struct db_topology *topo = topo_load(req);
+    char *text = topo ? to_json(req, topo) : NULL;
+    if (text) {
+        snprintf(req->etag, sizeof(req->etag), "\"%lld\"", (long long)topo->version);
+        admin_reply_json(req, 200, parsed(text));
+    }
+    db_topology_free(topo);
 }
 
 /* POST (<add>) or PUT: the body is the whole object; a PUT's <key> must be the path's <value>. */
@@ -160,7 +194,7 @@ static void object_put(struct admin_request *req, object_write_fn write, bool ad
                        const char *value)
 {
     json_t *body = admin_body_json(req);
-    if (body && (add || key_matches(req, body, key, value)))
+    if (body && (add || (key_matches(req, body, key, value) && if_match_get(req) != -2)))
         write(req, body, add);
     json_decref(body);
 }
@@ -170,7 +204,7 @@ static void object_patch(struct admin_request *req, object_json_fn to_json, obje
                          const char *key, const char *value)
 {
     json_t *body = admin_body_json(req), *doc = NULL;
-    if (body && key_matches(req, body, key, value) &&
+    if (body && key_matches(req, body, key, value) && if_match_get(req) != -2 &&
         (doc = object_current(req, to_json)) != NULL) {
         json_object_update(doc, body);
         write(req, doc, false);
@@ -229,31 +263,12 @@ void admin_topology_get(struct admin_request *req)
     db_topology_free(topo);
 }
 
-/* The config version an If-Match header names: "12" (or W/"12"); -1 for "*" or no header, -2
- * when it names no version (which matches none). */
-static int64_t if_match_version(const char *value)
-{
-    if (value == NULL || strcmp(value, "*") == 0)
-        return -1;
-    if (strncmp(value, "W/", 2) == 0)
-        value += 2;
-    char *end;
-    if (value[0] != '"' || value[1] < '0' || value[1] > '9')
-        return -2;
-    long long v = strtoll(value + 1, &end, 10);
-    return end[0] == '"' && end[1] == '\0' && v >= 0 ? v : -2;
-}
-
 void admin_topology_put(struct admin_request *req)
 {
     char err[512];
-    const char *if_match = admin_header(req, "If-Match");
-    int64_t expected = if_match_version(if_match);
-    if (expected == -2) {
-        admin_reply_error(req, 412, NULL,
-                          "If-Match: expected the ETag of GET /topology (a quoted config version)");
+    int64_t expected = if_match_get(req);
+    if (expected == -2)
         return;
-    }
     int rc = db_import_json_if(req->db, req->body ? req->body : "", req->body_len, expected,
                                req->actor, err, sizeof(err));
     if (rc != 0) {
@@ -335,7 +350,7 @@ static void region_write(struct admin_request *req, json_t *doc, bool add)
         return;
     }
     rc = add ? db_region_add(req->db, &r, req->actor, err, sizeof(err))
-             : db_region_set(req->db, &r, req->actor, err, sizeof(err));
+             : db_region_set_if(req->db, &r, if_match_get(req), req->actor, err, sizeof(err));
     if (rc == 0)
         reply_owned(req, add ? 201 : 200, db_region_to_json(&r));
     else
@@ -386,8 +401,9 @@ void admin_region_state(struct admin_request *req)
     r.force = action_force(action, r.force);
     /* "resume" hands the region back to its health checks and lifts its manual-failback holds,
      * exactly as gslbctl region resume does. */
-    int rc = action == RESUME ? db_region_resume(req->db, r.name, req->actor, err, sizeof(err))
-                              : db_region_set(req->db, &r, req->actor, err, sizeof(err));
+    int rc = action == RESUME
+                 ? db_region_resume(req->db, r.name, req->actor, err, sizeof(err))
+                 : db_region_set_if(req->db, &r, if_match_get(req), req->actor, err, sizeof(err));
     if (rc == 0)
         reply_owned(req, 200, db_region_to_json(&r));
     else
@@ -445,7 +461,7 @@ static void service_write(struct admin_request *req, json_t *doc, bool add)
         return;
     }
     rc = add ? db_service_add(req->db, &s, req->actor, err, sizeof(err))
-             : db_service_set(req->db, &s, req->actor, err, sizeof(err));
+             : db_service_set_if(req->db, &s, if_match_get(req), req->actor, err, sizeof(err));
     db_service_fini(&s);
     if (rc != 0) {
         admin_reply_db_object(req, rc, err, "services[");
@@ -557,7 +573,8 @@ static void pool_write(struct admin_request *req, json_t *doc, bool add)
         admin_reply_db_object(req, rc, err, "services[");
         return;
     }
-    rc = db_pool_set(req->db, req->params[0], &pool, req->actor, err, sizeof(err));
+    rc = db_pool_set_if(req->db, req->params[0], &pool, if_match_get(req), req->actor, err,
+                        sizeof(err));
     db_pool_fini(&pool);
     if (rc != 0) {
         admin_reply_db_object(req, rc, err, "services[");
@@ -595,8 +612,8 @@ static void origin_write(struct admin_request *req, json_t *doc, bool add)
     }
     rc = add ? db_origin_add(req->db, req->params[0], req->params[1], &o, req->actor, err,
                              sizeof(err))
-             : db_origin_set(req->db, req->params[0], req->params[1], &o, req->actor, err,
-                             sizeof(err));
+             : db_origin_set_if(req->db, req->params[0], req->params[1], &o, if_match_get(req),
+                                req->actor, err, sizeof(err));
     if (rc == 0)
         reply_owned(req, add ? 201 : 200, db_origin_to_json(&o));
     else

@@ -159,6 +159,10 @@ int db_region_add(struct db *db, const struct db_region *region, const char *act
                   size_t errlen);
 int db_region_set(struct db *db, const struct db_region *region, const char *actor, char *err,
                   size_t errlen);
+/* The _set_if edits: the same, but only while the stored config version is <expected> (negative:
+ * any), checked in the edit's own transaction: -ESTALE when it moved on, and nothing changes. */
+int db_region_set_if(struct db *db, const struct db_region *region, int64_t expected,
+                     const char *actor, char *err, size_t errlen);
 int db_region_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen);
 /* Adds or replaces a service's own fields; pools and rules of <service> are ignored (an existing
  * service keeps its own). */
@@ -166,6 +170,8 @@ int db_service_add(struct db *db, const struct db_service *service, const char *
                    size_t errlen);
 int db_service_set(struct db *db, const struct db_service *service, const char *actor, char *err,
                    size_t errlen);
+int db_service_set_if(struct db *db, const struct db_service *service, int64_t expected,
+                      const char *actor, char *err, size_t errlen);
 int db_service_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen);
 /* Origins live in the pool of <service> in <region>; adding the first creates the pool and
  * removing the last removes it. */
@@ -173,6 +179,9 @@ int db_origin_add(struct db *db, const char *service, const char *region,
                   const struct db_origin *origin, const char *actor, char *err, size_t errlen);
 int db_origin_set(struct db *db, const char *service, const char *region,
                   const struct db_origin *origin, const char *actor, char *err, size_t errlen);
+int db_origin_set_if(struct db *db, const char *service, const char *region,
+                     const struct db_origin *origin, int64_t expected, const char *actor, char *err,
+                     size_t errlen);
 int db_origin_remove(struct db *db, const char *service, const char *region, const char *address,
                      const char *actor, char *err, size_t errlen);
 /* Appends <rule> to the rules of <service>, or removes the rule at <index> (0-based). */
@@ -185,6 +194,8 @@ int db_rule_remove(struct db *db, const char *service, size_t index, const char 
  * check defaults); its origins stay as they are. */
 int db_pool_set(struct db *db, const char *service, const struct db_pool *pool, const char *actor,
                 char *err, size_t errlen);
+int db_pool_set_if(struct db *db, const char *service, const struct db_pool *pool, int64_t expected,
+                   const char *actor, char *err, size_t errlen);
 /* An operator's "resume" of a region: lifts its health override (back to auto) and its
  * manual-failback holds in every service, so it comes back once healthy. */
 int db_region_resume(struct db *db, const char *name, const char *actor, char *err, size_t errlen);
@@ -286,8 +297,8 @@ int db_user_password_set(struct db *db, const char *name, const char *password, 
                          char *err, size_t errlen);
 /* The same when <actor> sets another user's password without knowing the current one (every
  * user is an administrator): audited as "user.password_reset" rather than "user.password". */
-int db_user_password_reset(struct db *db, const char *name, const char *password,
-                           const char *actor, char *err, size_t errlen);
+int db_user_password_reset(struct db *db, const char *name, const char *password, const char *actor,
+                           char *err, size_t errlen);
 /* Removes the user, their sessions and the API tokens they created (created_by <name>), each
  * revocation audited, in one transaction. -ENOENT for an unknown user. */
 int db_user_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen);

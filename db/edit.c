@@ -209,10 +209,16 @@ int db_region_add(struct db *db, const struct db_region *region, const char *act
     return edit_run(db, actor, "region.add", region_add_apply, region, err, errlen);
 }
 
+int db_region_set_if(struct db *db, const struct db_region *region, int64_t expected,
+                     const char *actor, char *err, size_t errlen)
+{
+    return edit_run_if(db, expected, actor, "region.set", region_set_apply, region, err, errlen);
+}
+
 int db_region_set(struct db *db, const struct db_region *region, const char *actor, char *err,
                   size_t errlen)
 {
-    return edit_run(db, actor, "region.set", region_set_apply, region, err, errlen);
+    return db_region_set_if(db, region, -1, actor, err, errlen);
 }
 
 int db_region_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen)
@@ -286,10 +292,16 @@ int db_service_add(struct db *db, const struct db_service *service, const char *
     return edit_run(db, actor, "service.add", service_add_apply, service, err, errlen);
 }
 
+int db_service_set_if(struct db *db, const struct db_service *service, int64_t expected,
+                      const char *actor, char *err, size_t errlen)
+{
+    return edit_run_if(db, expected, actor, "service.set", service_set_apply, service, err, errlen);
+}
+
 int db_service_set(struct db *db, const struct db_service *service, const char *actor, char *err,
                    size_t errlen)
 {
-    return edit_run(db, actor, "service.set", service_set_apply, service, err, errlen);
+    return db_service_set_if(db, service, -1, actor, err, errlen);
 }
 
 int db_service_remove(struct db *db, const char *name, const char *actor, char *err, size_t errlen)
@@ -362,11 +374,18 @@ int db_origin_add(struct db *db, const char *service, const char *region,
     return edit_run(db, actor, "origin.add", origin_edit_apply, &e, err, errlen);
 }
 
+int db_origin_set_if(struct db *db, const char *service, const char *region,
+                     const struct db_origin *origin, int64_t expected, const char *actor, char *err,
+                     size_t errlen)
+{
+    struct origin_edit e = {service, region, origin->address, origin, false};
+    return edit_run_if(db, expected, actor, "origin.set", origin_edit_apply, &e, err, errlen);
+}
+
 int db_origin_set(struct db *db, const char *service, const char *region,
                   const struct db_origin *origin, const char *actor, char *err, size_t errlen)
 {
-    struct origin_edit e = {service, region, origin->address, origin, false};
-    return edit_run(db, actor, "origin.set", origin_edit_apply, &e, err, errlen);
+    return db_origin_set_if(db, service, region, origin, -1, actor, err, errlen);
 }
 
 int db_origin_remove(struct db *db, const char *service, const char *region, const char *address,
@@ -448,11 +467,17 @@ static int pool_set_apply(struct db_topology *topo, const void *arg, struct edit
     return 0;
 }
 
+int db_pool_set_if(struct db *db, const char *service, const struct db_pool *pool, int64_t expected,
+                   const char *actor, char *err, size_t errlen)
+{
+    struct pool_edit e = {service, pool};
+    return edit_run_if(db, expected, actor, "pool.set", pool_set_apply, &e, err, errlen);
+}
+
 int db_pool_set(struct db *db, const char *service, const struct db_pool *pool, const char *actor,
                 char *err, size_t errlen)
 {
-    struct pool_edit e = {service, pool};
-    return edit_run(db, actor, "pool.set", pool_set_apply, &e, err, errlen);
+    return db_pool_set_if(db, service, pool, -1, actor, err, errlen);
 }
 
 static int region_resume_apply(struct db_topology *topo, const void *arg, struct edit_audit *audit,

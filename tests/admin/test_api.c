@@ -708,6 +708,58 @@ static void whole_topology_replace_checks_the_version_named(void **state)
     free(doc);
 }
 
+static void object_edits_check_the_version_named(void **state)
+{
+    (void)state;
+    struct http h = as_admin("GET", "/api/v1/regions/us-east", NULL);
+    char etag[32], stale[64], current[64];
+    assert_non_null(resp_header(&h.r, "ETag"));
+    snprintf(etag, sizeof(etag), "%s", resp_header(&h.r, "ETag"));
+    http_free(&h);
+    json_int_t before = config_version();
+    char want[32];
+    snprintf(want, sizeof(want), "\"%lld\"", (long long)before);
+    assert_string_equal(etag, want);
+    snprintf(stale, sizeof(stale), "If-Match: \"%lld\"\r\n", (long long)before - 1);
+    snprintf(current, sizeof(current), "If-Match: %s\r\n", etag);
+
+    /* Another version, or no version at all: 412 "stale" on every object's PUT and PATCH, nothing
+     * changes. */
+    expect_code(
+        as_admin_with("PATCH", "/api/v1/regions/us-east", "{\"display_name\":\"Old\"}", stale), 412,
+        "stale");
+    expect_code(as_admin_with("PUT", "/api/v1/regions/us-east",
+                              "{\"name\":\"us-east\",\"lat\":39.04,\"lon\":-77.49}", stale),
+                412, "stale");
+    expect_code(as_admin_with("PATCH", "/api/v1/services/www", "{\"policy\":\"failover\"}", stale),
+                412, "stale");
+    expect_code(
+        as_admin_with("PATCH", "/api/v1/services/www/pools/eu-west", "{\"min_healthy\":1}", stale),
+        412, "stale");
+    expect_code(as_admin_with("PATCH", "/api/v1/services/www/pools/eu-west/origins/127.0.0.1:9001",
+                              "{\"weight\":7}", stale),
+                412, "stale");
+    expect_code(as_admin_with("PATCH", "/api/v1/regions/us-east", "{\"display_name\":\"Old\"}",
+                              "If-Match: yesterday\r\n"),
+                412, "stale");
+    assert_int_equal(config_version(), before);
+
+    /* The current one: changed once; the same If-Match cannot do it twice. */
+    h = as_admin_with("PATCH", "/api/v1/regions/us-east", "{\"display_name\":\"Ashburn\"}",
+                      current);
+    assert_int_equal(h.status, 200);
+    assert_string_equal(jstr(h.json, "display_name"), "Ashburn");
+    http_free(&h);
+    assert_int_equal(config_version(), before + 1);
+    expect_code(
+        as_admin_with("PATCH", "/api/v1/regions/us-east", "{\"display_name\":\"X\"}", current), 412,
+        "stale");
+    /* Without If-Match, as before: last write wins. */
+    expect_answer(as_admin("PATCH", "/api/v1/services/www/pools/eu-west/origins/127.0.0.1:9001",
+                           "{\"weight\":7}"),
+                  200, NULL);
+}
+
 static void pool_settings_change_without_touching_origins(void **state)
 {
     (void)state;
@@ -1009,6 +1061,7 @@ int main(void)
         cmocka_unit_test(route_explains_exactly_like_gslbctl),
         cmocka_unit_test(whole_topology_export_and_import),
         cmocka_unit_test(whole_topology_replace_checks_the_version_named),
+        cmocka_unit_test(object_edits_check_the_version_named),
         cmocka_unit_test(pool_settings_change_without_touching_origins),
         cmocka_unit_test(manual_failback_holds_show_and_resume_lifts_them),
         cmocka_unit_test(dashboard_routes_answer),
