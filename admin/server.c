@@ -11,7 +11,8 @@
  * rebinds its DNS name to 127.0.0.1 must not reach the first-run setup or anything else.
  *
  * Under TLS (admin-tls-cert, admin-tls-key) libmicrohttpd serves through GnuTLS, which says only
- * that the pair did not load; the files are read with OpenSSL first, so an error names the file. */
+ * that the pair did not load; the files are read with OpenSSL first, so an error names the file.
+ * Only TLS 1.2 and 1.3 are offered. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -616,6 +617,9 @@ static int tls_files_check(const struct admin *admin, char *err, size_t errlen)
     return rc;
 }
 
+/* GnuTLS priorities for the console: TLS 1.2 and 1.3 only, our cipher order first. */
+static char tls_priorities[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE";
+
 struct admin *admin_start(const struct admin_config *cfg, struct geo *geo, struct gslb_watch *watch,
                           struct gslb_prober *prober, struct proxy *proxy, char *err, size_t errlen)
 {
@@ -668,6 +672,7 @@ struct admin *admin_start(const struct admin_config *cfg, struct geo *geo, struc
         {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
         {admin->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, admin->cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, admin->key_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, tls_priorities},
         {MHD_OPTION_END, 0, NULL},
     };
     admin->daemon =

@@ -5,7 +5,8 @@
  *
  * First-run setup and login work over TLS and the session cookie is Secure; the session then
  * works for reads and CSRF-protected changes, whose Origin must be the https:// one; plain HTTP
- * to the port gets no answer; and a key file that holds no key, or the key of another
+ * to the port gets no answer; only TLS 1.2 and 1.3 are accepted (a TLS 1.1 client is refused, when
+ * this OpenSSL can still make one); and a key file that holds no key, or the key of another
  * certificate, keeps gslbd from starting with a message that names admin-tls-key. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include <jansson.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +236,50 @@ static void plain_http_gets_no_answer(void **state)
     expect_status(https("GET", "/api/v1/setup", NULL, ""), 200);
 }
 
+/* A TLS handshake with the console by a client limited to versions <min>..<max>: 1 when it
+ * succeeds, 0 when the server refuses, -1 when this OpenSSL cannot offer those versions. */
+static int handshake_with(int min, int max)
+{
+    char addr[32];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    /* TLS 1.1 needs SHA-1 signatures, which security level 1 and up forbid. */
+    if (!SSL_CTX_set_min_proto_version(ctx, min) || !SSL_CTX_set_max_proto_version(ctx, max) ||
+        (max < TLS1_2_VERSION && !SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0"))) {
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    BIO *b = BIO_new_ssl_connect(ctx);
+    BIO_set_conn_hostname(b, addr);
+    ERR_clear_error();
+    int rc = BIO_do_connect(b) > 0 && BIO_do_handshake(b) > 0 ? 1 : 0;
+    unsigned long e = ERR_peek_last_error();
+    if (rc == 0 && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+        (ERR_GET_REASON(e) == SSL_R_NO_PROTOCOLS_AVAILABLE ||
+         ERR_GET_REASON(e) == SSL_R_NO_CIPHERS_AVAILABLE))
+        rc = -1; /* refused by our own side: nothing was asked of the server */
+    ERR_clear_error();
+    BIO_free_all(b);
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
+static void only_tls_1_2_and_1_3_are_accepted(void **state)
+{
+    (void)state;
+    assert_int_equal(handshake_with(TLS1_3_VERSION, TLS1_3_VERSION), 1);
+    assert_int_equal(handshake_with(TLS1_2_VERSION, TLS1_2_VERSION), 1);
+    int old = handshake_with(TLS1_1_VERSION, TLS1_1_VERSION);
+    if (old < 0)
+        print_message("this OpenSSL cannot offer TLS 1.1: not asked\n");
+    else
+        assert_int_equal(old, 0);
+    old = handshake_with(TLS1_VERSION, TLS1_VERSION);
+    if (old >= 0)
+        assert_int_equal(old, 0);
+}
+
 /* Runs gslbd on this test's store with the console's TLS files <cert_path> and <key_path>; it
  * must exit 1 (within the timeout) with a message containing <want>. */
 static void gslbd_refuses(const char *cert_path, const char *key_path, const char *want)
@@ -283,6 +329,7 @@ int main(void)
         cmocka_unit_test(changes_need_the_https_origin),
         cmocka_unit_test(logout_clears_the_cookie_securely),
         cmocka_unit_test(plain_http_gets_no_answer),
+        cmocka_unit_test(only_tls_1_2_and_1_3_are_accepted),
         cmocka_unit_test(a_bad_key_file_keeps_gslbd_from_starting),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
