@@ -162,6 +162,10 @@ bool admin_authenticate(struct admin_request *req);
  * IPv4, "ip:PREFIX/64" for IPv6, so one subscriber's /64 counts as one client. */
 void admin_throttle_key(const char *client, char *out, size_t outlen);
 
+/* Whether first-run setup may be done by <client> (as in req->client): always on a loopback
+ * listener (<listener_loopback>), else only from a loopback address. */
+bool admin_setup_allowed(bool listener_loopback, const char *client);
+
 void admin_setup_get(struct admin_request *req);
 void admin_setup_post(struct admin_request *req);
 void admin_login(struct admin_request *req);

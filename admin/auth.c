@@ -8,7 +8,8 @@
  * both are locked out for a while, doubling up to a quarter of an hour, with 429 and Retry-After
  * (an IPv6 client counts by its /64, an IPv4 one by its address).
  * A locked-out name is refused even with the right password, so guessing cannot go on in the
- * background. Secrets never reach the log. */
+ * background. First-run setup on a listener that is not loopback answers only loopback clients.
+ * Secrets never reach the log. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -150,6 +151,31 @@ static bool credentials(struct admin_request *req, json_t **body_out, const char
            (*password = body_string(req, body, "password")) != NULL;
 }
 
+bool admin_setup_allowed(bool listener_loopback, const char *client)
+{
+    struct ip_addr a;
+    if (listener_loopback)
+        return true;
+    if (ip_addr_parse(client, &a) != 0)
+        return false;
+    a = ip_addr_unmap_v4(&a);
+    static const uint8_t v6_loopback[16] = {[15] = 1};
+    return a.family == AF_INET ? a.bytes[0] == 127 : memcmp(a.bytes, v6_loopback, 16) == 0;
+}
+
+/* Whoever reaches a listener on the network first would own the appliance: there, the first
+ * administrator comes from the machine itself. Answers 403 and returns false otherwise. */
+static bool setup_from_here(struct admin_request *req)
+{
+    if (admin_setup_allowed(req->admin->loopback, req->client))
+        return true;
+    log_warn("admin: first-run setup refused to %s (not loopback)", req->client);
+    admin_reply_error_code(req, 403, "setup_local", NULL,
+                           "first-run setup works only from this machine: run 'gslbctl user add "
+                           "NAME' here, or open the console from the machine itself");
+    return false;
+}
+
 void admin_setup_get(struct admin_request *req)
 {
     int64_t n = 0;
@@ -157,6 +183,8 @@ void admin_setup_get(struct admin_request *req)
         admin_reply_error(req, 500, NULL, "cannot read the users");
         return;
     }
+    if (n == 0 && !setup_from_here(req))
+        return;
     json_t *answer = json_object();
     json_object_set_new(answer, "needed", json_boolean(n == 0));
     admin_reply_json(req, 200, answer);
@@ -167,6 +195,8 @@ void admin_setup_post(struct admin_request *req)
     json_t *body;
     const char *user, *password;
     char err[512];
+    if (!setup_from_here(req))
+        return;
     if (credentials(req, &body, &user, &password)) {
         int rc = db_user_setup(req->db, user, password, err, sizeof(err));
         if (rc == 0) {

@@ -1922,12 +1922,18 @@ async function render() {
         if (seq !== renderSeq) return;
         if (!app.user) {
             showChrome(false);
-            const setup = await api('GET', '/setup', undefined, { quiet401: true }).catch(() => ({ needed: false }));
+            const setup = await api('GET', '/setup', undefined, { quiet401: true })
+                .catch((e) => (e && e.code === 'setup_local' ? { needed: true, refused: e.message } : { needed: false }));
             if (seq !== renderSeq) return;
             clear(main);
             if (setup && setup.needed) {
                 if (path !== '/setup') history.replaceState(null, '', '#/setup');
-                await pageSetup(main, view);
+                if (setup.refused) {
+                    main.append(h('div', { class: 'auth' }, h('section', { class: 'panel' },
+                        h('h1', { text: 'Welcome to gslb' }), h('p', { id: 'setup-refused', text: setup.refused }))));
+                } else {
+                    await pageSetup(main, view);
+                }
             } else {
                 if (path !== '/login') {
                     if (path !== '/setup' && !sessionStorage.getItem('gslb-after-login')) sessionStorage.setItem('gslb-after-login', location.hash || '#/');

@@ -325,6 +325,22 @@ static void setup_creates_the_first_admin_once_and_logs_in(void **state)
     http_free(&h);
 }
 
+static void setup_on_a_network_listener_is_for_loopback_clients_only(void **state)
+{
+    (void)state;
+    /* A loopback listener (this test's) only has loopback clients: as before. */
+    assert_true(admin_setup_allowed(true, "127.0.0.1"));
+    /* On 0.0.0.0 or a public address, only the machine itself may create the first user. */
+    assert_true(admin_setup_allowed(false, "127.0.0.1"));
+    assert_true(admin_setup_allowed(false, "127.1.2.3"));
+    assert_true(admin_setup_allowed(false, "::1"));
+    assert_true(admin_setup_allowed(false, "::ffff:127.0.0.1"));
+    assert_false(admin_setup_allowed(false, "192.0.2.7"));
+    assert_false(admin_setup_allowed(false, "2001:db8::1"));
+    assert_false(admin_setup_allowed(false, "::"));
+    assert_false(admin_setup_allowed(false, "unknown"));
+}
+
 static void state_changes_need_the_csrf_token(void **state)
 {
     (void)state;
@@ -1047,6 +1063,7 @@ int main(void)
         cmocka_unit_test(openapi_lists_exactly_the_server_routes),
         cmocka_unit_test(every_route_refuses_unauthenticated_access),
         cmocka_unit_test(setup_creates_the_first_admin_once_and_logs_in),
+        cmocka_unit_test(setup_on_a_network_listener_is_for_loopback_clients_only),
         cmocka_unit_test(state_changes_need_the_csrf_token),
         cmocka_unit_test(repeated_failed_logins_are_throttled),
         cmocka_unit_test(login_throttling_keys_ipv6_clients_by_their_64),
