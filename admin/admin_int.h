@@ -47,6 +47,19 @@ struct MHD_Daemon;
 struct MHD_Connection;
 struct db;
 
+#define ADMIN_LOG_KINDS 16 /* libmicrohttpd messages told apart by the rate limit */
+
+/* libmicrohttpd logs one warning per bad client (plain HTTP on a TLS port, say), which a client
+ * can repeat at will: at most one line a second per message kind (its format string). */
+struct admin_log_limit {
+    pthread_mutex_t lock;
+    struct {
+        const char *kind; /* the format string, compared by address; NULL: free */
+        int64_t last_ms;
+        uint64_t suppressed;
+    } kinds[ADMIN_LOG_KINDS];
+};
+
 struct admin {
     struct admin_config cfg;
     struct geo *geo;
@@ -60,6 +73,7 @@ struct admin {
     pthread_mutex_t lock; /* guards the pool of idle store connections */
     struct db *idle[ADMIN_DB_POOL];
     size_t n_idle;
+    struct admin_log_limit log_limit;
 };
 
 struct admin_request;
@@ -150,6 +164,12 @@ const char *admin_header(struct admin_request *req, const char *name);
 /* Store connections from the pool. */
 struct db *admin_db_acquire(struct admin *admin, char *err, size_t errlen);
 void admin_db_release(struct admin *admin, struct db *db);
+
+/* Whether a line of <kind> may be logged at <now_ms> (a monotonic clock): at most one a second
+ * per kind. When it may, *<suppressed_out> is how many of that kind were held back since the
+ * last one logged. Thread-safe; <l> starts zeroed with its lock initialized. */
+bool admin_log_allow(struct admin_log_limit *l, const char *kind, int64_t now_ms,
+                     uint64_t *suppressed_out);
 
 /* ---- auth.c ---- */
 

@@ -12,9 +12,11 @@
  *
  * Under TLS (admin-tls-cert, admin-tls-key) libmicrohttpd serves through GnuTLS, which says only
  * that the pair did not load; the files are read with OpenSSL first, so an error names the file.
- * Only TLS 1.2 and 1.3 are offered. */
+ * Only TLS 1.2 and 1.3 are offered. libmicrohttpd's own messages are rate-limited: a client can
+ * make it log one per connection. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -27,6 +29,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "admin/admin_int.h"
 #include "common/addr.h"
@@ -540,13 +543,55 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     *con_cls = NULL;
 }
 
+bool admin_log_allow(struct admin_log_limit *l, const char *kind, int64_t now_ms,
+                     uint64_t *suppressed_out)
+{
+    bool allow = true;
+    size_t slot = 0;
+    pthread_mutex_lock(&l->lock);
+    for (size_t i = 0; i < ADMIN_LOG_KINDS; i++) {
+        if (l->kinds[i].kind == kind) {
+            slot = i;
+            break;
+        }
+        /* Else the free slot, or the one quiet for longest (its count is forgotten). */
+        if (l->kinds[slot].kind != NULL &&
+            (l->kinds[i].kind == NULL || l->kinds[i].last_ms < l->kinds[slot].last_ms))
+            slot = i;
+    }
+    if (l->kinds[slot].kind != kind) {
+        l->kinds[slot].kind = kind;
+        l->kinds[slot].suppressed = 0;
+    } else if (now_ms - l->kinds[slot].last_ms < 1000) {
+        l->kinds[slot].suppressed++;
+        allow = false;
+    }
+    if (allow) {
+        *suppressed_out = l->kinds[slot].suppressed;
+        l->kinds[slot].suppressed = 0;
+        l->kinds[slot].last_ms = now_ms;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return allow;
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    struct admin *admin = cls;
+    struct timespec ts;
+    uint64_t suppressed = 0;
     char line[512];
-    (void)cls;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (!admin_log_allow(&admin->log_limit, fmt, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                         &suppressed))
+        return;
     vsnprintf(line, sizeof(line), fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    log_warn("admin: %s", line);
+    if (suppressed > 0)
+        log_warn("admin: %s (and %" PRIu64 " more like it in the last seconds, not logged)", line,
+                 suppressed);
+    else
+        log_warn("admin: %s", line);
 }
 
 /* ---- start and stop ---- */
@@ -634,6 +679,7 @@ struct admin *admin_start(const struct admin_config *cfg, struct geo *geo, struc
     admin->prober = prober;
     admin->proxy = proxy;
     pthread_mutex_init(&admin->lock, NULL);
+    pthread_mutex_init(&admin->log_limit.lock, NULL);
 
     if (listen_split(cfg->listen, host, sizeof(host), port, sizeof(port)) != 0 ||
         getaddrinfo(strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, port, &hints, &ai) != 0) {
@@ -706,6 +752,7 @@ void admin_stop(struct admin *admin)
     for (size_t i = 0; i < admin->n_idle; i++)
         db_close(admin->idle[i]);
     pthread_mutex_destroy(&admin->lock);
+    pthread_mutex_destroy(&admin->log_limit.lock);
     free(admin->cert_pem);
     if (admin->key_pem)
         memset(admin->key_pem, 0, strlen(admin->key_pem));

@@ -467,6 +467,30 @@ static void script_names_are_rejected_and_text_stays_inert(void **state)
                   400, NULL);
 }
 
+static void libmicrohttpd_messages_are_limited_to_one_a_second_per_kind(void **state)
+{
+    (void)state;
+    static struct admin_log_limit l = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    static const char plain[] = "plain HTTP on a TLS port", other[] = "something else";
+    uint64_t n = 99;
+    assert_true(admin_log_allow(&l, plain, 10000, &n));
+    assert_int_equal(n, 0);
+    for (int i = 1; i <= 50; i++)
+        assert_false(admin_log_allow(&l, plain, 10000 + i * 10, &n)); /* within the second */
+    assert_true(admin_log_allow(&l, other, 10500, &n)); /* another kind has its own allowance */
+    assert_int_equal(n, 0);
+    assert_true(admin_log_allow(&l, plain, 11000, &n));
+    assert_int_equal(n, 50); /* the next line says how many were held back */
+    assert_false(admin_log_allow(&l, plain, 11999, &n));
+    assert_true(admin_log_allow(&l, plain, 12000, &n));
+    assert_int_equal(n, 1);
+    /* More kinds than slots: the quietest is forgotten, nothing is refused for lack of room. */
+    static const char many[ADMIN_LOG_KINDS + 4][2] = {{0}};
+    for (size_t i = 0; i < ADMIN_LOG_KINDS + 4; i++)
+        assert_true(admin_log_allow(&l, many[i], 20000 + (int64_t)i, &n));
+    assert_false(admin_log_allow(&l, many[ADMIN_LOG_KINDS + 3], 20500, &n));
+}
+
 static void every_answer_carries_the_security_headers(void **state)
 {
     (void)state;
@@ -1069,6 +1093,7 @@ int main(void)
         cmocka_unit_test(login_throttling_keys_ipv6_clients_by_their_64),
         cmocka_unit_test(api_tokens_work_without_csrf_and_can_be_revoked),
         cmocka_unit_test(script_names_are_rejected_and_text_stays_inert),
+        cmocka_unit_test(libmicrohttpd_messages_are_limited_to_one_a_second_per_kind),
         cmocka_unit_test(every_answer_carries_the_security_headers),
         cmocka_unit_test(loopback_console_refuses_foreign_host_names),
         cmocka_unit_test(oversized_bodies_are_refused_unread),

@@ -5,9 +5,10 @@
  *
  * First-run setup and login work over TLS and the session cookie is Secure; the session then
  * works for reads and CSRF-protected changes, whose Origin must be the https:// one; plain HTTP
- * to the port gets no answer; only TLS 1.2 and 1.3 are accepted (a TLS 1.1 client is refused, when
- * this OpenSSL can still make one); and a key file that holds no key, or the key of another
- * certificate, keeps gslbd from starting with a message that names admin-tls-key. */
+ * to the port gets no answer (and a flood of it logs a line a second); only TLS 1.2 and 1.3 are
+ * accepted (a TLS 1.1 client is refused, when this OpenSSL can still make one); and a key file that
+ * holds no key, or the key of another certificate, keeps gslbd from starting with a message that
+ * names admin-tls-key. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "tests/proxy/harness.h"
 
@@ -232,6 +234,31 @@ static void plain_http_gets_no_answer(void **state)
              "GET /api/v1/setup HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", port);
     assert_int_equal(request(port, raw, &r), -1);
     resp_free(&r);
+    /* Each such client makes libmicrohttpd log a warning: a flood of them logs one line a second
+     * per kind, not one per client. */
+    FILE *f = fopen(gslbd.log, "r");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long start = ftell(f);
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(request(port, raw, &r), -1);
+        resp_free(&r);
+    }
+    /* A second later, the next one says how many were left out. */
+    usleep(1100 * 1000);
+    assert_int_equal(request(port, raw, &r), -1);
+    resp_free(&r);
+    usleep(200 * 1000);
+    fseek(f, start, SEEK_SET);
+    char line[1024];
+    int lines = 0, counted = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lines += strstr(line, "admin: ") != NULL;
+        counted += strstr(line, "more like it") != NULL;
+    }
+    fclose(f);
+    if (lines > 4 || counted != 1)
+        fail_msg("%d lines for 31 plain HTTP clients, %d with a count", lines, counted);
     /* And the console still answers over TLS afterwards. */
     expect_status(https("GET", "/api/v1/setup", NULL, ""), 200);
 }
