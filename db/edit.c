@@ -136,6 +136,18 @@ static ssize_t region_index(const struct db_topology *topo, const char *name)
     return -1;
 }
 
+/* The index of region <name> for an edit that needs it, with the audit entry's object named;
+ * -1 with a message when there is no such region. */
+static ssize_t region_for_edit(const struct db_topology *topo, const char *name,
+                               struct edit_audit *audit, char *err, size_t errlen)
+{
+    ssize_t i = region_index(topo, name);
+    snprintf(audit->object, sizeof(audit->object), "region %s", name);
+    if (i < 0)
+        fail(err, errlen, -ENOENT, "regions[%s]: no such region", name);
+    return i;
+}
+
 static int region_add_apply(struct db_topology *topo, const void *arg, struct edit_audit *audit,
                             char *err, size_t errlen)
 {
@@ -153,10 +165,9 @@ static int region_set_apply(struct db_topology *topo, const void *arg, struct ed
                             char *err, size_t errlen)
 {
     const struct db_region *r = arg;
-    ssize_t i = region_index(topo, r->name);
-    snprintf(audit->object, sizeof(audit->object), "region %s", r->name);
+    ssize_t i = region_for_edit(topo, r->name, audit, err, errlen);
     if (i < 0)
-        return fail(err, errlen, -ENOENT, "regions[%s]: no such region", r->name);
+        return -ENOENT;
     audit->before = db_region_to_json(&topo->regions[i]);
     db_region_fini(&topo->regions[i]);
     db_region_copy(&topo->regions[i], r);
@@ -177,10 +188,9 @@ static int region_remove_apply(struct db_topology *topo, const void *arg, struct
                                char *err, size_t errlen)
 {
     const char *name = arg;
-    ssize_t i = region_index(topo, name);
-    snprintf(audit->object, sizeof(audit->object), "region %s", name);
+    ssize_t i = region_for_edit(topo, name, audit, err, errlen);
     if (i < 0)
-        return fail(err, errlen, -ENOENT, "regions[%s]: no such region", name);
+        return -ENOENT;
     for (size_t s = 0; s < topo->n_services; s++) {
         struct db_service *svc = &topo->services[s];
         if (db_service_pool(svc, name))
@@ -484,10 +494,9 @@ static int region_resume_apply(struct db_topology *topo, const void *arg, struct
                                char *err, size_t errlen)
 {
     const char *name = arg;
-    ssize_t i = region_index(topo, name);
-    snprintf(audit->object, sizeof(audit->object), "region %s", name);
+    ssize_t i = region_for_edit(topo, name, audit, err, errlen);
     if (i < 0)
-        return fail(err, errlen, -ENOENT, "regions[%s]: no such region", name);
+        return -ENOENT;
     audit->before = db_region_to_json(&topo->regions[i]);
     topo->regions[i].force = DB_FORCE_AUTO;
     audit->after = db_region_to_json(&topo->regions[i]);
