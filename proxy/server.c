@@ -83,6 +83,8 @@ static evutil_socket_t listen_socket(const char *address, bool first, char *err,
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
         (ss.ss_family == AF_INET6 &&
          setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+        /* Linux hands TCP_NODELAY down to accepted sockets: one call here, none per client */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
         bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
         snprintf(err, errlen, "listen %s: %s", address, strerror(errno));
         if (fd >= 0)
@@ -281,11 +283,9 @@ static void accept_cb(struct evconnlistener *listener, evutil_socket_t fd, struc
                       int salen, void *arg)
 {
     struct worker *w = arg;
-    int one = 1;
     size_t index = 0;
     while (index < PROXY_MAX_LISTEN && w->listeners[index] != listener)
         index++;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     client_accept(w, fd, sa, salen, &w->proxy->cfg.listen[index]);
 }
 
