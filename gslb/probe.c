@@ -48,6 +48,7 @@ struct target {
     bool effective_up;          /* what the decisions see: the counter unless overridden */
     struct gslb_check check;    /* resolved: no zero fields */
     char host[256];
+    const char *sni; /* the name TLS checks send, if not the host: the snapshot's string */
     int port;
     struct event *timer;
     struct bufferevent *bev;
@@ -335,7 +336,7 @@ static void check_start(evutil_socket_t fd, short what, void *arg)
     if (t->check.type == DB_CHECK_HTTPS) {
         /* Checks ask whether the origin answers, not who it is: no certificate verification, but
          * SNI with the check's host (or the origin's name) so name-based TLS servers answer. */
-        const char *sni = t->check.host ? t->check.host : t->host;
+        const char *sni = t->sni ? t->sni : t->host;
         struct in6_addr ignored;
         SSL *ssl = SSL_new(t->prober->tls);
         if (ssl && inet_pton(AF_INET, sni, &ignored) != 1 &&
@@ -379,7 +380,10 @@ static void target_configure(struct gslb_prober *p, struct target *t, const stru
     t->check = *c;
     if (t->check.type == DB_CHECK_INHERIT)
         t->check.type = p->cfg.default_type;
+    if (t->check.type == DB_CHECK_HTTP && o->tls)
+        t->check.type = DB_CHECK_HTTPS; /* its port speaks TLS: plain HTTP there never answers */
     t->check.path = c->path ? c->path : "/";
+    t->sni = c->host ? c->host : o->tls_name; /* NULL: the address's host */
     t->check.method = c->method ? c->method : "GET";
     if (strcmp(t->check.method, "HEAD") == 0)
         t->check.body = NULL; /* a body check inherited from the pool: nothing to look in */

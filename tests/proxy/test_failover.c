@@ -349,14 +349,16 @@ static void https_checks_pass_against_tls_and_fail_against_plain_http(void **sta
     make_certificate("localhost", "localhost", cert, key);
     struct proc server = tls_server_start(cert, key);
     int port = server.port;
-    /* service "secure": its eu-west pool is the TLS server, its us-east pool a plain HTTP server
-     * that answers at once (gslbd's own metrics listener: 400 to a TLS hello); both checked with
-     * https. */
+    /* service "secure": its eu-west pool is the TLS server, a "tls" origin whose pool asks for
+     * http checks (they go out as https: its port speaks TLS), its us-east pool a plain HTTP
+     * server that answers at once (gslbd's own metrics listener: 400 to a TLS hello), checked
+     * with https. */
     snprintf(cmd, sizeof(cmd),
              "service add secure --host secure.example.com && %s/gslbctl --db %s origin add "
-             "127.0.0.1:%d --service secure --region eu-west && %s/gslbctl --db %s origin add "
+             "127.0.0.1:%d --service secure --region eu-west --tls yes --tls-verify no && "
+             "%s/gslbctl --db %s origin add "
              "127.0.0.1:%d --service secure --region us-east && %s/gslbctl --db %s pool set "
-             "--service secure --region eu-west --check-type https --check-path / && "
+             "--service secure --region eu-west --check-type http --check-path / && "
              "%s/gslbctl --db %s pool set --service secure --region us-east --check-type https",
              build, db_path, port, build, db_path, gslbd.metrics_port, build, db_path, build,
              db_path);
