@@ -24,7 +24,8 @@
 
 #define POOL_HOLDDOWN_MS 500
 
-static struct proc eu1, eu2, us, gslbd;
+/* Every process a test starts lives here, so that teardown stops it even after a failure. */
+static struct proc eu1, eu2, us, gslbd, eu_a, eu_b, tls_server;
 static const char *daemon_flags[] = {"--health-checks",
                                      "tcp",
                                      "--health-interval",
@@ -97,6 +98,9 @@ static int group_teardown(void **state)
     proc_stop(&eu1, SIGKILL);
     proc_stop(&eu2, SIGKILL);
     proc_stop(&us, SIGKILL);
+    proc_stop(&eu_a, SIGKILL);
+    proc_stop(&eu_b, SIGKILL);
+    proc_stop(&tls_server, SIGKILL);
     harness_fini();
     return 0;
 }
@@ -304,22 +308,24 @@ static void draining_a_sticky_origin_or_region_lets_its_recent_clients_finish(vo
 {
     (void)state;
     char cmd[2048], out[4096], clients[3][16];
-    struct proc a = origin_start("eu-a", NULL, 0), b = origin_start("eu-b", NULL, 0);
+    eu_a = origin_start("eu-a", NULL, 0);
+    eu_b = origin_start("eu-b", NULL, 0);
     snprintf(cmd, sizeof(cmd),
              "service add sticky --host sticky.example.com --sticky yes && "
              "%s/gslbctl --db %s origin add 127.0.0.1:%d --service sticky --region eu-west && "
              "%s/gslbctl --db %s origin add 127.0.0.1:%d --service sticky --region eu-west && "
              "%s/gslbctl --db %s origin add 127.0.0.1:%d --service sticky --region us-east",
-             build, db_path, a.port, build, db_path, b.port, build, db_path, us.port);
+             build, db_path, eu_a.port, build, db_path, eu_b.port, build, db_path, us.port);
     assert_int_equal(gslbctl(cmd, out, sizeof(out)), 0);
-    assert_int_equal(addresses_for(a.port, clients, 3), 3);
+    assert_int_equal(addresses_for(eu_a.port, clients, 3), 3);
     sleep_ms(1000); /* the new origins are checked and the snapshot is everywhere */
 
     /* Clients 0 and 1 have sessions on eu-a; client 2 has never come. */
     assert_sticky_from(clients[0], "eu-a\n");
     assert_sticky_from(clients[1], "eu-a\n");
     snprintf(cmd, sizeof(cmd),
-             "origin set 127.0.0.1:%d --service sticky --region eu-west --state draining", a.port);
+             "origin set 127.0.0.1:%d --service sticky --region eu-west --state draining",
+             eu_a.port);
     assert_int_equal(gslbctl(cmd, out, sizeof(out)), 0);
     sleep_ms(700);
     assert_sticky_from(clients[0], "eu-a\n"); /* a recent client stays */
@@ -329,15 +335,15 @@ static void draining_a_sticky_origin_or_region_lets_its_recent_clients_finish(vo
     snprintf(cmd, sizeof(cmd),
              "origin set 127.0.0.1:%d --service sticky --region eu-west --state enabled && "
              "%s/gslbctl --db %s region set eu-west --state draining",
-             a.port, build, db_path);
+             eu_a.port, build, db_path);
     assert_int_equal(gslbctl(cmd, out, sizeof(out)), 0);
     sleep_ms(700);
     assert_sticky_from(clients[1], "eu-a\n");
     assert_sticky_from(clients[2], "eu-b\n"); /* seen at eu-b a moment ago */
     assert_sticky_from("81.2.69.160", "us-east\n");
     assert_int_equal(gslbctl("region set eu-west --state active", out, sizeof(out)), 0);
-    proc_stop(&a, SIGKILL);
-    proc_stop(&b, SIGKILL);
+    proc_stop(&eu_a, SIGKILL);
+    proc_stop(&eu_b, SIGKILL);
 }
 
 /* ---- https checks, against Debian's openssl s_server ---- */
@@ -347,8 +353,8 @@ static void https_checks_pass_against_tls_and_fail_against_plain_http(void **sta
     (void)state;
     char cmd[4096], out[8192], cert[160], key[160];
     make_certificate("localhost", "localhost", cert, key);
-    struct proc server = tls_server_start(cert, key);
-    int port = server.port;
+    tls_server = tls_server_start(cert, key);
+    int port = tls_server.port;
     /* service "secure": its eu-west pool is the TLS server, a "tls" origin whose pool asks for
      * http checks (they go out as https: its port speaks TLS), its us-east pool a plain HTTP
      * server that answers at once (gslbd's own metrics listener: 400 to a TLS hello), checked
@@ -371,7 +377,7 @@ static void https_checks_pass_against_tls_and_fail_against_plain_http(void **sta
     assert_non_null(strstr(out, "origin secure/us-east/"));
     if (strstr(out, "last: TLS: ") == NULL)
         fail_msg("no TLS failure in:\n%s", out);
-    proc_stop(&server, SIGTERM);
+    proc_stop(&tls_server, SIGTERM);
     assert_true(wait_region("secure/eu-west", 0, 3000) > 0);
 }
 

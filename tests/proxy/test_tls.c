@@ -24,7 +24,8 @@
 #include "db/db.h"
 #include "tests/proxy/harness.h"
 
-static struct proc eu, us, gslbd;
+/* Every process a test starts lives here, so that teardown stops it even after a failure. */
+static struct proc eu, us, gslbd, tls_server;
 static int tls_port;
 static SSL_CTX *client_ctx;
 static char cert_a[160], key_a[160], cert_b[160], key_b[160];
@@ -145,6 +146,7 @@ static int group_teardown(void **state)
     proc_stop(&gslbd, SIGKILL);
     proc_stop(&eu, SIGKILL);
     proc_stop(&us, SIGKILL);
+    proc_stop(&tls_server, SIGKILL);
     SSL_CTX_free(client_ctx);
     harness_fini();
     return 0;
@@ -256,8 +258,8 @@ static int get_through_tls_origin(int port, const char *tls_json)
 static void origins_are_reached_over_tls_with_their_certificates_checked(void **state)
 {
     (void)state;
-    struct proc server = tls_server_start(cert_a, key_a);
-    int port = server.port;
+    tls_server = tls_server_start(cert_a, key_a);
+    int port = tls_server.port;
     /* The right name: verified against origin-ca-file, served. */
     assert_int_equal(get_through_tls_origin(port, "\"tls\": true, \"tls_name\": \"a.example\""),
                      200);
@@ -270,7 +272,7 @@ static void origins_are_reached_over_tls_with_their_certificates_checked(void **
                      200);
     /* An address the certificate does not name, checked: refused. */
     assert_int_equal(get_through_tls_origin(port, "\"tls\": true"), 502);
-    proc_stop(&server, SIGTERM);
+    proc_stop(&tls_server, SIGTERM);
 }
 
 static void a_key_that_does_not_load_is_named(void **state)
