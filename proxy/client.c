@@ -132,15 +132,6 @@ void client_timer_arm(struct client *c, enum client_timer kind)
     evtimer_add(c->timer, c->w->timeouts[kind]);
 }
 
-void bev_read_timeout(struct bufferevent *bev, const struct timeval **current,
-                      const struct timeval *timeout)
-{
-    if (*current == timeout)
-        return;
-    *current = timeout;
-    bufferevent_set_timeouts(bev, timeout, NULL);
-}
-
 /* ---- life cycle ---- */
 
 static void request_reset(struct client *c)
@@ -168,6 +159,7 @@ static void request_end(struct client *c)
 
 static void client_free(struct client *c)
 {
+    reader_fini(&c->rd);
     event_free(c->timer);
     evbuffer_free(c->stage);
     head_fini(&c->req.head);
@@ -197,6 +189,7 @@ void client_close(struct client *c)
         w->clients = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    reader_detach(&c->rd);
     bufferevent_free(c->bev);
     free(c->req.out_head);
     c->req.out_head = NULL;
@@ -236,7 +229,7 @@ static void client_close_after_flush(struct client *c)
     if (c->up)
         upstream_release(c, false);
     request_end(c);
-    bufferevent_disable(c->bev, EV_READ);
+    reader_disable(&c->rd);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
         client_close(c);
         return;
@@ -389,7 +382,7 @@ void client_flush(struct client *c)
     if (c->up && evbuffer_get_length(out) >= PROXY_HIGH_WATER) {
         /* The client reads slower than the origin sends: stop reading the origin until the
          * client's buffer drains (client_write_cb). */
-        bufferevent_disable(c->up->bev, EV_READ);
+        reader_disable(&c->up->rd);
         bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
     }
 }
@@ -463,7 +456,7 @@ static int on_message_complete(llhttp_t *parser)
     if (c->req.chunked && c->up)
         upstream_write_body(c, NULL, 0); /* the last chunk */
     c->req.body_done = true;
-    bev_read_timeout(c->bev, &c->read_timeout, NULL);
+    reader_set_timeout(&c->rd, NULL);
     if (c->state == C_FORWARD)
         upstream_request_sent(c);
     return HPE_PAUSED; /* pipelined requests wait for this response */
@@ -880,7 +873,7 @@ void client_body_resume(struct client *c)
         return;
     c->parser_paused = false;
     llhttp_resume(&c->parser);
-    bev_read_timeout(c->bev, &c->read_timeout, c->w->timeouts[TO_CLIENT_BODY]);
+    reader_set_timeout(&c->rd, c->w->timeouts[TO_CLIENT_BODY]);
     client_process(c);
 }
 
@@ -934,8 +927,6 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
         }
         c->expect_proxy_header = false;
     }
-    if (!c->read_blocked && !c->tls) /* a TLS session's socket holds records, not requests */
-        socket_drain(c->bev, PROXY_READ_CHUNK);
     client_process(c);
 }
 
@@ -946,7 +937,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
     /* Output drained below the low watermark: the origin may send again. */
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     if (c->up && c->state == C_FORWARD)
-        bufferevent_enable(c->up->bev, EV_READ);
+        reader_enable(&c->up->rd);
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -994,13 +985,14 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     /* A spare connection keeps its timer, stage and head buffers; a new one makes them. Zero all
      * else but the request's text buffers: kilobytes per connection nobody reads unset. */
     struct client *c = w->spare;
-    struct event *timer = NULL;
+    struct event *timer = NULL, *read_event = NULL;
     struct evbuffer *stage = NULL;
     struct head head = {0}, resp = {0};
     if (c) {
         w->spare = c->next;
         w->n_spare--;
         timer = c->timer;
+        read_event = c->rd.ev;
         stage = c->stage;
         head = c->req.head;
         resp = c->req.resp;
@@ -1022,8 +1014,9 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     } else {
         c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
-    bufferevent_set_max_single_read(c->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
     c->timer = timer ? timer : evtimer_new(w->base, timer_cb, c);
+    c->rd.ev = read_event;
+    reader_attach(&c->rd, c->bev, PROXY_READ_CHUNK);
     c->stage = stage ? stage : evbuffer_new();
     c->req.head = head;
     c->req.resp = resp;
@@ -1035,9 +1028,14 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     if (w->clients)
         w->clients->prev = c;
     w->clients = c;
-    bufferevent_setwatermark(c->bev, EV_READ, 0, PROXY_READ_CHUNK);
+    if (c->tls) { /* the session reads for itself */
+        bufferevent_set_max_single_read(c->bev, PROXY_READ_CHUNK); /* libevent's: 4 KiB */
+        bufferevent_setwatermark(c->bev, EV_READ, 0, PROXY_READ_CHUNK);
+    } else {
+        reader_take_over(&c->rd, w->base);
+    }
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ); /* writing is enabled from the start */
+    reader_enable(&c->rd); /* writing is enabled from the start */
     c->state = C_IDLE;
     client_timer_arm(c, T_HEADER);
 }
@@ -1094,8 +1092,13 @@ void client_tunnel_start(struct client *c)
 {
     c->state = C_TUNNEL;
     client_timer_arm(c, T_NONE);
-    bev_read_timeout(c->bev, &c->read_timeout, NULL);
-    bev_read_timeout(c->up->bev, &c->up->read_timeout, NULL);
+    /* Both bufferevents read for themselves from now on: a tunnel is not the hot path. */
+    reader_set_timeout(&c->rd, NULL);
+    reader_set_timeout(&c->up->rd, NULL);
+    reader_hand_back(&c->rd);
+    reader_hand_back(&c->up->rd);
+    bufferevent_set_max_single_read(c->bev, PROXY_READ_CHUNK);
+    bufferevent_set_max_single_read(c->up->bev, PROXY_READ_CHUNK);
     bufferevent_setcb(c->bev, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, c);
     bufferevent_setcb(c->up->bev, tunnel_read_cb, tunnel_write_cb, tunnel_event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);

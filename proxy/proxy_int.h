@@ -297,10 +297,6 @@ struct proxy {
 struct wsnap *worker_wsnap(struct worker *w);
 void wsnap_release(struct worker *w, struct wsnap *ws);
 bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *addr);
-/* libevent 2.1 reads at most 4 KiB per readiness event (EVBUFFER_MAX_READ): this takes what the
- * socket of <bev> has, in reads of up to 64 KiB, until its input holds <cap> bytes. */
-#define LIBEVENT_MAX_READ 4096
-void socket_drain(struct bufferevent *bev, size_t cap);
 /* Moves <data> to the connected plain socket of <bev>: straight into the socket when nothing is
  * queued before it, queueing on <bev> only what the socket does not take now. A write through
  * costs one writev; a queued one also two epoll_ctl calls (arming the write event, disarming it
@@ -308,6 +304,37 @@ void socket_drain(struct bufferevent *bev, size_t cap);
 void bev_write_through(struct bufferevent *bev, struct evbuffer *data);
 /* The same for <len> bytes at <data>. */
 void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len);
+
+/* ---- reader.c: the read side of a connection ---- */
+
+/* Reads a plain socket into its bufferevent's input with one recv() per readiness, where
+ * libevent would also ask FIONREAD, and calls the bufferevent's read and event callbacks as
+ * libevent would. Not "own" (a TLS session, a tunnel): every call goes to the bufferevent. */
+struct sock_reader {
+    struct bufferevent *bev;
+    struct event *ev; /* EV_READ | EV_PERSIST on the socket; kept across reattachments */
+    const struct timeval *timeout;        /* NULL: none */
+    struct evbuffer_cb_entry *drained_cb; /* on the input while suspended at <high_water> */
+    size_t high_water;                    /* input bytes at which reading pauses */
+    bool own, enabled, suspended, bulk;
+};
+
+/* Starts on <bev>, passing every call on to it, with no timeout set. */
+void reader_attach(struct sock_reader *r, struct bufferevent *bev, size_t high_water);
+/* Takes the reading of a plain socket, connected now, over from its bufferevent. */
+void reader_take_over(struct sock_reader *r, struct event_base *base);
+/* Stops reading before <bev> is freed; the event is kept for the next attach. */
+void reader_detach(struct sock_reader *r);
+void reader_fini(struct sock_reader *r);
+/* From now on the bufferevent reads for itself, with the reader's state (a tunnel). */
+void reader_hand_back(struct sock_reader *r);
+void reader_enable(struct sock_reader *r);
+void reader_disable(struct sock_reader *r);
+bool reader_enabled(const struct sock_reader *r);
+/* Sets the read timeout, counted from the last read, unless it is set already. */
+void reader_set_timeout(struct sock_reader *r, const struct timeval *timeout);
+/* Sets it and counts it from now. */
+void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout);
 
 /* ---- client.c: the client side of a connection ---- */
 
@@ -353,7 +380,7 @@ struct client {
     struct bufferevent *bev;
     struct ip_addr peer; /* the socket peer, or the PROXY protocol source */
     char peer_text[IP_ADDR_STRLEN];
-    const struct timeval *read_timeout; /* as set on <bev>, to skip redundant updates */
+    struct sock_reader rd;
     bool expect_proxy_header;
     llhttp_t parser;
     const char *chunk_start; /* start of the buffer llhttp is parsing: obs-fold detection */
@@ -379,9 +406,6 @@ void client_close(struct client *c);
 /* Frees the connections a worker kept for reuse. */
 void client_spares_free(struct worker *w);
 void client_timer_arm(struct client *c, enum client_timer kind);
-/* Sets the read timeout of <bev> (NULL: none) unless <*current> already says it is set. */
-void bev_read_timeout(struct bufferevent *bev, const struct timeval **current,
-                      const struct timeval *timeout);
 /* Sends an error response (or, if a response has started, cuts the connection) and closes. */
 void client_fail(struct client *c, int status, const char *message);
 /* Parses what the client has sent, as far as the request's state allows. */
@@ -411,7 +435,7 @@ struct upstream {
     struct event *idle_timer; /* lazy, like the client's: see client_timer_arm() */
     bool idle_timer_armed;
     int64_t idle_deadline_ms;
-    const struct timeval *read_timeout; /* as set on <bev> */
+    struct sock_reader rd;
     bool connected, head_sent, got_response_byte, reused;
     bool tls; /* <bev> is a TLS session */
 };

@@ -125,37 +125,6 @@ void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t l
         evbuffer_add(out, (const char *)data + n, len - (size_t)n);
 }
 
-void socket_drain(struct bufferevent *bev, size_t cap)
-{
-    struct evbuffer *in = bufferevent_get_input(bev);
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    /* Less than one full libevent read buffered: that read was short, the socket is empty. */
-    if (evbuffer_get_length(in) < LIBEVENT_MAX_READ)
-        return;
-    /* A socket bufferevent freezes the end of its input so only it adds there: add as it does. */
-    evbuffer_unfreeze(in, 0);
-    while (evbuffer_get_length(in) < cap) {
-        struct evbuffer_iovec v;
-        size_t want = cap - evbuffer_get_length(in);
-        if (want > PROXY_READ_CHUNK)
-            want = PROXY_READ_CHUNK;
-        if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) < 1)
-            break;
-        ssize_t n = recv(fd, v.iov_base, want, 0);
-        if (n <= 0) {
-            /* Nothing more now; an end or an error stays on the socket for libevent to see at
-             * its next read. */
-            evbuffer_commit_space(in, NULL, 0);
-            break;
-        }
-        v.iov_len = (size_t)n;
-        evbuffer_commit_space(in, &v, 1);
-        if ((size_t)n < want)
-            break; /* the socket is empty: spare the EAGAIN */
-    }
-    evbuffer_freeze(in, 0);
-}
-
 bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *addr)
 {
     for (size_t i = 0; i < cfg->n_trusted; i++) {

@@ -30,6 +30,8 @@ static void upstream_free(struct upstream *up)
 {
     if (up->idle_timer)
         event_free(up->idle_timer);
+    reader_detach(&up->rd);
+    reader_fini(&up->rd);
     bufferevent_free(up->bev);
     free(up);
 }
@@ -115,8 +117,7 @@ void upstream_release(struct client *c, bool reusable)
     /* The origin read timeout stays set (clearing and setting it costs two event changes per
      * request): a pooled connection lives until the earlier of it and the idle timeout. */
     bufferevent_setcb(up->bev, idle_read_cb, NULL, idle_event_cb, up);
-    if (!(bufferevent_get_enabled(up->bev) & EV_READ)) /* enabling again re-arms the event */
-        bufferevent_enable(up->bev, EV_READ);
+    reader_enable(&up->rd);
     /* Lazy, as the client's timer: a pending event that fires earlier sleeps again. */
     up->idle_deadline_ms = proxy_now_ms() + up->w->timeout_ms[TO_ORIGIN_IDLE];
     if (up->idle_timer == NULL)
@@ -169,7 +170,7 @@ void upstream_write_body(struct client *c, const void *data, size_t len)
         /* The origin reads slower than the client sends: stop reading the client until the
          * origin's buffer drains (upstream_write_cb). */
         c->read_blocked = true;
-        bufferevent_disable(c->bev, EV_READ);
+        reader_disable(&c->rd);
         bufferevent_setwatermark(up->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
     }
 }
@@ -181,7 +182,7 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg)
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     if (c && c->read_blocked) {
         c->read_blocked = false;
-        bufferevent_enable(c->bev, EV_READ);
+        reader_enable(&c->rd);
         client_process(c);
     }
 }
@@ -198,8 +199,7 @@ static void upstream_send_head(struct client *c)
     up->got_response_byte = false;
     up->head_sent = false;
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
-    if (!(bufferevent_get_enabled(up->bev) & EV_READ)) /* writing is enabled from the start */
-        bufferevent_enable(up->bev, EV_READ);
+    reader_enable(&up->rd); /* writing is enabled from the start */
     if (up->tls)
         evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head, c->req.out_head_len);
     else
@@ -218,7 +218,7 @@ void upstream_request_sent(struct client *c)
     struct upstream *up = c->up;
     if (up == NULL || !up->head_sent || c->req.resp_head_sent)
         return;
-    bev_read_timeout(up->bev, &up->read_timeout, c->w->timeouts[TO_ORIGIN_READ]);
+    reader_set_timeout(&up->rd, c->w->timeouts[TO_ORIGIN_READ]);
     client_timer_arm(c, T_RESPONSE);
 }
 
@@ -315,8 +315,7 @@ void upstream_start(struct client *c)
         up->c = c; /* its idle timer, if it fires now, finds it in use */
         /* libevent counts a read timeout from the last read: set it afresh, so the idle time
          * does not eat into this request's (an upload's stays off until the body is through). */
-        up->read_timeout = c->req.body_done ? w->timeouts[TO_ORIGIN_READ] : NULL;
-        bufferevent_set_timeouts(up->bev, up->read_timeout, NULL);
+        reader_restart_timeout(&up->rd, c->req.body_done ? w->timeouts[TO_ORIGIN_READ] : NULL);
         c->up = up;
         upstream_send_head(c);
         return;
@@ -336,7 +335,9 @@ void upstream_start(struct client *c)
         upstream_start(c);
         return;
     }
-    bufferevent_set_max_single_read(up->bev, PROXY_READ_CHUNK); /* libevent's default: 4 KiB */
+    if (up->tls) /* the session reads for itself; a plain socket's reader, once connected */
+        bufferevent_set_max_single_read(up->bev, PROXY_READ_CHUNK); /* libevent's: 4 KiB */
+    reader_attach(&up->rd, up->bev, PROXY_HIGH_WATER);
     c->up = up;
     bufferevent_setcb(up->bev, NULL, NULL, upstream_event_cb, up);
     client_timer_arm(c, T_CONNECT);
@@ -489,7 +490,7 @@ static int on_response_headers_complete(llhttp_t *parser)
     r->resp_close_delimited =
         !no_body && !(parser->flags & (F_CHUNKED | F_CONTENT_LENGTH)) && r->minor == 0;
     client_timer_arm(c, T_NONE);
-    bev_read_timeout(up->bev, &up->read_timeout, c->w->timeouts[TO_ORIGIN_READ]);
+    reader_set_timeout(&up->rd, c->w->timeouts[TO_ORIGIN_READ]);
     response_head_write(c, status, true);
     r->resp_head_sent = true;
     return no_body ? 1 : 0;
@@ -592,10 +593,7 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
     struct client *c = up->c;
     struct evbuffer *in = bufferevent_get_input(bev);
 
-    if (!up->tls) /* a TLS session's socket holds records, not the response */
-        socket_drain(bev, PROXY_HIGH_WATER);
-    while (c->state == C_FORWARD && evbuffer_get_length(in) > 0 &&
-           bufferevent_get_enabled(bev) & EV_READ) {
+    while (c->state == C_FORWARD && evbuffer_get_length(in) > 0 && reader_enabled(&up->rd)) {
         struct evbuffer_iovec vec;
         evbuffer_peek(in, -1, NULL, &vec, 1); /* reads land in chains of up to 64 KiB */
         up->got_response_byte = true;
@@ -643,6 +641,8 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         /* Heads and bodies leave in several writes: never hold one back for an ACK. */
         setsockopt(bufferevent_getfd(up->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         up->connected = true;
+        if (!up->tls)
+            reader_take_over(&up->rd, up->w->base);
         client_timer_arm(c, T_NONE);
         upstream_send_head(c);
         return;

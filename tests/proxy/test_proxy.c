@@ -253,6 +253,31 @@ static void answers_pipelined_requests_in_order(void **state)
     conn_close(c);
 }
 
+/* 400 requests of 500 bytes in one go behind a slow one: the proxy stops reading at 64 KiB
+ * buffered and reads on as the queue drains, in order, losing nothing. */
+static void reads_on_after_pausing_for_a_client_far_ahead(void **state)
+{
+    (void)state;
+    enum { N = 400, SIZE = 500 };
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    char *all = malloc((size_t)N * SIZE + 1), *at = all;
+    for (int i = 0; i < N; i++) {
+        int len = sprintf(at, "GET %s HTTP/1.1\r\nHost: a\r\nX-Pad: ", i == 0 ? "/slow/300" : "/");
+        memset(at + len, 'p', (size_t)(SIZE - len - 4));
+        memcpy(at + SIZE - 4, "\r\n\r\n", 4);
+        at += SIZE;
+    }
+    conn_write(c, all, (size_t)N * SIZE);
+    free(all);
+    for (int i = 0; i < N; i++) {
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, 200);
+        resp_free(&r);
+    }
+    conn_close(c);
+}
+
 static void serves_http10_clients(void **state)
 {
     (void)state;
@@ -1311,6 +1336,7 @@ int main(void)
         cmocka_unit_test(redirects_to_the_origin_itself_point_at_the_proxy_instead),
         cmocka_unit_test(keeps_connections_alive_on_both_sides),
         cmocka_unit_test(answers_pipelined_requests_in_order),
+        cmocka_unit_test(reads_on_after_pausing_for_a_client_far_ahead),
         cmocka_unit_test(serves_http10_clients),
         cmocka_unit_test(refuses_request_smuggling_and_malformed_requests),
         cmocka_unit_test(accepts_absolute_form_and_chunked_uploads),

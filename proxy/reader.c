@@ -1,0 +1,218 @@
+/* proxy/reader.c - reading a connection's socket into its bufferevent's input, with recv() and
+ * nothing else.
+ *
+ * libevent's socket bufferevents ask the kernel how much is readable (ioctl FIONREAD) before
+ * every read: on a keep-alive request that is two system calls of six. A plain socket's reader
+ * here owns the read side instead: its own persistent EV_READ event (carrying the read timeout),
+ * reads into a per-thread buffer and copies what came into the input (a request head is a few
+ * hundred bytes), and once a read fills that buffer, reads straight into 64 KiB chains of the
+ * input until the stream slows down again. It then calls the bufferevent's own read and event
+ * callbacks, as libevent would, so the code above sees no difference. The bufferevent keeps the
+ * write side. A TLS session, or a tunnel (whose bufferevents read for themselves), passes every
+ * call on to the bufferevent. */
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "proxy/proxy_int.h"
+
+#define SMALL_READ (16 * 1024)
+
+static _Thread_local char small_buf[SMALL_READ];
+
+static bool reader_pending(const struct sock_reader *r)
+{
+    return r->own && r->enabled && !r->suspended;
+}
+
+static void reader_arm(struct sock_reader *r)
+{
+    if (reader_pending(r))
+        event_add(r->ev, r->timeout);
+    else
+        event_del(r->ev);
+}
+
+/* The input drained below the high-water mark: read again. */
+static void reader_drained_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct sock_reader *r = arg;
+    if (info->n_deleted == 0 || evbuffer_get_length(in) >= r->high_water)
+        return;
+    r->suspended = false;
+    evbuffer_cb_clear_flags(in, r->drained_cb, EVBUFFER_CB_ENABLED);
+    reader_arm(r);
+}
+
+static void reader_suspend(struct sock_reader *r, struct evbuffer *in)
+{
+    r->suspended = true;
+    event_del(r->ev);
+    if (r->drained_cb == NULL)
+        r->drained_cb = evbuffer_add_cb(in, reader_drained_cb, r);
+    else
+        evbuffer_cb_set_flags(in, r->drained_cb, EVBUFFER_CB_ENABLED);
+}
+
+/* One read per readiness, as libevent does: what is left wakes the loop again. */
+static void reader_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sock_reader *r = arg;
+    struct bufferevent *bev = r->bev;
+    bufferevent_data_cb read_cb;
+    bufferevent_event_cb event_cb;
+    void *cb_arg;
+    bufferevent_getcb(bev, &read_cb, NULL, &event_cb, &cb_arg);
+    if (what & EV_TIMEOUT) {
+        r->enabled = false;
+        event_del(r->ev);
+        if (event_cb)
+            event_cb(bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, cb_arg);
+        return;
+    }
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t have = evbuffer_get_length(in);
+    if (have >= r->high_water) {
+        reader_suspend(r, in);
+        return;
+    }
+    size_t room = r->high_water - have;
+    ssize_t n;
+    /* The socket bufferevent freezes its input's end so that only it adds there: so do we. */
+    evbuffer_unfreeze(in, 0);
+    if (r->bulk) {
+        struct evbuffer_iovec vec;
+        size_t want = room < PROXY_READ_CHUNK ? room : PROXY_READ_CHUNK;
+        if (evbuffer_reserve_space(in, (ev_ssize_t)want, &vec, 1) < 1) {
+            evbuffer_freeze(in, 0);
+            if (event_cb)
+                event_cb(bev, BEV_EVENT_READING | BEV_EVENT_ERROR, cb_arg);
+            return;
+        }
+        n = recv(fd, vec.iov_base, want < vec.iov_len ? want : vec.iov_len, 0);
+        vec.iov_len = n > 0 ? (size_t)n : 0;
+        evbuffer_commit_space(in, &vec, 1);
+        r->bulk = n >= SMALL_READ;
+    } else {
+        n = recv(fd, small_buf, room < SMALL_READ ? room : SMALL_READ, 0);
+        if (n > 0)
+            evbuffer_add(in, small_buf, (size_t)n);
+        r->bulk = n == SMALL_READ;
+    }
+    evbuffer_freeze(in, 0);
+    if (n > 0) {
+        if (read_cb)
+            read_cb(bev, cb_arg);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    /* An end or an error: reading is over, as a bufferevent would have it. */
+    r->enabled = false;
+    event_del(r->ev);
+    if (event_cb)
+        event_cb(bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), cb_arg);
+}
+
+void reader_attach(struct sock_reader *r, struct bufferevent *bev, size_t high_water)
+{
+    r->bev = bev;
+    r->own = r->enabled = r->suspended = r->bulk = false;
+    r->timeout = NULL;
+    r->drained_cb = NULL; /* it belonged to the previous bufferevent's input */
+    r->high_water = high_water;
+}
+
+void reader_take_over(struct sock_reader *r, struct event_base *base)
+{
+    evutil_socket_t fd = bufferevent_getfd(r->bev);
+    if (r->ev == NULL)
+        r->ev = event_new(base, fd, EV_READ | EV_PERSIST, reader_event_cb, r);
+    else
+        event_assign(r->ev, base, fd, EV_READ | EV_PERSIST, reader_event_cb, r);
+    r->enabled = (bufferevent_get_enabled(r->bev) & EV_READ) != 0;
+    if (r->enabled)
+        bufferevent_disable(r->bev, EV_READ);
+    r->own = true;
+    reader_arm(r);
+}
+
+/* Stops reading for ourselves; the bufferevent is as libevent left it. */
+static void reader_disown(struct sock_reader *r)
+{
+    if (!r->own)
+        return;
+    event_del(r->ev);
+    if (r->drained_cb)
+        evbuffer_remove_cb_entry(bufferevent_get_input(r->bev), r->drained_cb);
+    r->drained_cb = NULL;
+    r->own = false;
+}
+
+void reader_detach(struct sock_reader *r)
+{
+    reader_disown(r);
+    r->bev = NULL;
+}
+
+void reader_fini(struct sock_reader *r)
+{
+    if (r->ev)
+        event_free(r->ev);
+    r->ev = NULL;
+}
+
+void reader_hand_back(struct sock_reader *r)
+{
+    if (!r->own)
+        return;
+    reader_disown(r);
+    bufferevent_set_timeouts(r->bev, r->timeout, NULL);
+    if (r->enabled)
+        bufferevent_enable(r->bev, EV_READ);
+}
+
+void reader_enable(struct sock_reader *r)
+{
+    if (!r->own) { /* enabling it again would restart its timeout */
+        if (!(bufferevent_get_enabled(r->bev) & EV_READ))
+            bufferevent_enable(r->bev, EV_READ);
+        return;
+    }
+    if (r->enabled)
+        return;
+    r->enabled = true;
+    reader_arm(r);
+}
+
+void reader_disable(struct sock_reader *r)
+{
+    if (!r->own) {
+        bufferevent_disable(r->bev, EV_READ);
+        return;
+    }
+    if (!r->enabled)
+        return;
+    r->enabled = false;
+    event_del(r->ev);
+}
+
+bool reader_enabled(const struct sock_reader *r)
+{
+    return r->own ? r->enabled : (bufferevent_get_enabled(r->bev) & EV_READ) != 0;
+}
+
+void reader_set_timeout(struct sock_reader *r, const struct timeval *timeout)
+{
+    if (r->timeout == timeout)
+        return;
+    reader_restart_timeout(r, timeout);
+}
+
+void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout)
+{
+    r->timeout = timeout;
+    if (!r->own)
+        bufferevent_set_timeouts(r->bev, timeout, NULL);
+    else if (reader_pending(r))
+        event_add(r->ev, timeout);
+}
