@@ -231,14 +231,23 @@ struct origin_target {
     int n_idle;
 };
 
+/* A listening socket of a worker. */
+struct worker_listener {
+    struct worker *w;
+    struct event *ev; /* NULL: not listening */
+    evutil_socket_t fd;
+    size_t index; /* in cfg.listen */
+};
+
 struct worker {
     struct proxy *proxy;
     int id;
     pthread_t thread;
     struct event_base *base;
     struct evdns_base *dns;
-    struct evconnlistener *listeners[PROXY_MAX_LISTEN];
-    struct event *wakeup; /* shutdown requests from other threads, through <wake_fds> */
+    struct worker_listener listeners[PROXY_MAX_LISTEN];
+    struct event *accept_resume; /* after running out of descriptors */
+    struct event *wakeup;        /* shutdown requests from other threads, through <wake_fds> */
     int wake_fds[2];
     struct event *shutdown_check;
     const struct proxy_config *cfg; /* the live configuration it works by: <live>'s */

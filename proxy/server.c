@@ -248,26 +248,66 @@ void wsnap_release(struct worker *w, struct wsnap *ws)
 
 /* ---- workers ---- */
 
-static void accept_cb(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+#define ACCEPT_PAUSE_MS 100
+
+static void listeners_close(struct worker *w)
 {
-    struct worker *w = arg;
-    size_t index = 0;
-    while (index < PROXY_MAX_LISTEN && w->listeners[index] != listener)
-        index++;
-    client_accept(w, fd, sa, salen, &w->proxy->cfg.listen[index]);
+    for (int i = 0; i < PROXY_MAX_LISTEN; i++) {
+        struct worker_listener *l = &w->listeners[i];
+        if (l->ev) {
+            event_free(l->ev);
+            close(l->fd);
+            l->ev = NULL;
+        }
+    }
+    if (w->accept_resume)
+        event_free(w->accept_resume);
+    w->accept_resume = NULL;
 }
 
-static void accept_error_cb(struct evconnlistener *listener, void *arg)
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)listener;
-    (void)arg;
-    /* EMFILE and friends: libevent retries on the next readiness; say it once in a while. */
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < PROXY_MAX_LISTEN; i++) {
+        if (w->listeners[i].ev)
+            event_add(w->listeners[i].ev, NULL);
+    }
+}
+
+/* One connection per readiness, as nginx does: the socket stays readable while more wait, and
+ * accepting until EAGAIN would add a failing accept4() to most readiness events. Out of
+ * descriptors or kernel memory, the worker's listeners rest a moment instead of spinning on a
+ * socket that stays readable; the error is logged once a second at most. */
+static void accept_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker_listener *l = arg;
+    struct worker *w = l->w;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    (void)what;
+    evutil_socket_t client =
+        accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (client >= 0) {
+        client_accept(w, client, (struct sockaddr *)&ss, (int)len, &w->proxy->cfg.listen[l->index]);
+        return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+        return;
     static _Thread_local time_t last;
     time_t now = time(NULL);
     if (now != last) {
         log_warn("proxy: accept: %s", strerror(errno));
         last = now;
+    }
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        struct timeval pause = {0, ACCEPT_PAUSE_MS * 1000};
+        for (int i = 0; i < PROXY_MAX_LISTEN; i++) {
+            if (w->listeners[i].ev)
+                event_del(w->listeners[i].ev);
+        }
+        evtimer_add(w->accept_resume, &pause);
     }
 }
 
@@ -333,12 +373,7 @@ static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
     if (!atomic_load(&w->proxy->stopping) || w->stopping)
         return;
     w->stopping = true;
-    for (int i = 0; i < PROXY_MAX_LISTEN; i++) {
-        if (w->listeners[i]) {
-            evconnlistener_free(w->listeners[i]);
-            w->listeners[i] = NULL;
-        }
-    }
+    listeners_close(w);
     client_shutdown_all(w);
     if (w->current)
         upstream_pool_drain(w->current);
@@ -383,11 +418,14 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
                                      : listen_socket(p->cfg.listen[i].address, false, err, errlen);
         if (fd < 0)
             return -EADDRINUSE;
-        /* Backlog 0: the socket listens already (with 1024), libevent must not shrink it. */
-        w->listeners[i] = evconnlistener_new(w->base, accept_cb, w,
-                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-        evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
+        struct worker_listener *l = &w->listeners[i];
+        l->w = w;
+        l->fd = fd;
+        l->index = i;
+        l->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
+        event_add(l->ev, NULL);
     }
+    w->accept_resume = evtimer_new(w->base, accept_resume_cb, w);
     return 0;
 }
 
@@ -677,10 +715,7 @@ static void metrics_stop(struct proxy *p)
 static void worker_fini(struct worker *w)
 {
     client_spares_free(w);
-    for (int l = 0; l < PROXY_MAX_LISTEN; l++) {
-        if (w->listeners[l])
-            evconnlistener_free(w->listeners[l]);
-    }
+    listeners_close(w);
     if (w->current)
         wsnap_free(w->current);
     if (w->shutdown_check)
@@ -776,7 +811,7 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
 fail:
     p->n_workers = p->workers ? p->n_workers : 0;
     for (int l = 0; l < PROXY_MAX_LISTEN; l++) { /* sockets no listener took over */
-        if (p->listen_fds[l] >= 0 && (p->n_workers == 0 || !p->workers[0].listeners[l]))
+        if (p->listen_fds[l] >= 0 && (p->n_workers == 0 || !p->workers[0].listeners[l].ev))
             close(p->listen_fds[l]);
     }
     proxy_free(p);
