@@ -41,7 +41,9 @@ static const char usage_text[] =
     "(/var/lib/GeoIP/GeoLite2-City.mmdb)\n"
     "  --listen ADDR:PORT         repeatable (:8080); --listen-proxy-protocol expects PROXY v1/v2\n"
     "  --listen-tls ADDR:PORT     HTTPS, repeatable, with --tls-cert PEM --tls-key PEM (pairs,\n"
-    "                             repeatable: the client's SNI name picks one)\n"
+    "                             repeatable: the client's SNI name picks one; SIGHUP reads\n"
+    "                             them again)\n"
+    "  --origin-ca-file PEM       CAs for \"tls\" origins (the system's); SIGHUP reads it again\n"
     "  --metrics-listen ADDR:PORT Prometheus /metrics (127.0.0.1:9100; empty disables)\n"
     "  --access-log PATH|-        (-, i.e. stderr); --access-log-format json|combined\n"
     "  --trusted-proxies CIDR,... peers whose X-Forwarded-For / PROXY header is believed (none)\n"
@@ -459,11 +461,15 @@ int main(int argc, char **argv)
                     log_err("gslbd: SIGHUP: %s; keeping the running configuration", err);
                 } else {
                     log_threshold = again.log_level;
-                    const char *restart = proxy_reconfigure(proxy, &again.proxy);
+                    const char *restart = NULL;
+                    if (proxy_reconfigure(proxy, &again.proxy, &restart, err, sizeof(err)) != 0)
+                        log_err("proxy: SIGHUP: %s; keeping the running TLS certificates and "
+                                "origin CAs",
+                                err);
                     log_info("gslbd: SIGHUP: logs reopened; timeouts, limits, trusted proxies, "
-                             "forwarding headers, tries, passive checks, the sticky drain window "
-                             "and the log level applied; databases, health checks and the admin "
-                             "console keep theirs until a restart");
+                             "forwarding headers, tries, passive checks, the sticky drain window, "
+                             "TLS certificates, origin CAs and the log level applied; databases, "
+                             "health checks and the admin console keep theirs until a restart");
                     if (restart)
                         log_warn("gslbd: SIGHUP: '%s' changed: it takes effect at restart",
                                  restart);

@@ -975,7 +975,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         evutil_closesocket(fd);
         return;
     }
-    SSL *ssl = listen->tls ? SSL_new(p->tls[0]) : NULL;
+    SSL *ssl = listen->tls ? tls_server_session_new(w) : NULL;
     if (listen->tls && ssl == NULL) {
         atomic_fetch_sub(&p->connections, 1);
         evutil_closesocket(fd);

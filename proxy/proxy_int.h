@@ -266,18 +266,26 @@ struct worker {
     bool stopping;
 };
 
+/* The TLS contexts one configuration serves with, made from its files at start and on every
+ * SIGHUP (server.c explains who holds a reference, and why the SNI callback is safe). */
+struct tls_contexts {
+    atomic_uint refs;
+    SSL_CTX *server[PROXY_MAX_CERTS]; /* one per tls-cert/tls-key pair, for TLS listeners */
+    size_t n_server;                  /* 0 when no listener speaks TLS */
+    SSL_CTX *origin;                  /* for origins with "tls" */
+};
+
 /* The settings that can change while running (proxy_reconfigure), published whole: each worker
  * takes the new one when woken and keeps a reference to the one it works by. */
 struct live_config {
     struct publish_obj obj; /* first: the slot sees only this */
     struct proxy_config cfg;
+    struct tls_contexts *tls; /* one reference; shared with the previous one when a reload's
+                                 files did not load */
 };
 
 struct proxy {
-    struct proxy_config cfg;       /* as started: listeners, workers, metrics, access log */
-    SSL_CTX *tls[PROXY_MAX_CERTS]; /* one per tls-cert/tls-key pair, for TLS listeners */
-    size_t n_tls;
-    SSL_CTX *origin_tls; /* for origins with "tls" */
+    struct proxy_config cfg; /* as started: listeners, workers, metrics, access log */
     struct publish_slot live;
     struct geo *geo;
     struct gslb_watch *watch;
@@ -302,6 +310,9 @@ struct proxy {
     bool shut_down;
 };
 
+/* A server session for a client of a TLS listener, with the contexts of the worker's live
+ * configuration; it holds a reference to them until it is freed. NULL if OpenSSL cannot. */
+SSL *tls_server_session_new(struct worker *w);
 /* Returns the worker's current snapshot view, switching to a newer one if published. */
 struct wsnap *worker_wsnap(struct worker *w);
 void wsnap_release(struct worker *w, struct wsnap *ws);

@@ -1,5 +1,7 @@
 /* proxy/server.c - the proxy's life cycle: listeners, worker threads and their event loops, the
- * worker's view of the published topology, the metrics listener and graceful shutdown.
+ * worker's view of the published topology, the live configuration SIGHUP replaces (with the TLS
+ * contexts made from its certificate, key and CA files), the metrics listener and graceful
+ * shutdown.
  *
  * Every worker binds its own socket to each listen address with SO_REUSEPORT, so the kernel
  * spreads new connections over the workers and no accept lock exists. The first worker's sockets
@@ -320,9 +322,13 @@ static void shutdown_check_cb(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(w->base);
 }
 
+static void tls_contexts_release(struct tls_contexts *tls);
+
 static void live_config_destroy(struct publish_obj *obj)
 {
-    free(obj); /* the first member of struct live_config */
+    struct live_config *live = (struct live_config *)obj; /* obj is its first member */
+    tls_contexts_release(live->tls);
+    free(live);
 }
 
 /* Takes the newest live configuration, if there is one the worker has not seen, and sets up its
@@ -429,17 +435,68 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
     return 0;
 }
 
-/* ---- TLS for HTTPS listeners ---- */
+/* ---- TLS: the contexts of one configuration, replaced whole on SIGHUP ---- */
 
-/* Picks the certificate whose names cover the client's SNI name; the first one otherwise. */
+/* Lifetime rule. A struct tls_contexts is shared by the live configurations that serve with it
+ * (each holds a reference) and by every server-side SSL made from it: tls_server_session_new()
+ * hands the SSL a reference in its ex_data slot <tls_contexts_index>, and OpenSSL's free callback
+ * for that slot drops it when the SSL is freed (when the client connection closes). So the SNI
+ * callback, which runs inside a handshake, only ever reads a set that the SSL handshaking keeps
+ * alive, however many reloads happened since the connection was accepted; the contexts it picks
+ * are then held by the SSL itself (SSL_set_SSL_CTX takes a reference). Client-side SSLs to
+ * origins need no such reference: they use no callback and hold their context themselves. */
+static int tls_contexts_index = -1;
+static pthread_once_t tls_contexts_index_once = PTHREAD_ONCE_INIT;
+
+static void tls_contexts_free(struct tls_contexts *tls)
+{
+    for (size_t i = 0; i < tls->n_server; i++)
+        SSL_CTX_free(tls->server[i]);
+    SSL_CTX_free(tls->origin);
+    free(tls);
+}
+
+static void tls_contexts_release(struct tls_contexts *tls)
+{
+    if (tls != NULL && atomic_fetch_sub(&tls->refs, 1) == 1)
+        tls_contexts_free(tls);
+}
+
+static struct tls_contexts *tls_contexts_hold(struct tls_contexts *tls)
+{
+    atomic_fetch_add(&tls->refs, 1);
+    return tls;
+}
+
+/* OpenSSL's free callback for the ex_data slot: the SSL is going, so is its reference. */
+static void tls_session_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                                void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    tls_contexts_release(ptr); /* NULL for SSLs that never got one */
+}
+
+static void tls_contexts_index_make(void)
+{
+    tls_contexts_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, tls_session_free_cb);
+}
+
+/* Picks the certificate whose names cover the client's SNI name; the first one otherwise. The
+ * candidates come from the SSL's own reference (see the lifetime rule above), never from the
+ * proxy's current configuration, which a reload may have replaced since the accept. */
 static int tls_servername_cb(SSL *ssl, int *alert, void *arg)
 {
-    struct proxy *p = arg;
+    const struct tls_contexts *tls = SSL_get_ex_data(ssl, tls_contexts_index);
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     (void)alert;
-    for (size_t i = 1; name && i < p->n_tls; i++) {
-        if (X509_check_host(SSL_CTX_get0_certificate(p->tls[i]), name, 0, 0, NULL) == 1) {
-            SSL_set_SSL_CTX(ssl, p->tls[i]);
+    (void)arg;
+    for (size_t i = 1; tls && name && i < tls->n_server; i++) {
+        if (X509_check_host(SSL_CTX_get0_certificate(tls->server[i]), name, 0, 0, NULL) == 1) {
+            SSL_set_SSL_CTX(ssl, tls->server[i]);
             break;
         }
     }
@@ -473,14 +530,11 @@ static int tls_fail(char *err, size_t errlen, const char *what, const char *path
     return -EINVAL;
 }
 
-/* One server context per certificate pair: TLS 1.2 and up, no renegotiation. */
-static int tls_setup(struct proxy *p, const struct proxy_config *cfg, char *err, size_t errlen)
+/* One server context per certificate pair, for TLS listeners: TLS 1.2 and up, no renegotiation.
+ * The SNI callback sits on the first, which every session starts with. */
+static int tls_server_setup(struct tls_contexts *tls, const struct proxy_config *cfg, char *err,
+                            size_t errlen)
 {
-    bool wanted = false;
-    for (size_t i = 0; i < cfg->n_listen; i++)
-        wanted |= cfg->listen[i].tls;
-    if (!wanted)
-        return 0;
     if (cfg->n_tls_cert == 0 || cfg->n_tls_cert != cfg->n_tls_key) {
         snprintf(err, errlen,
                  "tls-cert: a TLS listener needs tls-cert and tls-key, as many of "
@@ -492,7 +546,7 @@ static int tls_setup(struct proxy *p, const struct proxy_config *cfg, char *err,
         SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
         if (ctx == NULL)
             return tls_fail(err, errlen, "tls-cert", cfg->tls_cert[i]);
-        p->tls[p->n_tls++] = ctx;
+        tls->server[tls->n_server++] = ctx;
         SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
         SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
@@ -504,39 +558,74 @@ static int tls_setup(struct proxy *p, const struct proxy_config *cfg, char *err,
             SSL_CTX_check_private_key(ctx) != 1)
             return tls_fail(err, errlen, "tls-key", cfg->tls_key[i]);
     }
-    SSL_CTX_set_tlsext_servername_callback(p->tls[0], tls_servername_cb);
-    SSL_CTX_set_tlsext_servername_arg(p->tls[0], p);
+    SSL_CTX_set_tlsext_servername_callback(tls->server[0], tls_servername_cb);
     return 0;
-}
-
-static void tls_free(struct proxy *p)
-{
-    for (size_t i = 0; i < p->n_tls; i++)
-        SSL_CTX_free(p->tls[i]);
-    p->n_tls = 0;
-    SSL_CTX_free(p->origin_tls);
-    p->origin_tls = NULL;
 }
 
 /* The client side, for origins with "tls": TLS 1.2 and up, certificates checked against the
  * system's CAs or origin-ca-file (per origin, the name check and SNI are set per connection).
  * The system's CAs are looked up in its hashed directory when a certificate needs one: loading
  * the whole bundle would cost every start a quarter of a billion instructions. */
-static int origin_tls_setup(struct proxy *p, const struct proxy_config *cfg, char *err,
+static int tls_origin_setup(struct tls_contexts *tls, const struct proxy_config *cfg, char *err,
                             size_t errlen)
 {
-    p->origin_tls = SSL_CTX_new(TLS_client_method());
-    if (p->origin_tls == NULL)
+    tls->origin = SSL_CTX_new(TLS_client_method());
+    if (tls->origin == NULL)
         return tls_fail(err, errlen, "origin-ca-file", "(context)");
-    SSL_CTX_set_min_proto_version(p->origin_tls, TLS1_2_VERSION);
-    SSL_CTX_set_options(p->origin_tls, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_min_proto_version(tls->origin, TLS1_2_VERSION);
+    SSL_CTX_set_options(tls->origin, SSL_OP_NO_RENEGOTIATION);
     int ok = cfg->origin_ca_file[0]
-                 ? SSL_CTX_load_verify_locations(p->origin_tls, cfg->origin_ca_file, NULL)
-                 : SSL_CTX_set_default_verify_dir(p->origin_tls);
+                 ? SSL_CTX_load_verify_locations(tls->origin, cfg->origin_ca_file, NULL)
+                 : SSL_CTX_set_default_verify_dir(tls->origin);
     if (ok != 1)
         return tls_fail(err, errlen, "origin-ca-file",
                         cfg->origin_ca_file[0] ? cfg->origin_ca_file : "(the system's)");
     return 0;
+}
+
+/* Reads every file <cfg> names, now: the tls-cert/tls-key pairs when <server> (some running
+ * listener speaks TLS), and the origin CAs. Returns a set with one reference, or NULL with the
+ * setting and path that failed in <err>: all or nothing, so a reload never half-applies. */
+static struct tls_contexts *tls_contexts_create(const struct proxy_config *cfg, bool server,
+                                                char *err, size_t errlen)
+{
+    pthread_once(&tls_contexts_index_once, tls_contexts_index_make);
+    if (tls_contexts_index < 0) {
+        snprintf(err, errlen, "tls-cert: OpenSSL has no room for our session data");
+        return NULL;
+    }
+    struct tls_contexts *tls = xcalloc(1, sizeof(*tls));
+    atomic_init(&tls->refs, 1);
+    if ((server && tls_server_setup(tls, cfg, err, errlen) != 0) ||
+        tls_origin_setup(tls, cfg, err, errlen) != 0) {
+        tls_contexts_free(tls);
+        return NULL;
+    }
+    return tls;
+}
+
+SSL *tls_server_session_new(struct worker *w)
+{
+    struct tls_contexts *tls = w->live->tls;
+    SSL *ssl = tls->n_server > 0 ? SSL_new(tls->server[0]) : NULL;
+    if (ssl == NULL)
+        return NULL;
+    if (SSL_set_ex_data(ssl, tls_contexts_index, tls_contexts_hold(tls)) != 1) {
+        tls_contexts_release(tls);
+        SSL_free(ssl);
+        return NULL;
+    }
+    return ssl;
+}
+
+/* Whether any listener of <cfg> terminates TLS. */
+static bool tls_listening(const struct proxy_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        if (cfg->listen[i].tls)
+            return true;
+    }
+    return false;
 }
 
 /* ---- the metrics listener ---- */
@@ -745,7 +834,6 @@ static void proxy_free(struct proxy *p)
     metrics_fini(&p->metrics);
     sticky_fini(&p->sticky);
     passive_board_fini(&p->passive);
-    tls_free(p);
     publish_slot_fini(&p->live);
     free(p->workers);
     free(p);
@@ -766,10 +854,6 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
     sticky_init(&p->sticky);
     passive_board_init(&p->passive);
     publish_slot_init(&p->live);
-    struct live_config *live = xcalloc(1, sizeof(*live));
-    publish_obj_init(&live->obj, live_config_destroy);
-    live->cfg = *cfg;
-    publish_slot_swap(&p->live, &live->obj);
     for (size_t i = 0; i < PROXY_MAX_LISTEN; i++)
         p->listen_fds[i] = -1;
     p->n_workers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -779,8 +863,14 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
         snprintf(err, errlen, "listen: no address to listen on");
         goto fail;
     }
-    if (tls_setup(p, cfg, err, errlen) != 0 || origin_tls_setup(p, cfg, err, errlen) != 0)
+    struct tls_contexts *tls = tls_contexts_create(cfg, tls_listening(cfg), err, errlen);
+    if (tls == NULL)
         goto fail;
+    struct live_config *live = xcalloc(1, sizeof(*live));
+    publish_obj_init(&live->obj, live_config_destroy);
+    live->cfg = *cfg;
+    live->tls = tls;
+    publish_slot_swap(&p->live, &live->obj);
     for (size_t i = 0; i < cfg->n_listen; i++) {
         if ((p->listen_fds[i] = listen_socket(cfg->listen[i].address, true, err, errlen)) < 0)
             goto fail;
@@ -875,12 +965,6 @@ static const char *boot_setting_changed(const struct proxy_config *a, const stru
             a->listen[i].tls != b->listen[i].tls)
             return "listen";
     }
-    if (a->n_tls_cert != b->n_tls_cert || a->n_tls_key != b->n_tls_key ||
-        memcmp(a->tls_cert, b->tls_cert, sizeof(a->tls_cert)) != 0 ||
-        memcmp(a->tls_key, b->tls_key, sizeof(a->tls_key)) != 0)
-        return "tls-cert";
-    if (strcmp(a->origin_ca_file, b->origin_ca_file) != 0)
-        return "origin-ca-file";
     if (a->workers != b->workers)
         return "workers";
     if (strcmp(a->metrics_listen, b->metrics_listen) != 0)
@@ -890,21 +974,38 @@ static const char *boot_setting_changed(const struct proxy_config *a, const stru
     return NULL;
 }
 
-const char *proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg)
+int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const char **restart_out,
+                      char *err, size_t errlen)
 {
     struct live_config *live = xcalloc(1, sizeof(*live));
     publish_obj_init(&live->obj, live_config_destroy);
     live->cfg = *cfg;
     /* What needs a restart keeps its running value. */
-    const char *unchanged = boot_setting_changed(&p->cfg, cfg);
+    *restart_out = boot_setting_changed(&p->cfg, cfg);
     memcpy(live->cfg.listen, p->cfg.listen, sizeof(live->cfg.listen));
     live->cfg.n_listen = p->cfg.n_listen;
     live->cfg.workers = p->cfg.workers;
     memcpy(live->cfg.metrics_listen, p->cfg.metrics_listen, sizeof(live->cfg.metrics_listen));
     memcpy(live->cfg.access_log, p->cfg.access_log, sizeof(live->cfg.access_log));
     live->cfg.access_log_format = p->cfg.access_log_format;
+    /* Certificates, keys and CAs are read again even from unchanged paths (renewed in place).
+     * One file that does not load keeps every running context, and the paths they came from. */
+    int rc = 0;
+    live->tls = tls_contexts_create(cfg, tls_listening(&p->cfg), err, errlen);
+    if (live->tls == NULL) {
+        struct live_config *running = (struct live_config *)publish_slot_acquire(&p->live);
+        live->tls = tls_contexts_hold(running->tls);
+        memcpy(live->cfg.tls_cert, running->cfg.tls_cert, sizeof(live->cfg.tls_cert));
+        memcpy(live->cfg.tls_key, running->cfg.tls_key, sizeof(live->cfg.tls_key));
+        live->cfg.n_tls_cert = running->cfg.n_tls_cert;
+        live->cfg.n_tls_key = running->cfg.n_tls_key;
+        memcpy(live->cfg.origin_ca_file, running->cfg.origin_ca_file,
+               sizeof(live->cfg.origin_ca_file));
+        publish_obj_release(&running->obj);
+        rc = -EINVAL;
+    }
     publish_slot_swap(&p->live, &live->obj);
     for (int i = 0; i < p->n_workers; i++)
         (void)!write(p->workers[i].wake_fds[1], "c", 1);
-    return unchanged;
+    return rc;
 }

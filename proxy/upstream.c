@@ -256,7 +256,7 @@ static const struct gslb_origin *pick_origin(struct client *c, uint32_t *region_
 static struct bufferevent *tls_bufferevent(struct worker *w, const struct gslb_origin *o,
                                            const struct origin_target *t)
 {
-    SSL *ssl = SSL_new(w->proxy->origin_tls);
+    SSL *ssl = SSL_new(w->live->tls->origin); /* the newest CAs; the SSL holds them */
     if (ssl == NULL)
         return NULL;
     const char *name = o->tls_name ? o->tls_name : t->host;

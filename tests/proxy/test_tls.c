@@ -1,7 +1,10 @@
 /* tests/proxy/test_tls.c - HTTPS listeners end to end: a real gslbd terminating TLS with two
  * certificates made by Debian's openssl command, real origin processes behind it, and an OpenSSL
  * client written here that checks what it was served: the certificate the SNI name picked, the
- * routing, the forwarding headers, keep-alive and a large body over one session. */
+ * routing, the forwarding headers, keep-alive and a large body over one session. A second gslbd,
+ * whose certificates, keys and origin CAs come from a config file, has them renewed, moved and
+ * broken under it, with SIGHUP: new connections get what the files hold, open ones (mid-handshake
+ * too) carry on, and a file that does not load keeps everything as it was. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <signal.h>
@@ -25,10 +29,14 @@
 #include "tests/proxy/harness.h"
 
 /* Every process a test starts lives here, so that teardown stops it even after a failure. */
-static struct proc eu, us, gslbd, tls_server;
-static int tls_port;
+static struct proc eu, us, gslbd, tls_server, reloading;
+static int tls_port, reloading_tls_port;
 static SSL_CTX *client_ctx;
 static char cert_a[160], key_a[160], cert_b[160], key_b[160];
+/* The reloading gslbd's config file, its pairs (r.example and s.example at start, t.example
+ * added later) and its origin CA file. */
+static char reload_conf[160], cert_r[160], key_r[160], cert_s[160], key_s[160], cert_added[160],
+    key_added[160], origin_ca[160];
 
 /* ---- a TLS client ---- */
 
@@ -37,20 +45,30 @@ struct tls {
     SSL *ssl;
 };
 
-static bool tls_open(int port, const char *sni, struct tls *t)
+/* A TCP connection to <port>, no TLS yet. */
+static bool tcp_connect(int port, struct tls *t)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     struct timeval tv = {5, 0};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    t->ssl = NULL;
     t->fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(t->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        return false;
+    return connect(t->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+}
+
+static bool tls_handshake(struct tls *t, const char *sni)
+{
     t->ssl = SSL_new(client_ctx);
     if (sni)
         SSL_set_tlsext_host_name(t->ssl, sni);
     SSL_set_fd(t->ssl, t->fd);
     return SSL_connect(t->ssl) == 1;
+}
+
+static bool tls_open(int port, const char *sni, struct tls *t)
+{
+    return tcp_connect(port, t) && tls_handshake(t, sni);
 }
 
 static void tls_close(struct tls *t)
@@ -59,7 +77,10 @@ static void tls_close(struct tls *t)
         SSL_shutdown(t->ssl);
         SSL_free(t->ssl);
     }
-    close(t->fd);
+    if (t->fd >= 0)
+        close(t->fd);
+    t->ssl = NULL;
+    t->fd = -1;
 }
 
 /* Sends <raw> and reads one response with a Content-Length into a new buffer (the caller frees
@@ -100,6 +121,133 @@ static X509 *tls_peer_certificate(struct tls *t)
     return SSL_get1_peer_certificate(t->ssl);
 }
 
+/* The certificate a new connection to <port> with SNI <sni> is served (the caller frees it), or
+ * NULL when the handshake fails. */
+static X509 *served_certificate(int port, const char *sni)
+{
+    struct tls t = {.fd = -1};
+    X509 *cert = tls_open(port, sni, &t) ? tls_peer_certificate(&t) : NULL;
+    tls_close(&t);
+    return cert;
+}
+
+/* The (first) certificate of the PEM file <path>; the caller frees it. */
+static X509 *certificate_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(cert);
+    return cert;
+}
+
+/* Whether a new connection to <port> with <sni> is served <want>, polling for up to <limit_ms>
+ * (a reload reaches the workers when they are woken). */
+static bool serves(int port, const char *sni, X509 *want, int limit_ms)
+{
+    for (int64_t end = now_ms() + limit_ms;; sleep_ms(50)) {
+        X509 *got = served_certificate(port, sni);
+        bool same = got && X509_cmp(got, want) == 0;
+        X509_free(got);
+        if (same || now_ms() >= end)
+            return same;
+    }
+}
+
+/* The same for the certificate in the file <path>. */
+static bool serves_file(int port, const char *sni, const char *path, int limit_ms)
+{
+    X509 *want = certificate_file(path);
+    bool same = serves(port, sni, want, limit_ms);
+    X509_free(want);
+    return same;
+}
+
+/* Whether <p>'s log has a line holding both <a> and <b>, polling for up to <limit_ms>. */
+static bool log_has(const struct proc *p, const char *a, const char *b, int limit_ms)
+{
+    char line[1024];
+    for (int64_t end = now_ms() + limit_ms;; sleep_ms(50)) {
+        bool found = false;
+        FILE *f = fopen(p->log, "r");
+        while (f && !found && fgets(line, sizeof(line), f))
+            found = strstr(line, a) && strstr(line, b);
+        if (f)
+            fclose(f);
+        if (found || now_ms() >= end)
+            return found;
+    }
+}
+
+/* How many times <p> has logged a line holding <text>. */
+static int log_count(const struct proc *p, const char *text)
+{
+    char line[1024];
+    int n = 0;
+    FILE *f = fopen(p->log, "r");
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Sends SIGHUP to the reloading gslbd and waits until it has logged that it applied the file. */
+static void reload(void)
+{
+    int before = log_count(&reloading, "gslbd: SIGHUP: logs reopened");
+    assert_int_equal(kill(reloading.pid, SIGHUP), 0);
+    for (int64_t end = now_ms() + 5000; now_ms() < end; sleep_ms(25)) {
+        if (log_count(&reloading, "gslbd: SIGHUP: logs reopened") > before)
+            return;
+    }
+    fail_msg("gslbd did not log its SIGHUP; see %s", reloading.log);
+}
+
+/* Writes the reloading gslbd's config file: its pairs, its origin CA file, and <more>. */
+static void reload_conf_write(const char *pairs, const char *more)
+{
+    FILE *f = fopen(reload_conf, "w");
+    assert_non_null(f);
+    fprintf(f, "%sorigin-ca-file %s\npassive-failures 0\n%s", pairs, origin_ca, more);
+    fclose(f);
+}
+
+static void file_copy(const char *from, const char *to)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A GET with a 3,000-byte header on a new plain connection: 431 once max-header-size is 2k. */
+static int request_with_big_header(int port)
+{
+    char raw[4096], big[3001];
+    struct resp r;
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: %s\r\n\r\n", big);
+    int status = request(port, raw, &r);
+    resp_free(&r);
+    return status;
+}
+
+/* The gslb_connections_active gauge of <p>. */
+static int connections_active(const struct proc *p)
+{
+    struct resp r;
+    int n = -1;
+    if (request(p->metrics_port, "GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+                &r) == 200) {
+        const char *at = strstr(r.body, "\ngslb_connections_active ");
+        n = at ? atoi(at + 25) : -1;
+    }
+    resp_free(&r);
+    return n;
+}
+
 /* ---- fixtures ---- */
 
 static int group_setup(void **state)
@@ -137,6 +285,23 @@ static int group_setup(void **state)
     assert_true(tls_port > 0);
     client_ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(client_ctx, SSL_VERIFY_NONE, NULL); /* self-signed: checked by name */
+
+    /* The reloading gslbd: pairs r and s from its file, and an origin CA file that trusts b,
+     * not the a.example certificate the TLS origin will show. */
+    make_certificate("r.example", "r.example", cert_r, key_r);
+    make_certificate("s.example", "s.example", cert_s, key_s);
+    make_certificate("t.example", "t.example", cert_added, key_added);
+    snprintf(reload_conf, sizeof(reload_conf), "%s/reload.conf", dir);
+    snprintf(origin_ca, sizeof(origin_ca), "%s/origin-ca.pem", dir);
+    file_copy(cert_b, origin_ca);
+    char pairs[1024];
+    snprintf(pairs, sizeof(pairs), "tls-cert %s\ntls-key %s\ntls-cert %s\ntls-key %s\n", cert_r,
+             key_r, cert_s, key_s);
+    reload_conf_write(pairs, "max-header-size 64k\n");
+    const char *reload_extra[] = {"--config", reload_conf, "--listen-tls", "127.0.0.1:0", NULL};
+    reloading = gslbd_start(reload_extra);
+    reloading_tls_port = listener_port(&reloading, 1);
+    assert_true(reloading_tls_port > 0);
     return 0;
 }
 
@@ -144,6 +309,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     proc_stop(&gslbd, SIGKILL);
+    proc_stop(&reloading, SIGKILL);
     proc_stop(&eu, SIGKILL);
     proc_stop(&us, SIGKILL);
     proc_stop(&tls_server, SIGKILL);
@@ -233,9 +399,10 @@ static void plain_http_on_the_tls_port_gets_no_answer(void **state)
 
 /* ---- HTTPS to origins, against Debian's openssl s_server ---- */
 
-/* Routes host o.example to an origin speaking TLS with a.example's certificate, reached with
- * the origin settings <tls_json>; returns the status of a GET through the plain listener. */
-static int get_through_tls_origin(int port, const char *tls_json)
+/* Routes host o.example to an origin speaking TLS with a.example's certificate on <port>,
+ * reached with the origin settings <tls_json>; returns the status of a GET through the plain
+ * listener of gslbd <through>. */
+static int get_through_tls_origin_of(const struct proc *through, int port, const char *tls_json)
 {
     char topo[1024];
     struct resp r;
@@ -248,11 +415,16 @@ static int get_through_tls_origin(int port, const char *tls_json)
              eu.port, port, tls_json);
     topology_import(db_path, topo);
     sleep_ms(600); /* the watch publishes the new snapshot */
-    int status = request(gslbd.port, "GET / HTTP/1.1\r\nHost: o.example\r\n\r\n", &r);
+    int status = request(through->port, "GET / HTTP/1.1\r\nHost: o.example\r\n\r\n", &r);
     if (status == 200 && strstr(r.body, "s_server") == NULL)
         status = -2; /* not the TLS origin's page */
     resp_free(&r);
     return status;
+}
+
+static int get_through_tls_origin(int port, const char *tls_json)
+{
+    return get_through_tls_origin_of(&gslbd, port, tls_json);
 }
 
 static void origins_are_reached_over_tls_with_their_certificates_checked(void **state)
@@ -293,10 +465,183 @@ static void a_key_that_does_not_load_is_named(void **state)
         fail_msg("no tls-key in: %s", all);
 }
 
+/* ---- SIGHUP: certificates, keys and origin CAs read again (the reloading gslbd) ---- */
+
+/* Waits until the gslb_connections_active gauge of the reloading gslbd reads <want>. */
+static void wait_connections(int want)
+{
+    int n = -1;
+    for (int64_t end = now_ms() + 3000; (n = connections_active(&reloading)) != want;) {
+        if (now_ms() >= end)
+            fail_msg("%d client connections open, not %d", n, want);
+        sleep_ms(25);
+    }
+}
+
+static void renewed_files_serve_new_connections_after_sighup_while_open_ones_carry_on(void **state)
+{
+    (void)state;
+    struct tls kept = {.fd = -1}, pending = {.fd = -1};
+    char *resp;
+    size_t len;
+    int port = reloading_tls_port;
+    X509 *before = certificate_file(cert_r);
+    assert_true(serves(port, "r.example", before, 0));
+    assert_true(serves_file(port, "s.example", cert_s, 0));
+    wait_connections(0);
+    /* A session that has done a request, and a connection accepted whose handshake has not
+     * started: both from before the reload. */
+    assert_true(tls_open(port, "r.example", &kept));
+    assert_int_equal(tls_request(&kept, "GET / HTTP/1.1\r\nHost: r.example\r\n\r\n", &resp, &len),
+                     200);
+    free(resp);
+    assert_true(tcp_connect(port, &pending));
+    wait_connections(2);
+
+    /* What certbot does: new files at the same paths (here a new key too). */
+    make_certificate("r.example", "r.example", cert_r, key_r);
+    X509 *renewed = certificate_file(cert_r);
+    assert_int_not_equal(X509_cmp(before, renewed), 0);
+    reload();
+    assert_true(serves(port, "r.example", renewed, 5000));
+    assert_true(serves(port, NULL, renewed, 0)); /* still the first pair: the default */
+    assert_true(serves_file(port, "s.example", cert_s, 0));
+    assert_int_equal(log_count(&reloading, "takes effect at restart"), 0);
+
+    /* The session from before carries on, keep-alive. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            tls_request(&kept, "GET / HTTP/1.1\r\nHost: r.example\r\n\r\n", &resp, &len), 200);
+        free(resp);
+    }
+    /* The connection from before shakes hands now, with the contexts it was accepted with: the
+     * SNI callback looks through the old pairs (r.example's is the first, s.example's does not
+     * match) and it gets the old certificate. */
+    assert_true(tls_handshake(&pending, "r.example"));
+    X509 *got = tls_peer_certificate(&pending);
+    assert_non_null(got);
+    assert_int_equal(X509_cmp(got, before), 0);
+    X509_free(got);
+    assert_int_equal(
+        tls_request(&pending, "GET / HTTP/1.1\r\nHost: r.example\r\n\r\n", &resp, &len), 200);
+    free(resp);
+    tls_close(&pending);
+    tls_close(&kept);
+    X509_free(renewed);
+    X509_free(before);
+}
+
+/* The pairs t.example then r.example, as the config file lists them from the second reload on. */
+static void reload_conf_write_added_r(const char *more)
+{
+    char pairs[1024];
+    snprintf(pairs, sizeof(pairs), "tls-cert %s\ntls-key %s\ntls-cert %s\ntls-key %s\n", cert_added,
+             key_added, cert_r, key_r);
+    reload_conf_write(pairs, more);
+}
+
+static void pairs_may_move_come_and_go_on_sighup(void **state)
+{
+    (void)state;
+    int port = reloading_tls_port;
+    reload_conf_write_added_r(
+        "max-header-size 64k\n"); /* t.example added first, r second, s gone */
+    reload();
+    assert_true(serves_file(port, NULL, cert_added, 5000));
+    assert_true(serves_file(port, "r.example", cert_r, 0));
+    assert_true(serves_file(port, "t.example", cert_added, 0));
+    assert_true(serves_file(port, "s.example", cert_added, 0)); /* nobody names it now */
+    assert_int_equal(log_count(&reloading, "takes effect at restart"), 0);
+}
+
+static void a_file_that_does_not_load_on_sighup_keeps_every_running_context(void **state)
+{
+    (void)state;
+    int port = reloading_tls_port;
+    char named[300];
+    X509 *added_before = certificate_file(cert_added), *r_before = certificate_file(cert_r);
+    /* t.example is renewed, but r's key is now garbage, and heads get smaller in the same reload.
+     */
+    make_certificate("t.example", "t.example", cert_added, key_added);
+    FILE *f = fopen(key_r, "w");
+    assert_non_null(f);
+    fprintf(f, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n");
+    fclose(f);
+    reload_conf_write_added_r("max-header-size 2k\n");
+    reload();
+    snprintf(named, sizeof(named), "tls-key: %s", key_r);
+    assert_true(log_has(&reloading, "proxy: SIGHUP: ", named, 2000));
+    int big = 0;
+    for (int64_t end = now_ms() + 3000; (big = request_with_big_header(reloading.port)) != 431;) {
+        if (now_ms() >= end)
+            break;
+        sleep_ms(25);
+    }
+    assert_int_equal(big, 431); /* the rest of the file applied */
+    assert_int_equal(waitpid(reloading.pid, NULL, WNOHANG), 0);
+    /* Nothing half-applied: t.example's old certificate, not its renewed file; r's as before. */
+    assert_true(serves(port, NULL, added_before, 0));
+    assert_true(serves(port, "r.example", r_before, 0));
+
+    /* A key that loads but is not the certificate's: refused the same way. */
+    file_copy(key_s, key_r);
+    reload();
+    assert_int_equal(log_count(&reloading, named), 2);
+    assert_true(serves(port, NULL, added_before, 0));
+    assert_true(serves(port, "r.example", r_before, 0));
+
+    /* A good pair again: everything the files hold now serves. */
+    make_certificate("r.example", "r.example", cert_r, key_r);
+    reload();
+    assert_true(serves_file(port, "r.example", cert_r, 5000));
+    assert_true(serves_file(port, NULL, cert_added, 0));
+    assert_int_equal(log_count(&reloading, named), 2);
+    X509_free(added_before);
+    X509_free(r_before);
+}
+
+/* A GET of o.example through the reloading gslbd, until it answers <want> (up to 5 s). */
+static int get_o_example_until(int want)
+{
+    int status = -1;
+    for (int64_t end = now_ms() + 5000; now_ms() < end; sleep_ms(50)) {
+        struct resp r;
+        status = request(reloading.port, "GET / HTTP/1.1\r\nHost: o.example\r\n\r\n", &r);
+        if (status == 200 && strstr(r.body, "s_server") == NULL)
+            status = -2;
+        resp_free(&r);
+        if (status == want)
+            break;
+    }
+    return status;
+}
+
+static void the_origin_ca_file_is_read_again_on_sighup(void **state)
+{
+    (void)state;
+    char named[300];
+    tls_server = tls_server_start(cert_a, key_a);
+    /* origin-ca-file holds b's certificate, which does not vouch for a.example's. */
+    assert_int_equal(get_through_tls_origin_of(&reloading, tls_server.port,
+                                               "\"tls\": true, \"tls_name\": \"a.example\""),
+                     502);
+    file_copy(cert_a, origin_ca);
+    reload();
+    assert_int_equal(get_o_example_until(200), 200);
+    /* A CA file gone missing keeps the CAs read last. */
+    assert_int_equal(unlink(origin_ca), 0);
+    reload();
+    snprintf(named, sizeof(named), "origin-ca-file: %s", origin_ca);
+    assert_true(log_has(&reloading, "proxy: SIGHUP: ", named, 2000));
+    assert_int_equal(get_o_example_until(200), 200);
+    proc_stop(&tls_server, SIGTERM);
+}
+
 static void exits_cleanly(void **state)
 {
     (void)state;
     gslbd_stop(&gslbd);
+    gslbd_stop(&reloading);
 }
 
 int main(void)
@@ -308,6 +653,10 @@ int main(void)
         cmocka_unit_test(plain_http_on_the_tls_port_gets_no_answer),
         cmocka_unit_test(origins_are_reached_over_tls_with_their_certificates_checked),
         cmocka_unit_test(a_key_that_does_not_load_is_named),
+        cmocka_unit_test(renewed_files_serve_new_connections_after_sighup_while_open_ones_carry_on),
+        cmocka_unit_test(pairs_may_move_come_and_go_on_sighup),
+        cmocka_unit_test(a_file_that_does_not_load_on_sighup_keeps_every_running_context),
+        cmocka_unit_test(the_origin_ca_file_is_read_again_on_sighup),
         cmocka_unit_test(exits_cleanly),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
