@@ -189,6 +189,9 @@ wait_listen() {
 cpu_ticks() { # utime + stime of a process, all threads
     sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
+sys_ticks() { # stime alone: the kernel's share
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $13 }'
+}
 
 # CPU 0 (wrk and the origins when pinned): "busy total" ticks, and the busy share between two.
 cpu0_ticks() {
@@ -459,10 +462,11 @@ wrk_stats() {
          END { printf "%d %.1f %.3f %.3f %d\n", n, rps, p50, p99, err }' "$1"
 }
 
-echo "round proxy scenario requests rps p50_ms p99_ms errors cpu_us_per_req core_busy" >"$tmp/runs"
+echo "round proxy scenario requests rps p50_ms p99_ms errors cpu_us_per_req core_busy kernel_pct" \
+    >"$tmp/runs"
 if has_phase load; then
     say "per run: round proxy scenario requests req/s p50_ms p99_ms errors proxy_CPU_us/req" \
-        "proxy_core_busy%"
+        "proxy_core_busy% kernel%"
     say "load: wrk -t1 -c$CONNS -d${DURATION}s per run, $ROUNDS rounds; proxy on CPU 1, wrk and" \
         "origins on CPU 0 (PIN=$PIN, $CPUS CPUs)"
     declare -A MAIN WORK
@@ -482,6 +486,7 @@ if has_phase load; then
             for k in 0 1 2; do
                 name=${PROXIES[$(((k + round - 1) % 3))]}
                 before=$(cpu_ticks "${WORK[$name]}")
+                sys_before=$(sys_ticks "${WORK[$name]}")
                 load_before=$(cpu0_ticks)
                 t0=$(date +%s.%N)
                 run env "${S_ENV[@]+"${S_ENV[@]}"}" "${PIN_LOAD[@]}" \
@@ -490,14 +495,17 @@ if has_phase load; then
                     "http://127.0.0.1:${PROXY_PORT[$name]}$S_PATH" \
                     >"$tmp/wrk.out"
                 after=$(cpu_ticks "${WORK[$name]}")
+                sys_after=$(sys_ticks "${WORK[$name]}")
                 secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
                 load_busy=$(cpu0_busy "$load_before" "$(cpu0_ticks)")
                 read -r n rps p50 p99 err < <(wrk_stats "$tmp/wrk.out")
                 [ "$n" -gt 0 ] || die "$name $s: no requests completed: $(cat "$tmp/wrk.out")"
                 awk -v r="$round" -v p="$name" -v s="$s" -v n="$n" -v rps="$rps" -v p50="$p50" \
                     -v p99="$p99" -v err="$err" -v t="$((after - before))" -v hz="$HZ" \
-                    -v d="$secs" 'BEGIN { printf "%s %s %s %d %.1f %.3f %.3f %d %.2f %.0f\n",
-                        r, p, s, n, rps, p50, p99, err, t / hz * 1e6 / n, 100 * t / hz / d }' \
+                    -v d="$secs" -v k="$((sys_after - sys_before))" \
+                    'BEGIN { printf "%s %s %s %d %.1f %.3f %.3f %d %.2f %.0f %.0f\n",
+                        r, p, s, n, rps, p50, p99, err, t / hz * 1e6 / n, 100 * t / hz / d,
+                        (t > 0 ? 100 * k / t : 0) }' \
                     >>"$tmp/runs"
                 say "$(tail -1 "$tmp/runs") (load CPU busy $load_busy%)"
             done
@@ -629,10 +637,11 @@ if has_phase load || has_phase ir; then
         FNR == 1 { next }
         { k = $2 SUBSEP $3
           rps[k] = rps[k] " " $5; p50[k] = p50[k] " " $6; p99[k] = p99[k] " " $7
-          cpu[k] = cpu[k] " " $9; busy[k] = busy[k] " " $10; err[k] += $8 }
+          cpu[k] = cpu[k] " " $9; busy[k] = busy[k] " " $10; err[k] += $8
+          kern[k] = kern[k] " " $11 }
         END {
-            print "| scenario | proxy | requests/s | p50 ms | p99 ms | CPU µs/request | instructions/request | proxy core busy |"
-            print "|---|---|---:|---:|---:|---:|---:|---:|"
+            print "| scenario | proxy | requests/s | p50 ms | p99 ms | CPU µs/request | of it kernel | instructions/request | proxy core busy |"
+            print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
             n = split(scenarios, S, " "); split("nginx gslbd haproxy", P, " ")
             for (i = 1; i <= n; i++) {
                 ref = "nginx" SUBSEP S[i]
@@ -640,16 +649,16 @@ if has_phase load || has_phase ir; then
                     k = P[j] SUBSEP S[i]
                     if (!(k in rps) && !(k in ir)) continue
                     if (!(k in rps)) { # instructions only (PHASES without load)
-                        printf "| %s | %s | n/a | n/a | n/a | n/a | %s%s | n/a |\n", S[i], P[j],
+                        printf "| %s | %s | n/a | n/a | n/a | n/a | n/a | %s%s | n/a |\n", S[i], P[j],
                             commas(ir[k]), ratio(ir[k], ir["nginx" SUBSEP S[i]])
                         continue
                     }
                     r = median(rps[k]); a = median(p50[k]); b = median(p99[k]); c = median(cpu[k])
-                    printf "| %s | %s%s | %s%s | %.2f%s | %.2f%s | %.1f%s | %s%s | %.0f%% |\n",
+                    printf "| %s | %s%s | %s%s | %.2f%s | %.2f%s | %.1f%s | %.0f%% | %s%s | %.0f%% |\n",
                         S[i], P[j], err[k] ? " (" err[k] " errors)" : "",
                         commas(r), ratio(r, median(rps[ref])),
                         a, ratio(a, median(p50[ref])), b, ratio(b, median(p99[ref])),
-                        c, ratio(c, median(cpu[ref])),
+                        c, ratio(c, median(cpu[ref])), median(kern[k]),
                         (k in ir) ? commas(ir[k]) : "n/a", (k in ir) ? ratio(ir[k], ir[ref]) : "",
                         median(busy[k])
                 }
@@ -666,8 +675,10 @@ if has_phase load || has_phase ir; then
         "(IPv4"
     echo "  only) by bench/mmdb_continents, not with a MaxMind reader. nginx and HAProxy route by"
     echo "  continent, gslbd to the nearest region by distance."
-    echo "- Instructions are user space only (callgrind); the kernel's share shows in the CPU" \
-        "column."
+    echo "- Instructions are user space only (callgrind); \"of it kernel\": the share of the CPU" \
+        "time"
+    echo "  spent in the kernel (stime over utime + stime, /proc/PID/stat): sockets, TCP on" \
+        "loopback, epoll."
 fi
 echo "- $ACCESS_LOG_NOTE."
 if has_phase idle; then
