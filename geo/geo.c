@@ -449,11 +449,17 @@ static void record_decode(const struct geo_handle *h, MMDB_entry_s *entry, struc
     entry_field(h, entry, FIELD_ORG, rec->org, sizeof(rec->org), NULL);
 }
 
+/* Both per-thread caches below are two-way set-associative: a key maps to a set of two slots, a
+ * hit marks the other slot as the one to replace next. Two keys that share a set no longer evict
+ * each other on every request, as they would in a direct-mapped cache (with 200 clients taking
+ * turns over 512 slots, about one in six did). */
+#define CACHE_WAYS 2
+
 /* Records are shared by many networks, and decoding one walks its maps key by key (GeoIP2 City
  * records carry names in eight languages). Each thread keeps the records it decoded lately,
  * keyed by handle and record offset: no locks, and a replaced database has a new handle id, so
- * its records never meet the old ones. */
-#define RECORD_CACHE_SIZE 512
+ * its records never meet the old ones. 1,024 records, about 150 KiB per thread. */
+#define RECORD_CACHE_SETS 512
 
 struct record_slot {
     uint64_t handle_id; /* 0: empty */
@@ -461,18 +467,29 @@ struct record_slot {
     struct record rec;
 };
 
-static _Thread_local struct record_slot record_cache[RECORD_CACHE_SIZE];
+struct record_set {
+    struct record_slot way[CACHE_WAYS];
+    unsigned victim; /* the way the next miss replaces */
+};
+
+static _Thread_local struct record_set record_cache[RECORD_CACHE_SETS];
 
 static const struct record *record_get(const struct geo_handle *h, MMDB_entry_s *entry)
 {
     uint32_t offset = entry->offset;
-    struct record_slot *slot =
-        &record_cache[(offset * 2654435761u ^ (uint32_t)h->id) % RECORD_CACHE_SIZE];
-    if (slot->handle_id != h->id || slot->offset != offset) {
-        record_decode(h, entry, &slot->rec);
-        slot->handle_id = h->id;
-        slot->offset = offset;
+    struct record_set *set =
+        &record_cache[(offset * 2654435761u ^ (uint32_t)h->id) % RECORD_CACHE_SETS];
+    for (unsigned w = 0; w < CACHE_WAYS; w++) {
+        if (set->way[w].handle_id == h->id && set->way[w].offset == offset) {
+            set->victim = (w + 1) % CACHE_WAYS;
+            return &set->way[w].rec;
+        }
     }
+    struct record_slot *slot = &set->way[set->victim];
+    set->victim = (set->victim + 1) % CACHE_WAYS;
+    record_decode(h, entry, &slot->rec);
+    slot->handle_id = h->id;
+    slot->offset = offset;
     return &slot->rec;
 }
 
@@ -515,8 +532,9 @@ static void result_fill_from_tables(struct geo_result *out)
 
 /* Clients come back (keep-alive, NAT, the same networks all day): each thread also keeps its
  * latest answers by address, keyed by the geo and the generations of its databases, so a
- * replaced database is never answered from the old one. */
-#define RESULT_CACHE_SIZE 512
+ * replaced database is never answered from the old one. 2,048 answers, about 420 KiB per
+ * thread. */
+#define RESULT_CACHE_SETS 1024
 
 struct result_slot {
     uint64_t geo_id, generation; /* geo_id 0: empty */
@@ -524,7 +542,12 @@ struct result_slot {
     struct geo_result result;
 };
 
-static _Thread_local struct result_slot result_cache[RESULT_CACHE_SIZE];
+struct result_set {
+    struct result_slot way[CACHE_WAYS];
+    unsigned victim;
+};
+
+static _Thread_local struct result_set result_cache[RESULT_CACHE_SETS];
 
 static uint64_t geo_generation(struct geo *geo)
 {
@@ -539,12 +562,12 @@ static size_t addr_len(const struct ip_addr *addr)
     return addr->family == AF_INET ? 4 : 16;
 }
 
-static struct result_slot *result_slot_of(const struct ip_addr *addr)
+static struct result_set *result_set_of(const struct ip_addr *addr)
 {
     uint64_t h = (uint64_t)addr->family * 0x9e3779b97f4a7c15ULL;
     for (size_t i = 0; i < addr_len(addr); i++)
         h = hash_mix64(h ^ addr->bytes[i]);
-    return &result_cache[h % RESULT_CACHE_SIZE];
+    return &result_cache[h % RESULT_CACHE_SETS];
 }
 
 static void lookup_uncached(struct geo *geo, const struct ip_addr *addr, struct geo_result *out);
@@ -555,17 +578,23 @@ void geo_lookup(struct geo *geo, const struct ip_addr *addr, struct geo_result *
         lookup_uncached(geo, addr, out);
         return;
     }
-    struct result_slot *slot = result_slot_of(addr);
+    struct result_set *set = result_set_of(addr);
     uint64_t generation = geo_generation(geo);
-    if (slot->geo_id == geo->id && slot->generation == generation &&
-        slot->addr.family == addr->family &&
-        memcmp(slot->addr.bytes, addr->bytes, addr_len(addr)) == 0) {
-        *out = slot->result;
-        return;
+    for (unsigned w = 0; w < CACHE_WAYS; w++) {
+        const struct result_slot *slot = &set->way[w];
+        if (slot->geo_id == geo->id && slot->generation == generation &&
+            slot->addr.family == addr->family &&
+            memcmp(slot->addr.bytes, addr->bytes, addr_len(addr)) == 0) {
+            set->victim = (w + 1) % CACHE_WAYS;
+            *out = slot->result;
+            return;
+        }
     }
     lookup_uncached(geo, addr, out);
     if (out->status == GEO_DB_ERROR)
         return;
+    struct result_slot *slot = &set->way[set->victim];
+    set->victim = (set->victim + 1) % CACHE_WAYS;
     slot->geo_id = geo->id;
     slot->generation = generation;
     slot->addr = *addr;

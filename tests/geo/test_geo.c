@@ -73,6 +73,40 @@ static void known_ipv4_address_is_located(void **state)
     assert_string_equal(r.continent, "NA");
 }
 
+/* Lookups go through per-thread caches of answers and records: 6,000 addresses (more than either
+ * holds) asked in one order, then again in another while a second reader of the same file shares
+ * the caches, get the same answers every time, evicted or not. */
+static void cached_answers_match_across_evictions(void **state)
+{
+    enum { N = 6000 };
+    struct geo *other = open_one(city_path);
+    struct geo_result *first = malloc(N * sizeof(*first));
+    struct ip_addr ip;
+    int located = 0;
+    for (int i = 0; i < N; i++) {
+        char text[32];
+        snprintf(text, sizeof(text), "%d.%d.%d.1", 1 + i % 223, (i * 37) % 256, (i * 101) % 256);
+        assert_int_equal(ip_addr_parse(text, &ip), 0);
+        geo_lookup(*state, &ip, &first[i]);
+        located += first[i].status == GEO_FOUND;
+    }
+    assert_true(located > N / 2); /* most of these are allocated, public networks */
+    for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < N; k++) {
+            int i = (int)(((long)k * 4999 + round) % N); /* another order */
+            struct geo_result again;
+            geo_lookup(round ? other : *state, &first[i].looked_up, &again);
+            assert_int_equal(again.status, first[i].status);
+            assert_string_equal(again.country, first[i].country);
+            assert_string_equal(again.subdivision, first[i].subdivision);
+            assert_true(again.lat == first[i].lat && again.lon == first[i].lon);
+            assert_int_equal(again.asn, first[i].asn);
+        }
+    }
+    free(first);
+    geo_close(other);
+}
+
 static void ipv6_address_is_located(void **state)
 {
     struct geo_result r = lookup(*state, "2001:4860:4860::8888");
@@ -396,6 +430,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(known_ipv4_address_is_located, setup_city, teardown_geo),
         cmocka_unit_test_setup_teardown(ipv6_address_is_located, setup_city, teardown_geo),
+        cmocka_unit_test_setup_teardown(cached_answers_match_across_evictions, setup_city,
+                                        teardown_geo),
         cmocka_unit_test_setup_teardown(embedded_ipv4_addresses_answer_as_the_ipv4_address,
                                         setup_city, teardown_geo),
         cmocka_unit_test_setup_teardown(reserved_ranges_are_reported_without_a_lookup, setup_city,
