@@ -42,7 +42,7 @@ void head_reset(struct head *h)
     h->n_headers = 0;
     h->url = h->url_len = h->reason = h->reason_len = 0;
     h->state = HEAD_IDLE;
-    h->too_large = h->too_many = h->folded = h->has_connection = false;
+    h->too_large = h->too_many = h->folded = h->connection_close = h->connection_names = false;
 }
 
 void head_fini(struct head *h)
@@ -121,11 +121,41 @@ bool head_append(struct head *h, int what, const char *at, size_t len, bool cont
     }
 }
 
+static bool token_is(const char *token, size_t len, const char *name)
+{
+    return len == strlen(name) && strncasecmp(token, name, len) == 0;
+}
+
+/* Notes what a Connection header names beyond the usual options, which name nothing the fixed
+ * hop-by-hop list does not already cover ("close" names a header only if one has that name). */
+static void connection_note(struct head *h, const char *value, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && value[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
+            end--;
+        if (end == start)
+            continue;
+        if (token_is(value + start, end - start, "close"))
+            h->connection_close = true;
+        else if (!token_is(value + start, end - start, "keep-alive") &&
+                 !token_is(value + start, end - start, "upgrade"))
+            h->connection_names = true;
+    }
+}
+
 void head_value_complete(struct head *h)
 {
     h->state = HEAD_VALUE_DONE;
-    if (h->n_headers > 0 && HEAD_NAME_IS(h, &h->headers[h->n_headers - 1], "connection"))
-        h->has_connection = true;
+    const struct header *hd = h->n_headers > 0 ? &h->headers[h->n_headers - 1] : NULL;
+    if (hd && HEAD_NAME_IS(h, hd, "connection"))
+        connection_note(h, h->text + hd->value, hd->value_len);
 }
 
 bool head_name_is_n(const struct head *h, const struct header *hd, const char *name, size_t len)
@@ -233,7 +263,8 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
     const char *name = h->text + hd->name;
     switch (name[0] | 0x20) {
     case 'c':
-        if (HEAD_NAME_IS(h, hd, "connection"))
+        if (HEAD_NAME_IS(h, hd, "connection") ||
+            (h->connection_close && HEAD_NAME_IS(h, hd, "close")))
             return true;
         break;
     case 'k':
@@ -254,8 +285,8 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
             return true;
         break;
     }
-    /* And whatever Connection names. */
-    for (int i = 0; h->has_connection && i < h->n_headers; i++) {
+    /* And whatever else Connection names. */
+    for (int i = 0; h->connection_names && i < h->n_headers; i++) {
         const struct header *c = &h->headers[i];
         if (HEAD_NAME_IS(h, c, "connection") &&
             list_has_token(h->text + c->value, c->value_len, name, hd->name_len))

@@ -74,7 +74,9 @@ struct head {
     uint32_t reason, reason_len; /* status reason (responses) */
     enum { HEAD_IDLE, HEAD_FIELD, HEAD_VALUE, HEAD_VALUE_DONE } state;
     bool too_large, too_many, folded;
-    bool has_connection; /* a Connection header is there: what it names is hop-by-hop too */
+    /* What Connection headers name is hop-by-hop too: "close", or (connection_names) names
+     * other than close, keep-alive and upgrade, which the fixed list covers. */
+    bool connection_close, connection_names;
 };
 
 void head_init(struct head *h, size_t max_bytes, int max_headers);

@@ -212,6 +212,21 @@ static void forwards_without_hop_by_hop_headers_and_with_forwarding_headers(void
     snprintf(port, sizeof(port), ":%d", eu.port);
     assert_null(strstr(r.head, port)); /* no origin address in the response */
     resp_free(&r);
+
+    /* "close" names a header too, and a name may follow it. */
+    status = request(gslbd.port,
+                     "GET /headers HTTP/1.1\r\nHost: a\r\nConnection: close ,X-Other\r\n"
+                     "X-Other: 1\r\nClose: 1\r\nX-Kept: yes\r\n\r\n",
+                     &r);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(r.body, "X-Kept: yes\n"));
+    assert_null(strcasestr(r.body, "X-Other"));
+    assert_null(strcasestr(r.body, "\nClose:"));
+    resp_free(&r);
+    status = request(gslbd.port, "GET /headers HTTP/1.1\r\nHost: a\r\nClose: 1\r\n\r\n", &r);
+    assert_int_equal(status, 200);
+    assert_non_null(strcasestr(r.body, "\nClose: 1")); /* named by no Connection header */
+    resp_free(&r);
 }
 
 static void keeps_connections_alive_on_both_sides(void **state)
