@@ -42,7 +42,7 @@ static const char usage_text[] =
     "  --listen ADDR:PORT         repeatable (:8080); --listen-proxy-protocol expects PROXY v1/v2\n"
     "  --listen-tls ADDR:PORT     HTTPS, repeatable, with --tls-cert PEM --tls-key PEM (pairs,\n"
     "                             repeatable: the client's SNI name picks one; SIGHUP reads\n"
-    "                             them again)\n"
+    "                             them again); a DER OCSP response in CERT.ocsp is stapled\n"
     "  --origin-ca-file PEM       CAs for \"tls\" origins (the system's); SIGHUP reads it again\n"
     "  --metrics-listen ADDR:PORT Prometheus /metrics (127.0.0.1:9100; empty disables)\n"
     "  --access-log PATH|-        (-, i.e. stderr); --access-log-format json|combined\n"

@@ -327,6 +327,14 @@ void bev_write_through(struct bufferevent *bev, struct evbuffer *data);
 /* The same for <len> bytes at <data>. */
 void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len);
 
+/* ---- ocsp.c: OCSP stapling from "<tls-cert>.ocsp" files ---- */
+
+/* Reads "<cert_path>.ocsp", if there is one, for the server context <ctx> that has just loaded
+ * <cert_path> (its chain must hold the certificate's issuer), checks it and staples it to the
+ * handshakes <ctx> serves until its nextUpdate; <ctx> owns it from then on. Returns 0 (also when
+ * there is no such file), or a negative errno with the setting, path and reason in <err>. */
+int ocsp_staple_load(SSL_CTX *ctx, const char *cert_path, char *err, size_t errlen);
+
 /* ---- reader.c: the read side of a connection ---- */
 
 /* Reads a plain socket into its bufferevent's input with one recv() per readiness, where

@@ -444,7 +444,8 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
  * callback, which runs inside a handshake, only ever reads a set that the SSL handshaking keeps
  * alive, however many reloads happened since the connection was accepted; the contexts it picks
  * are then held by the SSL itself (SSL_set_SSL_CTX takes a reference). Client-side SSLs to
- * origins need no such reference: they use no callback and hold their context themselves. */
+ * origins need no such reference: they use no callback and hold their context themselves. A
+ * server context owns its OCSP staple (ocsp.c), so a staple lives as long as its context. */
 static int tls_contexts_index = -1;
 static pthread_once_t tls_contexts_index_once = PTHREAD_ONCE_INIT;
 
@@ -530,8 +531,9 @@ static int tls_fail(char *err, size_t errlen, const char *what, const char *path
     return -EINVAL;
 }
 
-/* One server context per certificate pair, for TLS listeners: TLS 1.2 and up, no renegotiation.
- * The SNI callback sits on the first, which every session starts with. */
+/* One server context per certificate pair, for TLS listeners: TLS 1.2 and up, no renegotiation,
+ * and the pair's OCSP response stapled when "<tls-cert>.ocsp" exists (ocsp.c). The SNI callback
+ * sits on the first, which every session starts with. */
 static int tls_server_setup(struct tls_contexts *tls, const struct proxy_config *cfg, char *err,
                             size_t errlen)
 {
@@ -557,6 +559,8 @@ static int tls_server_setup(struct tls_contexts *tls, const struct proxy_config 
         if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key[i], SSL_FILETYPE_PEM) != 1 ||
             SSL_CTX_check_private_key(ctx) != 1)
             return tls_fail(err, errlen, "tls-key", cfg->tls_key[i]);
+        if (ocsp_staple_load(ctx, cfg->tls_cert[i], err, errlen) != 0)
+            return -EINVAL;
     }
     SSL_CTX_set_tlsext_servername_callback(tls->server[0], tls_servername_cb);
     return 0;

@@ -234,6 +234,53 @@ void make_certificate(const char *name, const char *host, char cert_out[160], ch
     assert_int_equal(system(cmd), 0);
 }
 
+/* Runs the shell command <cmd>, with its output in the test folder's openssl.log, which a
+ * failure shows. */
+static void openssl_run(const char *cmd)
+{
+    char full[2048], log[128], line[256];
+    snprintf(log, sizeof(log), "%s/openssl.log", dir);
+    snprintf(full, sizeof(full), "(%s) >%s 2>&1", cmd, log);
+    if (system(full) != 0) {
+        FILE *f = fopen(log, "r");
+        while (f && fgets(line, sizeof(line), f))
+            fprintf(stderr, "# %s", line);
+        if (f)
+            fclose(f);
+        fail_msg("failed: %s", cmd);
+    }
+}
+
+void make_issued_certificate(const char *name, const char *host, const char *ca_cert,
+                             const char *ca_key, char cert_out[160], char key_out[160])
+{
+    static unsigned serial = 0x1000; /* an OCSP answer names a certificate by issuer and serial */
+    char cmd[2048];
+    snprintf(cert_out, 160, "%s/%s.pem", dir, name);
+    snprintf(key_out, 160, "%s/%s.key", dir, name);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s "
+             "-out %s.csr -subj /CN=%s -addext subjectAltName=DNS:%s && "
+             "openssl x509 -req -in %s.csr -CA %s -CAkey %s -set_serial %u -days 2 "
+             "-copy_extensions copy -out %s.leaf && cat %s.leaf %s >%s",
+             key_out, cert_out, host, host, cert_out, ca_cert, ca_key, ++serial, cert_out, cert_out,
+             ca_cert, cert_out);
+    openssl_run(cmd);
+}
+
+void make_ocsp_response(const char *cert, const char *ca_cert, const char *ca_key, const char *out)
+{
+    char cmd[2048];
+    /* index.txt as `openssl ca` keeps it: V(alid), expiry, no revocation, serial, file, subject */
+    snprintf(cmd, sizeof(cmd),
+             "printf 'V\\t301231235959Z\\t\\t%%s\\tunknown\\t/CN=x\\n' "
+             "\"$(openssl x509 -in %s -noout -serial | cut -d= -f2)\" >%s.index && "
+             "openssl ocsp -index %s.index -rsigner %s -rkey %s -CA %s -issuer %s -cert %s "
+             "-no_nonce -respout %s -ndays 1",
+             cert, out, out, ca_cert, ca_key, ca_cert, ca_cert, cert, out);
+    openssl_run(cmd);
+}
+
 /* ---- a raw HTTP client ---- */
 
 struct conn *conn_open_from(int port, const char *source)

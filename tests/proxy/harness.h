@@ -38,6 +38,15 @@ int gslbd_admin_port(const struct proc *p);
 /* Makes a self-signed certificate for <host> (CN and subjectAltName) with Debian's openssl
  * command: <name>.pem and <name>.key in the test's folder, their paths in <cert_out>, <key_out>. */
 void make_certificate(const char *name, const char *host, char cert_out[160], char key_out[160]);
+/* Makes a certificate for <host> issued by the CA <ca_cert>/<ca_key> (one make_certificate()
+ * made), each with its own serial: <name>.key, and <name>.pem holding the certificate followed by
+ * the CA's, as a chain file does. Their paths go in <cert_out>, <key_out>. */
+void make_issued_certificate(const char *name, const char *host, const char *ca_cert,
+                             const char *ca_key, char cert_out[160], char key_out[160]);
+/* Writes to <out> the DER OCSP response the CA <ca_cert>/<ca_key> signs for the certificate at the
+ * head of <cert> (status good, valid for a day), with `openssl ocsp` answering from an index file
+ * of its own, offline. */
+void make_ocsp_response(const char *cert, const char *ca_cert, const char *ca_key, const char *out);
 /* Starts Debian's `openssl s_server -www` with <cert> and <key> on a free 127.0.0.1 port: an
  * HTTPS origin that answers GET / with a status page mentioning s_server. */
 struct proc tls_server_start(const char *cert, const char *key);

@@ -4,7 +4,11 @@
  * routing, the forwarding headers, keep-alive and a large body over one session. A second gslbd,
  * whose certificates, keys and origin CAs come from a config file, has them renewed, moved and
  * broken under it, with SIGHUP: new connections get what the files hold, open ones (mid-handshake
- * too) carry on, and a file that does not load keeps everything as it was. */
+ * too) carry on, and a file that does not load keeps everything as it was. A third gslbd staples
+ * OCSP responses that `openssl ocsp` signed for certificates of a small CA of the test's: the
+ * client asks for status and checks the staple it gets is the served certificate's, that a pair
+ * without a response file gets none, that SIGHUP reads response files again, and that a response
+ * past its nextUpdate is no longer sent; a response that does not fit refuses the start. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +18,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -29,14 +34,18 @@
 #include "tests/proxy/harness.h"
 
 /* Every process a test starts lives here, so that teardown stops it even after a failure. */
-static struct proc eu, us, gslbd, tls_server, reloading;
-static int tls_port, reloading_tls_port;
+static struct proc eu, us, gslbd, tls_server, reloading, stapling;
+static int tls_port, reloading_tls_port, stapling_tls_port;
 static SSL_CTX *client_ctx;
 static char cert_a[160], key_a[160], cert_b[160], key_b[160];
 /* The reloading gslbd's config file, its pairs (r.example and s.example at start, t.example
  * added later) and its origin CA file. */
 static char reload_conf[160], cert_r[160], key_r[160], cert_s[160], key_s[160], cert_added[160],
     key_added[160], origin_ca[160];
+/* The stapling gslbd's config file and CA; c.example's and e.example's certificates are the CA's,
+ * d.example's is self-signed. c has a response file from the start, e gets one later. */
+static char staple_conf[160], ca_cert[160], ca_key[160], cert_c[160], key_c[160], ocsp_c[170],
+    cert_d[160], key_d[160], ocsp_d[170], cert_e[160], key_e[160], ocsp_e[170];
 
 /* ---- a TLS client ---- */
 
@@ -193,16 +202,21 @@ static int log_count(const struct proc *p, const char *text)
     return n;
 }
 
-/* Sends SIGHUP to the reloading gslbd and waits until it has logged that it applied the file. */
-static void reload(void)
+/* Sends SIGHUP to gslbd <p> and waits until it has logged that it applied its file. */
+static void reload_of(const struct proc *p)
 {
-    int before = log_count(&reloading, "gslbd: SIGHUP: logs reopened");
-    assert_int_equal(kill(reloading.pid, SIGHUP), 0);
+    int before = log_count(p, "gslbd: SIGHUP: logs reopened");
+    assert_int_equal(kill(p->pid, SIGHUP), 0);
     for (int64_t end = now_ms() + 5000; now_ms() < end; sleep_ms(25)) {
-        if (log_count(&reloading, "gslbd: SIGHUP: logs reopened") > before)
+        if (log_count(p, "gslbd: SIGHUP: logs reopened") > before)
             return;
     }
-    fail_msg("gslbd did not log its SIGHUP; see %s", reloading.log);
+    fail_msg("gslbd did not log its SIGHUP; see %s", p->log);
+}
+
+static void reload(void)
+{
+    reload_of(&reloading);
 }
 
 /* Writes the reloading gslbd's config file: its pairs, its origin CA file, and <more>. */
@@ -246,6 +260,118 @@ static int connections_active(const struct proc *p)
     }
     resp_free(&r);
     return n;
+}
+
+/* ---- OCSP: what a client asking for status is stapled ---- */
+
+enum { NO_STAPLE = -2, STAPLE_NOT_FOR_IT = -1 }; /* else the V_OCSP_CERTSTATUS_* of the staple */
+
+/* Shakes hands with <port> (SNI <sni>, at most TLS <max_version>), asking for the certificate's
+ * status, and checks the certificate served is the one of the file <want_cert>. Returns what the
+ * stapled response says about that certificate, when the CA signed it, else one of the above. */
+static int stapled_status(int port, const char *sni, int max_version, const char *want_cert)
+{
+    struct tls t = {.fd = -1};
+    const unsigned char *der = NULL;
+    int status = STAPLE_NOT_FOR_IT, reason;
+    ASN1_GENERALIZEDTIME *revoked_at, *this_update, *next_update;
+    X509 *want = certificate_file(want_cert), *ca = certificate_file(ca_cert);
+    X509_STORE *trusted = X509_STORE_new();
+    X509_STORE_add_cert(trusted, ca);
+
+    assert_true(tcp_connect(port, &t));
+    t.ssl = SSL_new(client_ctx);
+    SSL_set_max_proto_version(t.ssl, max_version);
+    if (sni)
+        SSL_set_tlsext_host_name(t.ssl, sni);
+    SSL_set_tlsext_status_type(t.ssl, TLSEXT_STATUSTYPE_ocsp);
+    SSL_set_fd(t.ssl, t.fd);
+    assert_int_equal(SSL_connect(t.ssl), 1);
+    assert_int_equal(SSL_version(t.ssl), max_version);
+    X509 *served = tls_peer_certificate(&t);
+    assert_non_null(served);
+    if (X509_cmp(served, want) != 0)
+        fail_msg("SNI %s: not served %s", sni ? sni : "-", want_cert);
+    long len = SSL_get_tlsext_status_ocsp_resp(t.ssl, &der);
+    OCSP_RESPONSE *resp = len > 0 ? d2i_OCSP_RESPONSE(NULL, &der, len) : NULL;
+    OCSP_BASICRESP *basic = resp ? OCSP_response_get1_basic(resp) : NULL;
+    OCSP_CERTID *id = OCSP_cert_to_id(NULL, served, ca);
+    if (len <= 0)
+        status = NO_STAPLE;
+    else if (resp == NULL || OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+             basic == NULL || OCSP_basic_verify(basic, NULL, trusted, 0) != 1 ||
+             OCSP_resp_find_status(basic, id, &status, &reason, &revoked_at, &this_update,
+                                   &next_update) != 1)
+        status = STAPLE_NOT_FOR_IT;
+    ERR_clear_error();
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(basic);
+    OCSP_RESPONSE_free(resp);
+    X509_free(served);
+    X509_STORE_free(trusted);
+    X509_free(ca);
+    X509_free(want);
+    tls_close(&t);
+    return status;
+}
+
+/* The same over TLS 1.2 and 1.3 (the staple travels in different messages), which must agree. */
+static int stapled(int port, const char *sni, const char *want_cert)
+{
+    int tls12 = stapled_status(port, sni, TLS1_2_VERSION, want_cert);
+    int tls13 = stapled_status(port, sni, TLS1_3_VERSION, want_cert);
+    assert_int_equal(tls12, tls13);
+    return tls13;
+}
+
+/* Writes to <out> a response the CA signs for <cert>, good, with thisUpdate a minute ago and
+ * nextUpdate <next_in> seconds from now (none when <has_next> is false): what `openssl ocsp`
+ * cannot make, as it counts in whole minutes and days. */
+static void ocsp_response_write(const char *cert, long next_in, bool has_next, const char *out)
+{
+    X509 *leaf = certificate_file(cert), *ca = certificate_file(ca_cert);
+    FILE *f = fopen(ca_key, "r");
+    assert_non_null(f);
+    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(key);
+    OCSP_BASICRESP *basic = OCSP_BASICRESP_new();
+    OCSP_CERTID *id = OCSP_cert_to_id(NULL, leaf, ca);
+    ASN1_TIME *this_update = X509_gmtime_adj(NULL, -60);
+    ASN1_TIME *next_update = has_next ? X509_gmtime_adj(NULL, next_in) : NULL;
+    assert_non_null(OCSP_basic_add1_status(basic, id, V_OCSP_CERTSTATUS_GOOD, 0, NULL, this_update,
+                                           next_update));
+    assert_int_equal(OCSP_basic_sign(basic, ca, key, EVP_sha256(), NULL, 0), 1);
+    OCSP_RESPONSE *resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, basic);
+    unsigned char *der = NULL;
+    int len = i2d_OCSP_RESPONSE(resp, &der);
+    assert_true(len > 0);
+    f = fopen(out, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(der, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    OPENSSL_free(der);
+    OCSP_RESPONSE_free(resp);
+    ASN1_TIME_free(next_update);
+    ASN1_TIME_free(this_update);
+    OCSP_CERTID_free(id);
+    OCSP_BASICRESP_free(basic);
+    EVP_PKEY_free(key);
+    X509_free(ca);
+    X509_free(leaf);
+}
+
+/* Writes the stapling gslbd's config file with the pairs of <first>, <second> and <third>, each
+ * given by its certificate path (the key is beside it). */
+static void staple_conf_write(const char *first, const char *second, const char *third)
+{
+    const char *certs[] = {first, second, third};
+    FILE *f = fopen(staple_conf, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < 3; i++)
+        fprintf(f, "tls-cert %s\ntls-key %.*s.key\n", certs[i], (int)strlen(certs[i]) - 4,
+                certs[i]);
+    fclose(f);
 }
 
 /* ---- fixtures ---- */
@@ -302,6 +428,22 @@ static int group_setup(void **state)
     reloading = gslbd_start(reload_extra);
     reloading_tls_port = listener_port(&reloading, 1);
     assert_true(reloading_tls_port > 0);
+
+    /* The stapling gslbd: c (stapled), d (self-signed, no response) and e (none yet). */
+    make_certificate("ca", "ca.example", ca_cert, ca_key);
+    make_issued_certificate("c.example", "c.example", ca_cert, ca_key, cert_c, key_c);
+    make_issued_certificate("e.example", "e.example", ca_cert, ca_key, cert_e, key_e);
+    make_certificate("d.example", "d.example", cert_d, key_d);
+    snprintf(ocsp_c, sizeof(ocsp_c), "%s.ocsp", cert_c);
+    snprintf(ocsp_d, sizeof(ocsp_d), "%s.ocsp", cert_d);
+    snprintf(ocsp_e, sizeof(ocsp_e), "%s.ocsp", cert_e);
+    make_ocsp_response(cert_c, ca_cert, ca_key, ocsp_c);
+    snprintf(staple_conf, sizeof(staple_conf), "%s/staple.conf", dir);
+    staple_conf_write(cert_c, cert_d, cert_e);
+    const char *staple_extra[] = {"--config", staple_conf, "--listen-tls", "127.0.0.1:0", NULL};
+    stapling = gslbd_start(staple_extra);
+    stapling_tls_port = listener_port(&stapling, 1);
+    assert_true(stapling_tls_port > 0);
     return 0;
 }
 
@@ -310,6 +452,7 @@ static int group_teardown(void **state)
     (void)state;
     proc_stop(&gslbd, SIGKILL);
     proc_stop(&reloading, SIGKILL);
+    proc_stop(&stapling, SIGKILL);
     proc_stop(&eu, SIGKILL);
     proc_stop(&us, SIGKILL);
     proc_stop(&tls_server, SIGKILL);
@@ -637,11 +780,170 @@ static void the_origin_ca_file_is_read_again_on_sighup(void **state)
     proc_stop(&tls_server, SIGTERM);
 }
 
+/* ---- OCSP stapling (the stapling gslbd) ---- */
+
+static void clients_asking_for_status_get_the_served_certificates_own_response(void **state)
+{
+    (void)state;
+    int port = stapling_tls_port;
+    assert_int_equal(stapled(port, "c.example", cert_c), V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(stapled(port, NULL, cert_c), V_OCSP_CERTSTATUS_GOOD); /* the first pair */
+    /* SNI moves these handshakes off c's context, and off its response: d and e have no file. */
+    assert_int_equal(stapled(port, "d.example", cert_d), NO_STAPLE);
+    assert_int_equal(stapled(port, "e.example", cert_e), NO_STAPLE);
+    /* A client that does not ask is sent nothing. */
+    struct tls t;
+    const unsigned char *der = NULL;
+    assert_true(tls_open(port, "c.example", &t));
+    assert_true(SSL_get_tlsext_status_ocsp_resp(t.ssl, &der) <= 0);
+    tls_close(&t);
+}
+
+static void a_response_file_written_after_start_is_stapled_after_sighup(void **state)
+{
+    (void)state;
+    int port = stapling_tls_port;
+    make_ocsp_response(cert_e, ca_cert, ca_key, ocsp_e);
+    /* d first now: handshakes start on a context that staples nothing and SNI moves them. */
+    staple_conf_write(cert_d, cert_c, cert_e);
+    reload_of(&stapling);
+    assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 0);
+    assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(stapled(port, "c.example", cert_c), V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(stapled(port, NULL, cert_d), NO_STAPLE);
+}
+
+static void a_response_that_does_not_fit_on_sighup_keeps_every_running_staple(void **state)
+{
+    (void)state;
+    int port = stapling_tls_port;
+    char named[300];
+    /* c's response beside d's self-signed certificate: no issuer in d's chain to match it by. */
+    file_copy(ocsp_c, ocsp_d);
+    /* and e's renewed response garbled, which must not replace the one e has either */
+    FILE *f = fopen(ocsp_e, "w");
+    assert_non_null(f);
+    fputs("not DER\n", f);
+    fclose(f);
+    reload_of(&stapling);
+    snprintf(named, sizeof(named), "tls-cert: %s: ", ocsp_d);
+    assert_true(log_has(&stapling, "proxy: SIGHUP: ", named, 2000));
+    assert_true(log_has(&stapling, named, "issuer", 0));
+    assert_int_equal(waitpid(stapling.pid, NULL, WNOHANG), 0);
+    assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(stapled(port, "c.example", cert_c), V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(stapled(port, "d.example", cert_d), NO_STAPLE);
+
+    /* d's fixed, e's still garbled: named in its turn. */
+    assert_int_equal(unlink(ocsp_d), 0);
+    reload_of(&stapling);
+    snprintf(named, sizeof(named), "tls-cert: %s: not a DER-encoded OCSP response", ocsp_e);
+    assert_true(log_has(&stapling, "proxy: SIGHUP: ", named, 2000));
+    assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
+
+    make_ocsp_response(cert_e, ca_cert, ca_key, ocsp_e);
+    reload_of(&stapling);
+    assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 2);
+}
+
+static void a_response_past_its_next_update_is_no_longer_stapled(void **state)
+{
+    (void)state;
+    int port = stapling_tls_port;
+    const char *warning = "OCSP response expired";
+    ocsp_response_write(cert_e, 3, true, ocsp_e);
+    time_t expiry = time(NULL) + 3;
+    reload_of(&stapling);
+    assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 2); /* loaded */
+    /* Until then it is stapled (unless this machine is too slow to tell). */
+    int before = stapled(port, "e.example", cert_e);
+    if (time(NULL) < expiry)
+        assert_int_equal(before, V_OCSP_CERTSTATUS_GOOD);
+    assert_int_equal(log_count(&stapling, warning), 0);
+    while (time(NULL) <= expiry)
+        sleep_ms(100);
+    assert_int_equal(stapled(port, "e.example", cert_e), NO_STAPLE);
+    assert_int_equal(stapled(port, "e.example", cert_e), NO_STAPLE);
+    assert_int_equal(stapled(port, "c.example", cert_c), V_OCSP_CERTSTATUS_GOOD);
+    assert_true(log_has(&stapling, warning, ocsp_e, 0));
+    assert_int_equal(log_count(&stapling, warning), 1); /* four handshakes, one warning */
+
+    /* The operator's cron job catches up: stapled again. */
+    make_ocsp_response(cert_e, ca_cert, ca_key, ocsp_e);
+    reload_of(&stapling);
+    assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
+}
+
+/* Runs gslbd on <cert> (key <key>) with <check> ("--check-config" or ""), bounded by timeout(1);
+ * returns its exit status and what it printed in <out>. */
+static int gslbd_once(const char *check, const char *cert, const char *key, char *out, size_t len)
+{
+    char cmd[2048], line[512];
+    snprintf(cmd, sizeof(cmd),
+             "timeout 20 %s/gslbd %s --db %s --geoip %s --listen 127.0.0.1:0 --metrics-listen '' "
+             "--admin-listen '' --listen-tls 127.0.0.1:0 --tls-cert %s --tls-key %s 2>&1",
+             build, check, db_path, city, cert, key);
+    out[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    while (fgets(line, sizeof(line), p))
+        strncat(out, line, len - strlen(out) - 1);
+    int status = pclose(p);
+    if (strstr(out, "Sanitizer") || strstr(out, "runtime error"))
+        fail_msg("a sanitizer report: %s", out);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void a_response_that_does_not_fit_refuses_the_start(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what, *expect;
+    } cases[] = {
+        {"other", "not for this certificate"}, /* c's response beside e's certificate */
+        {"garbled", "not a DER-encoded OCSP response"},
+        {"no-issuer", "issuer"}, /* c's response beside d's self-signed one */
+        {"expired", "expired at"},
+        {"no-next-update", "no nextUpdate"},
+    };
+    char cert[200], key[200], ocsp[210], named[300], out[4096];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool self_signed = strcmp(cases[i].what, "no-issuer") == 0;
+        snprintf(cert, sizeof(cert), "%s/%s.pem", dir, cases[i].what);
+        snprintf(key, sizeof(key), "%s/%s.key", dir, cases[i].what);
+        snprintf(ocsp, sizeof(ocsp), "%s.ocsp", cert);
+        file_copy(self_signed ? cert_d : cert_e, cert);
+        file_copy(self_signed ? key_d : key_e, key);
+        if (strcmp(cases[i].what, "garbled") == 0) {
+            file_copy(key, ocsp); /* a PEM file where DER belongs */
+        } else if (strcmp(cases[i].what, "expired") == 0) {
+            ocsp_response_write(cert, -30, true, ocsp);
+        } else if (strcmp(cases[i].what, "no-next-update") == 0) {
+            ocsp_response_write(cert, 0, false, ocsp);
+        } else {
+            file_copy(ocsp_c, ocsp);
+        }
+        int status = gslbd_once("--check-config", cert, key, out, sizeof(out));
+        snprintf(named, sizeof(named), "tls-cert: %s: ", ocsp);
+        if (status == 0 || strstr(out, named) == NULL || strstr(out, cases[i].expect) == NULL)
+            fail_msg("%s: exit %d, without '%s' and '%s' in: %s", cases[i].what, status, named,
+                     cases[i].expect, out);
+    }
+    /* Not only the check: gslbd itself refuses to start (on the last file, which has no
+     * nextUpdate), and with the file gone it starts. */
+    int status = gslbd_once("", cert, key, out, sizeof(out));
+    if (status == 0 || status == 124 || strstr(out, ocsp) == NULL)
+        fail_msg("started (exit %d): %s", status, out);
+    assert_int_equal(unlink(ocsp), 0);
+    assert_int_equal(gslbd_once("--check-config", cert, key, out, sizeof(out)), 0);
+}
+
 static void exits_cleanly(void **state)
 {
     (void)state;
     gslbd_stop(&gslbd);
     gslbd_stop(&reloading);
+    gslbd_stop(&stapling);
 }
 
 int main(void)
@@ -657,6 +959,11 @@ int main(void)
         cmocka_unit_test(pairs_may_move_come_and_go_on_sighup),
         cmocka_unit_test(a_file_that_does_not_load_on_sighup_keeps_every_running_context),
         cmocka_unit_test(the_origin_ca_file_is_read_again_on_sighup),
+        cmocka_unit_test(clients_asking_for_status_get_the_served_certificates_own_response),
+        cmocka_unit_test(a_response_file_written_after_start_is_stapled_after_sighup),
+        cmocka_unit_test(a_response_that_does_not_fit_on_sighup_keeps_every_running_staple),
+        cmocka_unit_test(a_response_past_its_next_update_is_no_longer_stapled),
+        cmocka_unit_test(a_response_that_does_not_fit_refuses_the_start),
         cmocka_unit_test(exits_cleanly),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
