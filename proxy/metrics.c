@@ -156,6 +156,12 @@ char *metrics_render(struct metrics *m)
     counter(out, "gslb_upstream_errors_total",
             "Origin connections that failed, timed out or sent an invalid response.", "counter",
             GET(m->upstream_errors));
+    fprintf(out,
+            "# HELP gslb_origin_tls_handshakes_total TLS handshakes completed with origins, by "
+            "whether they resumed a session.\n# TYPE gslb_origin_tls_handshakes_total counter\n"
+            "gslb_origin_tls_handshakes_total{resumed=\"false\"} %llu\n"
+            "gslb_origin_tls_handshakes_total{resumed=\"true\"} %llu\n",
+            GET(m->origin_tls_full), GET(m->origin_tls_resumed));
     fclose(out);
     return text;
 }

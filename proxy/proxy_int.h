@@ -147,6 +147,7 @@ struct metrics {
     atomic_uint_fast64_t connections_active, connections_total, connections_refused;
     atomic_uint_fast64_t retries, geo_lookups, geo_located, decisions, decision_ns_sum;
     atomic_uint_fast64_t bad_requests, upstream_errors, passive_ejections;
+    atomic_uint_fast64_t origin_tls_full, origin_tls_resumed; /* handshakes with origins */
 };
 
 void metrics_init(struct metrics *m);
@@ -231,6 +232,10 @@ struct origin_target {
     int port;
     struct upstream *idle; /* pooled connections, most recent first */
     int n_idle;
+    /* The TLS session this origin gave the worker last, offered to the next new connection, and
+     * the origin context it was made under (one reference): see the lifetime rule in upstream.c. */
+    SSL_SESSION *tls_session;
+    SSL_CTX *tls_session_ctx;
 };
 
 /* A listening socket of a worker. */
@@ -476,6 +481,11 @@ void upstream_start(struct client *c);
 void upstream_release(struct client *c, bool reusable);
 /* Closes every pooled connection of <ws>. */
 void upstream_pool_drain(struct wsnap *ws);
+/* Frees the TLS sessions the targets of <ws> keep; for wsnap_free(). */
+void upstream_tls_sessions_free(struct wsnap *ws);
+/* OpenSSL's new-session callback for the origin context (server.c sets it): keeps <sess> for
+ * the next connection to the same origin. Returns 1 when it took OpenSSL's reference, else 0. */
+int upstream_tls_session_new_cb(SSL *ssl, SSL_SESSION *sess);
 /* Passive checks: the outcome of a request to the client's current origin. */
 void upstream_report(struct client *c, bool failure);
 /* The whole request is with the origin: start the response clocks. */

@@ -141,6 +141,7 @@ bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *ad
 static void wsnap_free(struct wsnap *ws)
 {
     upstream_pool_drain(ws);
+    upstream_tls_sessions_free(ws);
     gslb_balancer_destroy(ws->balancer);
     gslb_snapshot_release(ws->snap);
     free(ws->targets);
@@ -444,7 +445,8 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
  * callback, which runs inside a handshake, only ever reads a set that the SSL handshaking keeps
  * alive, however many reloads happened since the connection was accepted; the contexts it picks
  * are then held by the SSL itself (SSL_set_SSL_CTX takes a reference). Client-side SSLs to
- * origins need no such reference: they use no callback and hold their context themselves. A
+ * origins need no such reference: they hold their context themselves, and their new-session
+ * callback reaches the worker's data through the SSL's upstream (upstream.c gives that rule). A
  * server context owns its OCSP staple (ocsp.c), so a staple lives as long as its context. */
 static int tls_contexts_index = -1;
 static pthread_once_t tls_contexts_index_once = PTHREAD_ONCE_INIT;
@@ -578,6 +580,11 @@ static int tls_origin_setup(struct tls_contexts *tls, const struct proxy_config 
         return tls_fail(err, errlen, "origin-ca-file", "(context)");
     SSL_CTX_set_min_proto_version(tls->origin, TLS1_2_VERSION);
     SSL_CTX_set_options(tls->origin, SSL_OP_NO_RENEGOTIATION);
+    /* Sessions are resumed per worker and origin, kept by upstream.c's callback: OpenSSL's own
+     * cache would be one per context, locked, and keyed by nothing that tells origins apart. */
+    SSL_CTX_set_session_cache_mode(tls->origin,
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(tls->origin, upstream_tls_session_new_cb);
     int ok = cfg->origin_ca_file[0]
                  ? SSL_CTX_load_verify_locations(tls->origin, cfg->origin_ca_file, NULL)
                  : SSL_CTX_set_default_verify_dir(tls->origin);

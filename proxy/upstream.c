@@ -26,12 +26,89 @@
 
 static const llhttp_settings_t response_settings;
 
+/* ---- TLS sessions, one per worker and origin ----
+ *
+ * Lifetime rule. An origin connection's SSL has its struct upstream as app data, cleared just
+ * before the upstream is freed. OpenSSL calls upstream_tls_session_new_cb() only from inside that
+ * SSL's handshake or reads, that is from the upstream's own bufferevent, so the upstream is alive
+ * then. And an upstream never outlives the wsnap its target belongs to: while in use, its request
+ * holds that wsnap (inflight), and a retired wsnap's pool is drained at once. So the target is
+ * there in the callback, even on a retired wsnap, whose sessions then serve the retries of its
+ * last requests and go with it (wsnap_free). The worker's thread runs all of it: nothing is
+ * locked, although the origin context and its callback are shared by the workers.
+ *
+ * A session is only ever offered to its own target, which stands for one origin of one snapshot:
+ * one address, tls_name and tls_verify. It is kept with a reference to the origin context it was
+ * made under, and offered only while that is still the worker's live one: a SIGHUP may have
+ * changed the CAs, and a resumed session is not checked against them again. (The reference keeps
+ * a freed context's address from being taken for a new one's.) OpenSSL makes sessions only from
+ * handshakes that succeeded, so never from one whose certificate check failed. Like nginx, the
+ * session is shared by the new connections made before the origin sends the next: TLS 1.3 advises
+ * one use per ticket, and a server that insists makes the extra ones full handshakes. */
+
+static void target_session_drop(struct origin_target *t)
+{
+    SSL_SESSION_free(t->tls_session); /* both accept NULL */
+    SSL_CTX_free(t->tls_session_ctx);
+    t->tls_session = NULL;
+    t->tls_session_ctx = NULL;
+}
+
+int upstream_tls_session_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    struct upstream *up = SSL_get_app_data(ssl);
+    SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+    if (up == NULL || ctx != up->w->live->tls->origin)
+        return 0; /* made with CAs a reload has replaced since the connection started */
+    struct origin_target *t = &up->ws->targets[up->origin];
+    target_session_drop(t); /* TLS 1.3 servers send several tickets: the last one wins */
+    SSL_CTX_up_ref(ctx);
+    t->tls_session = sess;
+    t->tls_session_ctx = ctx;
+    return 1;
+}
+
+/* Offers <t>'s session on <ssl>, a new connection that sends SNI <sni> (NULL: none), if it is
+ * still good: made under <ssl>'s context, resumable (OpenSSL marks a session that met a fatal
+ * alert) and, if it names a host, for this one. A session that is not good is dropped. */
+static void target_session_offer(struct origin_target *t, SSL *ssl, const char *sni)
+{
+    SSL_SESSION *sess = t->tls_session;
+    if (sess == NULL)
+        return;
+    const char *host = SSL_SESSION_get0_hostname(sess);
+    if (t->tls_session_ctx != SSL_get_SSL_CTX(ssl) || !SSL_SESSION_is_resumable(sess) ||
+        (host != NULL && (sni == NULL || strcmp(host, sni) != 0))) {
+        target_session_drop(t);
+        return;
+    }
+    SSL_set_session(ssl, sess); /* takes its own reference */
+}
+
+void upstream_tls_sessions_free(struct wsnap *ws)
+{
+    for (size_t i = 0; i < ws->snap->n_origins; i++)
+        target_session_drop(&ws->targets[i]);
+}
+
+/* An origin connection's SSL, about to be freed with its upstream. OpenSSL marks the session of
+ * an SSL freed without a close_notify sent as not resumable, which would spoil the one its target
+ * keeps (the same object): we never send one to origins (libevent does not), so we say the
+ * shutdown is done, as nginx does. Nothing may find the upstream through the SSL any more. */
+static void tls_connection_forget(SSL *ssl)
+{
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_set_app_data(ssl, NULL);
+}
+
 static void upstream_free(struct upstream *up)
 {
     if (up->idle_timer)
         event_free(up->idle_timer);
     reader_detach(&up->rd);
     reader_fini(&up->rd);
+    if (up->tls)
+        tls_connection_forget(bufferevent_openssl_get_ssl(up->bev));
     bufferevent_free(up->bev);
     free(up);
 }
@@ -250,18 +327,21 @@ static const struct gslb_origin *pick_origin(struct client *c, uint32_t *region_
     return o;
 }
 
-/* A TLS session to origin <o>: SNI and the certificate's name are its tls_name, else the host
- * of its address; the certificate is checked unless the origin says tls_verify false. NULL when
- * OpenSSL cannot start one. */
-static struct bufferevent *tls_bufferevent(struct worker *w, const struct gslb_origin *o,
-                                           const struct origin_target *t)
+/* A TLS session for <up> to origin <o>, target <t>: SNI and the certificate's name are its
+ * tls_name, else the host of its address; the certificate is checked unless the origin says
+ * tls_verify false; the target's session, if any, is offered. NULL when OpenSSL cannot start
+ * one. */
+static struct bufferevent *tls_bufferevent(struct upstream *up, const struct gslb_origin *o,
+                                           struct origin_target *t)
 {
+    struct worker *w = up->w;
     SSL *ssl = SSL_new(w->live->tls->origin); /* the newest CAs; the SSL holds them */
     if (ssl == NULL)
         return NULL;
     const char *name = o->tls_name ? o->tls_name : t->host;
-    if (t->addrlen == 0 || o->tls_name) /* SNI carries names, never addresses */
-        SSL_set_tlsext_host_name(ssl, name);
+    const char *sni = t->addrlen == 0 || o->tls_name ? name : NULL; /* names, never addresses */
+    if (sni)
+        SSL_set_tlsext_host_name(ssl, sni);
     if (!o->tls_insecure) {
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
         if ((t->addrlen && !o->tls_name)
@@ -271,6 +351,8 @@ static struct bufferevent *tls_bufferevent(struct worker *w, const struct gslb_o
             return NULL;
         }
     }
+    SSL_set_app_data(ssl, up); /* for upstream_tls_session_new_cb() */
+    target_session_offer(t, ssl, sni);
     struct bufferevent *bev = bufferevent_openssl_socket_new(
         w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
     if (bev)
@@ -326,7 +408,7 @@ void upstream_start(struct client *c)
     up->ws = r->ws;
     up->origin = o->index;
     up->tls = o->tls;
-    up->bev = o->tls ? tls_bufferevent(w, o, t)
+    up->bev = o->tls ? tls_bufferevent(up, o, t)
                      : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (up->bev == NULL) { /* OpenSSL could not start a session: as good as a failed connect */
         log_err("proxy: cannot start a TLS session with %s", o->address);
@@ -643,6 +725,10 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         up->connected = true;
         if (!up->tls)
             reader_take_over(&up->rd, up->w->base);
+        else if (SSL_session_reused(bufferevent_openssl_get_ssl(up->bev)))
+            ADD(up->w->proxy->metrics.origin_tls_resumed, 1); /* connected: the handshake is done */
+        else
+            ADD(up->w->proxy->metrics.origin_tls_full, 1);
         client_timer_arm(c, T_NONE);
         upstream_send_head(c);
         return;

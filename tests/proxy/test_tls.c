@@ -8,7 +8,9 @@
  * OCSP responses that `openssl ocsp` signed for certificates of a small CA of the test's: the
  * client asks for status and checks the staple it gets is the served certificate's, that a pair
  * without a response file gets none, that SIGHUP reads response files again, and that a response
- * past its nextUpdate is no longer sent; a response that does not fit refuses the start. */
+ * past its nextUpdate is no longer sent; a response that does not fit refuses the start. A fourth
+ * shows that new connections to a TLS origin resume its last session, and never another
+ * origin's. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -34,7 +36,7 @@
 #include "tests/proxy/harness.h"
 
 /* Every process a test starts lives here, so that teardown stops it even after a failure. */
-static struct proc eu, us, gslbd, tls_server, reloading, stapling;
+static struct proc eu, us, gslbd, tls_server, reloading, stapling, resuming, two_names_server;
 static int tls_port, reloading_tls_port, stapling_tls_port;
 static SSL_CTX *client_ctx;
 static char cert_a[160], key_a[160], cert_b[160], key_b[160];
@@ -202,8 +204,8 @@ static int log_count(const struct proc *p, const char *text)
     return n;
 }
 
-/* Sends SIGHUP to gslbd <p> and waits until it has logged that it applied its file. */
-static void reload_of(const struct proc *p)
+/* Sends SIGHUP to gslbd <p> and waits until it has logged that it applied its settings. */
+static void sighup(const struct proc *p)
 {
     int before = log_count(p, "gslbd: SIGHUP: logs reopened");
     assert_int_equal(kill(p->pid, SIGHUP), 0);
@@ -214,9 +216,10 @@ static void reload_of(const struct proc *p)
     fail_msg("gslbd did not log its SIGHUP; see %s", p->log);
 }
 
+/* The same for the reloading gslbd, which then has applied its config file. */
 static void reload(void)
 {
-    reload_of(&reloading);
+    sighup(&reloading);
 }
 
 /* Writes the reloading gslbd's config file: its pairs, its origin CA file, and <more>. */
@@ -456,6 +459,8 @@ static int group_teardown(void **state)
     proc_stop(&eu, SIGKILL);
     proc_stop(&us, SIGKILL);
     proc_stop(&tls_server, SIGKILL);
+    proc_stop(&resuming, SIGKILL);
+    proc_stop(&two_names_server, SIGKILL);
     SSL_CTX_free(client_ctx);
     harness_fini();
     return 0;
@@ -588,6 +593,104 @@ static void origins_are_reached_over_tls_with_their_certificates_checked(void **
     /* An address the certificate does not name, checked: refused. */
     assert_int_equal(get_through_tls_origin(port, "\"tls\": true"), 502);
     proc_stop(&tls_server, SIGTERM);
+}
+
+/* ---- TLS sessions resumed with origins ---- */
+
+/* gslb_origin_tls_handshakes_total{resumed="true"} (or "false") of gslbd <p>; -1 if unread. */
+static long origin_handshakes(const struct proc *p, bool resumed)
+{
+    struct resp r;
+    char series[80];
+    long n = -1;
+    snprintf(series, sizeof(series), "\ngslb_origin_tls_handshakes_total{resumed=\"%s\"} ",
+             resumed ? "true" : "false");
+    if (request(p->metrics_port, "GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n",
+                &r) == 200) {
+        const char *at = strstr(r.body, series);
+        n = at ? atol(at + strlen(series)) : -1;
+    }
+    resp_free(&r);
+    return n;
+}
+
+/* A GET of <host> through the resuming gslbd: its status, -2 for a page not the TLS origin's. */
+static int get_from_resuming(const char *host)
+{
+    char raw[256];
+    struct resp r;
+    snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", host);
+    int status = request(resuming.port, raw, &r);
+    if (status == 200 && strstr(r.body, "s_server") == NULL)
+        status = -2;
+    resp_free(&r);
+    return status;
+}
+
+/* Asserts the resuming gslbd's handshake counters read <full> and <resumed>. */
+#define assert_handshakes(full, resumed)                                                           \
+    do {                                                                                           \
+        assert_int_equal(origin_handshakes(&resuming, false), (full));                             \
+        assert_int_equal(origin_handshakes(&resuming, true), (resumed));                           \
+    } while (0)
+
+static void new_origin_connections_resume_the_session_of_their_own_origin_only(void **state)
+{
+    (void)state;
+    char cert[160], key[160], topo[1024];
+    /* One s_server, whose certificate carries two names, reached as two origins: c.example and
+     * d.example. It resumes any session it issued whatever the SNI (TLS 1.3 ties none to it), so
+     * a session handed from one origin to the other would show as resumed. */
+    make_certificate("two-names", "c.example,DNS:d.example", cert, key); /* a second SAN entry */
+    two_names_server = tls_server_start(cert, key);
+    const char *extra[] = {"--origin-ca-file", cert, "--max-idle-per-origin", "0", NULL};
+    resuming = gslbd_start(extra); /* no pooling: every request opens an origin connection */
+    /* Other hosts keep going to the plain origin, as the tests after this one expect. */
+    snprintf(topo, sizeof(topo),
+             "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26}],"
+             " \"services\": [{\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
+             "  {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]},"
+             " {\"name\": \"c\", \"hosts\": [\"c.example\"], \"pools\": ["
+             "  {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\","
+             "   \"tls\": true, \"tls_name\": \"c.example\"}]}]},"
+             " {\"name\": \"d\", \"hosts\": [\"d.example\"], \"pools\": ["
+             "  {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\","
+             "   \"tls\": true, \"tls_name\": \"d.example\"}]}]}]}",
+             eu.port, two_names_server.port, two_names_server.port);
+    topology_import(db_path, topo);
+    int status = -1;
+    for (int64_t end = now_ms() + 5000; (status = get_from_resuming("c.example")) != 200;) {
+        if (now_ms() >= end)
+            fail_msg("c.example: %d, not the TLS origin's page; see %s", status, resuming.log);
+        sleep_ms(50); /* until the watch publishes the topology */
+    }
+    assert_handshakes(1, 0); /* the first connection: a full handshake */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(get_from_resuming("c.example"), 200);
+    assert_handshakes(1, 4); /* each later one resumed the session the one before got */
+
+    /* The same server as d.example: c.example's session is not offered. */
+    assert_int_equal(get_from_resuming("d.example"), 200);
+    assert_handshakes(2, 4);
+    assert_int_equal(get_from_resuming("d.example"), 200);
+    assert_handshakes(2, 5);
+    assert_int_equal(get_from_resuming("c.example"), 200); /* its own session is still kept */
+    assert_handshakes(2, 6);
+
+    /* SIGHUP makes a new origin context (the CAs may have changed): sessions made under the old
+     * one are not offered. The worker takes it when woken, so a request may still go first. */
+    sighup(&resuming);
+    long full = 2;
+    for (int64_t end = now_ms() + 5000; full == 2 && now_ms() < end; sleep_ms(50)) {
+        assert_int_equal(get_from_resuming("c.example"), 200);
+        full = origin_handshakes(&resuming, false);
+    }
+    assert_int_equal(full, 3);
+    long resumed = origin_handshakes(&resuming, true);
+    assert_int_equal(get_from_resuming("c.example"), 200);
+    assert_handshakes(3, resumed + 1);
+    gslbd_stop(&resuming);
+    proc_stop(&two_names_server, SIGTERM);
 }
 
 static void a_key_that_does_not_load_is_named(void **state)
@@ -806,7 +909,7 @@ static void a_response_file_written_after_start_is_stapled_after_sighup(void **s
     make_ocsp_response(cert_e, ca_cert, ca_key, ocsp_e);
     /* d first now: handshakes start on a context that staples nothing and SNI moves them. */
     staple_conf_write(cert_d, cert_c, cert_e);
-    reload_of(&stapling);
+    sighup(&stapling);
     assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 0);
     assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
     assert_int_equal(stapled(port, "c.example", cert_c), V_OCSP_CERTSTATUS_GOOD);
@@ -825,7 +928,7 @@ static void a_response_that_does_not_fit_on_sighup_keeps_every_running_staple(vo
     assert_non_null(f);
     fputs("not DER\n", f);
     fclose(f);
-    reload_of(&stapling);
+    sighup(&stapling);
     snprintf(named, sizeof(named), "tls-cert: %s: ", ocsp_d);
     assert_true(log_has(&stapling, "proxy: SIGHUP: ", named, 2000));
     assert_true(log_has(&stapling, named, "issuer", 0));
@@ -836,13 +939,13 @@ static void a_response_that_does_not_fit_on_sighup_keeps_every_running_staple(vo
 
     /* d's fixed, e's still garbled: named in its turn. */
     assert_int_equal(unlink(ocsp_d), 0);
-    reload_of(&stapling);
+    sighup(&stapling);
     snprintf(named, sizeof(named), "tls-cert: %s: not a DER-encoded OCSP response", ocsp_e);
     assert_true(log_has(&stapling, "proxy: SIGHUP: ", named, 2000));
     assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
 
     make_ocsp_response(cert_e, ca_cert, ca_key, ocsp_e);
-    reload_of(&stapling);
+    sighup(&stapling);
     assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 2);
 }
 
@@ -853,7 +956,7 @@ static void a_response_past_its_next_update_is_no_longer_stapled(void **state)
     const char *warning = "OCSP response expired";
     ocsp_response_write(cert_e, 3, true, ocsp_e);
     time_t expiry = time(NULL) + 3;
-    reload_of(&stapling);
+    sighup(&stapling);
     assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 2); /* loaded */
     /* Until then it is stapled (unless this machine is too slow to tell). */
     int before = stapled(port, "e.example", cert_e);
@@ -870,7 +973,7 @@ static void a_response_past_its_next_update_is_no_longer_stapled(void **state)
 
     /* The operator's cron job catches up: stapled again. */
     make_ocsp_response(cert_e, ca_cert, ca_key, ocsp_e);
-    reload_of(&stapling);
+    sighup(&stapling);
     assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
 }
 
@@ -954,6 +1057,7 @@ int main(void)
         cmocka_unit_test(one_session_carries_keep_alive_requests_and_a_large_body),
         cmocka_unit_test(plain_http_on_the_tls_port_gets_no_answer),
         cmocka_unit_test(origins_are_reached_over_tls_with_their_certificates_checked),
+        cmocka_unit_test(new_origin_connections_resume_the_session_of_their_own_origin_only),
         cmocka_unit_test(a_key_that_does_not_load_is_named),
         cmocka_unit_test(renewed_files_serve_new_connections_after_sighup_while_open_ones_carry_on),
         cmocka_unit_test(pairs_may_move_come_and_go_on_sighup),
