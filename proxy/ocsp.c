@@ -38,8 +38,8 @@
 struct ocsp_staple {
     unsigned char *der; /* the file as read: sent as is */
     size_t der_len;
-    time_t next_update;         /* not stapled from this second on */
-    atomic_bool expiry_logged;  /* the warning is logged once per staple */
+    time_t next_update;        /* not stapled from this second on */
+    atomic_bool expiry_logged; /* the warning is logged once per staple */
     char path[sizeof(((struct proxy_config *)0)->tls_cert[0]) + sizeof(".ocsp")]; /* for logs */
 };
 
@@ -195,9 +195,8 @@ static int ocsp_response_check(SSL_CTX *ctx, const unsigned char *der, size_t le
     for (size_t i = 0; i < sizeof(digests) / sizeof(digests[0]) && status < 0; i++) {
         OCSP_CERTID_free(id);
         id = OCSP_cert_to_id(digests[i], leaf, issuer);
-        if (id == NULL ||
-            OCSP_resp_find_status(basic, id, &status, &reason, &revoked_at, &this_update,
-                                  &next_update) != 1)
+        if (id == NULL || OCSP_resp_find_status(basic, id, &status, &reason, &revoked_at,
+                                                &this_update, &next_update) != 1)
             status = -1;
     }
     if (status < 0) {
@@ -216,7 +215,8 @@ static int ocsp_response_check(SSL_CTX *ctx, const unsigned char *der, size_t le
         goto out;
     }
     if (OCSP_check_validity(this_update, next_update, OCSP_CLOCK_SKEW_SEC, -1) != 1) {
-        snprintf(err, errlen, "the response is not valid now (thisUpdate in the future, or after nextUpdate)");
+        snprintf(err, errlen,
+                 "the response is not valid now (thisUpdate in the future, or after nextUpdate)");
         goto out;
     }
     *next_update_out = next;
