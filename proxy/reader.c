@@ -213,6 +213,8 @@ void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout
     r->timeout = timeout;
     if (!r->own)
         bufferevent_set_timeouts(r->bev, timeout, NULL);
-    else if (reader_pending(r))
+    else if (reader_pending(r) && timeout)
         event_add(r->ev, timeout);
+    else if (reader_pending(r)) /* event_add() with no timeout would keep the old one */
+        event_remove_timer(r->ev);
 }

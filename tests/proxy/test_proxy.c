@@ -443,6 +443,17 @@ static void a_reused_origin_connection_gets_a_whole_read_timeout(void **state)
     sleep_ms(3000);
     assert_int_equal(request(d.port, "GET /slow/2000 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
     resp_free(&r);
+    /* Nor does an upload on it that takes longer than the read timeout: the origin's clocks
+     * start once it has the whole body. */
+    struct conn *c = conn_open(d.port);
+    conn_send(c, "PUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello");
+    sleep_ms(4500);
+    conn_send(c, "world");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "10 1084\n");
+    resp_free(&r);
+    conn_close(c);
     gslbd_stop(&d);
 }
 
