@@ -138,13 +138,17 @@ static void request_reset(struct client *c)
 {
     struct request *r = &c->req;
     struct head head = r->head, resp = r->resp;
-    free(r->out_head);
     head_reset(&head);
     head_reset(&resp);
     memset(r, 0, offsetof(struct request, host));
     r->host[0] = r->target[0] = '\0';
     r->head = head;
     r->resp = resp;
+    r->out_head.len = 0;
+    if (r->out_head.cap > 4096) { /* as head_reset() does: keep small buffers only */
+        free(r->out_head.p);
+        r->out_head = (struct sbuf){0};
+    }
 }
 
 static void request_end(struct client *c)
@@ -162,6 +166,7 @@ static void client_free(struct client *c)
     reader_fini(&c->rd);
     event_free(c->timer);
     evbuffer_free(c->stage);
+    free(c->req.out_head.p);
     head_fini(&c->req.head);
     head_fini(&c->req.resp);
     free(c);
@@ -191,11 +196,12 @@ void client_close(struct client *c)
         c->next->prev = c->prev;
     reader_detach(&c->rd);
     bufferevent_free(c->bev);
-    free(c->req.out_head);
-    c->req.out_head = NULL;
     if (w->n_spare < MAX_SPARE_CLIENTS && !w->stopping) {
-        /* Kept for the next accept: its timer, stage and head buffers are made once. */
-        evtimer_del(c->timer);
+        /* Kept for the next accept: its timer, stage and head buffers are made once. Its timer
+         * stays pending if it is (lazy, it finds nothing to do, or a deadline of the connection
+         * that takes this one over): deleting it now and adding it again at the next accept
+         * would cost two timer queue changes per connection. */
+        c->timer_kind = T_NONE;
         evbuffer_drain(c->stage, evbuffer_get_length(c->stage));
         c->next = w->spare;
         w->spare = c;
@@ -559,10 +565,11 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     const struct head *h = &r->head;
     bool trusted = peer_trusted(c);
     size_t host_len = strlen(r->host);
-    struct sbuf out = {0};
+    struct sbuf out = r->out_head; /* the buffer of an earlier request, if any */
     const char *via = NULL;
     size_t via_len = 0;
 
+    out.len = 0;
     sbuf_adds(&out, llhttp_method_name((llhttp_method_t)r->method));
     sbuf_add(&out, " ", 1);
     sbuf_add(&out, path, path_len);
@@ -638,8 +645,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         SBUF_LIT(&out, "Connection: upgrade\r\n");
     }
     SBUF_LIT(&out, "\r\n");
-    r->out_head = out.p;
-    r->out_head_len = out.len;
+    r->out_head = out;
 }
 
 /* A sticky client's origin, if it is draining (or in a draining region), still healthy, and
@@ -986,12 +992,18 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
      * else but the request's text buffers: kilobytes per connection nobody reads unset. */
     struct client *c = w->spare;
     struct event *timer = NULL, *read_event = NULL;
+    bool timer_armed = false;
+    int64_t timer_fires_ms = 0;
+    struct sbuf out_head = {0};
     struct evbuffer *stage = NULL;
     struct head head = {0}, resp = {0};
     if (c) {
         w->spare = c->next;
         w->n_spare--;
         timer = c->timer;
+        timer_armed = c->timer_armed;
+        timer_fires_ms = c->timer_fires_ms;
+        out_head = c->req.out_head;
         read_event = c->rd.ev;
         stage = c->stage;
         head = c->req.head;
@@ -1015,6 +1027,10 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
     c->timer = timer ? timer : evtimer_new(w->base, timer_cb, c);
+    c->timer_armed = timer_armed;
+    c->timer_fires_ms = timer_fires_ms;
+    c->req.out_head = out_head;
+    c->req.out_head.len = 0;
     c->rd.ev = read_event;
     reader_attach(&c->rd, c->bev, PROXY_READ_CHUNK);
     c->stage = stage ? stage : evbuffer_new();

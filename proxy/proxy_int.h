@@ -396,8 +396,6 @@ struct request {
     const struct gslb_origin *pinned; /* a sticky client's draining origin: tried first */
     const struct gslb_origin *origin;
     uint32_t origin_region;
-    char *out_head; /* the head as forwarded, kept for retries */
-    size_t out_head_len;
     /* Response. */
     struct head resp;
     int status;
@@ -406,7 +404,8 @@ struct request {
     int64_t upstream_us;
     /* Not cleared between requests (they are rewritten whole): keep them last. */
     char host[256];
-    char target[2048]; /* request target as logged (truncated) */
+    char target[2048];    /* request target as logged (truncated) */
+    struct sbuf out_head; /* the head as forwarded, kept for retries; its buffer for the next */
 };
 
 struct client {

@@ -278,9 +278,9 @@ static void upstream_send_head(struct client *c)
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
     reader_enable(&up->rd); /* writing is enabled from the start */
     if (up->tls)
-        evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head, c->req.out_head_len);
+        evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head.p, c->req.out_head.len);
     else
-        bev_write_through_bytes(up->bev, c->req.out_head, c->req.out_head_len);
+        bev_write_through_bytes(up->bev, c->req.out_head.p, c->req.out_head.len);
     clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
     up->head_sent = true;
     if (c->req.body_done)
