@@ -163,6 +163,8 @@ static void request_end(struct client *c)
 
 static void client_free(struct client *c)
 {
+    if (c->bev)
+        bufferevent_free(c->bev);
     reader_fini(&c->rd);
     event_free(c->timer);
     evbuffer_free(c->stage);
@@ -195,12 +197,18 @@ void client_close(struct client *c)
     if (c->next)
         c->next->prev = c->prev;
     reader_detach(&c->rd);
-    bufferevent_free(c->bev);
     if (w->n_spare < MAX_SPARE_CLIENTS && !w->stopping) {
-        /* Kept for the next accept: its timer, stage and head buffers are made once. Its timer
-         * stays pending if it is (lazy, it finds nothing to do, or a deadline of the connection
-         * that takes this one over): deleting it now and adding it again at the next accept
-         * would cost two timer queue changes per connection. */
+        /* Kept for the next accept: its timer, stage, head buffers and a plain socket's
+         * bufferevent are made once. Its timer stays pending if it is (lazy, it finds nothing to
+         * do, or a deadline of the connection that takes this one over): deleting it now and
+         * adding it again at the next accept would cost two timer queue changes per
+         * connection. */
+        if (c->tls) {
+            bufferevent_free(c->bev);
+            c->bev = NULL;
+        } else {
+            bev_plain_park(c->bev);
+        }
         c->timer_kind = T_NONE;
         evbuffer_drain(c->stage, evbuffer_get_length(c->stage));
         c->next = w->spare;
@@ -988,30 +996,30 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         return;
     }
     ADD(p->metrics.connections_active, 1);
-    /* A spare connection keeps its timer, stage and head buffers; a new one makes them. Zero all
-     * else but the request's text buffers: kilobytes per connection nobody reads unset. */
+    /* A spare connection keeps what struct client lists first, its read event and its head
+     * buffers; a new one makes them. Zero all else but the request's text buffers: kilobytes per
+     * connection nobody reads unset. */
     struct client *c = w->spare;
-    struct event *timer = NULL, *read_event = NULL;
-    bool timer_armed = false;
-    int64_t timer_fires_ms = 0;
-    struct sbuf out_head = {0};
-    struct evbuffer *stage = NULL;
+    struct event *read_event = NULL;
     struct head head = {0}, resp = {0};
     if (c) {
         w->spare = c->next;
         w->n_spare--;
-        timer = c->timer;
-        timer_armed = c->timer_armed;
-        timer_fires_ms = c->timer_fires_ms;
-        out_head = c->req.out_head;
         read_event = c->rd.ev;
-        stage = c->stage;
         head = c->req.head;
         resp = c->req.resp;
     } else {
         c = xmalloc(sizeof(*c));
+        c->bev = NULL;
+        c->timer = evtimer_new(w->base, timer_cb, c);
+        c->timer_armed = false;
+        c->timer_fires_ms = 0;
+        c->stage = evbuffer_new();
+        c->req.out_head = (struct sbuf){0};
     }
-    memset(c, 0, offsetof(struct client, req) + offsetof(struct request, host));
+    memset(&c->w, 0,
+           offsetof(struct client, req) + offsetof(struct request, host) -
+               offsetof(struct client, w));
     c->req.host[0] = c->req.target[0] = '\0';
     c->w = w;
     ip_addr_from_sockaddr(sa, &c->peer);
@@ -1019,21 +1027,20 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
     c->expect_proxy_header = listen->proxy_protocol && proxy_peer_trusted(c->w->cfg, &c->peer);
     if (ssl) { /* the handshake runs under the header timeout, like a slow request head */
+        if (c->bev)
+            bufferevent_free(c->bev); /* a spare's parked plain one */
         c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                 BEV_OPT_CLOSE_ON_FREE);
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         c->tls = true;
+    } else if (c->bev) {
+        bev_plain_reuse(c->bev, fd);
     } else {
-        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        c->bev = bev_plain_new(w->base, fd);
     }
-    c->timer = timer ? timer : evtimer_new(w->base, timer_cb, c);
-    c->timer_armed = timer_armed;
-    c->timer_fires_ms = timer_fires_ms;
-    c->req.out_head = out_head;
     c->req.out_head.len = 0;
     c->rd.ev = read_event;
     reader_attach(&c->rd, c->bev, PROXY_READ_CHUNK);
-    c->stage = stage ? stage : evbuffer_new();
     c->req.head = head;
     c->req.resp = resp;
     head_reinit(&c->req.head, w->cfg->max_header_bytes, w->cfg->max_headers);

@@ -331,6 +331,12 @@ bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *ad
 void bev_write_through(struct bufferevent *bev, struct evbuffer *data);
 /* The same for <len> bytes at <data>. */
 void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len);
+/* Plain socket bufferevents that outlive their connection, so that a worker does not make and
+ * free one per accepted client: new, parked (socket closed, everything reset) and reused for
+ * another socket. A reused one enables writing when something is first queued on it. */
+struct bufferevent *bev_plain_new(struct event_base *base, evutil_socket_t fd);
+void bev_plain_park(struct bufferevent *bev);
+void bev_plain_reuse(struct bufferevent *bev, evutil_socket_t fd);
 
 /* ---- ocsp.c: OCSP stapling from "<tls-cert>.ocsp" files ---- */
 
@@ -409,9 +415,16 @@ struct request {
 };
 
 struct client {
+    /* Kept while a closed connection waits among the worker's spares, for the next accept
+     * (client_close, client_accept); everything from <w> to the request's text is cleared then. */
+    struct bufferevent *bev; /* a plain socket's is parked with the spare, a TLS one freed */
+    struct event *timer;
+    bool timer_armed; /* <timer> is pending, firing at <timer_fires_ms> */
+    int64_t timer_fires_ms;
+    struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
+
     struct worker *w;
     struct client *next, *prev;
-    struct bufferevent *bev;
     struct ip_addr peer; /* the socket peer, or the PROXY protocol source */
     char peer_text[IP_ADDR_STRLEN];
     struct sock_reader rd;
@@ -419,12 +432,9 @@ struct client {
     llhttp_t parser;
     const char *chunk_start; /* start of the buffer llhttp is parsing: obs-fold detection */
     enum client_state state;
-    struct event *timer;
     enum client_timer timer_kind; /* what the deadline is for; T_NONE: nothing */
-    bool timer_armed;             /* <timer> is pending, firing at <timer_fires_ms> */
-    int64_t timer_deadline_ms, timer_fires_ms;
+    int64_t timer_deadline_ms;
     struct upstream *up;
-    struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
     bool close_after, parser_paused, read_blocked;
     bool tls;                    /* <bev> is a TLS session (bufferevent_openssl) */
     bool peer_trusted;           /* worked out under live configuration <trusted_generation> */

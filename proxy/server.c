@@ -127,6 +127,44 @@ void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t l
         evbuffer_add(out, (const char *)data + n, len - (size_t)n);
 }
 
+/* libevent writes what is queued only while writing is enabled, and enabling it arms the write
+ * event at once: a reused bufferevent starts with writing disabled (as setfd would otherwise arm
+ * it, an epoll_ctl and a wake-up for nothing) and this enables it as output is first queued. */
+static void bev_output_kick_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct bufferevent *bev = arg;
+    (void)out;
+    if (info->n_added > 0 && !(bufferevent_get_enabled(bev) & EV_WRITE))
+        bufferevent_enable(bev, EV_WRITE);
+}
+
+struct bufferevent *bev_plain_new(struct event_base *base, evutil_socket_t fd)
+{
+    struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev)
+        evbuffer_add_cb(bufferevent_get_output(bev), bev_output_kick_cb, bev);
+    return bev;
+}
+
+void bev_plain_park(struct bufferevent *bev)
+{
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    bufferevent_set_timeouts(bev, NULL, NULL);
+    bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
+    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    evbuffer_drain(bufferevent_get_output(bev), evbuffer_get_length(bufferevent_get_output(bev)));
+    bufferevent_setfd(bev, -1);
+    if (fd >= 0)
+        evutil_closesocket(fd);
+}
+
+void bev_plain_reuse(struct bufferevent *bev, evutil_socket_t fd)
+{
+    bufferevent_setfd(bev, fd); /* nothing enabled: no event is armed */
+}
+
 bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *addr)
 {
     for (size_t i = 0; i < cfg->n_trusted; i++) {
