@@ -146,6 +146,14 @@ struct bufferevent *bev_plain_new(struct event_base *base, evutil_socket_t fd)
     return bev;
 }
 
+/* A socket bufferevent keeps the end of its input and the start of its output frozen (only it
+ * adds and takes there); setfd thaws both and leaves them so. */
+static void bev_plain_freeze(struct bufferevent *bev)
+{
+    evbuffer_freeze(bufferevent_get_input(bev), 0);
+    evbuffer_freeze(bufferevent_get_output(bev), 1);
+}
+
 void bev_plain_park(struct bufferevent *bev)
 {
     evutil_socket_t fd = bufferevent_getfd(bev);
@@ -153,9 +161,13 @@ void bev_plain_park(struct bufferevent *bev)
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
     bufferevent_set_timeouts(bev, NULL, NULL);
     bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
-    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
-    evbuffer_drain(bufferevent_get_output(bev), evbuffer_get_length(bufferevent_get_output(bev)));
+    /* Thawed first: draining a frozen output fails, and what a client left unsent would go to
+     * the next one. */
     bufferevent_setfd(bev, -1);
+    struct evbuffer *in = bufferevent_get_input(bev), *out = bufferevent_get_output(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    evbuffer_drain(out, evbuffer_get_length(out));
+    bev_plain_freeze(bev);
     if (fd >= 0)
         evutil_closesocket(fd);
 }
@@ -163,6 +175,7 @@ void bev_plain_park(struct bufferevent *bev)
 void bev_plain_reuse(struct bufferevent *bev, evutil_socket_t fd)
 {
     bufferevent_setfd(bev, fd); /* nothing enabled: no event is armed */
+    bev_plain_freeze(bev);
 }
 
 bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *addr)

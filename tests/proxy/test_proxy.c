@@ -582,6 +582,31 @@ static void answers_503_502_and_504_for_each_kind_of_failure(void **state)
     assert_true(now_ms() - start < 3500);
 }
 
+/* A client that leaves in the middle of a download leaves response bytes queued for it; its
+ * connection's buffers are reused for the next client (one worker), which must get its own
+ * response and nothing of the other's. */
+static void a_client_that_leaves_mid_response_leaves_nothing_for_the_next(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        struct conn *a = conn_open(gslbd.port);
+        conn_send(a, "GET /size/50000000 HTTP/1.1\r\nHost: a\r\n\r\n");
+        sleep_ms(300); /* both sockets' buffers fill, the proxy queues the rest */
+        conn_close(a);
+        sleep_ms(100);
+        struct resp r;
+        struct conn *b = conn_open(gslbd.port);
+        conn_send(b, "GET /status/201 HTTP/1.1\r\nHost: a\r\n\r\n");
+        while (b->len < 12 && conn_fill(b))
+            ;
+        assert_true(b->len >= 12 && memcmp(b->buf, "HTTP/1.1 201", 12) == 0); /* first bytes */
+        assert_true(conn_response(b, &r, false));
+        assert_int_equal(r.status, 201);
+        resp_free(&r);
+        conn_close(b);
+    }
+}
+
 static void cuts_the_client_when_the_origin_cuts_a_response(void **state)
 {
     (void)state;
@@ -1376,6 +1401,7 @@ int main(void)
         cmocka_unit_test(never_replays_a_post_dropped_on_a_pooled_connection),
         cmocka_unit_test(answers_503_502_and_504_for_each_kind_of_failure),
         cmocka_unit_test(cuts_the_client_when_the_origin_cuts_a_response),
+        cmocka_unit_test(a_client_that_leaves_mid_response_leaves_nothing_for_the_next),
         cmocka_unit_test(enforces_header_limits_with_431),
         cmocka_unit_test(times_out_slow_heads_and_idle_keepalives),
         cmocka_unit_test(idle_connections_never_block_new_clients),
