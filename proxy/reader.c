@@ -19,17 +19,27 @@
 
 static _Thread_local char small_buf[SMALL_READ];
 
+static void reader_event_cb(evutil_socket_t fd, short what, void *arg);
+
 static bool reader_pending(const struct sock_reader *r)
 {
     return r->own && r->enabled && !r->suspended;
 }
 
+/* Adds the event when it should be pending (it never is when this is called) or deletes it. A
+ * persistent event remembers the last timeout it was added with, and event_add() without one
+ * neither clears it nor does event_del(): the next readiness would schedule it again. So with no
+ * timeout the event is assigned afresh first. */
 static void reader_arm(struct sock_reader *r)
 {
-    if (reader_pending(r))
-        event_add(r->ev, r->timeout);
-    else
+    if (!reader_pending(r)) {
         event_del(r->ev);
+        return;
+    }
+    if (r->timeout == NULL)
+        event_assign(r->ev, event_get_base(r->ev), event_get_fd(r->ev), EV_READ | EV_PERSIST,
+                     reader_event_cb, r);
+    event_add(r->ev, r->timeout);
 }
 
 /* The input drained below the high-water mark: read again. */
@@ -84,11 +94,14 @@ static void reader_event_cb(evutil_socket_t fd, short what, void *arg)
         size_t want = room < PROXY_READ_CHUNK ? room : PROXY_READ_CHUNK;
         if (evbuffer_reserve_space(in, (ev_ssize_t)want, &vec, 1) < 1) {
             evbuffer_freeze(in, 0);
+            r->enabled = false;
+            event_del(r->ev);
             if (event_cb)
                 event_cb(bev, BEV_EVENT_READING | BEV_EVENT_ERROR, cb_arg);
             return;
         }
-        n = recv(fd, vec.iov_base, want < vec.iov_len ? want : vec.iov_len, 0);
+        /* The chain may be larger than asked for (libevent rounds up): fill it, within room. */
+        n = recv(fd, vec.iov_base, room < vec.iov_len ? room : vec.iov_len, 0);
         vec.iov_len = n > 0 ? (size_t)n : 0;
         evbuffer_commit_space(in, &vec, 1);
         r->bulk = n >= SMALL_READ;
