@@ -134,6 +134,17 @@ void client_timer_arm(struct client *c, enum client_timer kind)
 
 /* ---- life cycle ---- */
 
+/* Empties the forwarded head's buffer, kept for the next request unless it grew large (as
+ * head_reset() keeps the head buffers). */
+static void out_head_reset(struct sbuf *out_head)
+{
+    out_head->len = 0;
+    if (out_head->cap > 4096) {
+        free(out_head->p);
+        *out_head = (struct sbuf){0};
+    }
+}
+
 static void request_reset(struct client *c)
 {
     struct request *r = &c->req;
@@ -144,11 +155,7 @@ static void request_reset(struct client *c)
     r->host[0] = r->target[0] = '\0';
     r->head = head;
     r->resp = resp;
-    r->out_head.len = 0;
-    if (r->out_head.cap > 4096) { /* as head_reset() does: keep small buffers only */
-        free(r->out_head.p);
-        r->out_head = (struct sbuf){0};
-    }
+    out_head_reset(&r->out_head);
 }
 
 static void request_end(struct client *c)
@@ -210,6 +217,7 @@ void client_close(struct client *c)
             bev_plain_park(c->bev);
         }
         c->timer_kind = T_NONE;
+        out_head_reset(&c->req.out_head);
         evbuffer_drain(c->stage, evbuffer_get_length(c->stage));
         c->next = w->spare;
         w->spare = c;
@@ -1038,7 +1046,6 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     } else {
         c->bev = bev_plain_new(w->base, fd);
     }
-    c->req.out_head.len = 0;
     c->rd.ev = read_event;
     reader_attach(&c->rd, c->bev, PROXY_READ_CHUNK);
     c->req.head = head;
