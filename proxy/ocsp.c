@@ -147,10 +147,11 @@ static X509 *ocsp_issuer_find(X509 *leaf, STACK_OF(X509) * chain)
 }
 
 /* Checks that <der> is a successful OCSP response with one answer, for the certificate <ctx>
- * serves, valid now; sets <next_update_out>. On failure returns -EINVAL with the reason (without
- * the file's name) in <err>. */
+ * serves, valid now; sets <next_update_out> and <cert_status_out> (V_OCSP_CERTSTATUS_*). On
+ * failure returns -EINVAL with the reason (without the file's name) in <err>. */
 static int ocsp_response_check(SSL_CTX *ctx, const unsigned char *der, size_t len,
-                               time_t *next_update_out, char *err, size_t errlen)
+                               time_t *next_update_out, int *cert_status_out, char *err,
+                               size_t errlen)
 {
     int rc = -EINVAL, status = -1, reason = -1;
     const unsigned char *p = der;
@@ -220,6 +221,7 @@ static int ocsp_response_check(SSL_CTX *ctx, const unsigned char *der, size_t le
         goto out;
     }
     *next_update_out = next;
+    *cert_status_out = status;
     rc = 0;
 out:
     ERR_clear_error(); /* what failed is in <err>; leave nothing for the next caller to misread */
@@ -254,11 +256,18 @@ int ocsp_staple_load(SSL_CTX *ctx, const char *cert_path, char *err, size_t errl
     staple->der_len = len;
     atomic_init(&staple->expiry_logged, false);
     memcpy(staple->path, path, sizeof(path));
-    rc = ocsp_response_check(ctx, der, len, &staple->next_update, reason, sizeof(reason));
+    int cert_status = V_OCSP_CERTSTATUS_GOOD;
+    rc = ocsp_response_check(ctx, der, len, &staple->next_update, &cert_status, reason,
+                             sizeof(reason));
     if (rc != 0) {
         snprintf(err, errlen, "tls-cert: %s: %s", path, reason);
         goto out;
     }
+    /* Stapled all the same, as HAProxy does: the client should hear it from us too. */
+    if (cert_status != V_OCSP_CERTSTATUS_GOOD)
+        log_warn("proxy: tls-cert: %s: the OCSP response says the certificate is %s; clients "
+                 "that check will refuse it",
+                 path, OCSP_cert_status_str(cert_status));
     if (ocsp_staple_index < 0 || SSL_CTX_set_ex_data(ctx, ocsp_staple_index, staple) != 1) {
         snprintf(err, errlen, "tls-cert: %s: OpenSSL has no room for the staple", path);
         rc = -ENOMEM;

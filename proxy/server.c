@@ -680,6 +680,20 @@ SSL *tls_server_session_new(struct worker *w)
     return ssl;
 }
 
+/* Session tickets issued before a reload stay good after it: the new server contexts take the
+ * running ones' ticket keys (the first context's, which seals every ticket: an SNI switch does
+ * not change a session's context). Session IDs in the server's cache are not carried over. */
+static void tls_ticket_keys_carry(const struct tls_contexts *from, struct tls_contexts *to)
+{
+    unsigned char keys[80]; /* name, HMAC and AES keys, as OpenSSL keeps them */
+    if (from == NULL || from->n_server == 0 || to->n_server == 0 ||
+        SSL_CTX_get_tlsext_ticket_keys(from->server[0], keys, sizeof(keys)) != 1)
+        return;
+    for (size_t i = 0; i < to->n_server; i++)
+        SSL_CTX_set_tlsext_ticket_keys(to->server[i], keys, sizeof(keys));
+    OPENSSL_cleanse(keys, sizeof(keys));
+}
+
 /* Whether any listener of <cfg> terminates TLS. */
 static bool tls_listening(const struct proxy_config *cfg)
 {
@@ -1053,9 +1067,11 @@ int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const cha
     /* Certificates, keys and CAs are read again even from unchanged paths (renewed in place).
      * One file that does not load keeps every running context, and the paths they came from. */
     int rc = 0;
+    struct live_config *running = (struct live_config *)publish_slot_acquire(&p->live);
     live->tls = tls_contexts_create(cfg, tls_listening(&p->cfg), err, errlen);
-    if (live->tls == NULL) {
-        struct live_config *running = (struct live_config *)publish_slot_acquire(&p->live);
+    if (live->tls != NULL) {
+        tls_ticket_keys_carry(running->tls, live->tls);
+    } else {
         live->tls = tls_contexts_hold(running->tls);
         memcpy(live->cfg.tls_cert, running->cfg.tls_cert, sizeof(live->cfg.tls_cert));
         memcpy(live->cfg.tls_key, running->cfg.tls_key, sizeof(live->cfg.tls_key));
@@ -1063,9 +1079,9 @@ int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const cha
         live->cfg.n_tls_key = running->cfg.n_tls_key;
         memcpy(live->cfg.origin_ca_file, running->cfg.origin_ca_file,
                sizeof(live->cfg.origin_ca_file));
-        publish_obj_release(&running->obj);
         rc = -EINVAL;
     }
+    publish_obj_release(&running->obj);
     publish_slot_swap(&p->live, &live->obj);
     for (int i = 0; i < p->n_workers; i++)
         (void)!write(p->workers[i].wake_fds[1], "c", 1);

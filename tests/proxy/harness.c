@@ -268,16 +268,19 @@ void make_issued_certificate(const char *name, const char *host, const char *ca_
     openssl_run(cmd);
 }
 
-void make_ocsp_response(const char *cert, const char *ca_cert, const char *ca_key, const char *out)
+void make_ocsp_response(const char *cert, const char *ca_cert, const char *ca_key, bool revoked,
+                        const char *out)
 {
     char cmd[2048];
-    /* index.txt as `openssl ca` keeps it: V(alid), expiry, no revocation, serial, file, subject */
+    /* index.txt as `openssl ca` keeps it: V(alid) or R(evoked), expiry, revocation time, serial,
+     * file, subject */
     snprintf(cmd, sizeof(cmd),
-             "printf 'V\\t301231235959Z\\t\\t%%s\\tunknown\\t/CN=x\\n' "
+             "printf '%s\\t301231235959Z\\t%s\\t%%s\\tunknown\\t/CN=x\\n' "
              "\"$(openssl x509 -in %s -noout -serial | cut -d= -f2)\" >%s.index && "
              "openssl ocsp -index %s.index -rsigner %s -rkey %s -CA %s -issuer %s -cert %s "
              "-no_nonce -respout %s -ndays 1",
-             cert, out, out, ca_cert, ca_key, ca_cert, ca_cert, cert, out);
+             revoked ? "R" : "V", revoked ? "240101000000Z" : "", cert, out, out, ca_cert, ca_key,
+             ca_cert, ca_cert, cert, out);
     openssl_run(cmd);
 }
 

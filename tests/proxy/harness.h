@@ -46,7 +46,8 @@ void make_issued_certificate(const char *name, const char *host, const char *ca_
 /* Writes to <out> the DER OCSP response the CA <ca_cert>/<ca_key> signs for the certificate at the
  * head of <cert> (status good, valid for a day), with `openssl ocsp` answering from an index file
  * of its own, offline. */
-void make_ocsp_response(const char *cert, const char *ca_cert, const char *ca_key, const char *out);
+void make_ocsp_response(const char *cert, const char *ca_cert, const char *ca_key, bool revoked,
+                        const char *out);
 /* Starts Debian's `openssl s_server -www` with <cert> and <key> on a free 127.0.0.1 port: an
  * HTTPS origin that answers GET / with a status page mentioning s_server. */
 struct proc tls_server_start(const char *cert, const char *key);

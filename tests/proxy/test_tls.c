@@ -440,7 +440,7 @@ static int group_setup(void **state)
     snprintf(ocsp_c, sizeof(ocsp_c), "%s.ocsp", cert_c);
     snprintf(ocsp_d, sizeof(ocsp_d), "%s.ocsp", cert_d);
     snprintf(ocsp_e, sizeof(ocsp_e), "%s.ocsp", cert_e);
-    make_ocsp_response(cert_c, ca_cert, ca_key, ocsp_c);
+    make_ocsp_response(cert_c, ca_cert, ca_key, false, ocsp_c);
     snprintf(staple_conf, sizeof(staple_conf), "%s/staple.conf", dir);
     staple_conf_write(cert_c, cert_d, cert_e);
     const char *staple_extra[] = {"--config", staple_conf, "--listen-tls", "127.0.0.1:0", NULL};
@@ -847,6 +847,53 @@ static void a_file_that_does_not_load_on_sighup_keeps_every_running_context(void
 }
 
 /* A GET of o.example through the reloading gslbd, until it answers <want> (up to 5 s). */
+/* A session the reloading gslbd issued (a ticket, TLS 1.3) after one request; the caller frees
+ * it. */
+static SSL_SESSION *session_of_a_request(int port)
+{
+    struct tls t = {.fd = -1};
+    char *resp;
+    size_t len;
+    assert_true(tls_open(port, NULL, &t));
+    assert_int_equal(tls_request(&t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &resp, &len), 200);
+    free(resp);
+    SSL_SESSION *sess = SSL_get1_session(t.ssl); /* the ticket came with the response */
+    tls_close(&t);
+    assert_non_null(sess);
+    return sess;
+}
+
+/* Whether a new connection offering <sess> resumes it. */
+static bool resumes(int port, SSL_SESSION *sess)
+{
+    struct tls t = {.fd = -1};
+    assert_true(tcp_connect(port, &t));
+    t.ssl = SSL_new(client_ctx);
+    SSL_set_session(t.ssl, sess);
+    SSL_set_fd(t.ssl, t.fd);
+    assert_int_equal(SSL_connect(t.ssl), 1);
+    bool reused = SSL_session_reused(t.ssl) == 1;
+    tls_close(&t);
+    return reused;
+}
+
+/* Clients keep the tickets gslbd gave them across a SIGHUP, which makes every context anew: the
+ * new ones take the running ones' ticket keys, so the tickets still resume sessions. */
+static void tickets_issued_before_a_sighup_resume_sessions_after_it(void **state)
+{
+    (void)state;
+    int port = reloading_tls_port;
+    int failed = log_count(&reloading, "proxy: SIGHUP: ");
+    SSL_SESSION *sess = session_of_a_request(port);
+    assert_true(resumes(port, sess));
+    reload();
+    assert_true(resumes(port, sess));
+    reload();
+    assert_true(resumes(port, sess));
+    assert_int_equal(log_count(&reloading, "proxy: SIGHUP: "), failed); /* both reloads took */
+    SSL_SESSION_free(sess);
+}
+
 static int get_o_example_until(int want)
 {
     int status = -1;
@@ -906,7 +953,7 @@ static void a_response_file_written_after_start_is_stapled_after_sighup(void **s
 {
     (void)state;
     int port = stapling_tls_port;
-    make_ocsp_response(cert_e, ca_cert, ca_key, ocsp_e);
+    make_ocsp_response(cert_e, ca_cert, ca_key, false, ocsp_e);
     /* d first now: handshakes start on a context that staples nothing and SNI moves them. */
     staple_conf_write(cert_d, cert_c, cert_e);
     sighup(&stapling);
@@ -944,7 +991,7 @@ static void a_response_that_does_not_fit_on_sighup_keeps_every_running_staple(vo
     assert_true(log_has(&stapling, "proxy: SIGHUP: ", named, 2000));
     assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
 
-    make_ocsp_response(cert_e, ca_cert, ca_key, ocsp_e);
+    make_ocsp_response(cert_e, ca_cert, ca_key, false, ocsp_e);
     sighup(&stapling);
     assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 2);
 }
@@ -972,7 +1019,7 @@ static void a_response_past_its_next_update_is_no_longer_stapled(void **state)
     assert_int_equal(log_count(&stapling, warning), 1); /* four handshakes, one warning */
 
     /* The operator's cron job catches up: stapled again. */
-    make_ocsp_response(cert_e, ca_cert, ca_key, ocsp_e);
+    make_ocsp_response(cert_e, ca_cert, ca_key, false, ocsp_e);
     sighup(&stapling);
     assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
 }
@@ -1039,6 +1086,15 @@ static void a_response_that_does_not_fit_refuses_the_start(void **state)
         fail_msg("started (exit %d): %s", status, out);
     assert_int_equal(unlink(ocsp), 0);
     assert_int_equal(gslbd_once("--check-config", cert, key, out, sizeof(out)), 0);
+
+    /* A response that says the certificate is revoked fits: it is stapled (clients should hear
+     * it), with a warning. */
+    make_ocsp_response(cert, ca_cert, ca_key, true, ocsp);
+    assert_int_equal(gslbd_once("--check-config", cert, key, out, sizeof(out)), 0);
+    snprintf(named, sizeof(named),
+             "tls-cert: %s: the OCSP response says the certificate is revoked", ocsp);
+    if (strstr(out, named) == NULL)
+        fail_msg("no warning '%s' in: %s", named, out);
 }
 
 static void exits_cleanly(void **state)
@@ -1060,6 +1116,7 @@ int main(void)
         cmocka_unit_test(new_origin_connections_resume_the_session_of_their_own_origin_only),
         cmocka_unit_test(a_key_that_does_not_load_is_named),
         cmocka_unit_test(renewed_files_serve_new_connections_after_sighup_while_open_ones_carry_on),
+        cmocka_unit_test(tickets_issued_before_a_sighup_resume_sessions_after_it),
         cmocka_unit_test(pairs_may_move_come_and_go_on_sighup),
         cmocka_unit_test(a_file_that_does_not_load_on_sighup_keeps_every_running_context),
         cmocka_unit_test(the_origin_ca_file_is_read_again_on_sighup),
