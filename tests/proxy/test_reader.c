@@ -18,10 +18,10 @@ struct fixture {
     struct event_base *base;
     struct bufferevent *bev;
     struct sock_reader rd;
-    int peer;               /* the other end, written by the test */
-    size_t read_calls;      /* the bufferevent's read callback */
-    short last_event;       /* the bufferevent's event callback, 0: none */
-    bool consume;           /* the read callback drains the input */
+    int peer;          /* the other end, written by the test */
+    size_t read_calls; /* the bufferevent's read callback */
+    short last_event;  /* the bufferevent's event callback, 0: none */
+    bool consume;      /* the read callback drains the input */
     size_t consumed;
 };
 
@@ -203,8 +203,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(reads_what_arrives_and_calls_the_read_callback, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_read_timeout_fires_when_nothing_comes, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_timeout_cleared_while_reading_is_off_stays_cleared,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_timeout_cleared_while_reading_is_off_stays_cleared, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_restarted_timeout_counts_from_now, setup, teardown),
         cmocka_unit_test_setup_teardown(
             pauses_at_the_high_water_mark_and_resumes_as_the_input_drains, setup, teardown),
