@@ -126,26 +126,45 @@ static bool token_is(const char *token, size_t len, const char *name)
     return len == strlen(name) && strncasecmp(token, name, len) == 0;
 }
 
-/* Notes what a Connection header names beyond the usual options, which name nothing the fixed
- * hop-by-hop list does not already cover ("close" names a header only if one has that name). */
-static void connection_note(struct head *h, const char *value, size_t len)
+/* The next element of the comma-separated list value[0..len) from <*pos> on, without the
+ * whitespace around it, in <*element> and <*element_len>; false at the end of the list. */
+static bool list_next(const char *value, size_t len, size_t *pos, const char **element,
+                      size_t *element_len)
 {
-    size_t i = 0;
-    while (i < len) {
+    size_t i = *pos;
+    for (;;) {
         while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
             i++;
+        if (i >= len) {
+            *pos = i;
+            return false;
+        }
         size_t start = i;
         while (i < len && value[i] != ',')
             i++;
         size_t end = i;
         while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
             end--;
-        if (end == start)
-            continue;
-        if (token_is(value + start, end - start, "close"))
+        if (end > start) {
+            *pos = i;
+            *element = value + start;
+            *element_len = end - start;
+            return true;
+        }
+    }
+}
+
+/* Notes what a Connection header names beyond the usual options, which name nothing the fixed
+ * hop-by-hop list does not already cover ("close" names a header only if one has that name). */
+static void connection_note(struct head *h, const char *value, size_t len)
+{
+    size_t pos = 0, token_len;
+    const char *token;
+    while (list_next(value, len, &pos, &token, &token_len)) {
+        if (token_is(token, token_len, "close"))
             h->connection_close = true;
-        else if (!token_is(value + start, end - start, "keep-alive") &&
-                 !token_is(value + start, end - start, "upgrade"))
+        else if (!token_is(token, token_len, "keep-alive") &&
+                 !token_is(token, token_len, "upgrade"))
             h->connection_names = true;
     }
 }
@@ -183,17 +202,10 @@ const char *head_get(const struct head *h, const char *name, size_t *len_out, in
 /* Whether <token> is one of the comma-separated elements of value[0..len). */
 static bool list_has_token(const char *value, size_t len, const char *token, size_t token_len)
 {
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && value[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
-            end--;
-        if (end - start == token_len && strncasecmp(value + start, token, token_len) == 0)
+    size_t pos = 0, element_len;
+    const char *element;
+    while (list_next(value, len, &pos, &element, &element_len)) {
+        if (element_len == token_len && strncasecmp(element, token, token_len) == 0)
             return true;
     }
     return false;

@@ -458,6 +458,18 @@ int request(int port, const char *raw, struct resp *r)
     return ok ? r->status : -1;
 }
 
+int request_with_big_header(int port)
+{
+    char raw[4096], big[3001];
+    struct resp r;
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: %s\r\n\r\n", big);
+    int status = request(port, raw, &r);
+    resp_free(&r);
+    return status;
+}
+
 /* ---- the store: topology, health as recorded, and gslbctl ---- */
 
 void topology_import(const char *path, const char *json)

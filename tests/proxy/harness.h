@@ -81,6 +81,9 @@ void resp_free(struct resp *r);
 bool conn_closed(struct conn *c);
 /* One request on a fresh connection; returns the status (-1: no complete response). */
 int request(int port, const char *raw, struct resp *r);
+/* A GET with a 3,000-byte header on a fresh connection (431 once max-header-size is 2k); returns
+ * the status. */
+int request_with_big_header(int port);
 
 /* Imports the topology document <json> into the store at <path> (fails the test if refused). */
 void topology_import(const char *path, const char *json);

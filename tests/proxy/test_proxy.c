@@ -1091,18 +1091,6 @@ static void takes_settings_from_the_file_with_flags_winning(void **state)
     assert_non_null(strstr(all, "no-such-key"));
 }
 
-static int request_with_big_header(int port)
-{
-    char raw[8192], big[3001];
-    struct resp r;
-    memset(big, 'x', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: %s\r\n\r\n", big);
-    int status = request(port, raw, &r);
-    resp_free(&r);
-    return status;
-}
-
 static void sighup_applies_the_config_file_and_names_what_needs_a_restart(void **state)
 {
     (void)state;

@@ -238,19 +238,6 @@ static void file_copy(const char *from, const char *to)
     assert_int_equal(system(cmd), 0);
 }
 
-/* A GET with a 3,000-byte header on a new plain connection: 431 once max-header-size is 2k. */
-static int request_with_big_header(int port)
-{
-    char raw[4096], big[3001];
-    struct resp r;
-    memset(big, 'x', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: %s\r\n\r\n", big);
-    int status = request(port, raw, &r);
-    resp_free(&r);
-    return status;
-}
-
 /* The gslb_connections_active gauge of <p>. */
 static int connections_active(const struct proc *p)
 {
