@@ -5,11 +5,11 @@
  * every read: on a keep-alive request that is two system calls of six. A plain socket's reader
  * here owns the read side instead: its own persistent EV_READ event (carrying the read timeout),
  * reads into a per-thread buffer and copies what came into the input (a request head is a few
- * hundred bytes), and once a read fills that buffer, reads straight into 64 KiB chains of the
- * input until the stream slows down again. It then calls the bufferevent's own read and event
- * callbacks, as libevent would, so the code above sees no difference. The bufferevent keeps the
- * write side. A TLS session, or a tunnel (whose bufferevents read for themselves), passes every
- * call on to the bufferevent. */
+ * hundred bytes), and once a read fills that buffer, reads straight into the input's chains (64
+ * KiB asked for, all libevent gives filled) until the stream slows down again. It then calls the
+ * bufferevent's own read and event callbacks, as libevent would, so the code above sees no
+ * difference. The bufferevent keeps the write side. A TLS session, or a tunnel (whose bufferevents
+ * read for themselves), passes every call on to the bufferevent. */
 #include <errno.h>
 #include <sys/socket.h>
 
