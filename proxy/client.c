@@ -1065,7 +1065,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         reader_take_over(&c->rd, w->base);
     }
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-    reader_enable(&c->rd); /* writing is enabled from the start */
+    reader_enable(&c->rd); /* writing: on from the start, or (a reused one) as output is queued */
     c->state = C_IDLE;
     client_timer_arm(c, T_HEADER);
 }

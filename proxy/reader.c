@@ -226,7 +226,13 @@ void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout
     r->timeout = timeout;
     if (!r->own)
         bufferevent_set_timeouts(r->bev, timeout, NULL);
-    else if (reader_pending(r) && timeout)
+    else if (reader_pending(r) && !(event_pending(r->ev, EV_READ, NULL) & EV_READ)) {
+        /* The old timeout fired in this loop iteration and its callback has yet to run: the
+         * event is active, out of the I/O queue. event_add() would leave it reading nothing and
+         * event_remove_timer() would let the stale timeout through; start afresh. */
+        event_del(r->ev);
+        reader_arm(r);
+    } else if (reader_pending(r) && timeout)
         event_add(r->ev, timeout);
     else if (reader_pending(r)) /* event_add() with no timeout would keep the old one */
         event_remove_timer(r->ev);

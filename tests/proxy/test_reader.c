@@ -1,8 +1,8 @@
 /* tests/proxy/test_reader.c - the proxy's socket reader (proxy/reader.c) on a real socket pair
  * and a real libevent loop: what it reads and when it calls the bufferevent's callbacks back,
- * its read timeout (set, restarted, cleared while reading is off), its pause at the high-water
- * mark and resumption as the input drains, the end of the stream, and handing the reading back
- * to the bufferevent. */
+ * its read timeout (set, restarted, restarted after it fired, cleared while reading is off), its
+ * pause at the high-water mark and resumption as the input drains, the end of the stream, and
+ * handing the reading back to the bufferevent. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -146,6 +146,37 @@ static void a_restarted_timeout_counts_from_now(void **state)
     assert_int_equal(f->last_event, BEV_EVENT_READING | BEV_EVENT_TIMEOUT);
 }
 
+static void restart_reader_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fixture *f = arg;
+    static const struct timeval second = {1, 0};
+    (void)fd;
+    (void)what;
+    reader_restart_timeout(&f->rd, &second);
+}
+
+/* Another timer's callback restarts the timeout in the very loop iteration in which the old one
+ * fired (both due by the time the loop runs): the old one must not be reported, and the socket
+ * must still be read. */
+static void a_timeout_restarted_after_it_fired_but_before_its_callback_is_dropped(void **state)
+{
+    struct fixture *f = *state;
+    static const struct timeval ten_ms = {0, 10000}, five_ms = {0, 5000};
+    struct event *other = evtimer_new(f->base, restart_reader_cb, f);
+    evtimer_add(other, &five_ms);
+    reader_set_timeout(&f->rd, &ten_ms);
+    reader_enable(&f->rd);
+    usleep(30000);
+    event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    assert_int_equal(f->last_event, 0);
+    assert_true(reader_enabled(&f->rd));
+    peer_writes(f, 40);
+    run_for(f, 100);
+    assert_int_equal(f->consumed, 40);
+    assert_int_equal(f->last_event, 0);
+    event_free(other);
+}
+
 /* Nobody drains the input: reading pauses at the high-water mark (1,000 bytes here) and goes on
  * once the input is drained, with nothing lost. */
 static void pauses_at_the_high_water_mark_and_resumes_as_the_input_drains(void **state)
@@ -206,6 +237,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_timeout_cleared_while_reading_is_off_stays_cleared, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_restarted_timeout_counts_from_now, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_timeout_restarted_after_it_fired_but_before_its_callback_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(
             pauses_at_the_high_water_mark_and_resumes_as_the_input_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(the_end_of_the_stream_is_an_eof_event, setup, teardown),

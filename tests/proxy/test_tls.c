@@ -833,7 +833,6 @@ static void a_file_that_does_not_load_on_sighup_keeps_every_running_context(void
     X509_free(r_before);
 }
 
-/* A GET of o.example through the reloading gslbd, until it answers <want> (up to 5 s). */
 /* A session the reloading gslbd issued (a ticket, TLS 1.3) after one request; the caller frees
  * it. */
 static SSL_SESSION *session_of_a_request(int port)
@@ -881,6 +880,7 @@ static void tickets_issued_before_a_sighup_resume_sessions_after_it(void **state
     SSL_SESSION_free(sess);
 }
 
+/* A GET of o.example through the reloading gslbd, until it answers <want> (up to 5 s). */
 static int get_o_example_until(int want)
 {
     int status = -1;
