@@ -21,6 +21,7 @@ void proxy_config_defaults(struct proxy_config *cfg)
     cfg->origin_read_timeout_ms = 60000;
     cfg->origin_idle_timeout_ms = 30000;
     cfg->shutdown_timeout_ms = 30000;
+    cfg->tls_ticket_rotate_ms = 3600 * 1000;
     cfg->max_header_bytes = 64 * 1024;
     cfg->max_headers = 100;
     cfg->max_connections = 10000;
@@ -78,6 +79,7 @@ static const struct {
     {"origin-idle-timeout", offsetof(struct proxy_config, origin_idle_timeout_ms)},
     {"shutdown-timeout", offsetof(struct proxy_config, shutdown_timeout_ms)},
     {"passive-ejection", offsetof(struct proxy_config, passive_ejection_ms)},
+    {"tls-ticket-rotate", offsetof(struct proxy_config, tls_ticket_rotate_ms)},
 };
 
 int proxy_config_set(struct proxy_config *cfg, const char *key, const char *value, char *err,

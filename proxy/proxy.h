@@ -58,6 +58,7 @@ struct proxy_config {
     int origin_read_timeout_ms;
     int origin_idle_timeout_ms; /* idle pooled origin connections are closed after this */
     int shutdown_timeout_ms;    /* SIGTERM: how long in-flight requests may take to finish */
+    int tls_ticket_rotate_ms;   /* a new session ticket key this often */
     size_t max_header_bytes;    /* request head, request line included: 431 beyond */
     int max_headers;            /* header lines: 431 beyond */
     uint64_t max_body_bytes;    /* 0: unlimited; 413 beyond */

@@ -346,6 +346,15 @@ void bev_plain_reuse(struct bufferevent *bev, evutil_socket_t fd);
  * there is no such file), or a negative errno with the setting, path and reason in <err>. */
 int ocsp_staple_load(SSL_CTX *ctx, const char *cert_path, char *err, size_t errlen);
 
+/* ---- tickets.c: TLS session ticket keys, rotated ---- */
+
+/* Makes the server context <ctx> seal and open session tickets with the process's key ring, and
+ * sets its session timeout to two periods of <period_ms> (in whole seconds, at least one). */
+int tickets_use(SSL_CTX *ctx, int period_ms);
+/* From now on the ring's sealing key is replaced every <period_ms>: called once every context of
+ * a configuration has been made with tickets_use(). */
+void tickets_rotate_every(int period_ms);
+
 /* ---- reader.c: the read side of a connection ---- */
 
 /* Reads a plain socket into its bufferevent's input with one recv() per readiness, where

@@ -614,6 +614,8 @@ static int tls_server_setup(struct tls_contexts *tls, const struct proxy_config 
             return tls_fail(err, errlen, "tls-key", cfg->tls_key[i]);
         if (ocsp_staple_load(ctx, cfg->tls_cert[i], err, errlen) != 0)
             return -EINVAL;
+        if (tickets_use(ctx, cfg->tls_ticket_rotate_ms) != 0)
+            return tls_fail(err, errlen, "tls-ticket-rotate", "(context)");
     }
     SSL_CTX_set_tlsext_servername_callback(tls->server[0], tls_servername_cb);
     return 0;
@@ -663,6 +665,8 @@ static struct tls_contexts *tls_contexts_create(const struct proxy_config *cfg, 
         tls_contexts_free(tls);
         return NULL;
     }
+    if (server)
+        tickets_rotate_every(cfg->tls_ticket_rotate_ms);
     return tls;
 }
 
@@ -678,20 +682,6 @@ SSL *tls_server_session_new(struct worker *w)
         return NULL;
     }
     return ssl;
-}
-
-/* Session tickets issued before a reload stay good after it: the new server contexts take the
- * running ones' ticket keys (the first context's, which seals every ticket: an SNI switch does
- * not change a session's context). Session IDs in the server's cache are not carried over. */
-static void tls_ticket_keys_carry(const struct tls_contexts *from, struct tls_contexts *to)
-{
-    unsigned char keys[80]; /* name, HMAC and AES keys, as OpenSSL keeps them */
-    if (from == NULL || from->n_server == 0 || to->n_server == 0 ||
-        SSL_CTX_get_tlsext_ticket_keys(from->server[0], keys, sizeof(keys)) != 1)
-        return;
-    for (size_t i = 0; i < to->n_server; i++)
-        SSL_CTX_set_tlsext_ticket_keys(to->server[i], keys, sizeof(keys));
-    OPENSSL_cleanse(keys, sizeof(keys));
 }
 
 /* Whether any listener of <cfg> terminates TLS. */
@@ -1069,14 +1059,13 @@ int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const cha
     int rc = 0;
     struct live_config *running = (struct live_config *)publish_slot_acquire(&p->live);
     live->tls = tls_contexts_create(cfg, tls_listening(&p->cfg), err, errlen);
-    if (live->tls != NULL) {
-        tls_ticket_keys_carry(running->tls, live->tls);
-    } else {
+    if (live->tls == NULL) {
         live->tls = tls_contexts_hold(running->tls);
         memcpy(live->cfg.tls_cert, running->cfg.tls_cert, sizeof(live->cfg.tls_cert));
         memcpy(live->cfg.tls_key, running->cfg.tls_key, sizeof(live->cfg.tls_key));
         live->cfg.n_tls_cert = running->cfg.n_tls_cert;
         live->cfg.n_tls_key = running->cfg.n_tls_key;
+        live->cfg.tls_ticket_rotate_ms = running->cfg.tls_ticket_rotate_ms;
         memcpy(live->cfg.origin_ca_file, running->cfg.origin_ca_file,
                sizeof(live->cfg.origin_ca_file));
         rc = -EINVAL;

@@ -880,6 +880,46 @@ static void tickets_issued_before_a_sighup_resume_sessions_after_it(void **state
     SSL_SESSION_free(sess);
 }
 
+/* The name of the key that sealed <sess>'s ticket: its first 16 bytes, as OpenSSL lays tickets
+ * out and gslbd's key ring names its keys. */
+static void ticket_key_name(const SSL_SESSION *sess, unsigned char name[16])
+{
+    const unsigned char *ticket;
+    size_t len;
+    SSL_SESSION_get0_ticket(sess, &ticket, &len);
+    assert_true(len > 16);
+    memcpy(name, ticket, 16);
+}
+
+/* With tls-ticket-rotate 1s: tickets issued within the second share a key, the next second's
+ * come under a new one, a ticket under the previous key still resumes, and clients are told a
+ * ticket lives two periods. */
+static void ticket_keys_rotate_and_the_previous_one_still_opens(void **state)
+{
+    (void)state;
+    int port = reloading_tls_port;
+    char pairs[1024];
+    unsigned char first[16], again[16], later[16];
+    snprintf(pairs, sizeof(pairs), "tls-cert %s\ntls-key %s\ntls-cert %s\ntls-key %s\n", cert_r,
+             key_r, cert_s, key_s);
+    reload_conf_write(pairs, "max-header-size 64k\ntls-ticket-rotate 1s\n");
+    reload();
+    SSL_SESSION *sess = session_of_a_request(port), *same = session_of_a_request(port);
+    ticket_key_name(sess, first);
+    ticket_key_name(same, again);
+    assert_memory_equal(first, again, 16);
+    assert_int_equal(SSL_SESSION_get_ticket_lifetime_hint(sess), 2);
+    sleep_ms(1200);
+    SSL_SESSION *next = session_of_a_request(port);
+    ticket_key_name(next, later);
+    assert_memory_not_equal(first, later, 16);
+    assert_true(resumes(port, sess));
+    assert_true(resumes(port, next));
+    SSL_SESSION_free(sess);
+    SSL_SESSION_free(same);
+    SSL_SESSION_free(next);
+}
+
 /* A GET of o.example through the reloading gslbd, until it answers <want> (up to 5 s). */
 static int get_o_example_until(int want)
 {
@@ -1104,6 +1144,7 @@ int main(void)
         cmocka_unit_test(a_key_that_does_not_load_is_named),
         cmocka_unit_test(renewed_files_serve_new_connections_after_sighup_while_open_ones_carry_on),
         cmocka_unit_test(tickets_issued_before_a_sighup_resume_sessions_after_it),
+        cmocka_unit_test(ticket_keys_rotate_and_the_previous_one_still_opens),
         cmocka_unit_test(pairs_may_move_come_and_go_on_sighup),
         cmocka_unit_test(a_file_that_does_not_load_on_sighup_keeps_every_running_context),
         cmocka_unit_test(the_origin_ca_file_is_read_again_on_sighup),

@@ -1,0 +1,123 @@
+/* proxy/tickets.c - the keys that seal TLS session tickets: one ring for the whole process,
+ * rotated.
+ *
+ * OpenSSL gives each server context one random ticket key for its life: a long-lived daemon would
+ * seal every ticket it ever issues with the same key, so whoever learns it can open every
+ * recorded session. Here a new key is made once the current one has sealed for tls-ticket-rotate
+ * (lazily: on the first ticket after that), and the two before it still open tickets, so a
+ * ticket resumes for between two and three periods; the session timeout is set to two periods,
+ * which is what clients are told the ticket lives. A ticket under an older key, or one that
+ * opened with a previous key, is answered with a full handshake or a fresh ticket. The ring is
+ * not in any context, so the contexts a SIGHUP makes anew keep opening the tickets issued before
+ * it. One mutex: taken once per handshake that issues or opens a ticket. */
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "proxy/proxy_int.h"
+
+#define TICKET_KEYS 3 /* the sealing one and the two before it */
+
+struct ticket_key {
+    unsigned char name[16]; /* sent in the clear at the start of each ticket */
+    unsigned char aes[32];
+    unsigned char hmac[32];
+    int64_t made_ms; /* monotonic; 0: the slot is empty */
+};
+
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ticket_key ring[TICKET_KEYS];
+static unsigned sealing;                /* index of the key that seals */
+static int64_t rotate_ms = 3600 * 1000; /* how long a key seals */
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1; /* never 0: an empty slot */
+}
+
+/* Called with the lock held. Replaces the oldest key with a new one that seals from now on. */
+static int ring_rotate(int64_t now)
+{
+    unsigned next = (sealing + 1) % TICKET_KEYS;
+    struct ticket_key k;
+    if (RAND_bytes(k.name, sizeof(k.name)) != 1 || RAND_bytes(k.aes, sizeof(k.aes)) != 1 ||
+        RAND_bytes(k.hmac, sizeof(k.hmac)) != 1) {
+        OPENSSL_cleanse(&k, sizeof(k));
+        return -1;
+    }
+    k.made_ms = now;
+    OPENSSL_cleanse(&ring[next], sizeof(ring[next]));
+    ring[next] = k;
+    OPENSSL_cleanse(&k, sizeof(k));
+    sealing = next;
+    return 0;
+}
+
+static int ticket_key_apply(const struct ticket_key *k, const unsigned char *iv,
+                            EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int enc)
+{
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)(uintptr_t)k->hmac,
+                                          sizeof(k->hmac)),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)(uintptr_t) "SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (EVP_MAC_CTX_set_params(mac, params) != 1)
+        return -1;
+    return EVP_CipherInit_ex(cipher, EVP_aes_256_cbc(), NULL, k->aes, iv, enc) == 1 ? 0 : -1;
+}
+
+/* OpenSSL's ticket callback: <enc> 1 to seal a new ticket (name and IV to fill in), 0 to open one
+ * named <name>. Returns 1, 2 (opened: issue a fresh ticket), 0 (not ours any more: a full
+ * handshake) or -1. */
+static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
+                         EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int enc)
+{
+    (void)ssl;
+    int rc = -1;
+    pthread_mutex_lock(&ring_lock);
+    int64_t now = monotonic_ms();
+    if (enc) {
+        if ((ring[sealing].made_ms == 0 || now - ring[sealing].made_ms >= rotate_ms) &&
+            ring_rotate(now) != 0)
+            goto out;
+        const struct ticket_key *k = &ring[sealing];
+        memcpy(name, k->name, sizeof(k->name));
+        int iv_len = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
+        if (RAND_bytes(iv, iv_len) == 1 && ticket_key_apply(k, iv, cipher, mac, 1) == 0)
+            rc = 1;
+        goto out;
+    }
+    rc = 0;
+    for (unsigned i = 0; i < TICKET_KEYS; i++) {
+        const struct ticket_key *k = &ring[(sealing + TICKET_KEYS - i) % TICKET_KEYS];
+        if (k->made_ms == 0 || memcmp(name, k->name, sizeof(k->name)) != 0)
+            continue;
+        rc = ticket_key_apply(k, iv, cipher, mac, 0) != 0 ? -1 : i == 0 ? 1 : 2;
+        break;
+    }
+out:
+    pthread_mutex_unlock(&ring_lock);
+    return rc;
+}
+
+int tickets_use(SSL_CTX *ctx, int period_ms)
+{
+    long period_s = period_ms < 1000 ? 1 : period_ms / 1000; /* what a session's timeout counts */
+    SSL_CTX_set_timeout(ctx, period_s * (TICKET_KEYS - 1));
+    return SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb) == 1 ? 0 : -1;
+}
+
+void tickets_rotate_every(int period_ms)
+{
+    pthread_mutex_lock(&ring_lock);
+    rotate_ms = period_ms;
+    pthread_mutex_unlock(&ring_lock);
+}
