@@ -30,8 +30,6 @@
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
-#define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
-
 static const char *status_text(int status)
 {
     switch (status) {
@@ -958,7 +956,9 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
     (void)bev;
     /* Output drained below the low watermark: the origin may send again. */
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    if (c->up && c->state == C_FORWARD)
+    if (c->up && c->up->piping)
+        body_pipe_client_drained(c);
+    else if (c->up && c->state == C_FORWARD)
         reader_enable(&c->up->rd);
 }
 
@@ -972,7 +972,12 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
         client_fail(c, 408, "request body timeout");
         return;
     }
-    /* EOF, error or timeout: the client is gone. A request in flight is abandoned. */
+    client_gone(c);
+}
+
+/* EOF, error or timeout: the client is gone. A request in flight is abandoned. */
+void client_gone(struct client *c)
+{
     if (c->state == C_FORWARD || c->state == C_HEAD) {
         c->req.status = c->req.status ? c->req.status : 499;
         if (c->state == C_FORWARD)

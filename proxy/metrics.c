@@ -59,8 +59,7 @@ struct metrics_series *metrics_series_get(struct metrics *m, const char *service
     return &e->series;
 }
 
-#define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
-#define GET(counter)    ((unsigned long long)atomic_load_explicit(&(counter), memory_order_relaxed))
+#define GET(counter) ((unsigned long long)atomic_load_explicit(&(counter), memory_order_relaxed))
 
 void metrics_observe(struct metrics_series *s, int status, int64_t upstream_us)
 {
@@ -162,6 +161,10 @@ char *metrics_render(struct metrics *m)
             "gslb_origin_tls_handshakes_total{resumed=\"false\"} %llu\n"
             "gslb_origin_tls_handshakes_total{resumed=\"true\"} %llu\n",
             GET(m->origin_tls_full), GET(m->origin_tls_resumed));
+    counter(out, "gslb_spliced_bytes_total",
+            "Response body bytes moved from origin to client socket by splice(), never copied "
+            "through the proxy's memory.",
+            "counter", GET(m->spliced_bytes));
     fclose(out);
     return text;
 }

@@ -47,6 +47,7 @@ static inline int64_t proxy_elapsed_us(const struct timespec *since)
 /* Bytes buffered towards a slow peer before we stop reading from the other side. */
 #define PROXY_HIGH_WATER (256 * 1024)
 #define PROXY_READ_CHUNK (64 * 1024)
+#define BODY_PIPE_SPARES 64 /* empty pipes a worker keeps */
 
 enum client_state { C_IDLE, C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
 /* Timeouts: the client's timer kinds first, then those of bufferevents. Each is a libevent
@@ -141,6 +142,9 @@ struct metrics_series {
     atomic_uint_fast64_t upstream_ms_count, upstream_us_sum;
 };
 
+/* A counter of struct metrics, bumped from any thread. */
+#define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
+
 struct metrics {
     pthread_mutex_t lock; /* guards the series list: creating one, and scraping */
     struct metrics_entry *entries;
@@ -148,6 +152,7 @@ struct metrics {
     atomic_uint_fast64_t retries, geo_lookups, geo_located, decisions, decision_ns_sum;
     atomic_uint_fast64_t bad_requests, upstream_errors, passive_ejections;
     atomic_uint_fast64_t origin_tls_full, origin_tls_resumed; /* handshakes with origins */
+    atomic_uint_fast64_t spliced_bytes; /* response body bytes moved by bodypipe.c */
 };
 
 void metrics_init(struct metrics *m);
@@ -270,6 +275,8 @@ struct worker {
     struct client *clients; /* all client connections, for shutdown */
     struct client *spare;   /* closed ones kept for reuse, with their timer, stage and buffers */
     int n_spare;
+    int spare_pipes[BODY_PIPE_SPARES][2]; /* empty pipes for bodypipe.c */
+    int n_spare_pipes;
     bool stopping;
 };
 
@@ -355,6 +362,18 @@ int tickets_use(SSL_CTX *ctx, int period_ms);
  * a configuration has been made with tickets_use(). */
 void tickets_rotate_every(int period_ms);
 
+/* ---- bodypipe.c: response bodies moved socket to socket with splice() ---- */
+
+/* After a response head: moves the rest of a plain, Content-Length body of at least 32 KiB from
+ * the origin's socket to the client's through a pipe, and completes the response when it is
+ * through. Returns false (nothing done) when the body does not qualify. */
+bool body_pipe_start(struct client *c);
+/* The client's bufferevent output drained: the pipe may write again. */
+void body_pipe_client_drained(struct client *c);
+/* Ends <up>'s piping, if any: its events stopped, its pipe kept by the worker or closed. */
+void body_pipe_stop(struct upstream *up);
+void body_pipes_free(struct worker *w);
+
 /* ---- reader.c: the read side of a connection ---- */
 
 /* Reads a plain socket into its bufferevent's input with one recv() per readiness, where
@@ -381,6 +400,8 @@ void reader_hand_back(struct sock_reader *r);
 void reader_enable(struct sock_reader *r);
 void reader_disable(struct sock_reader *r);
 bool reader_enabled(const struct sock_reader *r);
+/* The next read takes at most 16 KiB (a new message starts), however large the last ones were. */
+void reader_read_small(struct sock_reader *r);
 /* Sets the read timeout, counted from the last read, unless it is set already. */
 void reader_set_timeout(struct sock_reader *r, const struct timeval *timeout);
 /* Sets it and counts it from now. */
@@ -472,6 +493,8 @@ void client_response_done(struct client *c, bool upstream_reusable);
 void client_write(struct client *c, const void *data, size_t len);
 void client_flush(struct client *c);
 void client_tunnel_start(struct client *c);
+/* The client went away (or stopped reading): log the request in flight as such and close. */
+void client_gone(struct client *c);
 
 /* ---- upstream.c: the origin side of one request ---- */
 
@@ -491,6 +514,12 @@ struct upstream {
     struct sock_reader rd;
     bool connected, head_sent, got_response_byte, reused;
     bool tls; /* <bev> is a TLS session */
+    /* A body moving through a pipe (bodypipe.c); the events are made once, kept with it. */
+    bool piping;
+    int pipe_fd[2];
+    size_t pipe_held;                       /* bytes in the pipe */
+    uint64_t pipe_left;                     /* body bytes the origin has yet to send */
+    struct event *pipe_in_ev, *pipe_out_ev; /* origin readable, client writable */
 };
 
 /* Starts (or, after a failure, retries) the origin side of the client's request. */

@@ -214,6 +214,11 @@ bool reader_enabled(const struct sock_reader *r)
     return r->own ? r->enabled : (bufferevent_get_enabled(r->bev) & EV_READ) != 0;
 }
 
+void reader_read_small(struct sock_reader *r)
+{
+    r->bulk = false;
+}
+
 void reader_set_timeout(struct sock_reader *r, const struct timeval *timeout)
 {
     if (r->timeout == timeout)

@@ -870,6 +870,7 @@ static void metrics_stop(struct proxy *p)
 static void worker_fini(struct worker *w)
 {
     client_spares_free(w);
+    body_pipes_free(w);
     listeners_close(w);
     if (w->current)
         wsnap_free(w->current);

@@ -22,8 +22,6 @@
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
-#define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
-
 static const llhttp_settings_t response_settings;
 
 /* ---- TLS sessions, one per worker and origin ----
@@ -103,6 +101,11 @@ static void tls_connection_forget(SSL *ssl)
 
 static void upstream_free(struct upstream *up)
 {
+    body_pipe_stop(up);
+    if (up->pipe_in_ev) {
+        event_free(up->pipe_in_ev);
+        event_free(up->pipe_out_ev);
+    }
     if (up->idle_timer)
         event_free(up->idle_timer);
     reader_detach(&up->rd);
@@ -178,6 +181,7 @@ void upstream_release(struct client *c, bool reusable)
     struct upstream *up = c->up;
     if (up == NULL)
         return;
+    body_pipe_stop(up);
     c->up = NULL;
     up->c = NULL;
     struct origin_target *t = &up->ws->targets[up->origin];
@@ -276,7 +280,8 @@ static void upstream_send_head(struct client *c)
     up->got_response_byte = false;
     up->head_sent = false;
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
-    reader_enable(&up->rd); /* writing is enabled from the start */
+    reader_read_small(&up->rd); /* the head, and what comes with it: the rest may be spliced */
+    reader_enable(&up->rd);     /* writing is enabled from the start */
     if (up->tls)
         evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head.p, c->req.out_head.len);
     else
@@ -710,6 +715,8 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
         client_fail(c, 502, "the origin sent an invalid response");
         return;
     }
+    if (c->state == C_FORWARD && body_pipe_start(c))
+        return;
     client_flush(c);
 }
 

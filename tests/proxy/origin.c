@@ -11,6 +11,8 @@
  *   /size/N  N bytes, Content-Length     /chunked/N  N bytes, chunked      /eof/N  close-delimited
  *   /echo    reads the body, answers "BYTES SUM"  /headers  the request head as body
  *   /slow/MS answers after MS ms         /stall      head, 5 of 10 bytes, then silence
+ *   /stall/N Content-Length N, N/2 bytes, then silence
+ *   /counted/N  N bytes, Content-Length, byte i being 'a' + i % 23 (order and loss show)
  *   /close   closes without answering    /cut/N      Content-Length N, N/2 bytes, close
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
@@ -248,6 +250,26 @@ static bool serve(struct conn *c)
         usleep((useconds_t)n * 1000);
         int len = snprintf(body, sizeof(body), "%s\n", name);
         respond(c, 200, NULL, body, (size_t)len);
+    } else if (sscanf(path, "/counted/%ld", &n) == 1) {
+        char h[256], block[4600]; /* a multiple of 23: every block starts at 'a' */
+        int len = snprintf(
+            h, sizeof(h), "HTTP/1.1 200 OK\r\nX-Conn: %d\r\nContent-Length: %ld\r\n\r\n", c->id, n);
+        for (size_t i = 0; i < sizeof(block); i++)
+            block[i] = (char)('a' + i % 23);
+        write_all(c->fd, h, (size_t)len);
+        for (long sent = 0; sent < n;) {
+            size_t take = n - sent < (long)sizeof(block) ? (size_t)(n - sent) : sizeof(block);
+            if (!write_all(c->fd, block, take))
+                return false;
+            sent += (long)take;
+        }
+    } else if (sscanf(path, "/stall/%ld", &n) == 1) {
+        char h[256];
+        int len = snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nContent-Length: %ld\r\n\r\n", n);
+        write_all(c->fd, h, (size_t)len);
+        send_pattern(c->fd, (uint64_t)n / 2, false);
+        sleep(10);
+        return false;
     } else if (strcmp(path, "/stall") == 0) {
         write_all(c->fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 44);
         sleep(10);

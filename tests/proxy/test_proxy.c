@@ -626,6 +626,113 @@ static void cuts_the_client_when_the_origin_cuts_a_response(void **state)
     assert_true(now_ms() - start < 4000);
     resp_free(&r);
     conn_close(c);
+
+    /* The same with bodies large enough to go through a pipe (bodypipe.c). */
+    c = conn_open(gslbd.port);
+    conn_send(c, "GET /cut/2000000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_len < 2000000);
+    resp_free(&r);
+    conn_close(c);
+    c = conn_open(gslbd.port);
+    start = now_ms();
+    conn_send(c, "GET /stall/2000000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false));
+    assert_true(r.body_len >= 16384 && r.body_len < 2000000);
+    assert_true(now_ms() - start < 4000);
+    resp_free(&r);
+    conn_close(c);
+}
+
+/* The value of the counter <name> (no labels) on the main gslbd's /metrics. */
+static uint64_t counter_value(const char *name)
+{
+    struct resp r;
+    char want[128];
+    assert_int_equal(request(gslbd.metrics_port,
+                             "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", &r),
+                     200);
+    snprintf(want, sizeof(want), "\n%s ", name);
+    const char *at = strstr(r.body, want);
+    assert_non_null(at);
+    uint64_t value = strtoull(at + strlen(want), NULL, 10);
+    resp_free(&r);
+    return value;
+}
+
+/* Whether the <len> bytes at <body> are the origin's /counted pattern. */
+static bool counted_pattern(const char *body, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (body[i] != (char)('a' + i % 23))
+            return false;
+    }
+    return true;
+}
+
+/* A large Content-Length body goes origin socket -> pipe -> client socket (splice): every byte
+ * arrives in order, the client and origin connections carry on with the next request, and the
+ * spliced bytes are counted. */
+static void large_bodies_are_spliced_intact_and_connections_carry_on(void **state)
+{
+    (void)state;
+    uint64_t before = counter_value("gslb_spliced_bytes_total");
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    char conn_id[16];
+    conn_send(c, "GET /counted/3000000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 3000000);
+    assert_true(counted_pattern(r.body, r.body_len));
+    snprintf(conn_id, sizeof(conn_id), "%s", resp_header(&r, "x-conn"));
+    resp_free(&r);
+    conn_send(c, "GET /counted/100000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.body_len, 100000);
+    assert_true(counted_pattern(r.body, r.body_len));
+    assert_string_equal(resp_header(&r, "x-conn"), conn_id); /* the origin connection, pooled */
+    resp_free(&r);
+    conn_close(c);
+    uint64_t spliced = counter_value("gslb_spliced_bytes_total") - before;
+    /* all but what came in the first read with each head (at most 16 KiB) */
+    assert_true(spliced >= 3100000 - 2 * 16384 && spliced <= 3100000);
+}
+
+/* A client that goes away while a body is being spliced to it costs nothing but its request. */
+static void a_client_leaving_mid_splice_leaves_the_proxy_serving(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        struct conn *c = conn_open(gslbd.port);
+        conn_send(c, "GET /counted/20000000 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_true(conn_fill(c)); /* the head and the start of the body */
+        conn_close(c);
+    }
+    struct resp r;
+    assert_int_equal(request(gslbd.port, "GET /counted/200000 HTTP/1.1\r\nHost: a\r\n\r\n", &r),
+                     200);
+    assert_int_equal(r.body_len, 200000);
+    assert_true(counted_pattern(r.body, r.body_len));
+    resp_free(&r);
+}
+
+/* A client that stops reading a spliced body is dropped once its socket has not taken a byte
+ * for keepalive-timeout (2 s here), as on the buffered path. */
+static void a_client_that_stops_reading_mid_splice_is_dropped(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    conn_send(c, "GET /counted/50000000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    sleep_ms(4000); /* far less than 50 MB fits in the sockets' buffers meanwhile */
+    uint64_t got = 0;
+    while (conn_fill(c)) {
+        got += c->len;
+        conn_consume(c, c->len);
+    }
+    assert_true(got > 16384 && got < 50000000);
+    conn_close(c);
 }
 
 /* ---- limits and timeouts ---- */
@@ -1389,6 +1496,9 @@ int main(void)
         cmocka_unit_test(never_replays_a_post_dropped_on_a_pooled_connection),
         cmocka_unit_test(answers_503_502_and_504_for_each_kind_of_failure),
         cmocka_unit_test(cuts_the_client_when_the_origin_cuts_a_response),
+        cmocka_unit_test(large_bodies_are_spliced_intact_and_connections_carry_on),
+        cmocka_unit_test(a_client_leaving_mid_splice_leaves_the_proxy_serving),
+        cmocka_unit_test(a_client_that_stops_reading_mid_splice_is_dropped),
         cmocka_unit_test(a_client_that_leaves_mid_response_leaves_nothing_for_the_next),
         cmocka_unit_test(enforces_header_limits_with_431),
         cmocka_unit_test(times_out_slow_heads_and_idle_keepalives),
