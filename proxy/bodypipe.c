@@ -8,10 +8,12 @@
  * socket: the kernel moves pages, and the pipe's capacity is the only buffer, so backpressure is
  * the pipe being full. The client's bufferevent output is flushed first; nothing else writes to
  * the client until the body is through. Bytes are counted, not parsed: a body of fixed length has
- * no framing to check. An origin that closes early or stops sending past origin-read-timeout,
- * and a client that stops reading past keepalive-timeout, end it as they do on the buffered
- * path: the client's connection is cut, never completed. TLS on either side, chunked and
- * close-delimited bodies stay on the buffered path. */
+ * no framing to check. An origin that closes early or stops sending past origin-read-timeout
+ * ends it as on the buffered path, and so does a client that goes away: the client's connection
+ * is cut, never completed. Unlike the buffered path, a client whose socket takes nothing for
+ * keepalive-timeout once the pipe writes to it is dropped too. TLS on either side, chunked and
+ * close-delimited bodies stay on the buffered path. splice() to a reset socket would raise
+ * SIGPIPE, which gslbd ignores (main.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -57,7 +59,6 @@ static void body_pipe_event_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct upstream *up = arg;
     struct client *c = up->c;
-    (void)fd;
     if (!(what & EV_TIMEOUT)) {
         (void)body_pipe_pump(c);
         return;
@@ -132,7 +133,10 @@ static bool body_pipe_pump(struct client *c)
                 c->req.bytes_out += (uint64_t)n;
                 ADD(c->w->proxy->metrics.spliced_bytes, (uint64_t)n);
                 moved = true;
-            } else if (errno == EAGAIN) {
+                /* The client took bytes: its stall, if it stalls again, counts from then. */
+                if (event_pending(up->pipe_out_ev, EV_WRITE, NULL))
+                    event_del(up->pipe_out_ev);
+            } else if (n < 0 && errno == EAGAIN) {
                 out_blocked = true;
                 if (!event_pending(up->pipe_out_ev, EV_WRITE, NULL))
                     event_add(up->pipe_out_ev, c->w->timeouts[T_KEEPALIVE]);
@@ -150,6 +154,8 @@ static bool body_pipe_pump(struct client *c)
                 up->pipe_left -= (uint64_t)n;
                 up->pipe_held += (size_t)n;
                 moved = true;
+                if (up->pipe_left == 0) /* the origin is done: what it sends now is not ours */
+                    event_del(up->pipe_in_ev);
             } else if (n < 0 && errno == EAGAIN && up->pipe_held == 0) {
                 if (!event_pending(up->pipe_in_ev, EV_READ, NULL)) /* persistent from then on */
                     event_add(up->pipe_in_ev, c->w->timeouts[TO_ORIGIN_READ]);

@@ -607,44 +607,6 @@ static void a_client_that_leaves_mid_response_leaves_nothing_for_the_next(void *
     }
 }
 
-static void cuts_the_client_when_the_origin_cuts_a_response(void **state)
-{
-    (void)state;
-    struct conn *c = conn_open(gslbd.port);
-    struct resp r;
-    conn_send(c, "GET /cut/200000 HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_false(conn_response(c, &r, false)); /* never a complete-looking response */
-    assert_int_equal(r.status, 200);
-    assert_true(r.body_len < 200000);
-    resp_free(&r);
-    conn_close(c);
-
-    c = conn_open(gslbd.port);
-    int64_t start = now_ms();
-    conn_send(c, "GET /stall HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_false(conn_response(c, &r, false)); /* origin-read-timeout 1.5 s */
-    assert_true(now_ms() - start < 4000);
-    resp_free(&r);
-    conn_close(c);
-
-    /* The same with bodies large enough to go through a pipe (bodypipe.c). */
-    c = conn_open(gslbd.port);
-    conn_send(c, "GET /cut/2000000 HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_false(conn_response(c, &r, false));
-    assert_int_equal(r.status, 200);
-    assert_true(r.body_len < 2000000);
-    resp_free(&r);
-    conn_close(c);
-    c = conn_open(gslbd.port);
-    start = now_ms();
-    conn_send(c, "GET /stall/2000000 HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_false(conn_response(c, &r, false));
-    assert_true(r.body_len >= 16384 && r.body_len < 2000000);
-    assert_true(now_ms() - start < 4000);
-    resp_free(&r);
-    conn_close(c);
-}
-
 /* The value of the counter <name> (no labels) on the main gslbd's /metrics. */
 static uint64_t counter_value(const char *name)
 {
@@ -669,6 +631,46 @@ static bool counted_pattern(const char *body, size_t len)
             return false;
     }
     return true;
+}
+
+static void cuts_the_client_when_the_origin_cuts_a_response(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "GET /cut/200000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false)); /* never a complete-looking response */
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_len < 200000);
+    resp_free(&r);
+    conn_close(c);
+
+    c = conn_open(gslbd.port);
+    int64_t start = now_ms();
+    conn_send(c, "GET /stall HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false)); /* origin-read-timeout 1.5 s */
+    assert_true(now_ms() - start < 4000);
+    resp_free(&r);
+    conn_close(c);
+
+    /* The same with bodies large enough to go through a pipe (bodypipe.c). */
+    uint64_t spliced = counter_value("gslb_spliced_bytes_total");
+    c = conn_open(gslbd.port);
+    conn_send(c, "GET /cut/2000000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_len < 2000000);
+    resp_free(&r);
+    conn_close(c);
+    c = conn_open(gslbd.port);
+    start = now_ms();
+    conn_send(c, "GET /stall/2000000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false));
+    assert_true(r.body_len >= 16384 && r.body_len < 2000000);
+    assert_true(now_ms() - start < 4000);
+    resp_free(&r);
+    conn_close(c);
+    assert_true(counter_value("gslb_spliced_bytes_total") > spliced);
 }
 
 /* A large Content-Length body goes origin socket -> pipe -> client socket (splice): every byte
@@ -719,10 +721,12 @@ static void a_client_leaving_mid_splice_leaves_the_proxy_serving(void **state)
 }
 
 /* A client that stops reading a spliced body is dropped once its socket has not taken a byte
- * for keepalive-timeout (2 s here), as on the buffered path. */
+ * for keepalive-timeout (2 s here), and the origin is not blamed. */
 static void a_client_that_stops_reading_mid_splice_is_dropped(void **state)
 {
     (void)state;
+    uint64_t errors = counter_value("gslb_upstream_errors_total");
+    uint64_t spliced = counter_value("gslb_spliced_bytes_total");
     struct conn *c = conn_open(gslbd.port);
     conn_send(c, "GET /counted/50000000 HTTP/1.1\r\nHost: a\r\n\r\n");
     sleep_ms(4000); /* far less than 50 MB fits in the sockets' buffers meanwhile */
@@ -733,6 +737,8 @@ static void a_client_that_stops_reading_mid_splice_is_dropped(void **state)
     }
     assert_true(got > 16384 && got < 50000000);
     conn_close(c);
+    assert_true(counter_value("gslb_spliced_bytes_total") > spliced);
+    assert_int_equal(counter_value("gslb_upstream_errors_total"), errors);
 }
 
 /* ---- limits and timeouts ---- */
