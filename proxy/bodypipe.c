@@ -9,11 +9,10 @@
  * the pipe being full. The client's bufferevent output is flushed first; nothing else writes to
  * the client until the body is through. Bytes are counted, not parsed: a body of fixed length has
  * no framing to check. An origin that closes early or stops sending past origin-read-timeout
- * ends it as on the buffered path, and so does a client that goes away: the client's connection
- * is cut, never completed. Unlike the buffered path, a client whose socket takes nothing for
- * keepalive-timeout once the pipe writes to it is dropped too. TLS on either side, chunked and
- * close-delimited bodies stay on the buffered path. splice() to a reset socket would raise
- * SIGPIPE, which gslbd ignores (main.c). */
+ * ends it as on the buffered path, and so do a client that goes away and one whose socket takes
+ * nothing for keepalive-timeout: the client's connection is cut, never completed. TLS on either
+ * side, chunked and close-delimited bodies stay on the buffered path. splice() to a reset socket
+ * would raise SIGPIPE, which gslbd ignores (main.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>

@@ -968,7 +968,8 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what == BEV_EVENT_CONNECTED) /* a TLS handshake completed: requests may come */
         return;
-    if ((what & BEV_EVENT_TIMEOUT) && c->state == C_FORWARD && !c->req.body_done) {
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->state == C_FORWARD &&
+        !c->req.body_done) {
         client_fail(c, 408, "request body timeout");
         return;
     }
@@ -1069,6 +1070,8 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     } else {
         reader_take_over(&c->rd, w->base);
     }
+    /* A client that takes none of what is queued for it for keepalive-timeout is dropped. */
+    reader_set_write_timeout(&c->rd, w->timeouts[T_KEEPALIVE]);
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
     reader_enable(&c->rd); /* writing: on from the start, or (a reused one) as output is queued */
     c->state = C_IDLE;

@@ -383,6 +383,7 @@ struct sock_reader {
     struct bufferevent *bev;
     struct event *ev; /* EV_READ | EV_PERSIST on the socket; kept across reattachments */
     const struct timeval *timeout;        /* NULL: none */
+    const struct timeval *write_timeout;  /* the bufferevent's, which reading leaves alone */
     struct evbuffer_cb_entry *drained_cb; /* on the input while suspended at <high_water> */
     size_t high_water;                    /* input bytes at which reading pauses */
     bool own, enabled, suspended, bulk;
@@ -390,6 +391,9 @@ struct sock_reader {
 
 /* Starts on <bev>, passing every call on to it, with no timeout set. */
 void reader_attach(struct sock_reader *r, struct bufferevent *bev, size_t high_water);
+/* Sets the bufferevent's write timeout (output pending and not moving), which the reader's own
+ * timeout changes keep. */
+void reader_set_write_timeout(struct sock_reader *r, const struct timeval *timeout);
 /* Takes the reading of a plain socket, connected now, over from its bufferevent. */
 void reader_take_over(struct sock_reader *r, struct event_base *base);
 /* Stops reading before <bev> is freed; the event is kept for the next attach. */

@@ -130,7 +130,7 @@ void reader_attach(struct sock_reader *r, struct bufferevent *bev, size_t high_w
 {
     r->bev = bev;
     r->own = r->enabled = r->suspended = r->bulk = false;
-    r->timeout = NULL;
+    r->timeout = r->write_timeout = NULL;
     r->drained_cb = NULL; /* it belonged to the previous bufferevent's input */
     r->high_water = high_water;
 }
@@ -179,7 +179,7 @@ void reader_hand_back(struct sock_reader *r)
     if (!r->own)
         return;
     reader_disown(r);
-    bufferevent_set_timeouts(r->bev, r->timeout, NULL);
+    bufferevent_set_timeouts(r->bev, r->timeout, r->write_timeout);
     if (r->enabled)
         bufferevent_enable(r->bev, EV_READ);
 }
@@ -214,6 +214,12 @@ bool reader_enabled(const struct sock_reader *r)
     return r->own ? r->enabled : (bufferevent_get_enabled(r->bev) & EV_READ) != 0;
 }
 
+void reader_set_write_timeout(struct sock_reader *r, const struct timeval *timeout)
+{
+    r->write_timeout = timeout;
+    bufferevent_set_timeouts(r->bev, r->own ? NULL : r->timeout, timeout);
+}
+
 void reader_read_small(struct sock_reader *r)
 {
     r->bulk = false;
@@ -230,7 +236,7 @@ void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout
 {
     r->timeout = timeout;
     if (!r->own)
-        bufferevent_set_timeouts(r->bev, timeout, NULL);
+        bufferevent_set_timeouts(r->bev, timeout, r->write_timeout);
     else if (reader_pending(r) && !(event_pending(r->ev, EV_READ, NULL) & EV_READ)) {
         /* The old timeout fired in this loop iteration and its callback has yet to run: the
          * event is active, out of the I/O queue. event_add() would leave it reading nothing and
