@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -906,6 +907,27 @@ static void proxy_free(struct proxy *p)
     free(p);
 }
 
+/* Raises the soft limit on open descriptors to what max-connections may take: each client, its
+ * origin connection and a pipe's two ends while a body is spliced, and room for listeners, pools,
+ * spare pipes, the store and the console. Debian's default soft limit, 1024, would otherwise
+ * refuse connections long before max-connections. Short of that under the hard limit, it says
+ * so. */
+static void descriptor_limit_fit(const struct proxy_config *cfg)
+{
+    struct rlimit lim;
+    rlim_t need = (rlim_t)cfg->max_connections * 4 + 1024;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= need)
+        return;
+    rlim_t was = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= need ? need : lim.rlim_max;
+    if (lim.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &lim) != 0)
+        lim.rlim_cur = was;
+    if (lim.rlim_cur < need)
+        log_warn("proxy: max-connections %d may need %llu open descriptors; the limit is %llu "
+                 "(raise LimitNOFILE or ulimit -Hn)",
+                 cfg->max_connections, (unsigned long long)need, (unsigned long long)lim.rlim_cur);
+}
+
 /* ---- public API ---- */
 
 struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
@@ -930,6 +952,7 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
         snprintf(err, errlen, "listen: no address to listen on");
         goto fail;
     }
+    descriptor_limit_fit(cfg);
     struct tls_contexts *tls = tls_contexts_create(cfg, tls_listening(cfg), err, errlen);
     if (tls == NULL)
         goto fail;
@@ -1049,6 +1072,7 @@ int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const cha
     live->cfg = *cfg;
     /* What needs a restart keeps its running value. */
     *restart_out = boot_setting_changed(&p->cfg, cfg);
+    descriptor_limit_fit(cfg);
     memcpy(live->cfg.listen, p->cfg.listen, sizeof(live->cfg.listen));
     live->cfg.n_listen = p->cfg.n_listen;
     live->cfg.workers = p->cfg.workers;

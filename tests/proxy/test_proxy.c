@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1032,6 +1033,48 @@ static void refuses_clients_beyond_the_connection_limit(void **state)
     gslbd_stop(&d);
 }
 
+/* The soft limit on open files of process <pid>, from /proc. */
+static long soft_file_limit(pid_t pid)
+{
+    char path[64], line[256];
+    long soft = -1;
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "Max open files", 14) == 0)
+            soft = strtol(line + 14, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return soft;
+}
+
+/* Started under a soft limit of 256 open files, gslbd raises it to what max-connections 1000 may
+ * take (4 per connection and 1024), within the hard limit, and warns when the hard limit is
+ * lower. */
+static void raises_the_open_file_limit_for_max_connections(void **state)
+{
+    (void)state;
+    struct rlimit lim, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &lim), 0);
+    low = lim;
+    low.rlim_cur = 256;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    const char *extra[] = {"--max-connections", "1000", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    long want = lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= 5024 ? 5024 : (long)lim.rlim_max;
+    assert_int_equal(soft_file_limit(d.pid), want);
+    char log[8192] = "";
+    FILE *f = fopen(d.log, "r");
+    assert_non_null(f);
+    size_t n = fread(log, 1, sizeof(log) - 1, f);
+    log[n] = '\0';
+    fclose(f);
+    assert_true((strstr(log, "may need 5024 open descriptors") != NULL) == (want < 5024));
+    gslbd_stop(&d);
+}
+
 static void refuses_bodies_beyond_the_body_limit(void **state)
 {
     (void)state;
@@ -1530,6 +1573,7 @@ int main(void)
         cmocka_unit_test(writes_one_access_log_line_per_request),
         cmocka_unit_test(applies_a_committed_topology_change_within_a_second),
         cmocka_unit_test(refuses_clients_beyond_the_connection_limit),
+        cmocka_unit_test(raises_the_open_file_limit_for_max_connections),
         cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
         cmocka_unit_test(finishes_requests_in_flight_on_sigterm),
         cmocka_unit_test(keeps_client_connections_across_topology_changes),
