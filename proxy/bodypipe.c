@@ -76,9 +76,9 @@ bool body_pipe_start(struct client *c)
     struct upstream *up = c->up;
     struct request *r = &c->req;
     struct worker *w = c->w;
-    if (!w->cfg->splice_bodies || c->tls || up->tls || !(up->parser.flags & F_CONTENT_LENGTH) ||
-        r->resp_chunked || r->interim || r->resp_done || !r->resp_head_sent || !r->body_done ||
-        up->parser.content_length < BODY_PIPE_MIN ||
+    if (!w->cfg->splice_bodies || c->tls || up->tls || up->pipe_failed ||
+        !(up->parser.flags & F_CONTENT_LENGTH) || r->resp_chunked || r->interim || r->resp_done ||
+        !r->resp_head_sent || !r->body_done || up->parser.content_length < BODY_PIPE_MIN ||
         evbuffer_get_length(bufferevent_get_input(up->bev)) > 0)
         return false;
     if (w->n_spare_pipes > 0) {
@@ -86,6 +86,7 @@ bool body_pipe_start(struct client *c)
         up->pipe_fd[0] = w->spare_pipes[w->n_spare_pipes][0];
         up->pipe_fd[1] = w->spare_pipes[w->n_spare_pipes][1];
     } else if (pipe2(up->pipe_fd, O_NONBLOCK | O_CLOEXEC) != 0) {
+        up->pipe_failed = true; /* out of descriptors: not again for this response */
         return false;
     }
     evutil_socket_t origin_fd = bufferevent_getfd(up->bev), client_fd = bufferevent_getfd(c->bev);

@@ -84,6 +84,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     c->timer_kind = T_NONE;
     switch (kind) {
     case T_KEEPALIVE:
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+            /* The last response is still on its way, to a client that reads (else the write
+             * timeout would have dropped it): idle time starts once it has it. */
+            client_timer_arm(c, T_KEEPALIVE);
+            break;
+        }
         client_close(c);
         break;
     case T_HEADER:
@@ -254,10 +260,11 @@ static void client_close_after_flush(struct client *c)
         client_close(c);
         return;
     }
-    /* A client that stops reading cannot hold the connection forever. */
-    bufferevent_set_timeouts(c->bev, NULL, c->w->timeouts[T_KEEPALIVE]);
+    /* Writing on, in case an error or the write timeout (set at accept: a client that stops
+     * reading cannot hold the connection forever) turned it off: either comes again. */
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_setcb(c->bev, NULL, closing_write_cb, closing_event_cb, c);
+    bufferevent_enable(c->bev, EV_WRITE);
 }
 
 /* ---- access log ---- */
@@ -1118,11 +1125,15 @@ static void tunnel_write_cb(struct bufferevent *bev, void *arg)
 static void tunnel_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct client *c = arg;
-    (void)bev;
-    (void)what;
-    /* Either side closed: pass on what is buffered for the client, then close both. */
     request_log(c);
     upstream_release(c, false);
+    /* The client cannot be written to (an error, or it took nothing for keepalive-timeout): close
+     * now, there is nobody to flush to. */
+    if (bev == c->bev && (what & BEV_EVENT_WRITING)) {
+        client_close(c);
+        return;
+    }
+    /* Either side closed: pass on what is buffered for the client, then close both. */
     client_close_after_flush(c);
 }
 

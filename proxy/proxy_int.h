@@ -519,7 +519,7 @@ struct upstream {
     bool connected, head_sent, got_response_byte, reused;
     bool tls; /* <bev> is a TLS session */
     /* A body moving through a pipe (bodypipe.c); the events are made once, kept with it. */
-    bool piping;
+    bool piping, pipe_failed; /* pipe_failed: no pipe could be made for this response */
     int pipe_fd[2];
     size_t pipe_held;                       /* bytes in the pipe */
     uint64_t pipe_left;                     /* body bytes the origin has yet to send */

@@ -908,14 +908,15 @@ static void proxy_free(struct proxy *p)
 }
 
 /* Raises the soft limit on open descriptors to what max-connections may take: each client, its
- * origin connection and a pipe's two ends while a body is spliced, and room for listeners, pools,
- * spare pipes, the store and the console. Debian's default soft limit, 1024, would otherwise
- * refuse connections long before max-connections. Short of that under the hard limit, it says
- * so. */
-static void descriptor_limit_fit(const struct proxy_config *cfg)
+ * origin connection and a pipe's two ends while a body is spliced, each worker's spare pipes and
+ * listeners, and room for pools, the store and the console. Debian's default soft limit, 1024,
+ * would otherwise refuse connections long before max-connections. Short of that under the hard
+ * limit, it says so. */
+static void descriptor_limit_fit(const struct proxy_config *cfg, int n_workers)
 {
     struct rlimit lim;
-    rlim_t need = (rlim_t)cfg->max_connections * 4 + 1024;
+    rlim_t need = (rlim_t)cfg->max_connections * 4 + 1024 +
+                  (rlim_t)n_workers * (2 * BODY_PIPE_SPARES + PROXY_MAX_LISTEN + 4);
     if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= need)
         return;
     rlim_t was = lim.rlim_cur;
@@ -952,7 +953,7 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
         snprintf(err, errlen, "listen: no address to listen on");
         goto fail;
     }
-    descriptor_limit_fit(cfg);
+    descriptor_limit_fit(cfg, p->n_workers);
     struct tls_contexts *tls = tls_contexts_create(cfg, tls_listening(cfg), err, errlen);
     if (tls == NULL)
         goto fail;
@@ -1072,7 +1073,7 @@ int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const cha
     live->cfg = *cfg;
     /* What needs a restart keeps its running value. */
     *restart_out = boot_setting_changed(&p->cfg, cfg);
-    descriptor_limit_fit(cfg);
+    descriptor_limit_fit(cfg, p->n_workers);
     memcpy(live->cfg.listen, p->cfg.listen, sizeof(live->cfg.listen));
     live->cfg.n_listen = p->cfg.n_listen;
     live->cfg.workers = p->cfg.workers;

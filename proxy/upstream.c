@@ -279,6 +279,7 @@ static void upstream_send_head(struct client *c)
     up->parser.data = up;
     up->got_response_byte = false;
     up->head_sent = false;
+    up->pipe_failed = false;
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
     reader_read_small(&up->rd); /* the head, and what comes with it: the rest may be spliced */
     reader_enable(&up->rd);     /* writing is enabled from the start */
