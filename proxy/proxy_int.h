@@ -458,6 +458,7 @@ struct client {
     struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
 
     struct worker *w;
+    size_t head_pending; /* a response head waiting in w->scratch, ahead of <stage> */
     struct client *next, *prev;
     struct ip_addr peer; /* the socket peer, or the PROXY protocol source */
     char peer_text[IP_ADDR_STRLEN];
@@ -496,6 +497,13 @@ void client_response_done(struct client *c, bool upstream_reusable);
  * the origin connection. */
 void client_write(struct client *c, const void *data, size_t len);
 void client_flush(struct client *c);
+/* A response head of <len> bytes, built in the worker's scratch buffer, for the client: it waits
+ * there (plain connections, nothing staged) to leave with what follows in one writev, else it is
+ * staged. */
+void client_write_head(struct client *c, size_t len);
+/* Sends the waiting head and <len> body bytes at <body> (valid only for the call) at once, what
+ * the socket does not take queued; <stage> must be empty. */
+void client_send_head_and(struct client *c, const char *body, size_t len);
 void client_tunnel_start(struct client *c);
 /* The client went away (or stopped reading): log the request in flight as such and close. */
 void client_gone(struct client *c);

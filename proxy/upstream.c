@@ -488,6 +488,7 @@ static void response_head_write(struct client *c, int status, bool final)
 {
     struct request *r = &c->req;
     const struct head *h = &r->resp;
+    client_write_head(c, 0); /* a head still waiting in the scratch buffer is staged first */
     struct sbuf out = c->w->scratch; /* the worker's: its buffer outlives the call */
     const char *via = NULL;
     size_t via_len = 0;
@@ -536,8 +537,8 @@ static void response_head_write(struct client *c, int status, bool final)
     }
     SBUF_LIT(&out, "\r\n");
     r->bytes_out += out.len;
-    evbuffer_add(c->stage, out.p, out.len); /* before the body, in one write with it */
     c->w->scratch = out;
+    client_write_head(c, out.len);
 }
 
 static int on_response_headers_complete(llhttp_t *parser)
@@ -691,7 +692,12 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
         size_t used = err == HPE_OK
                           ? vec.iov_len
                           : (size_t)(llhttp_get_error_pos(&up->parser) - (char *)vec.iov_base);
-        if (up->body_run_len > 0) {
+        if (up->body_run_len > 0 && c->head_pending > 0 && evbuffer_get_length(c->stage) == 0) {
+            /* A head and its body in one read (a small response): one writev, no staging. */
+            client_send_head_and(c, (const char *)vec.iov_base + up->body_run_start,
+                                 up->body_run_len);
+            c->req.bytes_out += up->body_run_len;
+        } else if (up->body_run_len > 0) {
             /* What came before the body run is head; the run moves to the client. */
             evbuffer_drain(in, up->body_run_start);
             evbuffer_remove_buffer(in, c->stage, up->body_run_len);
