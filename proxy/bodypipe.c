@@ -67,7 +67,8 @@ static void body_pipe_event_cb(evutil_socket_t fd, short what, void *arg)
         upstream_report(c, true);
         client_fail(c, 504, "the origin stopped sending");
     } else {
-        client_gone(c); /* it stopped reading */
+        ADD(c->w->proxy->metrics.slow_clients, 1); /* it stopped reading */
+        client_gone(c);
     }
 }
 

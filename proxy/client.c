@@ -241,10 +241,18 @@ static void closing_write_cb(struct bufferevent *bev, void *arg)
     client_close(arg);
 }
 
+/* Counts a client dropped because the write timeout fired: it took nothing of what was queued
+ * for it for keepalive-timeout. */
+static void slow_client_count(const struct client *c, short what)
+{
+    if ((what & (BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT)) == (BEV_EVENT_WRITING | BEV_EVENT_TIMEOUT))
+        ADD(c->w->proxy->metrics.slow_clients, 1);
+}
+
 static void closing_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
-    (void)what;
+    slow_client_count(arg, what);
     client_close(arg);
 }
 
@@ -1017,6 +1025,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
         client_fail(c, 408, "request body timeout");
         return;
     }
+    slow_client_count(c, what);
     client_gone(c);
 }
 
@@ -1167,6 +1176,7 @@ static void tunnel_event_cb(struct bufferevent *bev, short what, void *arg)
     /* The client cannot be written to (an error, or it took nothing for keepalive-timeout): close
      * now, there is nobody to flush to. */
     if (bev == c->bev && (what & BEV_EVENT_WRITING)) {
+        slow_client_count(c, what);
         client_close(c);
         return;
     }

@@ -165,6 +165,10 @@ char *metrics_render(struct metrics *m)
             "Response body bytes moved from origin to client socket by splice(), never copied "
             "through the proxy's memory.",
             "counter", GET(m->spliced_bytes));
+    counter(out, "gslb_slow_clients_dropped_total",
+            "Client connections dropped for taking nothing of a response queued for them for "
+            "keepalive-timeout.",
+            "counter", GET(m->slow_clients));
     fclose(out);
     return text;
 }

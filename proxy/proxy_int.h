@@ -153,6 +153,7 @@ struct metrics {
     atomic_uint_fast64_t bad_requests, upstream_errors, passive_ejections;
     atomic_uint_fast64_t origin_tls_full, origin_tls_resumed; /* handshakes with origins */
     atomic_uint_fast64_t spliced_bytes; /* response body bytes moved by bodypipe.c */
+    atomic_uint_fast64_t slow_clients;  /* dropped for taking nothing for keepalive-timeout */
 };
 
 void metrics_init(struct metrics *m);

@@ -505,6 +505,22 @@ static void tunnels_websocket_upgrades_both_ways(void **state)
     conn_close(c);
 }
 
+/* The value of the counter <name> (no labels) on the main gslbd's /metrics. */
+static uint64_t counter_value(const char *name)
+{
+    struct resp r;
+    char want[128];
+    assert_int_equal(request(gslbd.metrics_port,
+                             "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", &r),
+                     200);
+    snprintf(want, sizeof(want), "\n%s ", name);
+    const char *at = strstr(r.body, want);
+    assert_non_null(at);
+    uint64_t value = strtoull(at + strlen(want), NULL, 10);
+    resp_free(&r);
+    return value;
+}
+
 /* A WebSocket client that sends and never reads what comes back is dropped once it has taken
  * nothing for keepalive-timeout (2 s here): the tunnel does not hold the connection. */
 static void a_tunnel_client_that_stops_reading_is_dropped(void **state)
@@ -518,6 +534,7 @@ static void a_tunnel_client_that_stops_reading_is_dropped(void **state)
     assert_true(conn_response(c, &r, false));
     assert_int_equal(r.status, 101);
     resp_free(&r);
+    uint64_t slow = counter_value("gslb_slow_clients_dropped_total");
     /* Echoed back and never read, until every buffer on the way is full (bounded: 64 MB). */
     static char block[65536];
     memset(block, 'w', sizeof(block));
@@ -528,6 +545,7 @@ static void a_tunnel_client_that_stops_reading_is_dropped(void **state)
     sleep_ms(4000);
     assert_true(conn_closed(c)); /* what was echoed, then the end (5 s receive timeout) */
     conn_close(c);
+    assert_int_equal(counter_value("gslb_slow_clients_dropped_total"), slow + 1);
 }
 
 /* ---- failures ---- */
@@ -631,22 +649,6 @@ static void a_client_that_leaves_mid_response_leaves_nothing_for_the_next(void *
         resp_free(&r);
         conn_close(b);
     }
-}
-
-/* The value of the counter <name> (no labels) on the main gslbd's /metrics. */
-static uint64_t counter_value(const char *name)
-{
-    struct resp r;
-    char want[128];
-    assert_int_equal(request(gslbd.metrics_port,
-                             "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", &r),
-                     200);
-    snprintf(want, sizeof(want), "\n%s ", name);
-    const char *at = strstr(r.body, want);
-    assert_non_null(at);
-    uint64_t value = strtoull(at + strlen(want), NULL, 10);
-    resp_free(&r);
-    return value;
 }
 
 /* Whether the <len> bytes at <body> are the origin's /counted pattern. */
@@ -771,6 +773,7 @@ static void a_client_that_stops_reading_is_dropped(void **state)
     (void)state;
     uint64_t errors = counter_value("gslb_upstream_errors_total");
     uint64_t spliced = counter_value("gslb_spliced_bytes_total");
+    uint64_t slow = counter_value("gslb_slow_clients_dropped_total");
     uint64_t got = bytes_before_the_drop("/counted/50000000");
     assert_true(got > 16384 && got < 50000000);
     assert_true(counter_value("gslb_spliced_bytes_total") > spliced);
@@ -779,6 +782,7 @@ static void a_client_that_stops_reading_is_dropped(void **state)
     assert_true(got > 16384 && got < 50000000);
     assert_int_equal(counter_value("gslb_spliced_bytes_total"), spliced);
     assert_int_equal(counter_value("gslb_upstream_errors_total"), errors);
+    assert_int_equal(counter_value("gslb_slow_clients_dropped_total"), slow + 2);
 }
 
 /* ---- limits and timeouts ---- */
