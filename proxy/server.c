@@ -910,22 +910,24 @@ static void proxy_free(struct proxy *p)
 /* Raises the soft limit on open descriptors to what max-connections may take: each client, its
  * origin connection and a pipe's two ends while a body is spliced, each worker's spare pipes and
  * listeners, and room for pools, the store and the console. Debian's default soft limit, 1024,
- * would otherwise refuse connections long before max-connections. Short of that under the hard
- * limit, it says so. */
+ * would otherwise refuse connections long before max-connections. Pipes are optional (a body
+ * that gets none takes the buffered path), so only a hard limit below two per connection and the
+ * rest earns a warning. */
 static void descriptor_limit_fit(const struct proxy_config *cfg, int n_workers)
 {
     struct rlimit lim;
-    rlim_t need = (rlim_t)cfg->max_connections * 4 + 1024 +
-                  (rlim_t)n_workers * (2 * BODY_PIPE_SPARES + PROXY_MAX_LISTEN + 4);
-    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= need)
+    rlim_t base = 1024 + (rlim_t)n_workers * (2 * BODY_PIPE_SPARES + PROXY_MAX_LISTEN + 4);
+    rlim_t want = (rlim_t)cfg->max_connections * 4 + base;
+    rlim_t need = (rlim_t)cfg->max_connections * 2 + base;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= want)
         return;
     rlim_t was = lim.rlim_cur;
-    lim.rlim_cur = lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= need ? need : lim.rlim_max;
+    lim.rlim_cur = lim.rlim_max == RLIM_INFINITY || lim.rlim_max >= want ? want : lim.rlim_max;
     if (lim.rlim_cur > was && setrlimit(RLIMIT_NOFILE, &lim) != 0)
         lim.rlim_cur = was;
     if (lim.rlim_cur < need)
-        log_warn("proxy: max-connections %d may need %llu open descriptors; the limit is %llu "
-                 "(raise LimitNOFILE or ulimit -Hn)",
+        log_warn("proxy: max-connections %d needs at least %llu open descriptors; the limit is "
+                 "%llu (raise LimitNOFILE or ulimit -Hn)",
                  cfg->max_connections, (unsigned long long)need, (unsigned long long)lim.rlim_cur);
 }
 
