@@ -263,25 +263,21 @@ static bool serve(struct conn *c)
                 return false;
             sent += (long)take;
         }
-    } else if (sscanf(path, "/stall/%ld", &n) == 1) {
-        char h[256];
-        int len = snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nContent-Length: %ld\r\n\r\n", n);
-        write_all(c->fd, h, (size_t)len);
-        send_pattern(c->fd, (uint64_t)n / 2, false);
-        sleep(10);
-        return false;
     } else if (strcmp(path, "/stall") == 0) {
         write_all(c->fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 44);
         sleep(10);
         return false;
     } else if (strcmp(path, "/close") == 0) {
         return false;
-    } else if (sscanf(path, "/cut/%ld", &n) == 1) {
+    } else if (sscanf(path, "/cut/%ld", &n) == 1 || sscanf(path, "/stall/%ld", &n) == 1) {
         char h[256];
         int len = snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nContent-Length: %ld\r\n\r\n", n);
         write_all(c->fd, h, (size_t)len);
         send_pattern(c->fd, (uint64_t)n / 2, false);
-        usleep(100000);
+        if (path[1] == 's')
+            sleep(10); /* silence */
+        else
+            usleep(100000); /* then the end */
         return false;
     } else if (strcmp(path, "/garbled") == 0) {
         write_all(c->fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", 40);

@@ -476,9 +476,9 @@ static void supports_expect_100_continue(void **state)
     conn_close(c);
 }
 
-static void tunnels_websocket_upgrades_both_ways(void **state)
+/* A connection through gslbd to the origin's WebSocket echo, past its 101. */
+static struct conn *websocket_open(void)
 {
-    (void)state;
     struct conn *c = conn_open(gslbd.port);
     struct resp r;
     conn_send(c,
@@ -487,6 +487,13 @@ static void tunnels_websocket_upgrades_both_ways(void **state)
     assert_true(conn_response(c, &r, false));
     assert_int_equal(r.status, 101);
     resp_free(&r);
+    return c;
+}
+
+static void tunnels_websocket_upgrades_both_ways(void **state)
+{
+    (void)state;
+    struct conn *c = websocket_open();
     for (int i = 0; i < 3; i++) {
         char msg[64], echo[64] = "";
         int n = snprintf(msg, sizeof(msg), "frame-%d-\x81\x7f binary", i);
@@ -526,14 +533,7 @@ static uint64_t counter_value(const char *name)
 static void a_tunnel_client_that_stops_reading_is_dropped(void **state)
 {
     (void)state;
-    struct conn *c = conn_open(gslbd.port);
-    struct resp r;
-    conn_send(c,
-              "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-    assert_true(conn_response(c, &r, false));
-    assert_int_equal(r.status, 101);
-    resp_free(&r);
+    struct conn *c = websocket_open();
     uint64_t slow = counter_value("gslb_slow_clients_dropped_total");
     /* Echoed back and never read, until every buffer on the way is full (bounded: 64 MB). */
     static char block[65536];
@@ -847,19 +847,26 @@ static void idle_connections_never_block_new_clients(void **state)
 
 /* ---- streaming ---- */
 
-static long rss_kib(pid_t pid)
+/* The number after <prefix> on the line of /proc/<pid>/<file> that starts with it, or -1. */
+static long proc_number(pid_t pid, const char *file, const char *prefix)
 {
     char path[64], line[256];
-    long kib = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    long value = -1;
+    size_t len = strlen(prefix);
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
     FILE *f = fopen(path, "r");
     while (f && fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = atol(line + 6);
+        if (strncmp(line, prefix, len) == 0)
+            value = strtol(line + len, NULL, 10);
     }
     if (f)
         fclose(f);
-    return kib;
+    return value;
+}
+
+static long rss_kib(pid_t pid)
+{
+    return proc_number(pid, "status", "VmRSS:");
 }
 
 static uint64_t stream_bytes(void)
@@ -1062,22 +1069,6 @@ static void refuses_clients_beyond_the_connection_limit(void **state)
     gslbd_stop(&d);
 }
 
-/* The soft limit on open files of process <pid>, from /proc. */
-static long soft_file_limit(pid_t pid)
-{
-    char path[64], line[256];
-    long soft = -1;
-    snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "Max open files", 14) == 0)
-            soft = strtol(line + 14, NULL, 10);
-    }
-    if (f)
-        fclose(f);
-    return soft;
-}
-
 /* Started under a soft limit of 256 open files, gslbd raises it to what max-connections 1000
  * may take with one worker (4 per connection, 1024, and 148 for the worker), within the hard
  * limit, and warns when the hard limit is below 2 per connection and the rest. The test's own
@@ -1110,7 +1101,7 @@ static void raises_the_open_file_limit_for_max_connections(void **state)
     long want = files_before.rlim_max == RLIM_INFINITY || (long)files_before.rlim_max >= room
                     ? room
                     : (long)files_before.rlim_max;
-    assert_int_equal(soft_file_limit(limited.pid), want);
+    assert_int_equal(proc_number(limited.pid, "limits", "Max open files"), want);
     char log[8192] = "";
     FILE *f = fopen(limited.log, "r");
     assert_non_null(f);
