@@ -503,6 +503,8 @@ static void response_head_write(struct client *c, int status, bool final)
         const struct header *hd = &h->headers[i];
         if (status != 101 && head_is_hop_by_hop(h, hd))
             continue;
+        if ((status < 200 || status == 204) && HEAD_NAME_IS(h, hd, "content-length"))
+            continue; /* RFC 9110 8.6: never in these; a body the origin sent with it is dropped */
         if (HEAD_NAME_IS(h, hd, "via")) {
             via = h->text + hd->value;
             via_len = hd->value_len;

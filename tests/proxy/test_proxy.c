@@ -423,6 +423,26 @@ static void relays_interim_responses_as_interim(void **state)
     conn_close(c);
 }
 
+/* A 204 carries no body and no Content-Length (the test origin sends both): the client gets
+ * neither, and its next request is answered on the same connection. */
+static void a_204_goes_out_without_content_length_or_body(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 204);
+    assert_null(resp_header(&r, "content-length"));
+    resp_free(&r);
+    conn_send(c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);              /* not the 204's body read as a response */
+    assert_non_null(resp_header(&r, "x-origin")); /* an origin's whole answer */
+    resp_free(&r);
+    conn_close(c);
+}
+
 static void a_reused_origin_connection_gets_a_whole_read_timeout(void **state)
 {
     (void)state;
@@ -1587,6 +1607,7 @@ int main(void)
         cmocka_unit_test(accepts_absolute_form_and_chunked_uploads),
         cmocka_unit_test(refuses_invalid_origin_responses_with_502),
         cmocka_unit_test(relays_interim_responses_as_interim),
+        cmocka_unit_test(a_204_goes_out_without_content_length_or_body),
         cmocka_unit_test(a_reused_origin_connection_gets_a_whole_read_timeout),
         cmocka_unit_test(supports_expect_100_continue),
         cmocka_unit_test(tunnels_websocket_upgrades_both_ways),
