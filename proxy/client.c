@@ -174,9 +174,20 @@ static void request_end(struct client *c)
 
 #define MAX_SPARE_CLIENTS 128
 
+/* Frees a TLS client's bufferevent. OpenSSL takes the session of an SSL freed without a
+ * close_notify sent for a bad one and drops it from those clients resume by ID (sessions.c): we
+ * never send one (libevent does not), so we say the shutdown is done, as nginx does. */
+static void client_tls_bev_free(struct bufferevent *bev)
+{
+    SSL_set_shutdown(bufferevent_openssl_get_ssl(bev), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    bufferevent_free(bev);
+}
+
 static void client_free(struct client *c)
 {
-    if (c->bev)
+    if (c->bev && c->tls)
+        client_tls_bev_free(c->bev);
+    else if (c->bev)
         bufferevent_free(c->bev);
     reader_fini(&c->rd);
     event_free(c->timer);
@@ -217,7 +228,7 @@ void client_close(struct client *c)
          * adding it again at the next accept would cost two timer queue changes per
          * connection. */
         if (c->tls) {
-            bufferevent_free(c->bev);
+            client_tls_bev_free(c->bev);
             c->bev = NULL;
         } else {
             bev_plain_park(c->bev);

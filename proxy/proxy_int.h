@@ -354,6 +354,12 @@ void bev_plain_reuse(struct bufferevent *bev, evutil_socket_t fd);
  * there is no such file), or a negative errno with the setting, path and reason in <err>. */
 int ocsp_staple_load(SSL_CTX *ctx, const char *cert_path, char *err, size_t errlen);
 
+/* ---- sessions.c: TLS sessions resumed by ID, for the whole process ---- */
+
+/* Makes the server context <ctx> keep and find the sessions clients resume by ID in the
+ * process's table, which outlives the contexts a SIGHUP replaces. */
+void sessions_use(SSL_CTX *ctx);
+
 /* ---- tickets.c: TLS session ticket keys, rotated ---- */
 
 /* Makes the server context <ctx> seal and open session tickets with the process's key ring, and

@@ -605,7 +605,7 @@ static int tls_server_setup(struct tls_contexts *tls, const struct proxy_config 
         tls->server[tls->n_server++] = ctx;
         SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
         SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        sessions_use(ctx);
         SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"gslb", 4);
         SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);
         if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert[i]) != 1)

@@ -849,18 +849,28 @@ static SSL_SESSION *session_of_a_request(int port)
     return sess;
 }
 
-/* Whether a new connection offering <sess> resumes it. */
-static bool resumes(int port, SSL_SESSION *sess)
+/* Whether a new connection of <ctx> offering <sess> (NULL: none) resumes it; <*got>, unless
+ * NULL, takes the connection's session. */
+static bool resumes_with(SSL_CTX *ctx, int port, SSL_SESSION *sess, SSL_SESSION **got)
 {
     struct tls t = {.fd = -1};
     assert_true(tcp_connect(port, &t));
-    t.ssl = SSL_new(client_ctx);
-    SSL_set_session(t.ssl, sess);
+    t.ssl = SSL_new(ctx);
+    if (sess)
+        SSL_set_session(t.ssl, sess);
     SSL_set_fd(t.ssl, t.fd);
     assert_int_equal(SSL_connect(t.ssl), 1);
     bool reused = SSL_session_reused(t.ssl) == 1;
+    if (got)
+        *got = SSL_get1_session(t.ssl);
     tls_close(&t);
     return reused;
+}
+
+/* Whether a new connection offering <sess> resumes it. */
+static bool resumes(int port, SSL_SESSION *sess)
+{
+    return resumes_with(client_ctx, port, sess, NULL);
 }
 
 /* Clients keep the tickets gslbd gave them across a SIGHUP, which makes every context anew: the
@@ -918,6 +928,28 @@ static void ticket_keys_rotate_and_the_previous_one_still_opens(void **state)
     SSL_SESSION_free(sess);
     SSL_SESSION_free(same);
     SSL_SESSION_free(next);
+}
+
+/* A TLS 1.2 client without tickets resumes its session by ID, before a SIGHUP and after it,
+ * although the reload makes every server context (and so OpenSSL's own cache) anew. */
+static void sessions_resumed_by_id_survive_a_sighup(void **state)
+{
+    (void)state;
+    int port = reloading_tls_port;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_SESSION *sess = NULL;
+    assert_false(resumes_with(ctx, port, NULL, &sess));
+    unsigned int id_len;
+    SSL_SESSION_get_id(sess, &id_len);
+    assert_true(id_len > 0); /* a session ID, no ticket */
+    assert_true(resumes_with(ctx, port, sess, NULL));
+    reload();
+    assert_true(resumes_with(ctx, port, sess, NULL));
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(ctx);
 }
 
 /* A GET of o.example through the reloading gslbd, until it answers <want> (up to 5 s). */
@@ -1145,6 +1177,7 @@ int main(void)
         cmocka_unit_test(renewed_files_serve_new_connections_after_sighup_while_open_ones_carry_on),
         cmocka_unit_test(tickets_issued_before_a_sighup_resume_sessions_after_it),
         cmocka_unit_test(ticket_keys_rotate_and_the_previous_one_still_opens),
+        cmocka_unit_test(sessions_resumed_by_id_survive_a_sighup),
         cmocka_unit_test(pairs_may_move_come_and_go_on_sighup),
         cmocka_unit_test(a_file_that_does_not_load_on_sighup_keeps_every_running_context),
         cmocka_unit_test(the_origin_ca_file_is_read_again_on_sighup),

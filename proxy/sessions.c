@@ -1,0 +1,107 @@
+/* proxy/sessions.c - the TLS sessions clients resume by ID (TLS 1.2 clients without tickets),
+ * kept for the whole process instead of in each server context.
+ *
+ * OpenSSL's own session cache belongs to one SSL_CTX, and a SIGHUP makes every context anew: all
+ * sessions kept by ID were lost with each reload. Here they are kept serialized (i2d) in one
+ * direct-mapped table of SESSION_SLOTS slots, hashed by ID: a new session takes its slot over
+ * from whatever was there, so the table never grows, and an entry past its timeout is dropped
+ * when asked for. One mutex, taken once per full handshake that makes a session and once per
+ * resumption attempt by ID. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/xalloc.h"
+#include "proxy/proxy_int.h"
+
+#define SESSION_SLOTS 8192
+
+struct session_slot {
+    unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
+    unsigned int id_len; /* 0: empty */
+    unsigned char *der;
+    int der_len;
+    time_t expires;
+};
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct session_slot table[SESSION_SLOTS];
+
+static struct session_slot *slot_of(const unsigned char *id, unsigned int len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: IDs are random already, this only folds them */
+    for (unsigned int i = 0; i < len; i++)
+        h = (h ^ id[i]) * 16777619u;
+    return &table[h % SESSION_SLOTS];
+}
+
+static void slot_clear(struct session_slot *s)
+{
+    free(s->der);
+    memset(s, 0, sizeof(*s));
+}
+
+static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)ssl;
+    unsigned int id_len;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &id_len);
+    int der_len = i2d_SSL_SESSION(sess, NULL);
+    if (id_len == 0 || id_len > SSL_MAX_SSL_SESSION_ID_LENGTH || der_len <= 0)
+        return 0;
+    unsigned char *der = xmalloc((size_t)der_len), *p = der;
+    i2d_SSL_SESSION(sess, &p);
+    pthread_mutex_lock(&table_lock);
+    struct session_slot *s = slot_of(id, id_len);
+    slot_clear(s);
+    memcpy(s->id, id, id_len);
+    s->id_len = id_len;
+    s->der = der;
+    s->der_len = der_len;
+    s->expires = (time_t)SSL_SESSION_get_time(sess) + (time_t)SSL_SESSION_get_timeout(sess);
+    pthread_mutex_unlock(&table_lock);
+    return 0; /* we keep no reference to <sess> */
+}
+
+static SSL_SESSION *session_get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
+{
+    (void)ssl;
+    SSL_SESSION *sess = NULL;
+    *copy = 0; /* the session returned is the caller's */
+    if (len <= 0 || len > SSL_MAX_SSL_SESSION_ID_LENGTH)
+        return NULL;
+    pthread_mutex_lock(&table_lock);
+    struct session_slot *s = slot_of(id, (unsigned int)len);
+    if (s->id_len == (unsigned int)len && memcmp(s->id, id, (size_t)len) == 0) {
+        const unsigned char *p = s->der;
+        if (s->expires > time(NULL))
+            sess = d2i_SSL_SESSION(NULL, &p, s->der_len);
+        else
+            slot_clear(s);
+    }
+    pthread_mutex_unlock(&table_lock);
+    return sess;
+}
+
+static void session_remove_cb(SSL_CTX *ctx, SSL_SESSION *sess)
+{
+    (void)ctx;
+    unsigned int id_len;
+    const unsigned char *id = SSL_SESSION_get_id(sess, &id_len);
+    if (id_len == 0 || id_len > SSL_MAX_SSL_SESSION_ID_LENGTH)
+        return;
+    pthread_mutex_lock(&table_lock);
+    struct session_slot *s = slot_of(id, id_len);
+    if (s->id_len == id_len && memcmp(s->id, id, id_len) == 0)
+        slot_clear(s);
+    pthread_mutex_unlock(&table_lock);
+}
+
+void sessions_use(SSL_CTX *ctx)
+{
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+    SSL_CTX_sess_set_new_cb(ctx, session_new_cb);
+    SSL_CTX_sess_set_get_cb(ctx, session_get_cb);
+    SSL_CTX_sess_set_remove_cb(ctx, session_remove_cb);
+}
