@@ -5,8 +5,8 @@
  * sessions kept by ID were lost with each reload. Here they are kept serialized (i2d) in one
  * direct-mapped table of SESSION_SLOTS slots, hashed by ID: a new session takes its slot over
  * from whatever was there, so the table never grows, and an entry past its timeout is dropped
- * when asked for. One mutex, taken once per full handshake that makes a session and once per
- * resumption attempt by ID. */
+ * when asked for. TLS 1.3 sessions are not kept: they resume by stateless ticket. One mutex,
+ * taken once per full handshake that makes a session and once per resumption attempt by ID. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +47,9 @@ static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
     (void)ssl;
     unsigned int id_len;
     const unsigned char *id = SSL_SESSION_get_id(sess, &id_len);
+    /* TLS 1.3 sessions resume by ticket only (stateless, tickets.c): none is looked up by ID. */
+    if (SSL_SESSION_get_protocol_version(sess) >= TLS1_3_VERSION)
+        return 0;
     int der_len = i2d_SSL_SESSION(sess, NULL);
     if (id_len == 0 || id_len > SSL_MAX_SSL_SESSION_ID_LENGTH || der_len <= 0)
         return 0;
