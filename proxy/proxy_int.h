@@ -532,7 +532,8 @@ struct upstream {
     int64_t idle_deadline_ms;
     struct sock_reader rd;
     bool connected, head_sent, got_response_byte, reused;
-    bool tls; /* <bev> is a TLS session */
+    bool spoilt; /* the response announced a body it may not have (a 204's): not pooled */
+    bool tls;    /* <bev> is a TLS session */
     /* A body moving through a pipe (bodypipe.c); the events are made once, kept with it. */
     bool piping, pipe_failed; /* pipe_failed: no pipe could be made for this response */
     int pipe_fd[2];

@@ -604,7 +604,10 @@ static int tls_server_setup(struct tls_contexts *tls, const struct proxy_config 
             return tls_fail(err, errlen, "tls-cert", cfg->tls_cert[i]);
         tls->server[tls->n_server++] = ctx;
         SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+        /* A client closing without a close_notify (many do) would otherwise be a fatal error to
+         * OpenSSL, which then drops its session; HTTP's own framing tells a cut request. */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                     SSL_OP_IGNORE_UNEXPECTED_EOF);
         sessions_use(ctx);
         SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"gslb", 4);
         SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, NULL);

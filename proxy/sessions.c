@@ -8,11 +8,9 @@
  * when asked for. TLS 1.3 sessions are not kept: they resume by stateless ticket. One mutex,
  * taken once per full handshake that makes a session and once per resumption attempt by ID. */
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
 #define SESSION_SLOTS 8192
@@ -38,7 +36,7 @@ static struct session_slot *slot_of(const unsigned char *id, unsigned int len)
 
 static void slot_clear(struct session_slot *s)
 {
-    free(s->der);
+    OPENSSL_clear_free(s->der, (size_t)s->der_len); /* it holds the master secret */
     memset(s, 0, sizeof(*s));
 }
 
@@ -47,13 +45,16 @@ static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
     (void)ssl;
     unsigned int id_len;
     const unsigned char *id = SSL_SESSION_get_id(sess, &id_len);
-    /* TLS 1.3 sessions resume by ticket only (stateless, tickets.c): none is looked up by ID. */
+    /* TLS 1.3 sessions resume by stateless ticket (tickets.c), never looked up by ID; that would
+     * change with SSL_OP_NO_TICKET or early data, which make OpenSSL keep them by ID. */
     if (SSL_SESSION_get_protocol_version(sess) >= TLS1_3_VERSION)
         return 0;
     int der_len = i2d_SSL_SESSION(sess, NULL);
     if (id_len == 0 || id_len > SSL_MAX_SSL_SESSION_ID_LENGTH || der_len <= 0)
         return 0;
-    unsigned char *der = xmalloc((size_t)der_len), *p = der;
+    unsigned char *der = OPENSSL_malloc((size_t)der_len), *p = der;
+    if (der == NULL)
+        return 0;
     i2d_SSL_SESSION(sess, &p);
     pthread_mutex_lock(&table_lock);
     struct session_slot *s = slot_of(id, id_len);

@@ -280,6 +280,7 @@ static void upstream_send_head(struct client *c)
     up->got_response_byte = false;
     up->head_sent = false;
     up->pipe_failed = false;
+    up->spoilt = false;
     bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
     reader_read_small(&up->rd); /* the head, and what comes with it: the rest may be spliced */
     reader_enable(&up->rd);     /* writing is enabled from the start */
@@ -576,6 +577,8 @@ static int on_response_headers_complete(llhttp_t *parser)
     upstream_report(c, status >= 500);
     r->upstream_us = proxy_elapsed_us(&r->t_upstream);
     bool no_body = r->head_method || status == 204 || status == 304;
+    /* Whatever body a 204 announces may still come after it: that connection is not reused. */
+    up->spoilt = status == 204 && (parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0;
     r->resp_chunked = !no_body && ((parser->flags & F_CHUNKED) ||
                                    (!(parser->flags & F_CONTENT_LENGTH) && r->minor == 1));
     r->resp_close_delimited =
@@ -673,7 +676,7 @@ static void upstream_failed_early(struct client *c, bool connected)
 static void response_finished(struct client *c)
 {
     struct upstream *up = c->up;
-    bool reusable = llhttp_should_keep_alive(&up->parser) &&
+    bool reusable = llhttp_should_keep_alive(&up->parser) && !up->spoilt &&
                     evbuffer_get_length(bufferevent_get_input(up->bev)) == 0;
     client_response_done(c, reusable);
 }

@@ -13,6 +13,7 @@
  *   /slow/MS answers after MS ms         /stall      head, 5 of 10 bytes, then silence
  *   /stall/N Content-Length N, N/2 bytes, then silence
  *   /counted/N  N bytes, Content-Length, byte i being 'a' + i % 23 (order and loss show)
+ *   /late-204   a 204 announcing 4 bytes of body, which come 200 ms later (they may not)
  *   /close   closes without answering    /cut/N      Content-Length N, N/2 bytes, close
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
@@ -263,6 +264,10 @@ static bool serve(struct conn *c)
                 return false;
             sent += (long)take;
         }
+    } else if (strcmp(path, "/late-204") == 0) {
+        write_all(c->fd, "HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\n", 46);
+        usleep(200000);
+        write_all(c->fd, "204\n", 4);
     } else if (strcmp(path, "/stall") == 0) {
         write_all(c->fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 44);
         sleep(10);

@@ -440,6 +440,16 @@ static void a_204_goes_out_without_content_length_or_body(void **state)
     assert_int_equal(r.status, 200);              /* not the 204's body read as a response */
     assert_non_null(resp_header(&r, "x-origin")); /* an origin's whole answer */
     resp_free(&r);
+    /* The announced body comes after the head: that origin connection must not be reused, or
+     * the next request would read it as its response. */
+    conn_send(c, "GET /late-204 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    conn_send(c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
     conn_close(c);
 }
 

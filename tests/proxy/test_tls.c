@@ -931,7 +931,8 @@ static void ticket_keys_rotate_and_the_previous_one_still_opens(void **state)
 }
 
 /* A TLS 1.2 client without tickets resumes its session by ID, before a SIGHUP and after it,
- * although the reload makes every server context (and so OpenSSL's own cache) anew. */
+ * although the reload makes every server context (and so OpenSSL's own cache) anew, and after
+ * closing without a close_notify. */
 static void sessions_resumed_by_id_survive_a_sighup(void **state)
 {
     (void)state;
@@ -947,6 +948,21 @@ static void sessions_resumed_by_id_survive_a_sighup(void **state)
     assert_true(id_len > 0); /* a session ID, no ticket */
     assert_true(resumes_with(ctx, port, sess, NULL));
     reload();
+    assert_true(resumes_with(ctx, port, sess, NULL));
+    /* A client that just closes its socket, no close_notify (many do), keeps its session too. */
+    struct tls t = {.fd = -1};
+    assert_true(tcp_connect(port, &t));
+    t.ssl = SSL_new(ctx);
+    SSL_set_session(t.ssl, sess);
+    SSL_set_fd(t.ssl, t.fd);
+    assert_int_equal(SSL_connect(t.ssl), 1);
+    assert_true(SSL_session_reused(t.ssl));
+    SSL_set_quiet_shutdown(t.ssl, 1); /* the client side keeps it: nothing is sent */
+    SSL_shutdown(t.ssl);
+    close(t.fd);
+    t.fd = -1;
+    sleep_ms(300); /* gslbd reads the end of the stream */
+    tls_close(&t);
     assert_true(resumes_with(ctx, port, sess, NULL));
     SSL_SESSION_free(sess);
     SSL_CTX_free(ctx);
