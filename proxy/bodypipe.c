@@ -63,9 +63,7 @@ static void body_pipe_event_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (fd == bufferevent_getfd(up->bev)) {
-        ADD(c->w->proxy->metrics.upstream_errors, 1);
-        upstream_report(c, true);
-        client_fail(c, 504, "the origin stopped sending");
+        upstream_fail(c, 504, "the origin stopped sending");
     } else {
         ADD(c->w->proxy->metrics.slow_clients, 1); /* it stopped reading */
         client_gone(c);
@@ -164,9 +162,7 @@ static bool body_pipe_pump(struct client *c)
                 /* Maybe only the pipe is full: the client's progress brings us back. */
                 event_del(up->pipe_in_ev);
             } else { /* closed (or reset) before the end of the body */
-                ADD(c->w->proxy->metrics.upstream_errors, 1);
-                upstream_report(c, true);
-                client_fail(c, 502, "the origin closed the connection mid-response");
+                upstream_fail(c, 502, "the origin closed the connection mid-response");
                 return false;
             }
         }

@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/uio.h>
 #include <time.h>
 
 #include "common/log.h"
@@ -433,23 +432,9 @@ void client_write_head(struct client *c, size_t len)
 
 void client_send_head_and(struct client *c, const char *body, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    const char *head = c->w->scratch.p;
-    size_t head_len = c->head_pending;
-    ssize_t n = 0;
+    struct iovec iov[2] = {{c->w->scratch.p, c->head_pending}, {(void *)(uintptr_t)body, len}};
     c->head_pending = 0;
-    if (evbuffer_get_length(out) == 0) {
-        struct iovec iov[2] = {{(void *)(uintptr_t)head, head_len}, {(void *)(uintptr_t)body, len}};
-        n = writev(bufferevent_getfd(c->bev), iov, 2);
-        if (n < 0)
-            n = 0; /* an error stays for the queued write */
-    }
-    size_t sent = (size_t)n;
-    if (sent < head_len)
-        evbuffer_add(out, head + sent, head_len - sent);
-    size_t body_sent = sent > head_len ? sent - head_len : 0;
-    if (body_sent < len)
-        evbuffer_add(out, body + body_sent, len - body_sent);
+    bev_write_through_iov(c->bev, iov, 2);
 }
 
 void client_flush(struct client *c)

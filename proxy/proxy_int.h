@@ -337,7 +337,9 @@ bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *ad
  * costs one writev; a queued one also two epoll_ctl calls (arming the write event, disarming it
  * once drained), which is most of what a small response costs. */
 void bev_write_through(struct bufferevent *bev, struct evbuffer *data);
-/* The same for <len> bytes at <data>. */
+/* The same for <n_iov> buffers, in order (valid only for the call), and for <len> bytes at
+ * <data>. */
+void bev_write_through_iov(struct bufferevent *bev, struct iovec *iov, int n_iov);
 void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len);
 /* Plain socket bufferevents that outlive their connection, so that a worker does not make and
  * free one per accepted client: new, parked (socket closed, everything reset) and reused for
@@ -555,6 +557,9 @@ void upstream_tls_sessions_free(struct wsnap *ws);
 int upstream_tls_session_new_cb(SSL *ssl, SSL_SESSION *sess);
 /* Passive checks: the outcome of a request to the client's current origin. */
 void upstream_report(struct client *c, bool failure);
+/* The origin failed the request once it was under way: counted and reported against it, and the
+ * client answered <status> with <message> (or cut, if its response had started). */
+void upstream_fail(struct client *c, int status, const char *message);
 /* The whole request is with the origin: start the response clocks. */
 void upstream_request_sent(struct client *c);
 /* Moves request body bytes to the origin, with backpressure on the client. */

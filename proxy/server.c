@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,16 +117,27 @@ void bev_write_through(struct bufferevent *bev, struct evbuffer *data)
         evbuffer_add_buffer(out, data);
 }
 
-void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len)
+void bev_write_through_iov(struct bufferevent *bev, struct iovec *iov, int n_iov)
 {
     struct evbuffer *out = bufferevent_get_output(bev);
     ssize_t n = 0;
-    if (evbuffer_get_length(out) == 0)
-        n = send(bufferevent_getfd(bev), data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0)
-        n = 0; /* an error stays for the queued write */
-    if ((size_t)n < len)
-        evbuffer_add(out, (const char *)data + n, len - (size_t)n);
+    if (evbuffer_get_length(out) == 0) {
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+        n = sendmsg(bufferevent_getfd(bev), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    size_t sent = n > 0 ? (size_t)n : 0; /* an error stays for the queued write */
+    for (int i = 0; i < n_iov; i++) {
+        size_t skip = sent < iov[i].iov_len ? sent : iov[i].iov_len;
+        sent -= skip;
+        if (skip < iov[i].iov_len)
+            evbuffer_add(out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+    }
+}
+
+void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len)
+{
+    struct iovec iov = {(void *)(uintptr_t)data, len};
+    bev_write_through_iov(bev, &iov, 1);
 }
 
 /* libevent writes what is queued only while writing is enabled, and enabling it arms the write

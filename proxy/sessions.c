@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/hash.h"
 #include "proxy/proxy_int.h"
 
 #define SESSION_SLOTS 8192
@@ -28,9 +29,12 @@ static struct session_slot table[SESSION_SLOTS];
 
 static struct session_slot *slot_of(const unsigned char *id, unsigned int len)
 {
-    uint32_t h = 2166136261u; /* FNV-1a: IDs are random already, this only folds them */
-    for (unsigned int i = 0; i < len; i++)
-        h = (h ^ id[i]) * 16777619u;
+    uint64_t h = len;
+    for (unsigned int i = 0; i < len; i += 8) { /* IDs are random already: this only folds them */
+        uint64_t word = 0;
+        memcpy(&word, id + i, len - i < 8 ? len - i : 8);
+        h = hash_mix64(h ^ word);
+    }
     return &table[h % SESSION_SLOTS];
 }
 

@@ -657,6 +657,13 @@ void upstream_report(struct client *c, bool failure)
              (long long)(until - proxy_now_ms()), cfg->passive_failures);
 }
 
+void upstream_fail(struct client *c, int status, const char *message)
+{
+    ADD(c->w->proxy->metrics.upstream_errors, 1);
+    upstream_report(c, true);
+    client_fail(c, status, message);
+}
+
 /* The origin failed before a response byte: retry if the request can be replayed. */
 static void upstream_failed_early(struct client *c, bool connected)
 {
@@ -757,9 +764,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
-        ADD(c->w->proxy->metrics.upstream_errors, 1);
-        upstream_report(c, true);
-        client_fail(c, 504, "the origin stopped sending");
+        upstream_fail(c, 504, "the origin stopped sending");
         return;
     }
     /* EOF or error after connecting: the origin may have the request, even on a pooled
@@ -775,7 +780,5 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     /* Cut mid-response: cut the client too, never a complete-looking response. */
-    ADD(c->w->proxy->metrics.upstream_errors, 1);
-    upstream_report(c, true);
-    client_fail(c, 502, "the origin closed the connection mid-response");
+    upstream_fail(c, 502, "the origin closed the connection mid-response");
 }

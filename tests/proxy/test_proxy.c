@@ -423,32 +423,33 @@ static void relays_interim_responses_as_interim(void **state)
     conn_close(c);
 }
 
+/* Sends <raw> on <c> and reads the response into <r>; returns its status. */
+static int exchange(struct conn *c, const char *raw, struct resp *r)
+{
+    conn_send(c, raw);
+    assert_true(conn_response(c, r, false));
+    return r->status;
+}
+
 /* A 204 carries no body and no Content-Length (the test origin sends both): the client gets
  * neither, and its next request is answered on the same connection. */
 static void a_204_goes_out_without_content_length_or_body(void **state)
 {
     (void)state;
+    static const char next[] = "GET /a HTTP/1.1\r\nHost: a\r\n\r\n";
     struct conn *c = conn_open(gslbd.port);
     struct resp r;
-    conn_send(c, "GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_true(conn_response(c, &r, false));
-    assert_int_equal(r.status, 204);
+    assert_int_equal(exchange(c, "GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 204);
     assert_null(resp_header(&r, "content-length"));
     resp_free(&r);
-    conn_send(c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_true(conn_response(c, &r, false));
-    assert_int_equal(r.status, 200);              /* not the 204's body read as a response */
+    assert_int_equal(exchange(c, next, &r), 200); /* not the 204's body read as a response */
     assert_non_null(resp_header(&r, "x-origin")); /* an origin's whole answer */
     resp_free(&r);
     /* The announced body comes after the head: that origin connection must not be reused, or
      * the next request would read it as its response. */
-    conn_send(c, "GET /late-204 HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_true(conn_response(c, &r, false));
-    assert_int_equal(r.status, 204);
+    assert_int_equal(exchange(c, "GET /late-204 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 204);
     resp_free(&r);
-    conn_send(c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_true(conn_response(c, &r, false));
-    assert_int_equal(r.status, 200);
+    assert_int_equal(exchange(c, next, &r), 200);
     resp_free(&r);
     conn_close(c);
 }
