@@ -49,6 +49,7 @@ static const char usage_text[] =
     "  --trusted-proxies CIDR,... peers whose X-Forwarded-For / PROXY header is believed (none)\n"
     "  --forwarded-header yes|no  also send RFC 7239 Forwarded (no)\n"
     "  --splice yes|no            large plain bodies origin -> client by splice() (yes)\n"
+    "  --defer-accept yes|no      accept a client once its first bytes came (yes)\n"
     "  --workers N                event loops (0: one per core)\n"
     "  --log-level err|warn|info|debug\n"
     "  admin console: --admin-listen ADDR:PORT (127.0.0.1:9090; empty disables; anything but\n"

@@ -38,17 +38,23 @@ def memory(pids):
     return total["Rss"], total["Pss"], total["Private_Dirty"]
 
 
-def accept_queue(port):
-    """Connections waiting in the accept queue of the listener on <port> (0 if none)."""
-    queued = 0
+def not_accepted(port):
+    """Connections to <port> the proxy has yet to accept: in its listener's accept queue, or
+    held back by the kernel (SYN_RECV) until they send something or a second has passed, when
+    the listener defers accepting (TCP_DEFER_ACCEPT, gslbd's default)."""
+    waiting = 0
     with open("/proc/net/tcp") as f:
         next(f)
         for line in f:
             fields = line.split()
             local, state, queues = fields[1], fields[3], fields[4]
-            if state == "0A" and int(local.split(":")[1], 16) == port:
-                queued += int(queues.split(":")[1], 16)
-    return queued
+            if int(local.split(":")[1], 16) != port:
+                continue
+            if state == "0A":
+                waiting += int(queues.split(":")[1], 16)
+            elif state == "03":
+                waiting += 1
+    return waiting
 
 
 def read_response(sock, deadline):
@@ -126,7 +132,7 @@ def main():
                 status = read_response(s, min(deadline, time.monotonic() + 5))
                 if status != 200:
                     raise RuntimeError(f"status {status} on connection {len(socks)}")
-        while accept_queue(args.port) > 0:
+        while not_accepted(args.port) > 0:
             if time.monotonic() > deadline:
                 raise RuntimeError("the proxy did not accept every connection")
             time.sleep(0.05)

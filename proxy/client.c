@@ -182,6 +182,7 @@ static void client_tls_bev_free(struct bufferevent *bev)
     bufferevent_free(bev);
 }
 
+/* A plain client's socket is closed already (or parked): its bufferevent never closes it. */
 static void client_free(struct client *c)
 {
     if (c->bev && c->tls)
@@ -239,7 +240,10 @@ void client_close(struct client *c)
         w->spare = c;
         w->n_spare++;
     } else {
+        evutil_socket_t fd = c->tls ? -1 : bufferevent_getfd(c->bev);
         client_free(c);
+        if (fd >= 0)
+            evutil_closesocket(fd);
     }
     atomic_fetch_sub(&w->proxy->connections, 1);
     atomic_fetch_sub_explicit(&w->proxy->metrics.connections_active, 1, memory_order_relaxed);
@@ -1125,6 +1129,8 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     reader_enable(&c->rd); /* writing: on from the start, or (a reused one) as output is queued */
     c->state = C_IDLE;
     client_timer_arm(c, T_HEADER);
+    if (w->deferring && !c->tls) /* the request is most likely there: read it now */
+        reader_read_now(&c->rd);
 }
 
 void client_shutdown_all(struct worker *w)

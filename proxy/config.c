@@ -23,6 +23,7 @@ void proxy_config_defaults(struct proxy_config *cfg)
     cfg->shutdown_timeout_ms = 30000;
     cfg->tls_ticket_rotate_ms = 3600 * 1000;
     cfg->splice_bodies = true;
+    cfg->defer_accept = true;
     cfg->max_header_bytes = 64 * 1024;
     cfg->max_headers = 100;
     cfg->max_connections = 10000;
@@ -167,6 +168,8 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
         rc = boolean(value, &cfg->forwarded_header);
     } else if (strcmp(key, "splice") == 0) {
         rc = boolean(value, &cfg->splice_bodies);
+    } else if (strcmp(key, "defer-accept") == 0) {
+        rc = boolean(value, &cfg->defer_accept);
     } else if (strcmp(key, "max-header-size") == 0) {
         rc = size_bytes(value, &size);
         if (rc == 0 && (size < 1024 || size > 1024 * 1024))

@@ -259,6 +259,7 @@ struct worker {
     struct event_base *base;
     struct evdns_base *dns;
     struct worker_listener listeners[PROXY_MAX_LISTEN];
+    bool deferring;              /* the listeners have TCP_DEFER_ACCEPT on */
     struct event *accept_resume; /* after running out of descriptors */
     struct event *wakeup;        /* shutdown requests from other threads, through <wake_fds> */
     int wake_fds[2];
@@ -342,8 +343,10 @@ void bev_write_through(struct bufferevent *bev, struct evbuffer *data);
 void bev_write_through_iov(struct bufferevent *bev, struct iovec *iov, int n_iov);
 void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len);
 /* Plain socket bufferevents that outlive their connection, so that a worker does not make and
- * free one per accepted client: new, parked (socket closed, everything reset) and reused for
- * another socket. A reused one enables writing when something is first queued on it. */
+ * free one per accepted client: new, parked (socket closed, buffers emptied, callbacks and
+ * watermarks cleared; timeouts are the next user's to set) and reused for another socket. A
+ * reused one enables writing when something is first queued on it. Freeing one never closes its
+ * socket: its owner does, as parking does. */
 struct bufferevent *bev_plain_new(struct event_base *base, evutil_socket_t fd);
 void bev_plain_park(struct bufferevent *bev);
 void bev_plain_reuse(struct bufferevent *bev, evutil_socket_t fd);
@@ -396,6 +399,7 @@ struct sock_reader {
     struct evbuffer_cb_entry *drained_cb; /* on the input while suspended at <high_water> */
     size_t high_water;                    /* input bytes at which reading pauses */
     bool own, enabled, suspended, bulk;
+    bool timed; /* the event remembers the timeout it was last added with */
 };
 
 /* Starts on <bev>, passing every call on to it, with no timeout set. */
@@ -415,6 +419,9 @@ void reader_disable(struct sock_reader *r);
 bool reader_enabled(const struct sock_reader *r);
 /* The next read takes at most 16 KiB (a new message starts), however large the last ones were. */
 void reader_read_small(struct sock_reader *r);
+/* Reads now, as if the socket had become readable (an enabled plain reader only): the read
+ * callback may close the connection. */
+void reader_read_now(struct sock_reader *r);
 /* Sets the read timeout, counted from the last read, unless it is set already. */
 void reader_set_timeout(struct sock_reader *r, const struct timeval *timeout);
 /* Sets it and counts it from now. */

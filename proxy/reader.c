@@ -29,16 +29,17 @@ static bool reader_pending(const struct sock_reader *r)
 /* Adds the event when it should be pending (it never is when this is called) or deletes it. A
  * persistent event remembers the last timeout it was added with, and event_add() without one
  * neither clears it nor does event_del(): the next readiness would schedule it again. So with no
- * timeout the event is assigned afresh first. */
+ * timeout an event that remembers one is assigned afresh first. */
 static void reader_arm(struct sock_reader *r)
 {
     if (!reader_pending(r)) {
         event_del(r->ev);
         return;
     }
-    if (r->timeout == NULL)
+    if (r->timeout == NULL && r->timed)
         event_assign(r->ev, event_get_base(r->ev), event_get_fd(r->ev), EV_READ | EV_PERSIST,
                      reader_event_cb, r);
+    r->timed = r->timeout != NULL;
     event_add(r->ev, r->timeout);
 }
 
@@ -142,11 +143,13 @@ void reader_take_over(struct sock_reader *r, struct event_base *base)
         r->ev = event_new(base, fd, EV_READ | EV_PERSIST, reader_event_cb, r);
     else
         event_assign(r->ev, base, fd, EV_READ | EV_PERSIST, reader_event_cb, r);
+    r->timed = false;
     r->enabled = (bufferevent_get_enabled(r->bev) & EV_READ) != 0;
-    if (r->enabled)
-        bufferevent_disable(r->bev, EV_READ);
     r->own = true;
-    reader_arm(r);
+    if (r->enabled) {
+        bufferevent_disable(r->bev, EV_READ);
+        reader_arm(r);
+    } /* else the event, assigned just now, is not pending */
 }
 
 /* Stops reading for ourselves; the bufferevent is as libevent left it. */
@@ -220,6 +223,11 @@ void reader_set_write_timeout(struct sock_reader *r, const struct timeval *timeo
     bufferevent_set_timeouts(r->bev, r->own ? NULL : r->timeout, timeout);
 }
 
+void reader_read_now(struct sock_reader *r)
+{
+    reader_event_cb(event_get_fd(r->ev), EV_READ, r); /* may free what <r> is part of */
+}
+
 void reader_read_small(struct sock_reader *r)
 {
     r->bulk = false;
@@ -243,8 +251,11 @@ void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout
          * event_remove_timer() would let the stale timeout through; start afresh. */
         event_del(r->ev);
         reader_arm(r);
-    } else if (reader_pending(r) && timeout)
+    } else if (reader_pending(r) && timeout) {
         event_add(r->ev, timeout);
-    else if (reader_pending(r)) /* event_add() with no timeout would keep the old one */
+        r->timed = true;
+    } else if (reader_pending(r)) { /* event_add() with no timeout would keep the old one */
         event_remove_timer(r->ev);
+        r->timed = false;
+    }
 }

@@ -153,7 +153,7 @@ static void bev_output_kick_cb(struct evbuffer *out, const struct evbuffer_cb_in
 
 struct bufferevent *bev_plain_new(struct event_base *base, evutil_socket_t fd)
 {
-    struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = bufferevent_socket_new(base, fd, 0);
     if (bev)
         evbuffer_add_cb(bufferevent_get_output(bev), bev_output_kick_cb, bev);
     return bev;
@@ -169,20 +169,21 @@ static void bev_plain_freeze(struct bufferevent *bev)
 
 void bev_plain_park(struct bufferevent *bev)
 {
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    short enabled = bufferevent_get_enabled(bev); /* only those can be pending */
+    if (enabled)
+        bufferevent_disable(bev, enabled);
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-    bufferevent_set_timeouts(bev, NULL, NULL);
     bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
     /* Thawed first: draining a frozen output fails, and what a client left unsent would go to
-     * the next one. */
-    bufferevent_setfd(bev, -1);
+     * the next one. The socket stays set, closed and disabled, until the next reuse sets its
+     * successor: setfd costs two event_del() and two event_assign(). */
     struct evbuffer *in = bufferevent_get_input(bev), *out = bufferevent_get_output(bev);
+    evbuffer_unfreeze(in, 0);
+    evbuffer_unfreeze(out, 1);
     evbuffer_drain(in, evbuffer_get_length(in));
     evbuffer_drain(out, evbuffer_get_length(out));
     bev_plain_freeze(bev);
-    if (fd >= 0)
-        evutil_closesocket(fd);
+    evutil_closesocket(bufferevent_getfd(bev));
 }
 
 void bev_plain_reuse(struct bufferevent *bev, evutil_socket_t fd)
@@ -332,6 +333,20 @@ static void listeners_close(struct worker *w)
     w->accept_resume = NULL;
 }
 
+/* TCP_DEFER_ACCEPT: the kernel hands a connection over once its first bytes came, so that the
+ * request is read at accept, with no wake-up of its own; one silent for a second (the first
+ * SYN-ACK retransmission) is handed over all the same, to meet the header timeout. */
+static void listeners_defer(struct worker *w)
+{
+    int seconds = w->cfg->defer_accept ? 1 : 0;
+    for (int i = 0; i < PROXY_MAX_LISTEN; i++) {
+        if (w->listeners[i].ev)
+            setsockopt(w->listeners[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds,
+                       sizeof(seconds));
+    }
+    w->deferring = w->cfg->defer_accept;
+}
+
 static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -409,6 +424,8 @@ static void worker_config_refresh(struct worker *w)
         publish_obj_release(&w->live->obj);
     w->live = fresh;
     w->cfg = &fresh->cfg;
+    if (w->deferring != w->cfg->defer_accept)
+        listeners_defer(w);
     const int ms[TO_COUNT] = {
         [T_KEEPALIVE] = w->cfg->keepalive_timeout_ms,
         [T_HEADER] = w->cfg->client_header_timeout_ms,
@@ -496,6 +513,7 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
         l->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
         event_add(l->ev, NULL);
     }
+    listeners_defer(w);
     w->accept_resume = evtimer_new(w->base, accept_resume_cb, w);
     return 0;
 }

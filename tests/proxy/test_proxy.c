@@ -861,12 +861,17 @@ static void times_out_slow_heads_and_idle_keepalives(void **state)
     conn_close(c);
 }
 
+/* Half the idle clients say nothing (the kernel keeps those until they speak or a second has
+ * passed: defer-accept), half sent the start of a head (gslbd holds those). */
 static void idle_connections_never_block_new_clients(void **state)
 {
     (void)state;
     struct conn *idle[300];
-    for (int i = 0; i < 300; i++)
+    for (int i = 0; i < 300; i++) {
         idle[i] = conn_open(gslbd.port);
+        if (i % 2)
+            conn_send(idle[i], "GET / HTTP/1.1\r\n");
+    }
     int status;
     char *body = get_from("8.8.8.8", "a", "/", &status);
     assert_int_equal(status, 200);
@@ -1083,10 +1088,13 @@ static void refuses_clients_beyond_the_connection_limit(void **state)
     const char *extra[] = {"--max-connections", "5", "--metrics-listen", "", NULL};
     struct proc d = gslbd_start(extra);
     struct conn *held[5];
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 5; i++) {
         held[i] = conn_open(d.port);
+        conn_send(held[i], "GET / HTTP/1.1\r\n"); /* accepted now, not in a second */
+    }
     sleep_ms(100);
     struct conn *c = conn_open(d.port);
+    conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     struct resp r;
     assert_true(conn_response(c, &r, false));
     assert_int_equal(r.status, 503);
@@ -1097,6 +1105,55 @@ static void refuses_clients_beyond_the_connection_limit(void **state)
     sleep_ms(100);
     assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
     resp_free(&r);
+    gslbd_stop(&d);
+}
+
+/* With defer-accept (the default) a client that connects and says nothing waits in the kernel,
+ * not among max-connections, until it speaks or a second has passed; then it is served as any
+ * other. "defer-accept no" (here applied by SIGHUP) takes silent clients at once. */
+static void silent_clients_wait_in_the_kernel_until_they_speak(void **state)
+{
+    (void)state;
+    static const char get[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    char conf[160];
+    snprintf(conf, sizeof(conf), "%s/defer.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fprintf(f, "max-connections 2\n");
+    fclose(f);
+    const char *extra[] = {"--config", conf, "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    struct conn *silent[2] = {conn_open(d.port), conn_open(d.port)};
+    sleep_ms(200);
+    struct resp r;
+    assert_int_equal(request(d.port, get, &r), 200); /* the silent ones do not count yet */
+    resp_free(&r);
+    int status = 200;
+    for (int64_t start = now_ms(); status == 200 && now_ms() - start < 5000;) {
+        sleep_ms(100);
+        status = request(d.port, get, &r);
+        resp_free(&r);
+    }
+    assert_int_equal(status, 503); /* handed over: they count now */
+    sleep_ms(200);
+    conn_send(silent[0], get);
+    assert_true(conn_response(silent[0], &r, false));
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    conn_close(silent[0]);
+    conn_close(silent[1]);
+
+    f = fopen(conf, "w");
+    fprintf(f, "max-connections 2\ndefer-accept no\n");
+    fclose(f);
+    kill(d.pid, SIGHUP);
+    sleep_ms(400);
+    silent[0] = conn_open(d.port);
+    silent[1] = conn_open(d.port);
+    sleep_ms(200);
+    assert_int_equal(request(d.port, get, &r), 503); /* taken at once, they count */
+    resp_free(&r);
+    conn_close(silent[0]);
+    conn_close(silent[1]);
     gslbd_stop(&d);
 }
 
@@ -1642,6 +1699,7 @@ int main(void)
         cmocka_unit_test(writes_one_access_log_line_per_request),
         cmocka_unit_test(applies_a_committed_topology_change_within_a_second),
         cmocka_unit_test(refuses_clients_beyond_the_connection_limit),
+        cmocka_unit_test(silent_clients_wait_in_the_kernel_until_they_speak),
         cmocka_unit_test_teardown(raises_the_open_file_limit_for_max_connections,
                                   files_limit_restore),
         cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
