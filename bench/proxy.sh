@@ -25,7 +25,9 @@
 # gslbd's --max-idle-per-origin alike; more than CONNS, so neither reconnects under load; HAProxy
 # keeps every idle one), GSLBD_FLAGS (more gslbd flags), SKIP_IR=1 (no callgrind phase),
 # PHASES ("load ir idle": which phases run, e.g. PHASES=idle alone; the routing check always
-# runs), IDLE_CONNS (2000, at most 4000: HAProxy's maxconn is 4096).
+# runs), IDLE_CONNS (2000, at most 4000: HAProxy's maxconn is 4096), PEER_DEFER=1 (nginx's
+# listener "deferred" and HAProxy's bind "defer-accept", which both leave off by default; gslbd
+# defers accepting unless GSLBD_FLAGS says --defer-accept no).
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -39,6 +41,7 @@ GSLBD_FLAGS=${GSLBD_FLAGS:-}
 SKIP_IR=${SKIP_IR:-0}
 PHASES=" ${PHASES:-load ir idle} "
 IDLE_CONNS=${IDLE_CONNS:-2000}
+PEER_DEFER=${PEER_DEFER:-0}
 CITY=$(realpath "${GSLB_GEOIP_DIR:-data/geoip}/GeoLite2-City.mmdb")
 HERE=$(cd "$(dirname "$0")" && pwd)
 LUA=$HERE/proxy.lua
@@ -289,7 +292,7 @@ http {
     upstream us_east { server 127.0.0.1:${ORIGIN_PORT[us-east]}; keepalive $POOL; keepalive_requests 1000000; }
     upstream ap_southeast { server 127.0.0.1:${ORIGIN_PORT[ap-southeast]}; keepalive $POOL; keepalive_requests 1000000; }
     server {
-        listen 127.0.0.1:${PROXY_PORT[nginx]};
+        listen 127.0.0.1:${PROXY_PORT[nginx]}$([ "$PEER_DEFER" = 1 ] && echo " deferred");
         location / {
             proxy_pass http://\$region;
             proxy_http_version 1.1;
@@ -323,7 +326,7 @@ defaults
     # Idle origin connections are shared between clients, as gslbd's and nginx's pools are.
     http-reuse always
 frontend fe
-    bind 127.0.0.1:${PROXY_PORT[haproxy]}
+    bind 127.0.0.1:${PROXY_PORT[haproxy]}$([ "$PEER_DEFER" = 1 ] && echo " defer-accept")
     use_backend %[req.hdr_ip(x-forwarded-for,-1),map_ip($tmp/haproxy.map,eu_west)]
     default_backend eu_west
 backend eu_west
@@ -616,7 +619,8 @@ if has_phase load || has_phase ir; then
     echo "Load: wrk -t1 -c$CONNS -d${DURATION}s per run, median of $ROUNDS rounds, proxy" \
         "pinned to CPU 1 and wrk + origins to CPU 0 (PIN=$PIN).$(has_phase ir &&
             echo " Instructions: callgrind over $IR_REQUESTS sequential curl requests, minus a" \
-                "run without requests.")"
+                "run without requests.")$([ "$PEER_DEFER" = 1 ] &&
+            echo " nginx and HAProxy defer accepting too (PEER_DEFER=1).")"
     echo
     awk -v scenarios="${SCENARIOS[*]}" '
         function median(list,    a, n, i, j, t) {
