@@ -3,10 +3,11 @@
  *
  * OpenSSL's own session cache belongs to one SSL_CTX, and a SIGHUP makes every context anew: all
  * sessions kept by ID were lost with each reload. Here they are kept serialized (i2d) in one
- * direct-mapped table of SESSION_SLOTS slots, hashed by ID: a new session takes its slot over
- * from whatever was there, so the table never grows, and an entry past its timeout is dropped
- * when asked for. TLS 1.3 sessions are not kept: they resume by stateless ticket. One mutex,
- * taken once per full handshake that makes a session and once per resumption attempt by ID. */
+ * table of SESSION_SETS sets of SESSION_WAYS slots, the set chosen by a hash of the ID: a new
+ * session takes an empty slot of its set, else the one that expires first, so the table never
+ * grows, and an entry past its timeout is dropped when asked for. TLS 1.3 sessions are not kept:
+ * they resume by stateless ticket. One mutex, taken once per full handshake that makes a session
+ * and once per resumption attempt by ID. */
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -14,7 +15,8 @@
 #include "common/hash.h"
 #include "proxy/proxy_int.h"
 
-#define SESSION_SLOTS 8192
+#define SESSION_SETS 8192
+#define SESSION_WAYS 2 /* 16,384 sessions in all */
 
 struct session_slot {
     unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
@@ -25,9 +27,9 @@ struct session_slot {
 };
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct session_slot table[SESSION_SLOTS];
+static struct session_slot table[SESSION_SETS][SESSION_WAYS];
 
-static struct session_slot *slot_of(const unsigned char *id, unsigned int len)
+static struct session_slot *set_of(const unsigned char *id, unsigned int len)
 {
     uint64_t h = len;
     for (unsigned int i = 0; i < len; i += 8) { /* IDs are random already: this only folds them */
@@ -35,7 +37,33 @@ static struct session_slot *slot_of(const unsigned char *id, unsigned int len)
         memcpy(&word, id + i, len - i < 8 ? len - i : 8);
         h = hash_mix64(h ^ word);
     }
-    return &table[h % SESSION_SLOTS];
+    return table[h % SESSION_SETS];
+}
+
+/* The slot of <set> that holds the session with this ID, or NULL. */
+static struct session_slot *slot_find(struct session_slot *set, const unsigned char *id,
+                                      unsigned int len)
+{
+    for (int i = 0; i < SESSION_WAYS; i++) {
+        if (set[i].id_len == len && memcmp(set[i].id, id, len) == 0)
+            return &set[i];
+    }
+    return NULL;
+}
+
+/* Where a new session with this ID goes: its own slot, an empty one, or the soonest to expire. */
+static struct session_slot *slot_for_new(struct session_slot *set, const unsigned char *id,
+                                         unsigned int len)
+{
+    struct session_slot *victim = slot_find(set, id, len);
+    if (victim)
+        return victim;
+    victim = &set[0];
+    for (int i = 0; i < SESSION_WAYS && victim->id_len != 0; i++) {
+        if (set[i].id_len == 0 || set[i].expires < victim->expires)
+            victim = &set[i];
+    }
+    return victim;
 }
 
 static void slot_clear(struct session_slot *s)
@@ -61,7 +89,7 @@ static int session_new_cb(SSL *ssl, SSL_SESSION *sess)
         return 0;
     i2d_SSL_SESSION(sess, &p);
     pthread_mutex_lock(&table_lock);
-    struct session_slot *s = slot_of(id, id_len);
+    struct session_slot *s = slot_for_new(set_of(id, id_len), id, id_len);
     slot_clear(s);
     memcpy(s->id, id, id_len);
     s->id_len = id_len;
@@ -80,8 +108,8 @@ static SSL_SESSION *session_get_cb(SSL *ssl, const unsigned char *id, int len, i
     if (len <= 0 || len > SSL_MAX_SSL_SESSION_ID_LENGTH)
         return NULL;
     pthread_mutex_lock(&table_lock);
-    struct session_slot *s = slot_of(id, (unsigned int)len);
-    if (s->id_len == (unsigned int)len && memcmp(s->id, id, (size_t)len) == 0) {
+    struct session_slot *s = slot_find(set_of(id, (unsigned int)len), id, (unsigned int)len);
+    if (s) {
         const unsigned char *p = s->der;
         if (s->expires > time(NULL))
             sess = d2i_SSL_SESSION(NULL, &p, s->der_len);
@@ -100,8 +128,8 @@ static void session_remove_cb(SSL_CTX *ctx, SSL_SESSION *sess)
     if (id_len == 0 || id_len > SSL_MAX_SSL_SESSION_ID_LENGTH)
         return;
     pthread_mutex_lock(&table_lock);
-    struct session_slot *s = slot_of(id, id_len);
-    if (s->id_len == id_len && memcmp(s->id, id, id_len) == 0)
+    struct session_slot *s = slot_find(set_of(id, id_len), id, id_len);
+    if (s)
         slot_clear(s);
     pthread_mutex_unlock(&table_lock);
 }
