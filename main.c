@@ -44,6 +44,8 @@ static const char usage_text[] =
     "                             repeatable: the client's SNI name picks one; SIGHUP reads\n"
     "                             them again); a DER OCSP response in CERT.ocsp is stapled\n"
     "  --origin-ca-file PEM       CAs for \"tls\" origins (the system's); SIGHUP reads it again\n"
+    "  --tls-ticket-key-file PATH session ticket keys shared with other machines (none: our\n"
+    "                             own, rotated); SIGHUP reads it again\n"
     "  --metrics-listen ADDR:PORT Prometheus /metrics (127.0.0.1:9100; empty disables)\n"
     "  --access-log PATH|-        (-, i.e. stderr); --access-log-format json|combined\n"
     "  --trusted-proxies CIDR,... peers whose X-Forwarded-For / PROXY header is believed (none)\n"

@@ -114,6 +114,11 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
             rc = -EINVAL;
         else
             snprintf(cfg->origin_ca_file, sizeof(cfg->origin_ca_file), "%s", value);
+    } else if (strcmp(key, "tls-ticket-key-file") == 0) {
+        if (strlen(value) >= sizeof(cfg->tls_ticket_key_file))
+            rc = -EINVAL;
+        else
+            snprintf(cfg->tls_ticket_key_file, sizeof(cfg->tls_ticket_key_file), "%s", value);
     } else if (strcmp(key, "listen") == 0 || strcmp(key, "listen-proxy-protocol") == 0 ||
                strcmp(key, "listen-tls") == 0) {
         if (cfg->n_listen == PROXY_MAX_LISTEN || strlen(value) >= sizeof(cfg->listen[0].address) ||

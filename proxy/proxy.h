@@ -40,9 +40,10 @@ struct proxy_config {
      * client's SNI name (the first when none matches). */
     char tls_cert[PROXY_MAX_CERTS][256], tls_key[PROXY_MAX_CERTS][256];
     size_t n_tls_cert, n_tls_key;
-    char origin_ca_file[256]; /* CAs for origins with "tls": PEM file; "": the system's */
-    char metrics_listen[128]; /* "" disables the metrics listener */
-    char access_log[512];     /* path, "-" for stderr, "" for none */
+    char origin_ca_file[256];      /* CAs for origins with "tls": PEM file; "": the system's */
+    char tls_ticket_key_file[256]; /* ticket keys shared by machines; "": our own, rotated */
+    char metrics_listen[128];      /* "" disables the metrics listener */
+    char access_log[512];          /* path, "-" for stderr, "" for none */
     enum proxy_log_format access_log_format;
     struct ip_cidr
         trusted[PROXY_MAX_TRUSTED]; /* peers whose X-Forwarded-For / PROXY header count */

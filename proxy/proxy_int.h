@@ -365,14 +365,18 @@ int ocsp_staple_load(SSL_CTX *ctx, const char *cert_path, char *err, size_t errl
  * process's table, which outlives the contexts a SIGHUP replaces. */
 void sessions_use(SSL_CTX *ctx);
 
-/* ---- tickets.c: TLS session ticket keys, rotated ---- */
+/* ---- tickets.c: TLS session ticket keys, rotated, or shared from a file ---- */
 
-/* Makes the server context <ctx> seal and open session tickets with the process's key ring, and
+/* Makes the server context <ctx> seal and open session tickets with the process's keys, and
  * sets its session timeout to two periods of <period_ms> (in whole seconds, at least one). */
 int tickets_use(SSL_CTX *ctx, int period_ms);
-/* From now on the ring's sealing key is replaced every <period_ms>: called once every context of
- * a configuration has been made with tickets_use(). */
-void tickets_rotate_every(int period_ms);
+/* The keys of a tls-ticket-key-file, or NULL with the path, line and reason in <err>. */
+struct ticket_keys *tickets_read(const char *path, char *err, size_t errlen);
+void tickets_free(struct ticket_keys *keys);
+/* From now on tickets are sealed with the first of <keys> (taken over) and opened with any, or,
+ * with NULL, by the process's own ring, whose sealing key is replaced every <period_ms>: called
+ * once every context of a configuration has been made with tickets_use(). */
+void tickets_set(struct ticket_keys *keys, int period_ms);
 
 /* ---- bodypipe.c: response bodies moved socket to socket with splice() ---- */
 

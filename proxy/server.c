@@ -694,13 +694,16 @@ static struct tls_contexts *tls_contexts_create(const struct proxy_config *cfg, 
     }
     struct tls_contexts *tls = xcalloc(1, sizeof(*tls));
     atomic_init(&tls->refs, 1);
+    struct ticket_keys *keys = NULL;
     if ((server && tls_server_setup(tls, cfg, err, errlen) != 0) ||
-        tls_origin_setup(tls, cfg, err, errlen) != 0) {
+        tls_origin_setup(tls, cfg, err, errlen) != 0 ||
+        (server && cfg->tls_ticket_key_file[0] &&
+         (keys = tickets_read(cfg->tls_ticket_key_file, err, errlen)) == NULL)) {
         tls_contexts_free(tls);
         return NULL;
     }
     if (server)
-        tickets_rotate_every(cfg->tls_ticket_rotate_ms);
+        tickets_set(keys, cfg->tls_ticket_rotate_ms);
     return tls;
 }
 
@@ -1127,6 +1130,8 @@ int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const cha
         live->cfg.n_tls_cert = running->cfg.n_tls_cert;
         live->cfg.n_tls_key = running->cfg.n_tls_key;
         live->cfg.tls_ticket_rotate_ms = running->cfg.tls_ticket_rotate_ms;
+        memcpy(live->cfg.tls_ticket_key_file, running->cfg.tls_ticket_key_file,
+               sizeof(live->cfg.tls_ticket_key_file));
         memcpy(live->cfg.origin_ca_file, running->cfg.origin_ca_file,
                sizeof(live->cfg.origin_ca_file));
         rc = -EINVAL;

@@ -9,9 +9,17 @@
  * which is what clients are told the ticket lives. A ticket under an older key, or one that
  * opened with a previous key, is answered with a full handshake or a fresh ticket. The ring is
  * not in any context, so the contexts a SIGHUP makes anew keep opening the tickets issued before
- * it. One mutex: taken once per handshake that issues or opens a ticket. */
+ * it. One mutex: taken once per handshake that issues or opens a ticket.
+ *
+ * Machines that share clients (DNS sends a client to any of them) share keys with
+ * tls-ticket-key-file instead: keys the operator makes and rotates, the same file on each, read
+ * at start and on SIGHUP. Its first key seals, every key in it opens, and nothing rotates on its
+ * own. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,7 +29,9 @@
 
 #include "proxy/proxy_int.h"
 
-#define TICKET_KEYS 3 /* the sealing one and the two before it */
+#define TICKET_KEYS      3 /* the sealing one and the two before it */
+#define TICKET_FILE_KEYS 8
+#define TICKET_KEY_BYTES 80 /* in a key file: name, HMAC-SHA256 key, AES-256 key */
 
 struct ticket_key {
     unsigned char name[16]; /* sent in the clear at the start of each ticket */
@@ -34,6 +44,13 @@ static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ticket_key ring[TICKET_KEYS];
 static unsigned sealing;                /* index of the key that seals */
 static int64_t rotate_ms = 3600 * 1000; /* how long a key seals */
+
+struct ticket_keys {
+    struct ticket_key key[TICKET_FILE_KEYS]; /* the first seals */
+    int n;
+};
+
+static struct ticket_keys *shared; /* from tls-ticket-key-file, in place of the ring; or NULL */
 
 static int64_t monotonic_ms(void)
 {
@@ -84,6 +101,25 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
     int rc = -1;
     pthread_mutex_lock(&ring_lock);
     int64_t now = monotonic_ms();
+    if (shared && enc) {
+        const struct ticket_key *k = &shared->key[0];
+        memcpy(name, k->name, sizeof(k->name));
+        int iv_len = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
+        if (RAND_bytes(iv, iv_len) == 1 && ticket_key_apply(k, iv, cipher, mac, 1) == 0)
+            rc = 1;
+        goto out;
+    }
+    if (shared) {
+        rc = 0;
+        for (int i = 0; i < shared->n; i++) {
+            const struct ticket_key *k = &shared->key[i];
+            if (memcmp(name, k->name, sizeof(k->name)) != 0)
+                continue;
+            rc = ticket_key_apply(k, iv, cipher, mac, 0) != 0 ? -1 : i == 0 ? 1 : 2;
+            break;
+        }
+        goto out;
+    }
     if (enc) {
         if ((ring[sealing].made_ms == 0 || now - ring[sealing].made_ms >= rotate_ms) &&
             ring_rotate(now) != 0)
@@ -115,9 +151,73 @@ int tickets_use(SSL_CTX *ctx, int period_ms)
     return SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_cb) == 1 ? 0 : -1;
 }
 
-void tickets_rotate_every(int period_ms)
+void tickets_free(struct ticket_keys *keys)
+{
+    if (keys)
+        OPENSSL_clear_free(keys, sizeof(*keys));
+}
+
+static struct ticket_keys *keys_fail(struct ticket_keys *keys, FILE *f, char *err, size_t errlen,
+                                     const char *path, int line, const char *why)
+{
+    tickets_free(keys);
+    if (f)
+        fclose(f);
+    if (line > 0)
+        snprintf(err, errlen, "tls-ticket-key-file: %s: line %d: %s", path, line, why);
+    else
+        snprintf(err, errlen, "tls-ticket-key-file: %s: %s", path, why);
+    return NULL;
+}
+
+struct ticket_keys *tickets_read(const char *path, char *err, size_t errlen)
+{
+    static const char format[] =
+        "not a key: each line holds 80 random bytes in base64 (openssl rand 80 | base64 -w0)";
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return keys_fail(NULL, NULL, err, errlen, path, 0, strerror(errno));
+    struct ticket_keys *keys = OPENSSL_zalloc(sizeof(*keys));
+    if (keys == NULL)
+        return keys_fail(NULL, f, err, errlen, path, 0, "out of memory");
+    char text[256];
+    unsigned char raw[TICKET_KEY_BYTES + 3];
+    for (int line = 1; fgets(text, sizeof(text), f); line++) {
+        size_t len = strlen(text);
+        if (len == sizeof(text) - 1 && text[len - 1] != '\n')
+            return keys_fail(keys, f, err, errlen, path, line, format);
+        while (len > 0 && strchr(" \t\r\n", text[len - 1]))
+            len--;
+        text[len] = '\0';
+        if (len == 0 || text[0] == '#')
+            continue;
+        if (keys->n == TICKET_FILE_KEYS)
+            return keys_fail(keys, f, err, errlen, path, line, "more than 8 keys");
+        /* 80 bytes are 108 characters, the last of them one '=' of padding. */
+        if (len != 108 || text[107] != '=' || text[106] == '=' ||
+            EVP_DecodeBlock(raw, (const unsigned char *)text, (int)len) != TICKET_KEY_BYTES + 1) {
+            OPENSSL_cleanse(text, sizeof(text));
+            return keys_fail(keys, f, err, errlen, path, line, format);
+        }
+        struct ticket_key *k = &keys->key[keys->n++];
+        memcpy(k->name, raw, sizeof(k->name));
+        memcpy(k->hmac, raw + 16, sizeof(k->hmac));
+        memcpy(k->aes, raw + 48, sizeof(k->aes));
+        OPENSSL_cleanse(raw, sizeof(raw));
+        OPENSSL_cleanse(text, sizeof(text));
+    }
+    if (keys->n == 0)
+        return keys_fail(keys, f, err, errlen, path, 0, "no key in it");
+    fclose(f);
+    return keys;
+}
+
+void tickets_set(struct ticket_keys *keys, int period_ms)
 {
     pthread_mutex_lock(&ring_lock);
+    struct ticket_keys *old = shared;
+    shared = keys;
     rotate_ms = period_ms;
     pthread_mutex_unlock(&ring_lock);
+    tickets_free(old);
 }

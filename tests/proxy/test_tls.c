@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <signal.h>
@@ -930,6 +931,82 @@ static void ticket_keys_rotate_and_the_previous_one_still_opens(void **state)
     SSL_SESSION_free(next);
 }
 
+/* Writes a tls-ticket-key-file of <n> keys, in order; each line holds one's 80 bytes (name, HMAC
+ * key, AES key) in base64. */
+static void ticket_key_file_write(const char *path, int n, unsigned char (*keys)[80])
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "# the first key seals, all open\n");
+    for (int i = 0; i < n; i++) {
+        unsigned char text[109];
+        assert_int_equal(EVP_EncodeBlock(text, keys[i], 80), 108);
+        fprintf(f, "%s\n", text);
+    }
+    fclose(f);
+}
+
+/* Two gslbd with the same tls-ticket-key-file (two machines a client may be sent to) resume each
+ * other's sessions, a gslbd without it does not; a new key put first seals from the next SIGHUP
+ * while tickets under the one below it still open; a file that does not load is logged with its
+ * line and changes nothing. */
+static void a_shared_ticket_key_file_resumes_sessions_on_another_gslbd(void **state)
+{
+    (void)state;
+    char keys[160], pairs[1024], more[256], named[256];
+    unsigned char key[2][80], got[16];
+    snprintf(keys, sizeof(keys), "%s/tickets.keys", dir);
+    assert_int_equal(RAND_bytes(key[0], 80), 1);
+    ticket_key_file_write(keys, 1, key);
+    snprintf(pairs, sizeof(pairs), "tls-cert %s\ntls-key %s\ntls-cert %s\ntls-key %s\n", cert_r,
+             key_r, cert_s, key_s);
+    snprintf(more, sizeof(more), "max-header-size 64k\ntls-ticket-key-file %s\n", keys);
+    int failed = log_count(&reloading, "proxy: SIGHUP: ");
+    reload_conf_write(pairs, more);
+    reload();
+    assert_int_equal(log_count(&reloading, "proxy: SIGHUP: "), failed);
+    const char *twin_extra[] = {
+        "--listen-tls",          "127.0.0.1:0", "--tls-cert",       cert_r, "--tls-key", key_r,
+        "--tls-ticket-key-file", keys,          "--metrics-listen", "",     NULL};
+    struct proc twin = gslbd_start(twin_extra);
+    int twin_port = listener_port(&twin, 1);
+
+    SSL_SESSION *sess = session_of_a_request(reloading_tls_port);
+    ticket_key_name(sess, got);
+    assert_memory_equal(got, key[0], 16); /* the file's key (named by its first bytes) sealed it */
+    assert_true(resumes(twin_port, sess));
+    assert_false(resumes(tls_port, sess)); /* its own keys open none of these */
+
+    /* Rotated: a new key first, the old one below it, on both. */
+    memcpy(key[1], key[0], 80);
+    assert_int_equal(RAND_bytes(key[0], 80), 1);
+    ticket_key_file_write(keys, 2, key);
+    reload();
+    sighup(&twin);
+    SSL_SESSION *next = session_of_a_request(twin_port);
+    ticket_key_name(next, got);
+    assert_memory_equal(got, key[0], 16);
+    assert_true(resumes(reloading_tls_port, next));
+    assert_true(resumes(reloading_tls_port, sess)); /* under the key below: still opens */
+
+    /* A broken file: named with its line, and the keys in use stay. */
+    FILE *f = fopen(keys, "w");
+    assert_non_null(f);
+    fprintf(f, "# a key cut short\nc2hvcnQ=\n");
+    fclose(f);
+    reload();
+    snprintf(named, sizeof(named), "tls-ticket-key-file: %s: line 2: ", keys);
+    assert_true(log_has(&reloading, "proxy: SIGHUP: ", named, 2000));
+    assert_true(resumes(reloading_tls_port, next));
+
+    gslbd_stop(&twin);
+    reload_conf_write(pairs, "max-header-size 64k\n"); /* back to its own keys */
+    reload();
+    assert_false(resumes(reloading_tls_port, next));
+    SSL_SESSION_free(sess);
+    SSL_SESSION_free(next);
+}
+
 /* A TLS 1.2 client without tickets resumes its session by ID, before a SIGHUP and after it,
  * although the reload makes every server context (and so OpenSSL's own cache) anew, and after
  * closing without a close_notify. */
@@ -1193,6 +1270,7 @@ int main(void)
         cmocka_unit_test(renewed_files_serve_new_connections_after_sighup_while_open_ones_carry_on),
         cmocka_unit_test(tickets_issued_before_a_sighup_resume_sessions_after_it),
         cmocka_unit_test(ticket_keys_rotate_and_the_previous_one_still_opens),
+        cmocka_unit_test(a_shared_ticket_key_file_resumes_sessions_on_another_gslbd),
         cmocka_unit_test(sessions_resumed_by_id_survive_a_sighup),
         cmocka_unit_test(pairs_may_move_come_and_go_on_sighup),
         cmocka_unit_test(a_file_that_does_not_load_on_sighup_keeps_every_running_context),
