@@ -49,6 +49,14 @@ static char *get_from(const char *xff, const char *host, const char *path, int *
 
 /* ---- fixtures ---- */
 
+static void file_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -1117,9 +1125,7 @@ static void silent_clients_wait_in_the_kernel_until_they_speak(void **state)
     static const char get[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     char conf[160];
     snprintf(conf, sizeof(conf), "%s/defer.conf", dir);
-    FILE *f = fopen(conf, "w");
-    fprintf(f, "max-connections 2\n");
-    fclose(f);
+    file_write(conf, "max-connections 2\n");
     const char *extra[] = {"--config", conf, "--metrics-listen", "", NULL};
     struct proc d = gslbd_start(extra);
     struct conn *silent[2] = {conn_open(d.port), conn_open(d.port)};
@@ -1142,9 +1148,7 @@ static void silent_clients_wait_in_the_kernel_until_they_speak(void **state)
     conn_close(silent[0]);
     conn_close(silent[1]);
 
-    f = fopen(conf, "w");
-    fprintf(f, "max-connections 2\ndefer-accept no\n");
-    fclose(f);
+    file_write(conf, "max-connections 2\ndefer-accept no\n");
     kill(d.pid, SIGHUP);
     sleep_ms(400);
     silent[0] = conn_open(d.port);
@@ -1344,10 +1348,8 @@ static void takes_settings_from_the_file_with_flags_winning(void **state)
     (void)state;
     char path[160], bin[300], cmd[2048];
     snprintf(path, sizeof(path), "%s/gslbd.conf", dir);
-    FILE *f = fopen(path, "w");
-    fprintf(f, "# test config\nworkers 1\nmax-body-size = 10   # bytes\nlisten 127.0.0.1:1\n"
-               "metrics-listen\n");
-    fclose(f);
+    file_write(path, "# test config\nworkers 1\nmax-body-size = 10   # bytes\nlisten 127.0.0.1:1\n"
+                     "metrics-listen\n");
     /* The file's listen (port 1, not ours to bind) is replaced by the flag's. */
     const char *extra[] = {"--config", path, NULL};
     struct proc d = gslbd_start(extra);
@@ -1361,9 +1363,7 @@ static void takes_settings_from_the_file_with_flags_winning(void **state)
     gslbd_stop(&d);
 
     /* A bad value is refused naming the key, and --check-config says so with status 2. */
-    f = fopen(path, "w");
-    fprintf(f, "connect-timeout soon\n");
-    fclose(f);
+    file_write(path, "connect-timeout soon\n");
     snprintf(bin, sizeof(bin), "%s/gslbd", build);
     snprintf(cmd, sizeof(cmd), "%s --config %s --db %s --geoip %s --check-config 2>&1", bin, path,
              db_path, city);
@@ -1374,9 +1374,7 @@ static void takes_settings_from_the_file_with_flags_winning(void **state)
     int status = pclose(out);
     assert_int_equal(WEXITSTATUS(status), 2);
     assert_non_null(strstr(all, "connect-timeout"));
-    f = fopen(path, "w");
-    fprintf(f, "no-such-key 1\n");
-    fclose(f);
+    file_write(path, "no-such-key 1\n");
     out = popen(cmd, "r");
     all[0] = '\0';
     while (fgets(line, sizeof(line), out))
@@ -1390,16 +1388,12 @@ static void sighup_applies_the_config_file_and_names_what_needs_a_restart(void *
     (void)state;
     char conf[160], line[512];
     snprintf(conf, sizeof(conf), "%s/reload.conf", dir);
-    FILE *f = fopen(conf, "w");
-    fprintf(f, "max-header-size 64k\naccess-log-format json\n");
-    fclose(f);
+    file_write(conf, "max-header-size 64k\naccess-log-format json\n");
     const char *extra[] = {"--config", conf, "--metrics-listen", "", NULL};
     struct proc d = gslbd_start(extra);
     assert_int_equal(request_with_big_header(d.port), 200);
 
-    f = fopen(conf, "w");
-    fprintf(f, "# smaller heads now\nmax-header-size 2k\naccess-log-format combined\n");
-    fclose(f);
+    file_write(conf, "# smaller heads now\nmax-header-size 2k\naccess-log-format combined\n");
     kill(d.pid, SIGHUP);
     sleep_ms(400);
     assert_int_equal(request_with_big_header(d.port), 431); /* applied without a restart */
@@ -1407,7 +1401,7 @@ static void sighup_applies_the_config_file_and_names_what_needs_a_restart(void *
     assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
     resp_free(&r);
     bool warned = false;
-    f = fopen(d.log, "r");
+    FILE *f = fopen(d.log, "r");
     while (f && fgets(line, sizeof(line), f))
         warned |= strstr(line, "'access-log' changed: it takes effect at restart") != NULL;
     if (f)
@@ -1415,9 +1409,7 @@ static void sighup_applies_the_config_file_and_names_what_needs_a_restart(void *
     assert_true(warned);
 
     /* A broken file changes nothing. */
-    f = fopen(conf, "w");
-    fprintf(f, "max-header-size lots\n");
-    fclose(f);
+    file_write(conf, "max-header-size lots\n");
     kill(d.pid, SIGHUP);
     sleep_ms(400);
     assert_int_equal(request_with_big_header(d.port), 431);
