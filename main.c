@@ -472,8 +472,9 @@ int main(int argc, char **argv)
                                 err);
                     log_info("gslbd: SIGHUP: logs reopened; timeouts, limits, trusted proxies, "
                              "forwarding headers, tries, passive checks, the sticky drain window, "
-                             "TLS certificates, origin CAs and the log level applied; databases, "
-                             "health checks and the admin console keep theirs until a restart");
+                             "deferred accepting, TLS certificates and ticket keys, origin CAs "
+                             "and the log level applied; databases, health checks and the admin "
+                             "console keep theirs until a restart");
                     if (restart)
                         log_warn("gslbd: SIGHUP: '%s' changed: it takes effect at restart",
                                  restart);

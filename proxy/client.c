@@ -1050,13 +1050,13 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         static const char busy[] =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 20\r\n"
             "Connection: close\r\nRetry-After: 1\r\n\r\n503 too many clients\n";
-        char unread[4096];
         atomic_fetch_sub(&p->connections, 1);
         ADD(p->metrics.connections_refused, 1);
         (void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         /* Closed with the request unread, the socket would send a reset, which may destroy the
-         * 503 before the client reads it: read what came (at accept, the request is there). */
-        (void)!recv(fd, unread, sizeof(unread), MSG_DONTWAIT);
+         * 503 before the client reads it: what came (at accept, the request is there) is
+         * discarded first, uncopied (MSG_TRUNC). */
+        (void)!recv(fd, NULL, 1 << 20, MSG_DONTWAIT | MSG_TRUNC);
         evutil_closesocket(fd);
         return;
     }

@@ -339,12 +339,16 @@ static void listeners_close(struct worker *w)
 static void listeners_defer(struct worker *w)
 {
     int seconds = w->cfg->defer_accept ? 1 : 0;
+    bool took = true;
     for (int i = 0; i < PROXY_MAX_LISTEN; i++) {
-        if (w->listeners[i].ev)
-            setsockopt(w->listeners[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds,
-                       sizeof(seconds));
+        if (w->listeners[i].ev && setsockopt(w->listeners[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT,
+                                             &seconds, sizeof(seconds)) != 0) {
+            log_warn("proxy: defer-accept: %s", strerror(errno));
+            took = false;
+        }
     }
-    w->deferring = w->cfg->defer_accept;
+    /* Reading at accept only pays when the request is there: not if some listener refused. */
+    w->deferring = w->cfg->defer_accept && took;
 }
 
 static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)

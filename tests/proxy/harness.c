@@ -126,6 +126,29 @@ void gslbd_stop(struct proc *p)
         fail_msg("gslbd did not exit cleanly (status %d); see %s", status, p->log);
 }
 
+int proc_log_count(const struct proc *p, const char *text)
+{
+    char line[1024];
+    int n = 0;
+    FILE *f = fopen(p->log, "r");
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+void gslbd_sighup(const struct proc *p)
+{
+    int before = proc_log_count(p, "gslbd: SIGHUP: logs reopened");
+    assert_int_equal(kill(p->pid, SIGHUP), 0);
+    for (int64_t end = now_ms() + 5000; now_ms() < end; sleep_ms(25)) {
+        if (proc_log_count(p, "gslbd: SIGHUP: logs reopened") > before)
+            return;
+    }
+    fail_msg("gslbd did not log its SIGHUP; see %s", p->log);
+}
+
 /* Starts gslbd with the common flags plus <extra> (NULL-terminated), waits until it serves. */
 struct proc gslbd_start(const char *const *extra)
 {

@@ -32,6 +32,10 @@ int proc_stop(struct proc *p, int sig);
 struct proc gslbd_start(const char *const *extra);
 /* SIGTERM, then checks gslbd exited 0 with no sanitizer report in its log. */
 void gslbd_stop(struct proc *p);
+/* How many lines of <p>'s log hold <text>. */
+int proc_log_count(const struct proc *p, const char *text);
+/* Sends SIGHUP to gslbd <p> and waits until it has logged that it applied its settings. */
+void gslbd_sighup(const struct proc *p);
 int listener_port(const struct proc *p, int index);
 /* The admin console's port, as gslbd logged it (fails the test when it did not). */
 int gslbd_admin_port(const struct proc *p);

@@ -192,35 +192,10 @@ static bool log_has(const struct proc *p, const char *a, const char *b, int limi
     }
 }
 
-/* How many times <p> has logged a line holding <text>. */
-static int log_count(const struct proc *p, const char *text)
-{
-    char line[1024];
-    int n = 0;
-    FILE *f = fopen(p->log, "r");
-    while (f && fgets(line, sizeof(line), f))
-        n += strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return n;
-}
-
-/* Sends SIGHUP to gslbd <p> and waits until it has logged that it applied its settings. */
-static void sighup(const struct proc *p)
-{
-    int before = log_count(p, "gslbd: SIGHUP: logs reopened");
-    assert_int_equal(kill(p->pid, SIGHUP), 0);
-    for (int64_t end = now_ms() + 5000; now_ms() < end; sleep_ms(25)) {
-        if (log_count(p, "gslbd: SIGHUP: logs reopened") > before)
-            return;
-    }
-    fail_msg("gslbd did not log its SIGHUP; see %s", p->log);
-}
-
 /* The same for the reloading gslbd, which then has applied its config file. */
 static void reload(void)
 {
-    sighup(&reloading);
+    gslbd_sighup(&reloading);
 }
 
 /* Writes the reloading gslbd's config file: its pairs, its origin CA file, and <more>. */
@@ -667,7 +642,7 @@ static void new_origin_connections_resume_the_session_of_their_own_origin_only(v
 
     /* SIGHUP makes a new origin context (the CAs may have changed): sessions made under the old
      * one are not offered. The worker takes it when woken, so a request may still go first. */
-    sighup(&resuming);
+    gslbd_sighup(&resuming);
     long full = 2;
     for (int64_t end = now_ms() + 5000; full == 2 && now_ms() < end; sleep_ms(50)) {
         assert_int_equal(get_from_resuming("c.example"), 200);
@@ -740,7 +715,7 @@ static void renewed_files_serve_new_connections_after_sighup_while_open_ones_car
     assert_true(serves(port, "r.example", renewed, 5000));
     assert_true(serves(port, NULL, renewed, 0)); /* still the first pair: the default */
     assert_true(serves_file(port, "s.example", cert_s, 0));
-    assert_int_equal(log_count(&reloading, "takes effect at restart"), 0);
+    assert_int_equal(proc_log_count(&reloading, "takes effect at restart"), 0);
 
     /* The session from before carries on, keep-alive. */
     for (int i = 0; i < 2; i++) {
@@ -785,7 +760,7 @@ static void pairs_may_move_come_and_go_on_sighup(void **state)
     assert_true(serves_file(port, "r.example", cert_r, 0));
     assert_true(serves_file(port, "t.example", cert_added, 0));
     assert_true(serves_file(port, "s.example", cert_added, 0)); /* nobody names it now */
-    assert_int_equal(log_count(&reloading, "takes effect at restart"), 0);
+    assert_int_equal(proc_log_count(&reloading, "takes effect at restart"), 0);
 }
 
 static void a_file_that_does_not_load_on_sighup_keeps_every_running_context(void **state)
@@ -820,7 +795,7 @@ static void a_file_that_does_not_load_on_sighup_keeps_every_running_context(void
     /* A key that loads but is not the certificate's: refused the same way. */
     file_copy(key_s, key_r);
     reload();
-    assert_int_equal(log_count(&reloading, named), 2);
+    assert_int_equal(proc_log_count(&reloading, named), 2);
     assert_true(serves(port, NULL, added_before, 0));
     assert_true(serves(port, "r.example", r_before, 0));
 
@@ -829,7 +804,7 @@ static void a_file_that_does_not_load_on_sighup_keeps_every_running_context(void
     reload();
     assert_true(serves_file(port, "r.example", cert_r, 5000));
     assert_true(serves_file(port, NULL, cert_added, 0));
-    assert_int_equal(log_count(&reloading, named), 2);
+    assert_int_equal(proc_log_count(&reloading, named), 2);
     X509_free(added_before);
     X509_free(r_before);
 }
@@ -880,14 +855,14 @@ static void tickets_issued_before_a_sighup_resume_sessions_after_it(void **state
 {
     (void)state;
     int port = reloading_tls_port;
-    int failed = log_count(&reloading, "proxy: SIGHUP: ");
+    int failed = proc_log_count(&reloading, "proxy: SIGHUP: ");
     SSL_SESSION *sess = session_of_a_request(port);
     assert_true(resumes(port, sess));
     reload();
     assert_true(resumes(port, sess));
     reload();
     assert_true(resumes(port, sess));
-    assert_int_equal(log_count(&reloading, "proxy: SIGHUP: "), failed); /* both reloads took */
+    assert_int_equal(proc_log_count(&reloading, "proxy: SIGHUP: "), failed); /* both reloads took */
     SSL_SESSION_free(sess);
 }
 
@@ -961,10 +936,10 @@ static void a_shared_ticket_key_file_resumes_sessions_on_another_gslbd(void **st
     snprintf(pairs, sizeof(pairs), "tls-cert %s\ntls-key %s\ntls-cert %s\ntls-key %s\n", cert_r,
              key_r, cert_s, key_s);
     snprintf(more, sizeof(more), "max-header-size 64k\ntls-ticket-key-file %s\n", keys);
-    int failed = log_count(&reloading, "proxy: SIGHUP: ");
+    int failed = proc_log_count(&reloading, "proxy: SIGHUP: ");
     reload_conf_write(pairs, more);
     reload();
-    assert_int_equal(log_count(&reloading, "proxy: SIGHUP: "), failed);
+    assert_int_equal(proc_log_count(&reloading, "proxy: SIGHUP: "), failed);
     const char *twin_extra[] = {
         "--listen-tls",          "127.0.0.1:0", "--tls-cert",       cert_r, "--tls-key", key_r,
         "--tls-ticket-key-file", keys,          "--metrics-listen", "",     NULL};
@@ -982,7 +957,7 @@ static void a_shared_ticket_key_file_resumes_sessions_on_another_gslbd(void **st
     assert_int_equal(RAND_bytes(key[0], 80), 1);
     ticket_key_file_write(keys, 2, key);
     reload();
-    sighup(&twin);
+    gslbd_sighup(&twin);
     SSL_SESSION *next = session_of_a_request(twin_port);
     ticket_key_name(next, got);
     assert_memory_equal(got, key[0], 16);
@@ -1108,8 +1083,8 @@ static void a_response_file_written_after_start_is_stapled_after_sighup(void **s
     make_ocsp_response(cert_e, ca_cert, ca_key, false, ocsp_e);
     /* d first now: handshakes start on a context that staples nothing and SNI moves them. */
     staple_conf_write(cert_d, cert_c, cert_e);
-    sighup(&stapling);
-    assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 0);
+    gslbd_sighup(&stapling);
+    assert_int_equal(proc_log_count(&stapling, "proxy: SIGHUP: "), 0);
     assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
     assert_int_equal(stapled(port, "c.example", cert_c), V_OCSP_CERTSTATUS_GOOD);
     assert_int_equal(stapled(port, NULL, cert_d), NO_STAPLE);
@@ -1127,7 +1102,7 @@ static void a_response_that_does_not_fit_on_sighup_keeps_every_running_staple(vo
     assert_non_null(f);
     fputs("not DER\n", f);
     fclose(f);
-    sighup(&stapling);
+    gslbd_sighup(&stapling);
     snprintf(named, sizeof(named), "tls-cert: %s: ", ocsp_d);
     assert_true(log_has(&stapling, "proxy: SIGHUP: ", named, 2000));
     assert_true(log_has(&stapling, named, "issuer", 0));
@@ -1138,14 +1113,14 @@ static void a_response_that_does_not_fit_on_sighup_keeps_every_running_staple(vo
 
     /* d's fixed, e's still garbled: named in its turn. */
     assert_int_equal(unlink(ocsp_d), 0);
-    sighup(&stapling);
+    gslbd_sighup(&stapling);
     snprintf(named, sizeof(named), "tls-cert: %s: not a DER-encoded OCSP response", ocsp_e);
     assert_true(log_has(&stapling, "proxy: SIGHUP: ", named, 2000));
     assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
 
     make_ocsp_response(cert_e, ca_cert, ca_key, false, ocsp_e);
-    sighup(&stapling);
-    assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 2);
+    gslbd_sighup(&stapling);
+    assert_int_equal(proc_log_count(&stapling, "proxy: SIGHUP: "), 2);
 }
 
 static void a_response_past_its_next_update_is_no_longer_stapled(void **state)
@@ -1155,24 +1130,24 @@ static void a_response_past_its_next_update_is_no_longer_stapled(void **state)
     const char *warning = "OCSP response expired";
     ocsp_response_write(cert_e, 3, true, ocsp_e);
     time_t expiry = time(NULL) + 3;
-    sighup(&stapling);
-    assert_int_equal(log_count(&stapling, "proxy: SIGHUP: "), 2); /* loaded */
+    gslbd_sighup(&stapling);
+    assert_int_equal(proc_log_count(&stapling, "proxy: SIGHUP: "), 2); /* loaded */
     /* Until then it is stapled (unless this machine is too slow to tell). */
     int before = stapled(port, "e.example", cert_e);
     if (time(NULL) < expiry)
         assert_int_equal(before, V_OCSP_CERTSTATUS_GOOD);
-    assert_int_equal(log_count(&stapling, warning), 0);
+    assert_int_equal(proc_log_count(&stapling, warning), 0);
     while (time(NULL) <= expiry)
         sleep_ms(100);
     assert_int_equal(stapled(port, "e.example", cert_e), NO_STAPLE);
     assert_int_equal(stapled(port, "e.example", cert_e), NO_STAPLE);
     assert_int_equal(stapled(port, "c.example", cert_c), V_OCSP_CERTSTATUS_GOOD);
     assert_true(log_has(&stapling, warning, ocsp_e, 0));
-    assert_int_equal(log_count(&stapling, warning), 1); /* four handshakes, one warning */
+    assert_int_equal(proc_log_count(&stapling, warning), 1); /* four handshakes, one warning */
 
     /* The operator's cron job catches up: stapled again. */
     make_ocsp_response(cert_e, ca_cert, ca_key, false, ocsp_e);
-    sighup(&stapling);
+    gslbd_sighup(&stapling);
     assert_int_equal(stapled(port, "e.example", cert_e), V_OCSP_CERTSTATUS_GOOD);
 }
 
