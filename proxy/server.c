@@ -698,16 +698,19 @@ static struct tls_contexts *tls_contexts_create(const struct proxy_config *cfg, 
     }
     struct tls_contexts *tls = xcalloc(1, sizeof(*tls));
     atomic_init(&tls->refs, 1);
+    /* The key file is checked with no TLS listener too: --check-config tells what it holds. */
     struct ticket_keys *keys = NULL;
     if ((server && tls_server_setup(tls, cfg, err, errlen) != 0) ||
         tls_origin_setup(tls, cfg, err, errlen) != 0 ||
-        (server && cfg->tls_ticket_key_file[0] &&
+        (cfg->tls_ticket_key_file[0] &&
          (keys = tickets_read(cfg->tls_ticket_key_file, err, errlen)) == NULL)) {
         tls_contexts_free(tls);
         return NULL;
     }
     if (server)
         tickets_set(keys, cfg->tls_ticket_rotate_ms);
+    else
+        tickets_free(keys);
     return tls;
 }
 

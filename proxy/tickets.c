@@ -16,12 +16,13 @@
  * at start and on SIGHUP. Its first key seals, every key in it opens, and nothing rotates on its
  * own. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -157,59 +158,85 @@ void tickets_free(struct ticket_keys *keys)
         OPENSSL_clear_free(keys, sizeof(*keys));
 }
 
-static struct ticket_keys *keys_fail(struct ticket_keys *keys, FILE *f, char *err, size_t errlen,
-                                     const char *path, int line, const char *why)
+/* Reads the key lines of <text> (NUL-terminated) into <keys>; returns NULL or what is wrong,
+ * with the line in <*bad_line> (0: the file as a whole). */
+static const char *keys_parse(char *text, struct ticket_keys *keys, int *bad_line)
 {
+    static const char base64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *why = NULL;
+    unsigned char raw[TICKET_KEY_BYTES + 1];
+    char *next;
+    *bad_line = 0;
+    for (int line = 1; why == NULL && *text; line++, text = next) {
+        char *end = strchr(text, '\n');
+        next = end ? end + 1 : text + strlen(text);
+        while (text < next && (*text == ' ' || *text == '\t'))
+            text++;
+        size_t len = (size_t)(next - text);
+        while (len > 0 && strchr(" \t\r\n", text[len - 1]))
+            len--;
+        if (len == 0 || text[0] == '#')
+            continue;
+        *bad_line = line;
+        /* 80 bytes are 107 characters of base64 and one '=' of padding, which decodes as 81. */
+        if (keys->n == TICKET_FILE_KEYS)
+            why = "more than 8 keys";
+        else if (len != 108 || strspn(text, base64) != 107 || text[107] != '=' ||
+                 EVP_DecodeBlock(raw, (const unsigned char *)text, 108) != TICKET_KEY_BYTES + 1)
+            why = "not a key: each line holds 80 random bytes in base64 "
+                  "(openssl rand 80 | base64 -w0)";
+        else {
+            struct ticket_key *k = &keys->key[keys->n++];
+            memcpy(k->name, raw, sizeof(k->name));
+            memcpy(k->hmac, raw + 16, sizeof(k->hmac));
+            memcpy(k->aes, raw + 48, sizeof(k->aes));
+        }
+    }
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (why == NULL && keys->n == 0) {
+        *bad_line = 0;
+        why = "no key in it";
+    }
+    return why;
+}
+
+/* The file is read into a buffer of ours, wiped afterwards: stdio's would be freed with the keys
+ * in it. */
+struct ticket_keys *tickets_read(const char *path, char *err, size_t errlen)
+{
+    char text[16 * 1024 + 1];
+    size_t len = 0;
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    while (fd >= 0 && len < sizeof(text) - 1 &&
+           (n = read(fd, text + len, sizeof(text) - 1 - len)) > 0)
+        len += (size_t)n;
+    int read_errno = errno;
+    text[len] = '\0';
+    struct ticket_keys *keys = NULL;
+    const char *why = NULL;
+    int bad_line = 0;
+    if (fd < 0 || n < 0)
+        why = strerror(read_errno);
+    else if (len == sizeof(text) - 1)
+        why = "larger than 16 KiB";
+    else if (memchr(text, '\0', len))
+        why = "not text (it holds a NUL byte)";
+    else if ((keys = OPENSSL_zalloc(sizeof(*keys))) == NULL)
+        why = "out of memory";
+    else
+        why = keys_parse(text, keys, &bad_line);
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_cleanse(text, sizeof(text));
+    if (why == NULL)
+        return keys;
     tickets_free(keys);
-    if (f)
-        fclose(f);
-    if (line > 0)
-        snprintf(err, errlen, "tls-ticket-key-file: %s: line %d: %s", path, line, why);
+    if (bad_line > 0)
+        snprintf(err, errlen, "tls-ticket-key-file: %s: line %d: %s", path, bad_line, why);
     else
         snprintf(err, errlen, "tls-ticket-key-file: %s: %s", path, why);
     return NULL;
-}
-
-struct ticket_keys *tickets_read(const char *path, char *err, size_t errlen)
-{
-    static const char format[] =
-        "not a key: each line holds 80 random bytes in base64 (openssl rand 80 | base64 -w0)";
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return keys_fail(NULL, NULL, err, errlen, path, 0, strerror(errno));
-    struct ticket_keys *keys = OPENSSL_zalloc(sizeof(*keys));
-    if (keys == NULL)
-        return keys_fail(NULL, f, err, errlen, path, 0, "out of memory");
-    char text[256];
-    unsigned char raw[TICKET_KEY_BYTES + 3];
-    for (int line = 1; fgets(text, sizeof(text), f); line++) {
-        size_t len = strlen(text);
-        if (len == sizeof(text) - 1 && text[len - 1] != '\n')
-            return keys_fail(keys, f, err, errlen, path, line, format);
-        while (len > 0 && strchr(" \t\r\n", text[len - 1]))
-            len--;
-        text[len] = '\0';
-        if (len == 0 || text[0] == '#')
-            continue;
-        if (keys->n == TICKET_FILE_KEYS)
-            return keys_fail(keys, f, err, errlen, path, line, "more than 8 keys");
-        /* 80 bytes are 108 characters, the last of them one '=' of padding. */
-        if (len != 108 || text[107] != '=' || text[106] == '=' ||
-            EVP_DecodeBlock(raw, (const unsigned char *)text, (int)len) != TICKET_KEY_BYTES + 1) {
-            OPENSSL_cleanse(text, sizeof(text));
-            return keys_fail(keys, f, err, errlen, path, line, format);
-        }
-        struct ticket_key *k = &keys->key[keys->n++];
-        memcpy(k->name, raw, sizeof(k->name));
-        memcpy(k->hmac, raw + 16, sizeof(k->hmac));
-        memcpy(k->aes, raw + 48, sizeof(k->aes));
-        OPENSSL_cleanse(raw, sizeof(raw));
-        OPENSSL_cleanse(text, sizeof(text));
-    }
-    if (keys->n == 0)
-        return keys_fail(keys, f, err, errlen, path, 0, "no key in it");
-    fclose(f);
-    return keys;
 }
 
 void tickets_set(struct ticket_keys *keys, int period_ms)
@@ -218,6 +245,10 @@ void tickets_set(struct ticket_keys *keys, int period_ms)
     struct ticket_keys *old = shared;
     shared = keys;
     rotate_ms = period_ms;
+    if (keys) { /* the ring's keys would outlive their periods unused: gone, made anew if needed */
+        OPENSSL_cleanse(ring, sizeof(ring));
+        sealing = 0;
+    }
     pthread_mutex_unlock(&ring_lock);
     tickets_free(old);
 }
