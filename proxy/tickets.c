@@ -219,7 +219,7 @@ struct ticket_keys *tickets_read(const char *path, char *err, size_t errlen)
     if (fd < 0 || n < 0)
         why = strerror(read_errno);
     else if (len == sizeof(text) - 1)
-        why = "larger than 16 KiB";
+        why = "16 KiB or more (8 keys take 872 bytes)";
     else if (memchr(text, '\0', len))
         why = "not text (it holds a NUL byte)";
     else if ((keys = OPENSSL_zalloc(sizeof(*keys))) == NULL)
