@@ -175,6 +175,11 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
         rc = boolean(value, &cfg->splice_bodies);
     } else if (strcmp(key, "defer-accept") == 0) {
         rc = boolean(value, &cfg->defer_accept);
+    } else if (strcmp(key, "client-sndbuf") == 0) {
+        rc = size_bytes(value, &size);
+        if (rc == 0 && size != 0 && (size < 4096 || size > 64 * 1024 * 1024))
+            rc = -EINVAL;
+        cfg->client_sndbuf = (int)size;
     } else if (strcmp(key, "max-header-size") == 0) {
         rc = size_bytes(value, &size);
         if (rc == 0 && (size < 1024 || size > 1024 * 1024))

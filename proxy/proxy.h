@@ -67,6 +67,7 @@ struct proxy_config {
     uint64_t max_body_bytes;    /* 0: unlimited; 413 beyond */
     int max_connections;        /* client connections per process: 503 beyond */
     int max_idle_per_origin;    /* pooled keep-alive origin connections, per worker */
+    int client_sndbuf;          /* SO_SNDBUF of client sockets; 0: the kernel's autotuning */
     int max_tries;              /* attempts per request, over origins and regions */
     /* Passive checks: after <passive_failures> failures in a row (connect errors, resets,
      * timeouts, 5xx answers) an origin is ejected for <passive_ejection_ms>, doubled on each

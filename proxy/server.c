@@ -516,6 +516,12 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
         l->index = i;
         l->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
         event_add(l->ev, NULL);
+        /* Accepted sockets inherit it; once set, the kernel no longer grows it. */
+        int sndbuf = p->cfg.client_sndbuf;
+        if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0) {
+            snprintf(err, errlen, "client-sndbuf: %s", strerror(errno));
+            return -errno;
+        }
     }
     listeners_defer(w);
     w->accept_resume = evtimer_new(w->base, accept_resume_cb, w);
@@ -1105,6 +1111,8 @@ static const char *boot_setting_changed(const struct proxy_config *a, const stru
         return "workers";
     if (strcmp(a->metrics_listen, b->metrics_listen) != 0)
         return "metrics-listen";
+    if (a->client_sndbuf != b->client_sndbuf)
+        return "client-sndbuf";
     if (strcmp(a->access_log, b->access_log) != 0 || a->access_log_format != b->access_log_format)
         return "access-log";
     return NULL;
@@ -1122,6 +1130,7 @@ int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const cha
     memcpy(live->cfg.listen, p->cfg.listen, sizeof(live->cfg.listen));
     live->cfg.n_listen = p->cfg.n_listen;
     live->cfg.workers = p->cfg.workers;
+    live->cfg.client_sndbuf = p->cfg.client_sndbuf;
     memcpy(live->cfg.metrics_listen, p->cfg.metrics_listen, sizeof(live->cfg.metrics_listen));
     memcpy(live->cfg.access_log, p->cfg.access_log, sizeof(live->cfg.access_log));
     live->cfg.access_log_format = p->cfg.access_log_format;

@@ -13,6 +13,7 @@
  *   /slow/MS answers after MS ms         /stall      head, 5 of 10 bytes, then silence
  *   /stall/N Content-Length N, N/2 bytes, then silence
  *   /counted/N  N bytes, Content-Length, byte i being 'a' + i % 23 (order and loss show)
+ *   /counted/N/K  the same, with a pause of 300 ms after the first K bytes
  *   /late-204   a 204 announcing 4 bytes of body, which come 200 ms later (they may not)
  *   /close   closes without answering    /cut/N      Content-Length N, N/2 bytes, close
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
@@ -252,17 +253,25 @@ static bool serve(struct conn *c)
         int len = snprintf(body, sizeof(body), "%s\n", name);
         respond(c, 200, NULL, body, (size_t)len);
     } else if (sscanf(path, "/counted/%ld", &n) == 1) {
-        char h[256], block[4600]; /* a multiple of 23: every block starts at 'a' */
+        char h[256], block[4600]; /* a multiple of 23: byte i of the body is block[i % 4600] */
+        long pause_at = -1;
+        sscanf(path, "/counted/%*d/%ld", &pause_at);
         int len = snprintf(
             h, sizeof(h), "HTTP/1.1 200 OK\r\nX-Conn: %d\r\nContent-Length: %ld\r\n\r\n", c->id, n);
         for (size_t i = 0; i < sizeof(block); i++)
             block[i] = (char)('a' + i % 23);
         write_all(c->fd, h, (size_t)len);
         for (long sent = 0; sent < n;) {
-            size_t take = n - sent < (long)sizeof(block) ? (size_t)(n - sent) : sizeof(block);
-            if (!write_all(c->fd, block, take))
+            long offset = sent % (long)sizeof(block), take = (long)sizeof(block) - offset;
+            if (take > n - sent)
+                take = n - sent;
+            if (sent < pause_at && take > pause_at - sent)
+                take = pause_at - sent;
+            if (!write_all(c->fd, block + offset, (size_t)take))
                 return false;
-            sent += (long)take;
+            sent += take;
+            if (sent == pause_at)
+                usleep(300000);
         }
     } else if (strcmp(path, "/late-204") == 0) {
         write_all(c->fd, "HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\n", 46);

@@ -551,12 +551,12 @@ static void tunnels_websocket_upgrades_both_ways(void **state)
     conn_close(c);
 }
 
-/* The value of the counter <name> (no labels) on the main gslbd's /metrics. */
-static uint64_t counter_value(const char *name)
+/* The value of the counter <name> (no labels) on gslbd <d>'s /metrics. */
+static uint64_t counter_value_of(const struct proc *d, const char *name)
 {
     struct resp r;
     char want[128];
-    assert_int_equal(request(gslbd.metrics_port,
+    assert_int_equal(request(d->metrics_port,
                              "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", &r),
                      200);
     snprintf(want, sizeof(want), "\n%s ", name);
@@ -565,6 +565,12 @@ static uint64_t counter_value(const char *name)
     uint64_t value = strtoull(at + strlen(want), NULL, 10);
     resp_free(&r);
     return value;
+}
+
+/* The same on the main gslbd. */
+static uint64_t counter_value(const char *name)
+{
+    return counter_value_of(&gslbd, name);
 }
 
 /* A WebSocket client that sends and never reads what comes back is dropped once it has taken
@@ -1129,6 +1135,49 @@ static void refuses_clients_beyond_the_connection_limit(void **state)
     sleep_ms(100);
     assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
     resp_free(&r);
+    gslbd_stop(&d);
+}
+
+/* The origin's last bytes may wait in the pipe for a client that stopped reading: the origin is
+ * done then, so its read timeout must not fire (it once did, cutting the body with a 504). With
+ * client-sndbuf 16k and a client receive buffer of 4 KiB, some 30 KiB fit in the sockets: of an
+ * 80,000-byte body, 17,000 come first, the origin pauses (gslbd waits on it, its read timeout
+ * set), the rest comes, all but what the sockets take waits in the pipe, and the client reads
+ * nothing for twice origin-read-timeout. */
+static void a_spliced_body_waiting_for_its_client_outlasts_the_origin_read_timeout(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--client-sndbuf",
+                           "16k",
+                           "--origin-read-timeout",
+                           "500ms",
+                           "--keepalive-timeout",
+                           "10s",
+                           NULL};
+    struct proc d = gslbd_start(extra);
+    struct conn *c = calloc(1, sizeof(*c));
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port)};
+    struct timeval tv = {5, 0};
+    int rcvbuf = 4096;
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    conn_send(c, "GET /counted/80000/17000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    sleep_ms(1300); /* the origin's pause, then twice its read timeout */
+    struct resp r;
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 80000);
+    assert_true(counted_pattern(r.body, r.body_len));
+    resp_free(&r);
+    assert_true(counter_value_of(&d, "gslb_spliced_bytes_total") >= 80000 - 16384);
+    conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); /* and the connection carries on */
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    conn_close(c);
     gslbd_stop(&d);
 }
 
@@ -1704,6 +1753,7 @@ int main(void)
         cmocka_unit_test(applies_a_committed_topology_change_within_a_second),
         cmocka_unit_test(refuses_clients_beyond_the_connection_limit),
         cmocka_unit_test(silent_clients_wait_in_the_kernel_until_they_speak),
+        cmocka_unit_test(a_spliced_body_waiting_for_its_client_outlasts_the_origin_read_timeout),
         cmocka_unit_test_teardown(raises_the_open_file_limit_for_max_connections,
                                   files_limit_restore),
         cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
