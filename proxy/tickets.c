@@ -92,6 +92,15 @@ static int ticket_key_apply(const struct ticket_key *k, const unsigned char *iv,
     return EVP_CipherInit_ex(cipher, EVP_aes_256_cbc(), NULL, k->aes, iv, enc) == 1 ? 0 : -1;
 }
 
+/* Called with the lock held. The <i>th key that opens tickets, the newest (the sealing one)
+ * first: the file's if there is one, else the ring's; NULL past the last. */
+static const struct ticket_key *opening_key(int i)
+{
+    if (shared)
+        return i < shared->n ? &shared->key[i] : NULL;
+    return i < TICKET_KEYS ? &ring[(sealing + TICKET_KEYS - (unsigned)i) % TICKET_KEYS] : NULL;
+}
+
 /* OpenSSL's ticket callback: <enc> 1 to seal a new ticket (name and IV to fill in), 0 to open one
  * named <name>. Returns 1, 2 (opened: issue a fresh ticket), 0 (not ours any more: a full
  * handshake) or -1. */
@@ -100,32 +109,14 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 {
     (void)ssl;
     int rc = -1;
+    const struct ticket_key *k;
     pthread_mutex_lock(&ring_lock);
-    int64_t now = monotonic_ms();
-    if (shared && enc) {
-        const struct ticket_key *k = &shared->key[0];
-        memcpy(name, k->name, sizeof(k->name));
-        int iv_len = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
-        if (RAND_bytes(iv, iv_len) == 1 && ticket_key_apply(k, iv, cipher, mac, 1) == 0)
-            rc = 1;
-        goto out;
-    }
-    if (shared) {
-        rc = 0;
-        for (int i = 0; i < shared->n; i++) {
-            const struct ticket_key *k = &shared->key[i];
-            if (memcmp(name, k->name, sizeof(k->name)) != 0)
-                continue;
-            rc = ticket_key_apply(k, iv, cipher, mac, 0) != 0 ? -1 : i == 0 ? 1 : 2;
-            break;
-        }
-        goto out;
-    }
     if (enc) {
-        if ((ring[sealing].made_ms == 0 || now - ring[sealing].made_ms >= rotate_ms) &&
+        int64_t now = monotonic_ms();
+        if (!shared && (ring[sealing].made_ms == 0 || now - ring[sealing].made_ms >= rotate_ms) &&
             ring_rotate(now) != 0)
             goto out;
-        const struct ticket_key *k = &ring[sealing];
+        k = shared ? &shared->key[0] : &ring[sealing];
         memcpy(name, k->name, sizeof(k->name));
         int iv_len = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
         if (RAND_bytes(iv, iv_len) == 1 && ticket_key_apply(k, iv, cipher, mac, 1) == 0)
@@ -133,8 +124,7 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
         goto out;
     }
     rc = 0;
-    for (unsigned i = 0; i < TICKET_KEYS; i++) {
-        const struct ticket_key *k = &ring[(sealing + TICKET_KEYS - i) % TICKET_KEYS];
+    for (int i = 0; (k = opening_key(i)) != NULL; i++) {
         if (k->made_ms == 0 || memcmp(name, k->name, sizeof(k->name)) != 0)
             continue;
         rc = ticket_key_apply(k, iv, cipher, mac, 0) != 0 ? -1 : i == 0 ? 1 : 2;
@@ -190,6 +180,7 @@ static const char *keys_parse(char *text, struct ticket_keys *keys, int *bad_lin
             memcpy(k->name, raw, sizeof(k->name));
             memcpy(k->hmac, raw + 16, sizeof(k->hmac));
             memcpy(k->aes, raw + 48, sizeof(k->aes));
+            k->made_ms = 1; /* not an empty slot */
         }
     }
     OPENSSL_cleanse(raw, sizeof(raw));

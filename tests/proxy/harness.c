@@ -309,7 +309,8 @@ void make_ocsp_response(const char *cert, const char *ca_cert, const char *ca_ke
 
 /* ---- a raw HTTP client ---- */
 
-struct conn *conn_open_from(int port, const char *source)
+/* <source>: NULL for any; <rcvbuf>: 0 for the kernel's. */
+static struct conn *conn_make(int port, const char *source, int rcvbuf)
 {
     struct conn *c = calloc(1, sizeof(*c));
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -317,6 +318,8 @@ struct conn *conn_open_from(int port, const char *source)
     inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (rcvbuf > 0)
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     if (source) {
         struct sockaddr_in src = {.sin_family = AF_INET};
         inet_pton(AF_INET, source, &src.sin_addr);
@@ -326,9 +329,19 @@ struct conn *conn_open_from(int port, const char *source)
     return c;
 }
 
+struct conn *conn_open_from(int port, const char *source)
+{
+    return conn_make(port, source, 0);
+}
+
+struct conn *conn_open_rcvbuf(int port, int rcvbuf)
+{
+    return conn_make(port, NULL, rcvbuf);
+}
+
 struct conn *conn_open(int port)
 {
-    return conn_open_from(port, NULL);
+    return conn_make(port, NULL, 0);
 }
 
 void conn_close(struct conn *c)

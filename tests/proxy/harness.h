@@ -71,6 +71,8 @@ struct resp {
 
 struct conn *conn_open(int port);
 struct conn *conn_open_from(int port, const char *source);
+/* With its receive buffer (and so the window it offers) set to <rcvbuf> bytes before connecting. */
+struct conn *conn_open_rcvbuf(int port, int rcvbuf);
 void conn_close(struct conn *c);
 void conn_write(struct conn *c, const void *data, size_t len);
 void conn_send(struct conn *c, const char *text);

@@ -1155,15 +1155,7 @@ static void a_spliced_body_waiting_for_its_client_outlasts_the_origin_read_timeo
                            "10s",
                            NULL};
     struct proc d = gslbd_start(extra);
-    struct conn *c = calloc(1, sizeof(*c));
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d.port)};
-    struct timeval tv = {5, 0};
-    int rcvbuf = 4096;
-    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    c->fd = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    struct conn *c = conn_open_rcvbuf(d.port, 4096);
     conn_send(c, "GET /counted/80000/17000 HTTP/1.1\r\nHost: a\r\n\r\n");
     sleep_ms(1300); /* the origin's pause, then twice its read timeout */
     struct resp r;
