@@ -25,6 +25,8 @@
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
+_Thread_local struct proxy_clock proxy_clock;
+
 /* Parses "ADDR:PORT", "[V6]:PORT" or ":PORT" (all IPv4 addresses) into <ss>. */
 static int address_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {

@@ -288,7 +288,7 @@ static void upstream_send_head(struct client *c)
         evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head.p, c->req.out_head.len);
     else
         bev_write_through_bytes(up->bev, c->req.out_head.p, c->req.out_head.len);
-    clock_gettime(CLOCK_MONOTONIC, &c->req.t_upstream);
+    proxy_now(&c->req.t_upstream);
     up->head_sent = true;
     if (c->req.body_done)
         upstream_request_sent(c);
@@ -688,11 +688,9 @@ static void response_finished(struct client *c)
     client_response_done(c, reusable);
 }
 
-static void upstream_read_cb(struct bufferevent *bev, void *arg)
+static void upstream_read(struct upstream *up, struct evbuffer *in)
 {
-    struct upstream *up = arg;
     struct client *c = up->c;
-    struct evbuffer *in = bufferevent_get_input(bev);
 
     while (c->state == C_FORWARD && evbuffer_get_length(in) > 0 && reader_enabled(&up->rd)) {
         struct evbuffer_iovec vec;
@@ -737,6 +735,13 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
     if (c->state == C_FORWARD && body_pipe_start(c))
         return;
     client_flush(c);
+}
+
+static void upstream_read_cb(struct bufferevent *bev, void *arg)
+{
+    proxy_clock_hold();
+    upstream_read(arg, bufferevent_get_input(bev));
+    proxy_clock_release();
 }
 
 static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)

@@ -1042,7 +1042,9 @@ static void exposes_prometheus_metrics(void **state)
     assert_non_null(strstr(r.body, "gslb_connections_active "));
     assert_non_null(strstr(r.body, "gslb_retries_total "));
     assert_non_null(strstr(r.body, "gslb_geo_lookups_total "));
-    assert_non_null(strstr(r.body, "gslb_decision_seconds_total "));
+    const char *name = "\ngslb_decision_seconds_total ", *decided = strstr(r.body, name);
+    assert_non_null(decided);
+    assert_true(strtod(decided + strlen(name), NULL) > 0); /* requests were routed before */
     resp_free(&r);
 }
 
@@ -1050,14 +1052,14 @@ static void writes_one_access_log_line_per_request(void **state)
 {
     (void)state;
     int status;
-    free(get_from("81.2.69.142", "dead.test", "/logged", &status));
+    free(get_from("81.2.69.142", "dead.test", "/slow/150?logged", &status));
     assert_int_equal(status, 200);
     sleep_ms(600); /* the writer thread flushes every 200 ms */
     FILE *f = fopen(access_log, "r");
     assert_non_null(f);
     char line[4096], last[4096] = "";
     while (fgets(line, sizeof(line), f)) {
-        if (strstr(line, "/logged"))
+        if (strstr(line, "/slow/150?logged"))
             strcpy(last, line);
     }
     fclose(f);
@@ -1073,8 +1075,11 @@ static void writes_one_access_log_line_per_request(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "status")), 200);
     assert_int_equal(json_integer_value(json_object_get(j, "retries")), 1);
     assert_true(json_integer_value(json_object_get(j, "bytes_out")) > 0);
-    assert_non_null(json_object_get(j, "duration_ms"));
-    assert_non_null(json_object_get(j, "upstream_ms"));
+    /* The origin took 150 ms to answer; the whole request took at least that. */
+    double upstream_ms = json_real_value(json_object_get(j, "upstream_ms"));
+    double duration_ms = json_real_value(json_object_get(j, "duration_ms"));
+    if (upstream_ms < 145 || upstream_ms > 5000 || duration_ms < upstream_ms)
+        fail_msg("upstream_ms %.3f, duration_ms %.3f: %s", upstream_ms, duration_ms, last);
     json_decref(j);
 }
 
