@@ -948,7 +948,7 @@ void client_body_resume(struct client *c)
         return;
     c->parser_paused = false;
     llhttp_resume(&c->parser);
-    reader_set_timeout(&c->rd, c->w->timeouts[TO_CLIENT_BODY]);
+    reader_set_timeout(&c->rd, &c->w->timeout_tv[TO_CLIENT_BODY]);
     client_process(c);
 }
 

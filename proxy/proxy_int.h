@@ -29,31 +29,33 @@
  * is this close. */
 #define TIMER_SLACK_MS 10
 
-/* The monotonic clock, as the proxy reads it. The callbacks that carry a request (a client's or
- * an origin's read) hold it: every reading until the release is the first one, as nginx and
- * HAProxy read the time once per loop iteration. A keep-alive request read it about ten times
- * (22 ns each here), now twice. Outside a hold, or after a nested callback released it, every
- * reading is fresh, so a missed hold costs a reading, never a stale time. */
+/* The monotonic clock, as the proxy reads it. The callbacks that carry a request (a socket's
+ * read, a client's or an origin's) hold it: every reading until the outermost release is the
+ * first one, as nginx and HAProxy read the time once per loop iteration. A keep-alive request read
+ * it about ten times (22 ns each here), now twice. Outside a hold every reading is fresh, so a
+ * missed hold costs a reading, never a stale time. Holds and releases pair up in wrappers that
+ * return nothing, so a callback freeing its object cannot skip a release. */
 struct proxy_clock {
-    bool held, read;
+    int holds;
+    bool read;
     struct timespec now;
 };
 extern _Thread_local struct proxy_clock proxy_clock;
 
 static inline void proxy_clock_hold(void)
 {
-    proxy_clock.held = true;
-    proxy_clock.read = false;
+    if (proxy_clock.holds++ == 0)
+        proxy_clock.read = false;
 }
 
 static inline void proxy_clock_release(void)
 {
-    proxy_clock.held = false;
+    proxy_clock.holds--;
 }
 
 static inline void proxy_now(struct timespec *now)
 {
-    if (!proxy_clock.held) {
+    if (proxy_clock.holds == 0) {
         clock_gettime(CLOCK_MONOTONIC, now);
         return;
     }
@@ -304,7 +306,8 @@ struct worker {
     uint64_t live_generation;
     const struct timeval *timeouts[TO_COUNT]; /* common timeouts, by T_* and TO_* */
     int timeout_ms[TO_COUNT];
-    struct timeval timeout_tv[TO_COUNT]; /* when the base has no common timeout left */
+    struct timeval timeout_tv[TO_COUNT]; /* the same, plain: for readers (whose timers fire
+                                          * rarely) and when the base has no common one left */
     struct gslb_decision *decision;      /* scratch for the request being routed */
     struct sbuf scratch;                 /* for building heads that are copied out at once */
     struct wsnap *current;
@@ -432,13 +435,14 @@ void body_pipes_free(struct worker *w);
  * libevent would. Not "own" (a TLS session, a tunnel): every call goes to the bufferevent. */
 struct sock_reader {
     struct bufferevent *bev;
-    struct event *ev; /* EV_READ | EV_PERSIST on the socket; kept across reattachments */
-    const struct timeval *timeout;        /* NULL: none */
+    struct event *ev;    /* EV_READ | EV_PERSIST on the socket; kept across reattachments */
+    struct event *timer; /* the read timeout's, made when first needed; kept as <ev> is */
+    const struct timeval *timeout;        /* NULL: none; a plain timeval, never a common one */
+    int64_t deadline_ms, timer_fires_ms;  /* monotonic: the timeout's end, the timer's */
     const struct timeval *write_timeout;  /* the bufferevent's, which reading leaves alone */
     struct evbuffer_cb_entry *drained_cb; /* on the input while suspended at <high_water> */
     size_t high_water;                    /* input bytes at which reading pauses */
-    bool own, enabled, suspended, bulk;
-    bool timed; /* the event remembers the timeout it was last added with */
+    bool own, enabled, suspended, bulk, timer_armed;
 };
 
 /* Starts on <bev>, passing every call on to it, with no timeout set. */
@@ -461,7 +465,8 @@ void reader_read_small(struct sock_reader *r);
 /* Reads now, as if the socket had become readable (an enabled plain reader only): the read
  * callback may close the connection. */
 void reader_read_now(struct sock_reader *r);
-/* Sets the read timeout, counted from the last read, unless it is set already. */
+/* Sets the read timeout (a plain timeval, not a common timeout, that outlives its use), counted
+ * from the last read, unless it is set already. */
 void reader_set_timeout(struct sock_reader *r, const struct timeval *timeout);
 /* Sets it and counts it from now. */
 void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout);

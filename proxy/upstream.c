@@ -302,7 +302,7 @@ void upstream_request_sent(struct client *c)
     struct upstream *up = c->up;
     if (up == NULL || !up->head_sent || c->req.resp_head_sent)
         return;
-    reader_set_timeout(&up->rd, c->w->timeouts[TO_ORIGIN_READ]);
+    reader_set_timeout(&up->rd, &c->w->timeout_tv[TO_ORIGIN_READ]);
     client_timer_arm(c, T_RESPONSE);
 }
 
@@ -404,7 +404,7 @@ void upstream_start(struct client *c)
         up->c = c; /* its idle timer, if it fires now, finds it in use */
         /* libevent counts a read timeout from the last read: set it afresh, so the idle time
          * does not eat into this request's (an upload's stays off until the body is through). */
-        reader_restart_timeout(&up->rd, c->req.body_done ? w->timeouts[TO_ORIGIN_READ] : NULL);
+        reader_restart_timeout(&up->rd, c->req.body_done ? &w->timeout_tv[TO_ORIGIN_READ] : NULL);
         c->up = up;
         upstream_send_head(c);
         return;
@@ -584,7 +584,7 @@ static int on_response_headers_complete(llhttp_t *parser)
     r->resp_close_delimited =
         !no_body && !(parser->flags & (F_CHUNKED | F_CONTENT_LENGTH)) && r->minor == 0;
     client_timer_arm(c, T_NONE);
-    reader_set_timeout(&up->rd, c->w->timeouts[TO_ORIGIN_READ]);
+    reader_set_timeout(&up->rd, &c->w->timeout_tv[TO_ORIGIN_READ]);
     response_head_write(c, status, true);
     r->resp_head_sent = true;
     return no_body ? 1 : 0;

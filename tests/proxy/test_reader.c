@@ -1,8 +1,8 @@
 /* tests/proxy/test_reader.c - the proxy's socket reader (proxy/reader.c) on a real socket pair
  * and a real libevent loop: what it reads and when it calls the bufferevent's callbacks back,
- * its read timeout (set, restarted, restarted after it fired, cleared while reading is off), its
- * pause at the high-water mark and resumption as the input drains, the end of the stream, and
- * handing the reading back to the bufferevent. */
+ * its read timeout (set, moved on by reads, restarted, restarted after it fired, cleared while
+ * reading is off), its pause at the high-water mark and resumption as the input drains, the end
+ * of the stream, and handing the reading back to the bufferevent. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -112,6 +112,23 @@ static void a_read_timeout_fires_when_nothing_comes(void **state)
     run_for(f, 400);
     assert_int_equal(f->last_event, BEV_EVENT_READING | BEV_EVENT_TIMEOUT);
     assert_false(reader_enabled(&f->rd)); /* as a bufferevent: reading stops */
+}
+
+/* The timeout counts from the last read: bytes every 60 ms keep a 100 ms timeout away, which
+ * then fires once they stop. */
+static void reads_move_the_timeout_on(void **state)
+{
+    struct fixture *f = *state;
+    reader_set_timeout(&f->rd, &tenth);
+    reader_enable(&f->rd);
+    for (int i = 0; i < 5; i++) {
+        peer_writes(f, 10);
+        run_for(f, 60);
+    }
+    assert_int_equal(f->consumed, 50);
+    assert_int_equal(f->last_event, 0);
+    run_for(f, 300);
+    assert_int_equal(f->last_event, BEV_EVENT_READING | BEV_EVENT_TIMEOUT);
 }
 
 /* The timeout of a persistent event outlives event_del(): cleared while reading is off, it must
@@ -234,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reads_what_arrives_and_calls_the_read_callback, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_read_timeout_fires_when_nothing_comes, setup, teardown),
+        cmocka_unit_test_setup_teardown(reads_move_the_timeout_on, setup, teardown),
         cmocka_unit_test_setup_teardown(a_timeout_cleared_while_reading_is_off_stays_cleared, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_restarted_timeout_counts_from_now, setup, teardown),
