@@ -444,13 +444,13 @@ void client_send_head_and(struct client *c, const char *body, size_t len)
 void client_flush(struct client *c)
 {
     client_write_head(c, 0);
-    if (evbuffer_get_length(c->stage) == 0)
-        return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (c->tls)
+    if (evbuffer_get_length(c->stage) > 0 && c->tls)
         evbuffer_add_buffer(out, c->stage);
-    else
+    else if (evbuffer_get_length(c->stage) > 0)
         bev_write_through(c->bev, c->stage);
+    /* Checked with nothing staged too: a small response's head and body went out in one writev
+     * (client_send_head_and), and what the socket did not take is in <out>. */
     if (c->up && evbuffer_get_length(out) >= PROXY_HIGH_WATER) {
         /* The client reads slower than the origin sends: stop reading the origin until the
          * client's buffer drains (client_write_cb). */
