@@ -1076,16 +1076,17 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         return;
     }
     ADD(p->metrics.connections_active, 1);
-    /* A spare connection keeps what struct client lists first, its read event and its head
-     * buffers; a new one makes them. Zero all else but the request's text buffers: kilobytes per
-     * connection nobody reads unset. */
+    /* A spare connection keeps what struct client lists first, its reader's events and its
+     * head buffers; a new one makes them. Zero all else but the request's text buffers:
+     * kilobytes per connection nobody reads unset. */
     struct client *c = w->spare;
-    struct event *read_event = NULL;
+    struct event *read_event = NULL, *read_timer = NULL;
     struct head head = {0}, resp = {0};
     if (c) {
         w->spare = c->next;
         w->n_spare--;
         read_event = c->rd.ev;
+        read_timer = c->rd.timer;
         head = c->req.head;
         resp = c->req.resp;
     } else {
@@ -1119,6 +1120,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         c->bev = bev_plain_new(w->base, fd);
     }
     c->rd.ev = read_event;
+    c->rd.timer = read_timer;
     reader_attach(&c->rd, c->bev, PROXY_READ_CHUNK);
     c->req.head = head;
     c->req.resp = resp;
