@@ -150,17 +150,56 @@ static void out_head_reset(struct sbuf *out_head)
     }
 }
 
-static void request_reset(struct client *c)
+#define MAX_SPARE_BUFS 256
+
+static void req_bufs_free(struct req_bufs *b)
 {
+    head_fini(&b->head);
+    head_fini(&b->resp);
+    free(b->out_head.p);
+    free(b);
+}
+
+/* Before anything is parsed: the buffers of a spare set, or new ones. */
+static void request_bufs_take(struct client *c)
+{
+    struct worker *w = c->w;
     struct request *r = &c->req;
-    struct head head = r->head, resp = r->resp;
-    head_reset(&head);
-    head_reset(&resp);
-    memset(r, 0, offsetof(struct request, host));
-    r->host[0] = r->target[0] = '\0';
-    r->head = head;
-    r->resp = resp;
-    out_head_reset(&r->out_head);
+    struct req_bufs *b = w->spare_bufs;
+    if (b) {
+        w->spare_bufs = b->next;
+        w->n_spare_bufs--;
+    } else {
+        b = xcalloc(1, sizeof(*b));
+    }
+    head_reinit(&b->head, w->cfg->max_header_bytes, w->cfg->max_headers);
+    head_reinit(&b->resp, w->cfg->max_header_bytes, w->cfg->max_headers);
+    b->host[0] = b->target[0] = '\0';
+    r->bufs = b;
+    r->head = &b->head;
+    r->resp = &b->resp;
+    r->out_head = &b->out_head;
+    r->host = b->host;
+    r->target = b->target;
+}
+
+/* The request is over: its buffers go back to the worker, kept at their small sizes. */
+static void request_bufs_give_back(struct client *c)
+{
+    struct worker *w = c->w;
+    struct req_bufs *b = c->req.bufs;
+    if (b == NULL) {
+    } else if (w->n_spare_bufs >= MAX_SPARE_BUFS || w->stopping) {
+        req_bufs_free(b);
+    } else {
+        head_reset(&b->head);
+        head_reset(&b->resp);
+        out_head_reset(&b->out_head);
+        b->next = w->spare_bufs;
+        w->spare_bufs = b;
+        w->n_spare_bufs++;
+    }
+    c->req = (struct request){.host = "", .target = ""};
 }
 
 static void request_end(struct client *c)
@@ -192,9 +231,8 @@ static void client_free(struct client *c)
     reader_fini(&c->rd);
     event_free(c->timer);
     evbuffer_free(c->stage);
-    free(c->req.out_head.p);
-    head_fini(&c->req.head);
-    head_fini(&c->req.resp);
+    if (c->req.bufs)
+        req_bufs_free(c->req.bufs);
     free(c);
 }
 
@@ -206,6 +244,12 @@ void client_spares_free(struct worker *w)
         client_free(c);
     }
     w->n_spare = 0;
+    while (w->spare_bufs) {
+        struct req_bufs *b = w->spare_bufs;
+        w->spare_bufs = b->next;
+        req_bufs_free(b);
+    }
+    w->n_spare_bufs = 0;
 }
 
 void client_close(struct client *c)
@@ -234,7 +278,7 @@ void client_close(struct client *c)
             bev_plain_park(c->bev);
         }
         c->timer_kind = T_NONE;
-        out_head_reset(&c->req.out_head);
+        request_bufs_give_back(c);
         evbuffer_drain(c->stage, evbuffer_get_length(c->stage));
         c->next = w->spare;
         w->spare = c;
@@ -479,24 +523,24 @@ static int on_message_begin(llhttp_t *parser)
 static int on_url(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    return head_append(&c->req.head, HEAD_PART_URL, at, len, true) ? 0 : -1;
+    return head_append(c->req.head, HEAD_PART_URL, at, len, true) ? 0 : -1;
 }
 
 static int on_header_field(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    return head_append(&c->req.head, HEAD_PART_NAME, at, len, true) ? 0 : -1;
+    return head_append(c->req.head, HEAD_PART_NAME, at, len, true) ? 0 : -1;
 }
 
 static int on_header_value(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    return head_append(&c->req.head, HEAD_PART_VALUE, at, len, at == c->chunk_start) ? 0 : -1;
+    return head_append(c->req.head, HEAD_PART_VALUE, at, len, at == c->chunk_start) ? 0 : -1;
 }
 
 static int on_header_value_complete(llhttp_t *parser)
 {
-    head_value_complete(&client_of(parser)->req.head);
+    head_value_complete(client_of(parser)->req.head);
     return 0;
 }
 
@@ -579,7 +623,7 @@ static void client_address(struct client *c)
     r->client_addr = c->peer;
     if (!peer_trusted(c))
         return;
-    const struct head *h = &r->head;
+    const struct head *h = r->head;
     for (int i = h->n_headers - 1; i >= 0; i--) {
         const struct header *hd = &h->headers[i];
         if (!HEAD_NAME_IS(h, hd, "x-forwarded-for"))
@@ -628,10 +672,10 @@ static void client_address(struct client *c)
 static void request_build_head(struct client *c, const char *path, size_t path_len)
 {
     struct request *r = &c->req;
-    const struct head *h = &r->head;
+    const struct head *h = r->head;
     bool trusted = peer_trusted(c);
     size_t host_len = strlen(r->host);
-    struct sbuf out = r->out_head; /* the buffer of an earlier request, if any */
+    struct sbuf out = *r->out_head; /* the buffer of an earlier request, if any */
     const char *via = NULL;
     size_t via_len = 0;
 
@@ -711,7 +755,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         SBUF_LIT(&out, "Connection: upgrade\r\n");
     }
     SBUF_LIT(&out, "\r\n");
-    r->out_head = out;
+    *r->out_head = out;
 }
 
 /* A sticky client's origin, if it is draining (or in a draining region), still healthy, and
@@ -753,7 +797,7 @@ static bool request_route(struct client *c)
 {
     struct request *r = &c->req;
     struct proxy *p = c->w->proxy;
-    const struct head *h = &r->head;
+    const struct head *h = r->head;
     size_t len;
     int count;
 
@@ -765,9 +809,11 @@ static bool request_route(struct client *c)
     r->head_method = r->method == HTTP_HEAD;
     r->idempotent = r->method == HTTP_GET || r->method == HTTP_HEAD || r->method == HTTP_OPTIONS ||
                     r->method == HTTP_PUT || r->method == HTTP_DELETE || r->method == HTTP_TRACE;
-    size_t target_len = h->url_len < sizeof(r->target) - 1 ? h->url_len : sizeof(r->target) - 1;
-    memcpy(r->target, h->text + h->url, target_len);
-    r->target[target_len] = '\0';
+    char *target = r->bufs->target;
+    size_t target_len =
+        h->url_len < sizeof(r->bufs->target) - 1 ? h->url_len : sizeof(r->bufs->target) - 1;
+    memcpy(target, h->text + h->url, target_len);
+    target[target_len] = '\0';
     const char *bad = head_check_names(h);
     if (bad) {
         ADD(p->metrics.bad_requests, 1);
@@ -834,8 +880,8 @@ static bool request_route(struct client *c)
         return false;
     }
     size_t host_len = host ? len : 0; /* host_is_valid() capped it below 256 */
-    memcpy(r->host, host ? host : "", host_len);
-    r->host[host_len] = '\0';
+    memcpy(r->bufs->host, host ? host : "", host_len);
+    r->bufs->host[host_len] = '\0';
 
     /* WebSocket is the one upgrade we tunnel; others (h2c) are dropped and served as HTTP/1.1. */
     r->websocket = c->parser.upgrade && head_has_token(h, "upgrade", "websocket") &&
@@ -891,11 +937,12 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
     struct request *r = &c->req;
     struct proxy *p = c->w->proxy;
     ADD(p->metrics.bad_requests, 1);
-    if (r->head.too_large || r->head.too_many)
-        client_fail(c, 431, r->head.too_many ? "too many header fields" : "request head too large");
+    if (r->head->too_large || r->head->too_many)
+        client_fail(c, 431,
+                    r->head->too_many ? "too many header fields" : "request head too large");
     else if (c->w->cfg->max_body_bytes && r->body_bytes > c->w->cfg->max_body_bytes)
         client_fail(c, 413, "the request body is larger than allowed");
-    else if (r->head.folded)
+    else if (r->head->folded)
         client_fail(c, 400, "obsolete line folding in a header");
     else
         client_fail(c, 400,
@@ -915,6 +962,8 @@ void client_process(struct client *c)
             }
             client_timer_arm(c, T_HEADER);
         }
+        if (c->req.bufs == NULL)
+            request_bufs_take(c);
         struct evbuffer_iovec vec;
         evbuffer_peek(in, -1, NULL, &vec, 1); /* reads land in chains of up to 64 KiB */
         c->chunk_start = vec.iov_base;
@@ -965,7 +1014,7 @@ void client_response_done(struct client *c, bool upstream_reusable)
         client_close_after_flush(c);
         return;
     }
-    request_reset(c);
+    request_bufs_give_back(c); /* the next request, if it is there, takes them again */
     c->state = C_IDLE;
     client_timer_arm(c, T_KEEPALIVE);
     if (c->parser_paused)
@@ -1076,19 +1125,15 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         return;
     }
     ADD(p->metrics.connections_active, 1);
-    /* A spare connection keeps what struct client lists first, its reader's events and its
-     * head buffers; a new one makes them. Zero all else but the request's text buffers:
-     * kilobytes per connection nobody reads unset. */
+    /* A spare connection keeps what struct client lists first and its reader's events; a new
+     * one makes them. All else starts zeroed; the request's buffers come with its first byte. */
     struct client *c = w->spare;
     struct event *read_event = NULL, *read_timer = NULL;
-    struct head head = {0}, resp = {0};
     if (c) {
         w->spare = c->next;
         w->n_spare--;
         read_event = c->rd.ev;
         read_timer = c->rd.timer;
-        head = c->req.head;
-        resp = c->req.resp;
     } else {
         c = xmalloc(sizeof(*c));
         c->bev = NULL;
@@ -1096,12 +1141,9 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         c->timer_armed = false;
         c->timer_fires_ms = 0;
         c->stage = evbuffer_new();
-        c->req.out_head = (struct sbuf){0};
     }
-    memset(&c->w, 0,
-           offsetof(struct client, req) + offsetof(struct request, host) -
-               offsetof(struct client, w));
-    c->req.host[0] = c->req.target[0] = '\0';
+    memset(&c->w, 0, sizeof(*c) - offsetof(struct client, w));
+    c->req.host = c->req.target = "";
     c->w = w;
     ip_addr_from_sockaddr(sa, &c->peer);
     c->peer = ip_addr_unmap_v4(&c->peer);
@@ -1122,10 +1164,6 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     c->rd.ev = read_event;
     c->rd.timer = read_timer;
     reader_attach(&c->rd, c->bev, PROXY_READ_CHUNK);
-    c->req.head = head;
-    c->req.resp = resp;
-    head_reinit(&c->req.head, w->cfg->max_header_bytes, w->cfg->max_headers);
-    head_reinit(&c->req.resp, w->cfg->max_header_bytes, w->cfg->max_headers);
     llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
     c->parser.data = c;
     c->next = w->clients;

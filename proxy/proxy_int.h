@@ -313,8 +313,10 @@ struct worker {
     struct wsnap *current;
     uint64_t generation;
     struct client *clients; /* all client connections, for shutdown */
-    struct client *spare;   /* closed ones kept for reuse, with their timer, stage and buffers */
+    struct client *spare;   /* closed ones kept for reuse, with their timer and stage */
     int n_spare;
+    struct req_bufs *spare_bufs; /* given back by connections gone idle (client.c) */
+    int n_spare_bufs;
     int spare_pipes[BODY_PIPE_SPARES][2]; /* empty pipes for bodypipe.c */
     int n_spare_pipes;
     bool stopping;
@@ -476,8 +478,21 @@ void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout
 #define REQ_MAX_REGIONS 16
 #define REQ_MAX_TRIED   16
 
+/* What a request holds only while it runs: lent by the worker when a connection has something
+ * to parse, given back when it goes idle or closes. An idle keep-alive connection holds none. */
+struct req_bufs {
+    struct req_bufs *next; /* among the worker's spares */
+    struct head head, resp;
+    struct sbuf out_head; /* the head as forwarded, kept for retries */
+    char host[256];
+    char target[2048]; /* request target as logged (truncated) */
+};
+
 struct request {
-    struct head head;
+    struct req_bufs *bufs; /* NULL while idle: the pointers below are then NULL or "" */
+    struct head *head, *resp;
+    struct sbuf *out_head;
+    const char *host, *target;
     int major, minor;
     uint8_t method;
     bool keep_alive, chunked, websocket, head_method, idempotent;
@@ -497,15 +512,10 @@ struct request {
     const struct gslb_origin *origin;
     uint32_t origin_region;
     /* Response. */
-    struct head resp;
     int status;
     bool interim, resp_head_sent, resp_done, resp_chunked, resp_close_delimited;
     struct timespec t_start, t_upstream;
     int64_t upstream_us;
-    /* Not cleared between requests (they are rewritten whole): keep them last. */
-    char host[256];
-    char target[2048];    /* request target as logged (truncated) */
-    struct sbuf out_head; /* the head as forwarded, kept for retries; its buffer for the next */
 };
 
 struct client {
@@ -534,7 +544,7 @@ struct client {
     bool tls;                    /* <bev> is a TLS session (bufferevent_openssl) */
     bool peer_trusted;           /* worked out under live configuration <trusted_generation> */
     uint64_t trusted_generation; /* 0: not yet */
-    struct request req;          /* last: its text buffers are not cleared (client_accept) */
+    struct request req;
 };
 
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,

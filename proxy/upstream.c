@@ -285,9 +285,9 @@ static void upstream_send_head(struct client *c)
     reader_read_small(&up->rd); /* the head, and what comes with it: the rest may be spliced */
     reader_enable(&up->rd);     /* writing is enabled from the start */
     if (up->tls)
-        evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head.p, c->req.out_head.len);
+        evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head->p, c->req.out_head->len);
     else
-        bev_write_through_bytes(up->bev, c->req.out_head.p, c->req.out_head.len);
+        bev_write_through_bytes(up->bev, c->req.out_head->p, c->req.out_head->len);
     proxy_now(&c->req.t_upstream);
     up->head_sent = true;
     if (c->req.body_done)
@@ -453,31 +453,31 @@ static struct upstream *upstream_of(llhttp_t *parser)
 static int on_response_begin(llhttp_t *parser)
 {
     struct upstream *up = upstream_of(parser);
-    head_reset(&up->c->req.resp);
+    head_reset(up->c->req.resp);
     return 0;
 }
 
 static int on_status(llhttp_t *parser, const char *at, size_t len)
 {
     struct upstream *up = upstream_of(parser);
-    return head_append(&up->c->req.resp, HEAD_PART_REASON, at, len, true) ? 0 : -1;
+    return head_append(up->c->req.resp, HEAD_PART_REASON, at, len, true) ? 0 : -1;
 }
 
 static int on_field(llhttp_t *parser, const char *at, size_t len)
 {
     struct upstream *up = upstream_of(parser);
-    return head_append(&up->c->req.resp, HEAD_PART_NAME, at, len, true) ? 0 : -1;
+    return head_append(up->c->req.resp, HEAD_PART_NAME, at, len, true) ? 0 : -1;
 }
 
 static int on_value(llhttp_t *parser, const char *at, size_t len)
 {
     struct upstream *up = upstream_of(parser);
-    return head_append(&up->c->req.resp, HEAD_PART_VALUE, at, len, at == up->chunk_start) ? 0 : -1;
+    return head_append(up->c->req.resp, HEAD_PART_VALUE, at, len, at == up->chunk_start) ? 0 : -1;
 }
 
 static int on_value_complete(llhttp_t *parser)
 {
-    head_value_complete(&upstream_of(parser)->c->req.resp);
+    head_value_complete(upstream_of(parser)->c->req.resp);
     return 0;
 }
 
@@ -488,7 +488,7 @@ static int on_value_complete(llhttp_t *parser)
 static void response_head_write(struct client *c, int status, bool final)
 {
     struct request *r = &c->req;
-    const struct head *h = &r->resp;
+    const struct head *h = r->resp;
     client_write_head(c, 0); /* a head still waiting in the scratch buffer is staged first */
     struct sbuf out = c->w->scratch; /* the worker's: its buffer outlives the call */
     const char *via = NULL;
@@ -550,7 +550,7 @@ static int on_response_headers_complete(llhttp_t *parser)
     struct client *c = up->c;
     struct request *r = &c->req;
     int status = parser->status_code;
-    const struct head *h = &r->resp;
+    const struct head *h = r->resp;
     size_t len;
 
     if (head_check_names(h) != NULL || (parser->http_major != 1))
