@@ -178,9 +178,6 @@ static void request_bufs_take(struct client *c)
     r->bufs = b;
     r->head = &b->head;
     r->resp = &b->resp;
-    r->out_head = &b->out_head;
-    r->host = b->host;
-    r->target = b->target;
 }
 
 /* The request is over: its buffers go back to the worker, kept at their small sizes. */
@@ -188,10 +185,9 @@ static void request_bufs_give_back(struct client *c)
 {
     struct worker *w = c->w;
     struct req_bufs *b = c->req.bufs;
-    if (b == NULL) {
-    } else if (w->n_spare_bufs >= MAX_SPARE_BUFS || w->stopping) {
+    if (b && (w->n_spare_bufs >= MAX_SPARE_BUFS || w->stopping)) {
         req_bufs_free(b);
-    } else {
+    } else if (b) {
         head_reset(&b->head);
         head_reset(&b->resp);
         out_head_reset(&b->out_head);
@@ -199,7 +195,7 @@ static void request_bufs_give_back(struct client *c)
         w->spare_bufs = b;
         w->n_spare_bufs++;
     }
-    c->req = (struct request){.host = "", .target = ""};
+    c->req = (struct request){0};
 }
 
 static void request_end(struct client *c)
@@ -266,7 +262,7 @@ void client_close(struct client *c)
         c->next->prev = c->prev;
     reader_detach(&c->rd);
     if (w->n_spare < MAX_SPARE_CLIENTS && !w->stopping) {
-        /* Kept for the next accept: its timer, stage, head buffers and a plain socket's
+        /* Kept for the next accept: its timer, stage, reader events and a plain socket's
          * bufferevent are made once. Its timer stays pending if it is (lazy, it finds nothing to
          * do, or a deadline of the connection that takes this one over): deleting it now and
          * adding it again at the next accept would cost two timer queue changes per
@@ -358,6 +354,7 @@ static void request_log(struct client *c)
     struct request *r = &c->req;
     const char *region = r->origin && r->ws ? r->ws->snap->regions[r->origin_region].name : "";
     const char *service = r->svc ? r->svc->name : "";
+    const char *target = r->bufs ? r->bufs->target : "";
     int64_t total_us = proxy_elapsed_us(&r->t_start);
 
     if (r->ws && r->svc) {
@@ -393,7 +390,7 @@ static void request_log(struct client *c)
     if (accesslog_format(p->log) == PROXY_LOG_COMBINED) {
         strftime(stamp, sizeof(stamp), "%d/%b/%Y:%H:%M:%S +0000", &tm);
         fprintf(out, "%s - - [%s] \"%s %s HTTP/%d.%d\" %d %llu \"-\" \"-\"\n", client, stamp,
-                method, r->target, r->major, r->minor, r->status, (unsigned long long)r->bytes_out);
+                method, target, r->major, r->minor, r->status, (unsigned long long)r->bytes_out);
     } else {
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
         fprintf(out,
@@ -408,7 +405,7 @@ static void request_log(struct client *c)
         json_put(out, r->origin ? r->origin->address : "",
                  r->origin ? strlen(r->origin->address) : 0);
         fprintf(out, ",\"method\":\"%s\",\"path\":", method);
-        json_put(out, r->target, strlen(r->target));
+        json_put(out, target, strlen(target));
         fprintf(out,
                 ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f,"
                 "\"upstream_ms\":%.3f,\"retries\":%d}\n",
@@ -674,8 +671,8 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     struct request *r = &c->req;
     const struct head *h = r->head;
     bool trusted = peer_trusted(c);
-    size_t host_len = strlen(r->host);
-    struct sbuf out = *r->out_head; /* the buffer of an earlier request, if any */
+    size_t host_len = strlen(r->bufs->host);
+    struct sbuf out = r->bufs->out_head; /* the buffer of an earlier request, if any */
     const char *via = NULL;
     size_t via_len = 0;
 
@@ -684,7 +681,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     sbuf_add(&out, " ", 1);
     sbuf_add(&out, path, path_len);
     SBUF_LIT(&out, " HTTP/1.1\r\n");
-    sbuf_add_header(&out, "Host", 4, r->host, host_len);
+    sbuf_add_header(&out, "Host", 4, r->bufs->host, host_len);
     bool xff_started = false;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
@@ -722,7 +719,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         SBUF_LIT(&out, "\r\nX-Forwarded-Proto: https\r\n");
     else
         SBUF_LIT(&out, "\r\nX-Forwarded-Proto: http\r\n");
-    sbuf_add_header(&out, "X-Forwarded-Host", 16, r->host, host_len);
+    sbuf_add_header(&out, "X-Forwarded-Host", 16, r->bufs->host, host_len);
     if (c->w->cfg->forwarded_header) {
         char client[IP_ADDR_STRLEN];
         bool v6 = r->client_addr.family == AF_INET6;
@@ -732,7 +729,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         sbuf_adds(&out, client);
         sbuf_adds(&out, v6 ? "]\"" : "");
         sbuf_adds(&out, c->tls ? ";proto=https;host=\"" : ";proto=http;host=\"");
-        sbuf_add(&out, r->host, host_len);
+        sbuf_add(&out, r->bufs->host, host_len);
         SBUF_LIT(&out, "\"\r\n");
     }
     SBUF_LIT(&out, "Via: ");
@@ -755,7 +752,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         SBUF_LIT(&out, "Connection: upgrade\r\n");
     }
     SBUF_LIT(&out, "\r\n");
-    *r->out_head = out;
+    r->bufs->out_head = out;
 }
 
 /* A sticky client's origin, if it is draining (or in a draining region), still healthy, and
@@ -897,7 +894,7 @@ static bool request_route(struct client *c)
         ADD(p->metrics.geo_located, 1);
     r->ws = worker_wsnap(c->w);
     r->ws->inflight++;
-    r->svc = gslb_service_find(r->ws->snap, r->host);
+    r->svc = gslb_service_find(r->ws->snap, r->bufs->host);
     if (r->svc == NULL) {
         client_fail(c, 404, "no service for this host");
         return false;
@@ -1143,7 +1140,6 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         c->stage = evbuffer_new();
     }
     memset(&c->w, 0, sizeof(*c) - offsetof(struct client, w));
-    c->req.host = c->req.target = "";
     c->w = w;
     ip_addr_from_sockaddr(sa, &c->peer);
     c->peer = ip_addr_unmap_v4(&c->peer);

@@ -489,10 +489,8 @@ struct req_bufs {
 };
 
 struct request {
-    struct req_bufs *bufs; /* NULL while idle: the pointers below are then NULL or "" */
-    struct head *head, *resp;
-    struct sbuf *out_head;
-    const char *host, *target;
+    struct req_bufs *bufs;    /* NULL while idle */
+    struct head *head, *resp; /* <bufs>' */
     int major, minor;
     uint8_t method;
     bool keep_alive, chunked, websocket, head_method, idempotent;
@@ -520,7 +518,7 @@ struct request {
 
 struct client {
     /* Kept while a closed connection waits among the worker's spares, for the next accept
-     * (client_close, client_accept); everything from <w> to the request's text is cleared then. */
+     * (client_close, client_accept); everything from <w> on is cleared then. */
     struct bufferevent *bev; /* a plain socket's is parked with the spare, a TLS one freed */
     struct event *timer;
     bool timer_armed; /* <timer> is pending, firing at <timer_fires_ms> */

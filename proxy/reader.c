@@ -3,13 +3,13 @@
  *
  * libevent's socket bufferevents ask the kernel how much is readable (ioctl FIONREAD) before
  * every read: on a keep-alive request that is two system calls of six. A plain socket's reader
- * here owns the read side instead: its own persistent EV_READ event (carrying the read timeout),
- * reads into a per-thread buffer and copies what came into the input (a request head is a few
- * hundred bytes), and once a read fills that buffer, reads straight into the input's chains (64
- * KiB asked for, all libevent gives filled) until the stream slows down again. It then calls the
- * bufferevent's own read and event callbacks, as libevent would, so the code above sees no
- * difference. The bufferevent keeps the write side. A TLS session, or a tunnel (whose bufferevents
- * read for themselves), passes every call on to the bufferevent.
+ * here owns the read side instead: its own persistent EV_READ event and read timeout, reads into a
+ * per-thread buffer and copies what came into the input (a request head is a few hundred bytes),
+ * and once a read fills that buffer, reads straight into the input's chains (64 KiB asked for, all
+ * libevent gives filled) until the stream slows down again. It then calls the bufferevent's own
+ * read and event callbacks, as libevent would, so the code above sees no difference. The
+ * bufferevent keeps the write side. A TLS session, or a tunnel (whose bufferevents read for
+ * themselves), passes every call on to the bufferevent.
  *
  * The read timeout is lazy, as the client's timer is: a read moves the deadline (a store), and a
  * separate timer event, set to fire no later than the deadline, fires about once per timeout
@@ -121,8 +121,8 @@ static void reader_read(struct sock_reader *r, evutil_socket_t fd)
     bufferevent_event_cb event_cb;
     void *cb_arg;
     bufferevent_getcb(bev, &read_cb, NULL, &event_cb, &cb_arg);
-    if (r->timeout) /* counted from the last readiness, as libevent counts it */
-        r->deadline_ms = proxy_now_ms() + timeval_ms(r->timeout);
+    if (r->timeout)                  /* counted from the last readiness, as libevent counts it */
+        reader_deadline_from_now(r); /* a store, unless a reload shortened the timeout */
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t have = evbuffer_get_length(in);
     if (have >= r->high_water) {

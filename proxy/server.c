@@ -446,7 +446,8 @@ static void worker_config_refresh(struct worker *w)
         [TO_ORIGIN_READ] = w->cfg->origin_read_timeout_ms,
         [TO_ORIGIN_IDLE] = w->cfg->origin_idle_timeout_ms,
     };
-    /* Common timeouts stay valid for the base's life: ones armed already keep their duration.
+    /* Common timeouts stay valid for the base's life: ones armed already keep their duration
+     * (readers, which take timeout_tv, follow a new one from their next read).
      * A base has room for 256 of them, so only a changed duration asks for one; past the room,
      * the worker's own timeval serves (a plain timer: a heap insertion instead of a queue). */
     for (int i = T_KEEPALIVE; i < TO_COUNT; i++) {

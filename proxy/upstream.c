@@ -285,9 +285,10 @@ static void upstream_send_head(struct client *c)
     reader_read_small(&up->rd); /* the head, and what comes with it: the rest may be spliced */
     reader_enable(&up->rd);     /* writing is enabled from the start */
     if (up->tls)
-        evbuffer_add(bufferevent_get_output(up->bev), c->req.out_head->p, c->req.out_head->len);
+        evbuffer_add(bufferevent_get_output(up->bev), c->req.bufs->out_head.p,
+                     c->req.bufs->out_head.len);
     else
-        bev_write_through_bytes(up->bev, c->req.out_head->p, c->req.out_head->len);
+        bev_write_through_bytes(up->bev, c->req.bufs->out_head.p, c->req.bufs->out_head.len);
     proxy_now(&c->req.t_upstream);
     up->head_sent = true;
     if (c->req.body_done)
@@ -515,8 +516,8 @@ static void response_head_write(struct client *c, int status, bool final)
             (HEAD_NAME_IS(h, hd, "location") || HEAD_NAME_IS(h, hd, "content-location"))) {
             /* Responses never carry an origin's address. */
             struct sbuf value = {0};
-            if (location_rewrite(h->text + hd->value, hd->value_len, r->origin->address, r->host,
-                                 c->tls, &value)) {
+            if (location_rewrite(h->text + hd->value, hd->value_len, r->origin->address,
+                                 r->bufs->host, c->tls, &value)) {
                 sbuf_add_header(&out, h->text + hd->name, hd->name_len, value.p, value.len);
                 free(value.p);
                 continue;

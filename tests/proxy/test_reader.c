@@ -1,8 +1,8 @@
 /* tests/proxy/test_reader.c - the proxy's socket reader (proxy/reader.c) on a real socket pair
  * and a real libevent loop: what it reads and when it calls the bufferevent's callbacks back,
- * its read timeout (set, moved on by reads, restarted, restarted after it fired, cleared while
- * reading is off), its pause at the high-water mark and resumption as the input drains, the end
- * of the stream, and handing the reading back to the bufferevent. */
+ * its read timeout (set, moved on by reads, shortened in place, restarted, restarted after it
+ * fired, cleared while reading is off), its pause at the high-water mark and resumption as the
+ * input drains, the end of the stream, and handing the reading back to the bufferevent. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -114,20 +114,37 @@ static void a_read_timeout_fires_when_nothing_comes(void **state)
     assert_false(reader_enabled(&f->rd)); /* as a bufferevent: reading stops */
 }
 
-/* The timeout counts from the last read: bytes every 60 ms keep a 100 ms timeout away, which
- * then fires once they stop. */
+/* The timeout counts from the last read: bytes every 50 ms keep a 200 ms timeout away for twice
+ * its length, and it fires once they stop. */
 static void reads_move_the_timeout_on(void **state)
 {
     struct fixture *f = *state;
-    reader_set_timeout(&f->rd, &tenth);
+    static const struct timeval fifth = {0, 200000};
+    reader_set_timeout(&f->rd, &fifth);
     reader_enable(&f->rd);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 8; i++) {
         peer_writes(f, 10);
-        run_for(f, 60);
+        run_for(f, 50);
     }
-    assert_int_equal(f->consumed, 50);
+    assert_int_equal(f->consumed, 80);
     assert_int_equal(f->last_event, 0);
-    run_for(f, 300);
+    run_for(f, 500);
+    assert_int_equal(f->last_event, BEV_EVENT_READING | BEV_EVENT_TIMEOUT);
+}
+
+/* A reload rewrites the worker's timeout in place: a shorter one holds from the next read on,
+ * not only once the timer set for the old length fires. */
+static void a_timeout_shortened_in_place_holds_from_the_next_read(void **state)
+{
+    struct fixture *f = *state;
+    static struct timeval timeout = {2, 0};
+    reader_set_timeout(&f->rd, &timeout);
+    reader_enable(&f->rd);
+    run_for(f, 50);
+    timeout = (struct timeval){0, 100000};
+    peer_writes(f, 10);
+    run_for(f, 400);
+    assert_int_equal(f->consumed, 10);
     assert_int_equal(f->last_event, BEV_EVENT_READING | BEV_EVENT_TIMEOUT);
 }
 
@@ -252,6 +269,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_read_timeout_fires_when_nothing_comes, setup, teardown),
         cmocka_unit_test_setup_teardown(reads_move_the_timeout_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_timeout_shortened_in_place_holds_from_the_next_read,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(a_timeout_cleared_while_reading_is_off_stays_cleared, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_restarted_timeout_counts_from_now, setup, teardown),
