@@ -70,17 +70,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     struct client *c = arg;
     (void)fd;
     (void)what;
-    c->timer_armed = false;
-    if (c->timer_kind == T_NONE)
+    if (!lazy_timer_fired(&c->timer, c->timer_kind != T_NONE))
         return;
-    int64_t left = c->timer_deadline_ms - proxy_now_ms();
-    if (left > TIMER_SLACK_MS) { /* the deadline moved on since the event was set */
-        struct timeval tv = {left / 1000, (left % 1000) * 1000};
-        c->timer_armed = true;
-        c->timer_fires_ms = c->timer_deadline_ms;
-        evtimer_add(c->timer, &tv);
-        return;
-    }
     enum client_timer kind = c->timer_kind;
     c->timer_kind = T_NONE;
     switch (kind) {
@@ -119,22 +110,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* The timer is lazy: a new deadline is only written down while the pending event fires no later
- * than it (the event then sleeps again for what is left), and T_NONE leaves the event to find
- * nothing to do. A keep-alive request moves its deadline four times; this way libevent hears of
- * it about once per timeout period instead of four times per request. */
+/* A keep-alive request moves its deadline four times; the lazy timer has libevent hear of it
+ * about once per timeout period instead. T_NONE leaves the event to find nothing to do. */
 void client_timer_arm(struct client *c, enum client_timer kind)
 {
     c->timer_kind = kind;
-    if (kind == T_NONE)
-        return;
-    int64_t deadline = proxy_now_ms() + c->w->timeout_ms[kind];
-    c->timer_deadline_ms = deadline;
-    if (c->timer_armed && c->timer_fires_ms <= deadline)
-        return;
-    c->timer_armed = true;
-    c->timer_fires_ms = deadline;
-    evtimer_add(c->timer, c->w->timeouts[kind]);
+    if (kind != T_NONE)
+        lazy_timer_set(&c->timer, c->w->timeout_ms[kind], c->w->timeouts[kind]);
 }
 
 /* ---- life cycle ---- */
@@ -225,7 +207,7 @@ static void client_free(struct client *c)
     else if (c->bev)
         bufferevent_free(c->bev);
     reader_fini(&c->rd);
-    event_free(c->timer);
+    event_free(c->timer.ev);
     evbuffer_free(c->stage);
     if (c->req.bufs)
         req_bufs_free(c->req.bufs);
@@ -1130,13 +1112,11 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         w->spare = c->next;
         w->n_spare--;
         read_event = c->rd.ev;
-        read_timer = c->rd.timer;
+        read_timer = c->rd.timer.ev; /* not pending: reader_detach() stopped it */
     } else {
         c = xmalloc(sizeof(*c));
         c->bev = NULL;
-        c->timer = evtimer_new(w->base, timer_cb, c);
-        c->timer_armed = false;
-        c->timer_fires_ms = 0;
+        c->timer = (struct lazy_timer){.ev = evtimer_new(w->base, timer_cb, c)};
         c->stage = evbuffer_new();
     }
     memset(&c->w, 0, sizeof(*c) - offsetof(struct client, w));
@@ -1158,7 +1138,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         c->bev = bev_plain_new(w->base, fd);
     }
     c->rd.ev = read_event;
-    c->rd.timer = read_timer;
+    c->rd.timer.ev = read_timer;
     reader_attach(&c->rd, c->bev, PROXY_READ_CHUNK);
     llhttp_init(&c->parser, HTTP_REQUEST, &request_settings);
     c->parser.data = c;

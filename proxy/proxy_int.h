@@ -29,6 +29,25 @@
  * is this close. */
 #define TIMER_SLACK_MS 10
 
+/* A lazy timer (server.c): for deadlines that move per request or per read (a client's, an idle
+ * origin connection's, a reader's). Moving the deadline later is a store; the event, set to fire
+ * no later than the deadline, fires about once per timeout period and sleeps again for what is
+ * left. libevent would otherwise move the event in its timer queue at every change. */
+struct lazy_timer {
+    struct event *ev;
+    int64_t deadline_ms, fires_ms; /* monotonic: when it is due, when <ev> fires */
+    bool armed;                    /* <ev> is pending */
+};
+
+/* The deadline is <ms> from now; <in> is the same duration for libevent (a common timeout may
+ * serve). The event is added only when it would fire after the deadline. */
+void lazy_timer_set(struct lazy_timer *t, int64_t ms, const struct timeval *in);
+/* First thing in the event's callback: true when there is something to time (<timing>) and its
+ * deadline has come; false when there is nothing to time, or when the event sleeps again for
+ * what is left. */
+bool lazy_timer_fired(struct lazy_timer *t, bool timing);
+void lazy_timer_stop(struct lazy_timer *t);
+
 /* The monotonic clock, as the proxy reads it. The callbacks that carry a request (a socket's
  * read, a client's or an origin's) hold it: every reading until the outermost release is the
  * first one, as nginx and HAProxy read the time once per loop iteration. A keep-alive request read
@@ -437,14 +456,13 @@ void body_pipes_free(struct worker *w);
  * libevent would. Not "own" (a TLS session, a tunnel): every call goes to the bufferevent. */
 struct sock_reader {
     struct bufferevent *bev;
-    struct event *ev;    /* EV_READ | EV_PERSIST on the socket; kept across reattachments */
-    struct event *timer; /* the read timeout's, made when first needed; kept as <ev> is */
+    struct event *ev;        /* EV_READ | EV_PERSIST on the socket; kept across reattachments */
+    struct lazy_timer timer; /* the read timeout's, its event made when first needed */
     const struct timeval *timeout;        /* NULL: none; a plain timeval, never a common one */
-    int64_t deadline_ms, timer_fires_ms;  /* monotonic: the timeout's end, the timer's */
     const struct timeval *write_timeout;  /* the bufferevent's, which reading leaves alone */
     struct evbuffer_cb_entry *drained_cb; /* on the input while suspended at <high_water> */
     size_t high_water;                    /* input bytes at which reading pauses */
-    bool own, enabled, suspended, bulk, timer_armed;
+    bool own, enabled, suspended, bulk;
 };
 
 /* Starts on <bev>, passing every call on to it, with no timeout set. */
@@ -520,10 +538,8 @@ struct client {
     /* Kept while a closed connection waits among the worker's spares, for the next accept
      * (client_close, client_accept); everything from <w> on is cleared then. */
     struct bufferevent *bev; /* a plain socket's is parked with the spare, a TLS one freed */
-    struct event *timer;
-    bool timer_armed; /* <timer> is pending, firing at <timer_fires_ms> */
-    int64_t timer_fires_ms;
-    struct evbuffer *stage; /* response body bytes not yet handed to <bev> (client_flush) */
+    struct lazy_timer timer; /* for <timer_kind> */
+    struct evbuffer *stage;  /* response body bytes not yet handed to <bev> (client_flush) */
 
     struct worker *w;
     size_t head_pending; /* a response head waiting in w->scratch, ahead of <stage> */
@@ -535,8 +551,7 @@ struct client {
     llhttp_t parser;
     const char *chunk_start; /* start of the buffer llhttp is parsing: obs-fold detection */
     enum client_state state;
-    enum client_timer timer_kind; /* what the deadline is for; T_NONE: nothing */
-    int64_t timer_deadline_ms;
+    enum client_timer timer_kind; /* what <timer> is for; T_NONE: nothing */
     struct upstream *up;
     bool close_after, parser_paused, read_blocked;
     bool tls;                    /* <bev> is a TLS session (bufferevent_openssl) */
@@ -588,9 +603,7 @@ struct upstream {
     const char *chunk_start;
     size_t body_run_start, body_run_len; /* identity body bytes in the buffer being parsed */
     struct upstream *next_idle;
-    struct event *idle_timer; /* lazy, like the client's: see client_timer_arm() */
-    bool idle_timer_armed;
-    int64_t idle_deadline_ms;
+    struct lazy_timer idle_timer; /* its event made at the first pooling */
     struct sock_reader rd;
     bool connected, head_sent, got_response_byte, reused;
     bool spoilt; /* the response announced a body it may not have (a 204's): not pooled */

@@ -11,11 +11,10 @@
  * bufferevent keeps the write side. A TLS session, or a tunnel (whose bufferevents read for
  * themselves), passes every call on to the bufferevent.
  *
- * The read timeout is lazy, as the client's timer is: a read moves the deadline (a store), and a
- * separate timer event, set to fire no later than the deadline, fires about once per timeout
- * period and sleeps again for what is left. A timeout carried by the persistent read event itself
- * would be added again by libevent after every read: with the restart a reused origin connection
- * needs, about 1,000 of a keep-alive request's 20,000 instructions. */
+ * The read timeout is a lazy timer of its own (struct lazy_timer): a read moves its deadline. A
+ * timeout carried by the persistent read event itself would be added again by libevent after
+ * every read: with the restart a reused origin connection needs, about 1,000 of a keep-alive
+ * request's 20,000 instructions. */
 #include <errno.h>
 #include <sys/socket.h>
 
@@ -33,27 +32,14 @@ static bool reader_pending(const struct sock_reader *r)
     return r->own && r->enabled && !r->suspended;
 }
 
-static int64_t timeval_ms(const struct timeval *tv)
-{
-    return (int64_t)tv->tv_sec * 1000 + tv->tv_usec / 1000;
-}
-
-/* The timer fires at <at> (monotonic ms), <in> from now. */
-static void reader_timer_add(struct sock_reader *r, int64_t at, const struct timeval *in)
-{
-    if (r->timer == NULL)
-        r->timer = evtimer_new(event_get_base(r->ev), reader_timer_cb, r);
-    r->timer_armed = true;
-    r->timer_fires_ms = at;
-    evtimer_add(r->timer, in);
-}
-
-/* The timeout counts from now. The timer is only added when it would fire after the deadline. */
+/* The timeout counts from now: a store, unless the timer would fire after the new deadline (a
+ * first timeout, or a reload shortened it). */
 static void reader_deadline_from_now(struct sock_reader *r)
 {
-    r->deadline_ms = proxy_now_ms() + timeval_ms(r->timeout);
-    if (!r->timer_armed || r->timer_fires_ms > r->deadline_ms)
-        reader_timer_add(r, r->deadline_ms, r->timeout);
+    if (r->timer.ev == NULL)
+        r->timer.ev = evtimer_new(event_get_base(r->ev), reader_timer_cb, r);
+    lazy_timer_set(&r->timer, (int64_t)r->timeout->tv_sec * 1000 + r->timeout->tv_usec / 1000,
+                   r->timeout);
 }
 
 static void reader_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -61,15 +47,9 @@ static void reader_timer_cb(evutil_socket_t fd, short what, void *arg)
     struct sock_reader *r = arg;
     (void)fd;
     (void)what;
-    r->timer_armed = false;
-    if (!reader_pending(r) || r->timeout == NULL)
-        return; /* reader_arm() sets it again when reading resumes with a timeout */
-    int64_t left = r->deadline_ms - proxy_now_ms();
-    if (left > TIMER_SLACK_MS) { /* reads moved the deadline on */
-        struct timeval tv = {left / 1000, (left % 1000) * 1000};
-        reader_timer_add(r, r->deadline_ms, &tv);
+    /* Reading off or no timeout: reader_arm() sets it again when reading resumes with one. */
+    if (!lazy_timer_fired(&r->timer, reader_pending(r) && r->timeout))
         return;
-    }
     r->enabled = false;
     event_del(r->ev);
     bufferevent_event_cb event_cb;
@@ -121,8 +101,8 @@ static void reader_read(struct sock_reader *r, evutil_socket_t fd)
     bufferevent_event_cb event_cb;
     void *cb_arg;
     bufferevent_getcb(bev, &read_cb, NULL, &event_cb, &cb_arg);
-    if (r->timeout)                  /* counted from the last readiness, as libevent counts it */
-        reader_deadline_from_now(r); /* a store, unless a reload shortened the timeout */
+    if (r->timeout) /* counted from the last readiness, as libevent counts it */
+        reader_deadline_from_now(r);
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t have = evbuffer_get_length(in);
     if (have >= r->high_water) {
@@ -208,9 +188,7 @@ static void reader_disown(struct sock_reader *r)
     if (!r->own)
         return;
     event_del(r->ev);
-    if (r->timer_armed)
-        event_del(r->timer);
-    r->timer_armed = false;
+    lazy_timer_stop(&r->timer);
     if (r->drained_cb)
         evbuffer_remove_cb_entry(bufferevent_get_input(r->bev), r->drained_cb);
     r->drained_cb = NULL;
@@ -227,9 +205,9 @@ void reader_fini(struct sock_reader *r)
 {
     if (r->ev)
         event_free(r->ev);
-    if (r->timer)
-        event_free(r->timer);
-    r->ev = r->timer = NULL;
+    if (r->timer.ev)
+        event_free(r->timer.ev);
+    r->ev = r->timer.ev = NULL;
 }
 
 void reader_hand_back(struct sock_reader *r)

@@ -174,6 +174,38 @@ static void bev_plain_freeze(struct bufferevent *bev)
     evbuffer_freeze(bufferevent_get_output(bev), 1);
 }
 
+void lazy_timer_set(struct lazy_timer *t, int64_t ms, const struct timeval *in)
+{
+    t->deadline_ms = proxy_now_ms() + ms;
+    if (t->armed && t->fires_ms <= t->deadline_ms)
+        return;
+    t->armed = true;
+    t->fires_ms = t->deadline_ms;
+    evtimer_add(t->ev, in);
+}
+
+bool lazy_timer_fired(struct lazy_timer *t, bool timing)
+{
+    t->armed = false;
+    if (!timing)
+        return false; /* whoever times something again sets it */
+    int64_t left = t->deadline_ms - proxy_now_ms();
+    if (left <= TIMER_SLACK_MS)
+        return true;
+    struct timeval tv = {left / 1000, (left % 1000) * 1000}; /* the deadline moved on */
+    t->armed = true;
+    t->fires_ms = t->deadline_ms;
+    evtimer_add(t->ev, &tv);
+    return false;
+}
+
+void lazy_timer_stop(struct lazy_timer *t)
+{
+    if (t->armed)
+        event_del(t->ev);
+    t->armed = false;
+}
+
 void bev_plain_park(struct bufferevent *bev)
 {
     short enabled = bufferevent_get_enabled(bev); /* only those can be pending */

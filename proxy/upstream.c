@@ -106,8 +106,8 @@ static void upstream_free(struct upstream *up)
         event_free(up->pipe_in_ev);
         event_free(up->pipe_out_ev);
     }
-    if (up->idle_timer)
-        event_free(up->idle_timer);
+    if (up->idle_timer.ev)
+        event_free(up->idle_timer.ev);
     reader_detach(&up->rd);
     reader_fini(&up->rd);
     if (up->tls)
@@ -150,17 +150,9 @@ static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
     struct upstream *up = arg;
     (void)fd;
     (void)what;
-    up->idle_timer_armed = false;
-    if (up->c != NULL)
-        return; /* in use again: the next release arms it anew */
-    int64_t left = up->idle_deadline_ms - proxy_now_ms();
-    if (left > TIMER_SLACK_MS) { /* pooled again since the event was set */
-        struct timeval tv = {left / 1000, (left % 1000) * 1000};
-        up->idle_timer_armed = true;
-        evtimer_add(up->idle_timer, &tv);
-        return;
-    }
-    idle_event_cb(NULL, 0, arg);
+    /* In use again, nothing to time: the next release sets it anew. */
+    if (lazy_timer_fired(&up->idle_timer, up->c == NULL))
+        idle_event_cb(NULL, 0, arg);
 }
 
 void upstream_pool_drain(struct wsnap *ws)
@@ -199,14 +191,10 @@ void upstream_release(struct client *c, bool reusable)
      * request): a pooled connection lives until the earlier of it and the idle timeout. */
     bufferevent_setcb(up->bev, idle_read_cb, NULL, idle_event_cb, up);
     reader_enable(&up->rd);
-    /* Lazy, as the client's timer: a pending event that fires earlier sleeps again. */
-    up->idle_deadline_ms = proxy_now_ms() + up->w->timeout_ms[TO_ORIGIN_IDLE];
-    if (up->idle_timer == NULL)
-        up->idle_timer = evtimer_new(up->w->base, idle_timer_cb, up);
-    if (!up->idle_timer_armed) {
-        up->idle_timer_armed = true;
-        evtimer_add(up->idle_timer, up->w->timeouts[TO_ORIGIN_IDLE]);
-    }
+    if (up->idle_timer.ev == NULL)
+        up->idle_timer.ev = evtimer_new(up->w->base, idle_timer_cb, up);
+    lazy_timer_set(&up->idle_timer, up->w->timeout_ms[TO_ORIGIN_IDLE],
+                   up->w->timeouts[TO_ORIGIN_IDLE]);
 }
 
 /* ---- sending ---- */
