@@ -939,6 +939,12 @@ void client_process(struct client *c)
                 client_close_after_flush(c);
                 return;
             }
+            if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= PROXY_HIGH_WATER) {
+                /* Pipelined requests from a client that takes too little of the answers wait
+                 * until it has taken half (client_write_cb), as its body bytes would. */
+                bufferevent_setwatermark(c->bev, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
+                return;
+            }
             client_timer_arm(c, T_HEADER);
         }
         if (c->req.bufs == NULL)
@@ -1043,12 +1049,15 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 {
     struct client *c = arg;
     (void)bev;
-    /* Output drained below the low watermark: the origin may send again. */
+    /* Output drained below the low watermark: the origin may send again, or the next request
+     * be read. */
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     if (c->up && c->up->piping)
         body_pipe_client_drained(c);
     else if (c->up && c->state == C_FORWARD)
         reader_enable(&c->up->rd);
+    else if (c->state == C_IDLE)
+        client_process(c); /* pipelined requests that waited for this */
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)

@@ -1178,6 +1178,40 @@ static void a_spliced_body_waiting_for_its_client_outlasts_the_origin_read_timeo
     gslbd_stop(&d);
 }
 
+/* A client that pipelines requests and takes none of the answers has them queued only up to the
+ * high-water mark (256 KiB): the next request waits until the client reads. Without that, its
+ * 1,000 requests of 70 bytes would have gslbd hold 16 MB of answers for it. */
+static void pipelined_requests_wait_while_their_client_reads_nothing(void **state)
+{
+    (void)state;
+    static const char get[] =
+        "GET /size/16000 HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n";
+    enum { N = 1000 };
+    const char *extra[] = {"--client-sndbuf", "16k", NULL};
+    struct proc d = gslbd_start(extra);
+    struct conn *c = conn_open_rcvbuf(d.port, 4096);
+    char *all = malloc(N * (sizeof(get) - 1));
+    for (int i = 0; i < N; i++)
+        memcpy(all + i * (sizeof(get) - 1), get, sizeof(get) - 1);
+    conn_write(c, all, N * (sizeof(get) - 1));
+    free(all);
+    sleep_ms(1000);
+    uint64_t answered = counter_value_of(
+        &d, "gslb_requests_total{service=\"www\",region=\"eu-west\",code=\"2xx\"}");
+    if (answered > 40)
+        fail_msg("%llu of %d requests answered to a client that read nothing",
+                 (unsigned long long)answered, N);
+    for (int i = 0; i < N; i++) { /* once it reads, all come, whole and in order */
+        struct resp r;
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body_len, 16000);
+        resp_free(&r);
+    }
+    conn_close(c);
+    gslbd_stop(&d);
+}
+
 /* With defer-accept (the default) a client that connects and says nothing waits in the kernel,
  * not among max-connections, until it speaks or a second has passed; then it is served as any
  * other. "defer-accept no" (here applied by SIGHUP) takes silent clients at once. */
@@ -1751,6 +1785,7 @@ int main(void)
         cmocka_unit_test(refuses_clients_beyond_the_connection_limit),
         cmocka_unit_test(silent_clients_wait_in_the_kernel_until_they_speak),
         cmocka_unit_test(a_spliced_body_waiting_for_its_client_outlasts_the_origin_read_timeout),
+        cmocka_unit_test(pipelined_requests_wait_while_their_client_reads_nothing),
         cmocka_unit_test_teardown(raises_the_open_file_limit_for_max_connections,
                                   files_limit_restore),
         cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
