@@ -154,12 +154,10 @@ static void request_bufs_take(struct client *c)
     } else {
         b = xcalloc(1, sizeof(*b));
     }
-    head_reinit(&b->head, w->cfg->max_header_bytes, w->cfg->max_headers);
-    head_reinit(&b->resp, w->cfg->max_header_bytes, w->cfg->max_headers);
+    head_limit(&b->head, w->cfg->max_header_bytes, w->cfg->max_headers); /* reset already */
+    head_limit(&b->resp, w->cfg->max_header_bytes, w->cfg->max_headers);
     b->host[0] = b->target[0] = '\0';
     r->bufs = b;
-    r->head = &b->head;
-    r->resp = &b->resp;
 }
 
 /* The request is over: its buffers go back to the worker, kept at their small sizes. */
@@ -468,10 +466,12 @@ void client_flush(struct client *c)
 {
     client_write_head(c, 0);
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(c->stage) > 0 && c->tls)
-        evbuffer_add_buffer(out, c->stage);
-    else if (evbuffer_get_length(c->stage) > 0)
-        bev_write_through(c->bev, c->stage);
+    if (evbuffer_get_length(c->stage) > 0) {
+        if (c->tls)
+            evbuffer_add_buffer(out, c->stage);
+        else
+            bev_write_through(c->bev, c->stage);
+    }
     /* Checked with nothing staged too: a small response's head and body went out in one writev
      * (client_send_head_and), and what the socket did not take is in <out>. */
     if (c->up && evbuffer_get_length(out) >= PROXY_HIGH_WATER) {
@@ -502,24 +502,24 @@ static int on_message_begin(llhttp_t *parser)
 static int on_url(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    return head_append(c->req.head, HEAD_PART_URL, at, len, true) ? 0 : -1;
+    return head_append(&c->req.bufs->head, HEAD_PART_URL, at, len, true) ? 0 : -1;
 }
 
 static int on_header_field(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    return head_append(c->req.head, HEAD_PART_NAME, at, len, true) ? 0 : -1;
+    return head_append(&c->req.bufs->head, HEAD_PART_NAME, at, len, true) ? 0 : -1;
 }
 
 static int on_header_value(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    return head_append(c->req.head, HEAD_PART_VALUE, at, len, at == c->chunk_start) ? 0 : -1;
+    return head_append(&c->req.bufs->head, HEAD_PART_VALUE, at, len, at == c->chunk_start) ? 0 : -1;
 }
 
 static int on_header_value_complete(llhttp_t *parser)
 {
-    head_value_complete(client_of(parser)->req.head);
+    head_value_complete(&client_of(parser)->req.bufs->head);
     return 0;
 }
 
@@ -602,7 +602,7 @@ static void client_address(struct client *c)
     r->client_addr = c->peer;
     if (!peer_trusted(c))
         return;
-    const struct head *h = r->head;
+    const struct head *h = &r->bufs->head;
     for (int i = h->n_headers - 1; i >= 0; i--) {
         const struct header *hd = &h->headers[i];
         if (!HEAD_NAME_IS(h, hd, "x-forwarded-for"))
@@ -651,7 +651,7 @@ static void client_address(struct client *c)
 static void request_build_head(struct client *c, const char *path, size_t path_len)
 {
     struct request *r = &c->req;
-    const struct head *h = r->head;
+    const struct head *h = &r->bufs->head;
     bool trusted = peer_trusted(c);
     size_t host_len = strlen(r->bufs->host);
     struct sbuf out = r->bufs->out_head; /* the buffer of an earlier request, if any */
@@ -776,7 +776,7 @@ static bool request_route(struct client *c)
 {
     struct request *r = &c->req;
     struct proxy *p = c->w->proxy;
-    const struct head *h = r->head;
+    const struct head *h = &r->bufs->head;
     size_t len;
     int count;
 
@@ -916,12 +916,12 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
     struct request *r = &c->req;
     struct proxy *p = c->w->proxy;
     ADD(p->metrics.bad_requests, 1);
-    if (r->head->too_large || r->head->too_many)
+    if (r->bufs->head.too_large || r->bufs->head.too_many)
         client_fail(c, 431,
-                    r->head->too_many ? "too many header fields" : "request head too large");
+                    r->bufs->head.too_many ? "too many header fields" : "request head too large");
     else if (c->w->cfg->max_body_bytes && r->body_bytes > c->w->cfg->max_body_bytes)
         client_fail(c, 413, "the request body is larger than allowed");
-    else if (r->head->folded)
+    else if (r->bufs->head.folded)
         client_fail(c, 400, "obsolete line folding in a header");
     else
         client_fail(c, 400,

@@ -11,16 +11,8 @@
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
-void head_init(struct head *h, size_t max_bytes, int max_headers)
+void head_limit(struct head *h, size_t max_bytes, int max_headers)
 {
-    memset(h, 0, sizeof(*h));
-    h->max = max_bytes;
-    h->max_headers = max_headers;
-}
-
-void head_reinit(struct head *h, size_t max_bytes, int max_headers)
-{
-    head_reset(h);
     h->max = max_bytes;
     h->max_headers = max_headers;
 }

@@ -136,9 +136,8 @@ struct head {
     bool connection_close, connection_names;
 };
 
-void head_init(struct head *h, size_t max_bytes, int max_headers);
-/* head_init() for a head that was in use: its buffers stay for the next message. */
-void head_reinit(struct head *h, size_t max_bytes, int max_headers);
+/* The limits of the next message, on a head new (zeroed) or reset. */
+void head_limit(struct head *h, size_t max_bytes, int max_headers);
 void head_reset(struct head *h);
 void head_fini(struct head *h);
 /* Appends a piece of a field (name), value, URL or reason; returns false once a limit is hit. */
@@ -507,8 +506,7 @@ struct req_bufs {
 };
 
 struct request {
-    struct req_bufs *bufs;    /* NULL while idle */
-    struct head *head, *resp; /* <bufs>' */
+    struct req_bufs *bufs; /* NULL while idle */
     int major, minor;
     uint8_t method;
     bool keep_alive, chunked, websocket, head_method, idempotent;

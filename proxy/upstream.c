@@ -442,31 +442,33 @@ static struct upstream *upstream_of(llhttp_t *parser)
 static int on_response_begin(llhttp_t *parser)
 {
     struct upstream *up = upstream_of(parser);
-    head_reset(up->c->req.resp);
+    head_reset(&up->c->req.bufs->resp);
     return 0;
 }
 
 static int on_status(llhttp_t *parser, const char *at, size_t len)
 {
     struct upstream *up = upstream_of(parser);
-    return head_append(up->c->req.resp, HEAD_PART_REASON, at, len, true) ? 0 : -1;
+    return head_append(&up->c->req.bufs->resp, HEAD_PART_REASON, at, len, true) ? 0 : -1;
 }
 
 static int on_field(llhttp_t *parser, const char *at, size_t len)
 {
     struct upstream *up = upstream_of(parser);
-    return head_append(up->c->req.resp, HEAD_PART_NAME, at, len, true) ? 0 : -1;
+    return head_append(&up->c->req.bufs->resp, HEAD_PART_NAME, at, len, true) ? 0 : -1;
 }
 
 static int on_value(llhttp_t *parser, const char *at, size_t len)
 {
     struct upstream *up = upstream_of(parser);
-    return head_append(up->c->req.resp, HEAD_PART_VALUE, at, len, at == up->chunk_start) ? 0 : -1;
+    return head_append(&up->c->req.bufs->resp, HEAD_PART_VALUE, at, len, at == up->chunk_start)
+               ? 0
+               : -1;
 }
 
 static int on_value_complete(llhttp_t *parser)
 {
-    head_value_complete(upstream_of(parser)->c->req.resp);
+    head_value_complete(&upstream_of(parser)->c->req.bufs->resp);
     return 0;
 }
 
@@ -477,7 +479,7 @@ static int on_value_complete(llhttp_t *parser)
 static void response_head_write(struct client *c, int status, bool final)
 {
     struct request *r = &c->req;
-    const struct head *h = r->resp;
+    const struct head *h = &r->bufs->resp;
     client_write_head(c, 0); /* a head still waiting in the scratch buffer is staged first */
     struct sbuf out = c->w->scratch; /* the worker's: its buffer outlives the call */
     const char *via = NULL;
@@ -539,7 +541,7 @@ static int on_response_headers_complete(llhttp_t *parser)
     struct client *c = up->c;
     struct request *r = &c->req;
     int status = parser->status_code;
-    const struct head *h = r->resp;
+    const struct head *h = &r->bufs->resp;
     size_t len;
 
     if (head_check_names(h) != NULL || (parser->http_major != 1))
