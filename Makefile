@@ -112,18 +112,22 @@ check: deps
 	$(MAKE) fuzz-smoke
 	$(MAKE) test-asan
 
-# libFuzzer over the proxy's request path (clang; everything rebuilt with coverage in build/fuzz).
+# libFuzzer over the proxy's request and response paths (clang; everything rebuilt with coverage
+# in build/fuzz). `make fuzz` runs each harness for FUZZ_TIME seconds.
 FUZZ_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
 FUZZ_TIME ?= 600
-$(BUILD)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c
+FUZZERS = request response
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/harness.c tests/fuzz/harness.h FORCE
 	$(MAKE) BUILD=$(BUILD)/fuzz CC=clang CFLAGS="$(FUZZ_FLAGS)" WERROR= $(BUILD)/fuzz/libgslb.a
-	clang $(ALL_CFLAGS) -Wno-unused-command-line-argument $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< \
-		$(BUILD)/fuzz/libgslb.a $(DEP_LIBS)
+	clang $(ALL_CFLAGS) -Wno-unused-command-line-argument $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ \
+		$< tests/fuzz/harness.c $(BUILD)/fuzz/libgslb.a $(DEP_LIBS)
 
-fuzz: $(BUILD)/fuzz/fuzz_request
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_request -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 \
-		$(BUILD)/fuzz/corpus tests/fuzz/corpus/request
+fuzz: $(FUZZERS:%=$(BUILD)/fuzz/fuzz_%)
+	set -e; for f in $(FUZZERS); do \
+		mkdir -p $(BUILD)/fuzz/corpus/$$f; \
+		$(BUILD)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 \
+			$(BUILD)/fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
+	done
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_TIME=30 BUILD=$(BUILD)

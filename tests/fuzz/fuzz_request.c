@@ -2,122 +2,53 @@
  *
  * The real proxy runs in this process (one worker, demo origins, the GeoLite2 City database, a
  * temporary SQLite store); each input is sent as-is by a client on a fresh loopback connection,
- * which then half-closes and reads until the proxy is done with it. Whatever the bytes, the
- * proxy must answer or close without a crash, a sanitizer report or a hang (the read is bounded
- * by a 2 s timeout, and a hang shows as a libFuzzer timeout). Built and run by `make fuzz`
- * (long) and `make fuzz-smoke` (a short run, part of `make check`). */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
+ * which then half-closes and reads until the proxy is done with it. An input that starts like a
+ * PROXY protocol header ("PROX" for version 1, "\r\n\r\n" for the start of version 2's signature)
+ * goes to a listener that expects one, so the header parser is fuzzed too. Whatever the bytes,
+ * the proxy must answer or close without a crash, a sanitizer report or a hang (the read is
+ * bounded by a 2 s timeout, and a hang shows as a libFuzzer timeout). Built and run by
+ * `make fuzz` (long) and `make fuzz-smoke` (a short run, part of `make check`). */
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "common/log.h"
-#include "db/db.h"
 #include "demo/demo.h"
-#include "geo/geo.h"
-#include "gslb/gslb.h"
 #include "proxy/proxy.h"
+#include "tests/fuzz/harness.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int proxy_port;
+static int plain_port, proxy_protocol_port;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[512], dir[] = "/tmp/gslb-fuzz-XXXXXX", db_path[64];
-    const char *geo_dir = getenv("GSLB_GEOIP_DIR");
-    char city[512];
-    snprintf(city, sizeof(city), "%s/GeoLite2-City.mmdb",
-             geo_dir && *geo_dir ? geo_dir : "data/geoip");
-    const char *specs[] = {city};
-
-    signal(SIGPIPE, SIG_IGN);
-    log_threshold = LOG_LEVEL_ERR;
-    if (mkdtemp(dir) == NULL)
-        abort();
-    snprintf(db_path, sizeof(db_path), "%s/gslb.db", dir);
+    char err[512];
     struct demo *demo = demo_start(err, sizeof(err));
-    struct db *db = demo ? db_open(db_path, err, sizeof(err)) : NULL;
-    if (db == NULL || db_import_json(db, demo_topology(demo), strlen(demo_topology(demo)), "fuzz",
-                                     err, sizeof(err)) != 0) {
+    if (demo == NULL) {
         fprintf(stderr, "fuzz: %s\n", err);
         abort();
     }
-    db_close(db);
-    struct geo *geo = geo_open(specs, 1, err, sizeof(err));
-    struct gslb_watch *watch = geo ? gslb_watch_start(db_path, 1000, err, sizeof(err)) : NULL;
-    struct proxy_config cfg;
-    proxy_config_defaults(&cfg);
-    proxy_config_set(&cfg, "listen", "127.0.0.1:0", err, sizeof(err));
-    proxy_config_set(&cfg, "trusted-proxies", "127.0.0.0/8", err, sizeof(err));
-    proxy_config_set(&cfg, "workers", "1", err, sizeof(err));
-    proxy_config_set(&cfg, "max-body-size", "64k", err, sizeof(err));
-    proxy_config_set(&cfg, "response-header-timeout", "1s", err, sizeof(err));
-    struct proxy *proxy = watch ? proxy_create(&cfg, geo, watch, NULL, err, sizeof(err)) : NULL;
-    if (proxy == NULL) {
-        fprintf(stderr, "fuzz: %s\n", err);
-        abort();
-    }
-    proxy_port = proxy_listen_port(proxy, 0);
-    /* Everything stays up for the whole run; the process exit cleans up. */
+    static const char *const settings[][2] = {
+        {"listen", "127.0.0.1:0"},
+        {"listen-proxy-protocol", "127.0.0.1:0"},
+        {"max-body-size", "64k"},
+        {"response-header-timeout", "1s"},
+    };
+    struct proxy *proxy =
+        fuzz_proxy_start(demo_topology(demo), settings, sizeof(settings) / sizeof(settings[0]));
+    plain_port = proxy_listen_port(proxy, 0);
+    proxy_protocol_port = proxy_listen_port(proxy, 1);
     return 0;
-}
-
-/* libFuzzer's SIGALRM (for -timeout) can interrupt a blocking connect, which then completes in
- * the background: wait for it and read its outcome. */
-static bool connect_finish(int fd)
-{
-    if (errno != EINTR)
-        return false;
-    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-    int err = 0;
-    socklen_t len = sizeof(err);
-    while (poll(&pfd, 1, 2000) < 0 && errno == EINTR)
-        ;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-        errno = err ? err : errno;
-        return false;
-    }
-    return true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)proxy_port)};
-    struct timeval tv = {2, 0};
-    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    /* Close with a reset: tens of thousands of runs must not leave the port range in TIME_WAIT. */
-    struct linger reset = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 && !connect_finish(fd)) {
-        perror("fuzz: connect to the proxy"); /* the proxy stopped accepting */
-        abort();
-    }
-    size_t sent = 0;
-    while (sent < size) {
-        ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
-        if (n <= 0)
-            break; /* the proxy may refuse and close early */
-        sent += (size_t)n;
-    }
-    shutdown(fd, SHUT_WR);
-    char buf[65536];
-    while (recv(fd, buf, sizeof(buf), 0) > 0)
-        ;
-    close(fd);
+    bool proxy_header =
+        size >= 4 && (memcmp(data, "PROX", 4) == 0 || memcmp(data, "\r\n\r\n", 4) == 0);
+    fuzz_client_exchange(proxy_header ? proxy_protocol_port : plain_port, data, size, 1);
     return 0;
 }

@@ -1,0 +1,109 @@
+/* tests/fuzz/harness.c - the proxy and the client side shared by the libFuzzer harnesses. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "db/db.h"
+#include "geo/geo.h"
+#include "gslb/gslb.h"
+#include "proxy/proxy.h"
+#include "tests/fuzz/harness.h"
+
+struct proxy *fuzz_proxy_start(const char *topology_json, const char *const settings[][2],
+                               size_t n_settings)
+{
+    char err[512], dir[] = "/tmp/gslb-fuzz-XXXXXX", db_path[64], city[512];
+    const char *geo_dir = getenv("GSLB_GEOIP_DIR");
+    snprintf(city, sizeof(city), "%s/GeoLite2-City.mmdb",
+             geo_dir && *geo_dir ? geo_dir : "data/geoip");
+    const char *specs[] = {city};
+
+    signal(SIGPIPE, SIG_IGN);
+    log_threshold = LOG_LEVEL_ERR;
+    if (mkdtemp(dir) == NULL)
+        abort();
+    snprintf(db_path, sizeof(db_path), "%s/gslb.db", dir);
+    struct db *db = db_open(db_path, err, sizeof(err));
+    if (db == NULL ||
+        db_import_json(db, topology_json, strlen(topology_json), "fuzz", err, sizeof(err)) != 0) {
+        fprintf(stderr, "fuzz: %s\n", err);
+        abort();
+    }
+    db_close(db);
+    struct geo *geo = geo_open(specs, 1, err, sizeof(err));
+    struct gslb_watch *watch = geo ? gslb_watch_start(db_path, 1000, err, sizeof(err)) : NULL;
+    struct proxy_config cfg;
+    proxy_config_defaults(&cfg);
+    int rc = watch ? 0 : -1;
+    if (rc == 0)
+        rc = proxy_config_set(&cfg, "trusted-proxies", "127.0.0.0/8", err, sizeof(err));
+    if (rc == 0)
+        rc = proxy_config_set(&cfg, "workers", "1", err, sizeof(err));
+    for (size_t i = 0; rc == 0 && i < n_settings; i++) {
+        if ((rc = proxy_config_set(&cfg, settings[i][0], settings[i][1], err, sizeof(err))) != 0)
+            fprintf(stderr, "fuzz: setting %s = %s: %s\n", settings[i][0], settings[i][1], err);
+    }
+    struct proxy *proxy = rc == 0 ? proxy_create(&cfg, geo, watch, NULL, err, sizeof(err)) : NULL;
+    if (proxy == NULL) {
+        fprintf(stderr, "fuzz: %s\n", err);
+        abort();
+    }
+    return proxy;
+}
+
+/* libFuzzer's SIGALRM (for -timeout) can interrupt a blocking connect, which then completes in
+ * the background: wait for it and read its outcome. */
+static bool connect_finish(int fd)
+{
+    if (errno != EINTR)
+        return false;
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    int err = 0;
+    socklen_t len = sizeof(err);
+    while (poll(&pfd, 1, 2000) < 0 && errno == EINTR)
+        ;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        errno = err ? err : errno;
+        return false;
+    }
+    return true;
+}
+
+void fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half_close)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct timeval tv = {2, 0};
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    /* Close with a reset: tens of thousands of runs must not leave the port range in TIME_WAIT. */
+    struct linger reset = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 && !connect_finish(fd)) {
+        perror("fuzz: connect to the proxy"); /* the proxy stopped accepting */
+        abort();
+    }
+    size_t sent = 0;
+    while (sent < size) {
+        ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+        if (n <= 0)
+            break; /* the proxy may refuse and close early */
+        sent += (size_t)n;
+    }
+    if (half_close)
+        shutdown(fd, SHUT_WR);
+    char buf[65536];
+    while (recv(fd, buf, sizeof(buf), 0) > 0)
+        ;
+    close(fd);
+}
