@@ -474,6 +474,8 @@ void reader_take_over(struct sock_reader *r, struct event_base *base);
 /* Stops reading before <bev> is freed; the event is kept for the next attach. */
 void reader_detach(struct sock_reader *r);
 void reader_fini(struct sock_reader *r);
+/* Frees what the calling thread's reads kept: last thing in a thread that read. */
+void reader_thread_fini(void);
 /* From now on the bufferevent reads for itself, with the reader's state (a tunnel). */
 void reader_hand_back(struct sock_reader *r);
 void reader_enable(struct sock_reader *r);

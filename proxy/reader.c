@@ -4,9 +4,10 @@
  * libevent's socket bufferevents ask the kernel how much is readable (ioctl FIONREAD) before
  * every read: on a keep-alive request that is two system calls of six. A plain socket's reader
  * here owns the read side instead: its own persistent EV_READ event and read timeout, reads into a
- * per-thread buffer and copies what came into the input (a request head is a few hundred bytes),
- * and once a read fills that buffer, reads straight into the input's chains (64 KiB asked for, all
- * libevent gives filled) until the stream slows down again. It then calls the bufferevent's own
+ * per-thread buffer and copies what came into the input (a request head is a few hundred bytes).
+ * A read that fills that buffer hands it to the input whole, and the next ones go straight into
+ * the input's chains (64 KiB asked for, all libevent gives filled) until the stream slows down
+ * again. It then calls the bufferevent's own
  * read and event callbacks, as libevent would, so the code above sees no difference. The
  * bufferevent keeps the write side. A TLS session, or a tunnel (whose bufferevents read for
  * themselves), passes every call on to the bufferevent.
@@ -16,13 +17,26 @@
  * every read: with the restart a reused origin connection needs, about 1,000 of a keep-alive
  * request's 20,000 instructions. */
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
+#include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
 #define SMALL_READ (16 * 1024)
 
-static _Thread_local char small_buf[SMALL_READ];
+/* Where small reads land, one per thread; a read that fills it gives it to the input whole (by
+ * reference, freed once drained) instead of copying 16 KiB, and the thread's next read makes
+ * another. */
+static _Thread_local char *small_buf;
+
+static void small_buf_free(const void *data, size_t len, void *arg)
+{
+    (void)len;
+    (void)arg;
+    free((void *)(uintptr_t)data);
+}
 
 static void reader_event_cb(evutil_socket_t fd, short what, void *arg);
 static void reader_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -130,10 +144,16 @@ static void reader_read(struct sock_reader *r, evutil_socket_t fd)
         evbuffer_commit_space(in, &vec, 1);
         r->bulk = n >= SMALL_READ;
     } else {
+        if (small_buf == NULL)
+            small_buf = xmalloc(SMALL_READ);
         n = recv(fd, small_buf, room < SMALL_READ ? room : SMALL_READ, 0);
-        if (n > 0)
-            evbuffer_add(in, small_buf, (size_t)n);
         r->bulk = n == SMALL_READ;
+        if (r->bulk) {
+            evbuffer_add_reference(in, small_buf, SMALL_READ, small_buf_free, NULL);
+            small_buf = NULL;
+        } else if (n > 0) {
+            evbuffer_add(in, small_buf, (size_t)n);
+        }
     }
     evbuffer_freeze(in, 0);
     if (n > 0) {
@@ -156,6 +176,12 @@ static void reader_event_cb(evutil_socket_t fd, short what, void *arg)
     proxy_clock_hold();
     reader_read(arg, fd); /* may free what the reader is part of */
     proxy_clock_release();
+}
+
+void reader_thread_fini(void)
+{
+    free(small_buf);
+    small_buf = NULL;
 }
 
 void reader_attach(struct sock_reader *r, struct bufferevent *bev, size_t high_water)

@@ -525,6 +525,7 @@ static void *worker_main(void *arg)
     /* Past the deadline (or all done): whoever is left is cut off. */
     while (w->clients)
         client_close(w->clients);
+    reader_thread_fini();
     return NULL;
 }
 

@@ -1,8 +1,9 @@
 /* tests/proxy/test_reader.c - the proxy's socket reader (proxy/reader.c) on a real socket pair
  * and a real libevent loop: what it reads and when it calls the bufferevent's callbacks back,
  * its read timeout (set, moved on by reads, shortened in place, restarted, restarted after it
- * fired, cleared while reading is off), its pause at the high-water mark and resumption as the
- * input drains, the end of the stream, and handing the reading back to the bufferevent. */
+ * fired, cleared while reading is off), full small reads handed to the input whole, its pause
+ * at the high-water mark and resumption as the input drains, the end of the stream, and handing the
+ * reading back to the bufferevent. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -65,6 +66,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     reader_detach(&f->rd);
     reader_fini(&f->rd);
+    reader_thread_fini();
     bufferevent_free(f->bev);
     close(f->peer);
     event_base_free(f->base);
@@ -79,15 +81,20 @@ static void run_for(struct fixture *f, int ms)
     event_base_dispatch(f->base);
 }
 
-static void peer_writes(struct fixture *f, size_t len)
+static void peer_writes_byte(struct fixture *f, char byte, size_t len)
 {
     char buf[4096];
-    memset(buf, 'r', sizeof(buf));
+    memset(buf, byte, sizeof(buf));
     while (len > 0) {
         size_t n = len < sizeof(buf) ? len : sizeof(buf);
         assert_int_equal(write(f->peer, buf, n), (ssize_t)n);
         len -= n;
     }
+}
+
+static void peer_writes(struct fixture *f, size_t len)
+{
+    peer_writes_byte(f, 'r', len);
 }
 
 static const struct timeval tenth = {0, 100000};
@@ -236,6 +243,33 @@ static void pauses_at_the_high_water_mark_and_resumes_as_the_input_drains(void *
     assert_int_equal(total, 5000);
 }
 
+/* A read that fills the thread's 16 KiB buffer gives the buffer to the input: what the next
+ * small read brings must land elsewhere, the first read's bytes untouched. */
+static void full_small_reads_each_keep_their_bytes(void **state)
+{
+    struct fixture *f = *state;
+    struct evbuffer *in = bufferevent_get_input(f->bev);
+    const size_t full = 16 * 1024;
+    reader_detach(&f->rd);
+    reader_attach(&f->rd, f->bev, 4 * full);
+    reader_take_over(&f->rd, f->base);
+    f->consume = false;
+    reader_enable(&f->rd);
+    peer_writes_byte(f, 'a', full);
+    run_for(f, 50);
+    assert_int_equal(evbuffer_get_length(in), full);
+    reader_read_small(&f->rd);
+    peer_writes_byte(f, 'b', full);
+    run_for(f, 50);
+    reader_read_small(&f->rd);
+    peer_writes_byte(f, 'c', 100);
+    run_for(f, 50);
+    assert_int_equal(evbuffer_get_length(in), 2 * full + 100);
+    const unsigned char *all = evbuffer_pullup(in, -1);
+    for (size_t i = 0; i < 2 * full + 100; i++)
+        assert_int_equal(all[i], i < full ? 'a' : i < 2 * full ? 'b' : 'c');
+}
+
 static void the_end_of_the_stream_is_an_eof_event(void **state)
 {
     struct fixture *f = *state;
@@ -278,6 +312,7 @@ int main(void)
             a_timeout_restarted_after_it_fired_but_before_its_callback_is_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(
             pauses_at_the_high_water_mark_and_resumes_as_the_input_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(full_small_reads_each_keep_their_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(the_end_of_the_stream_is_an_eof_event, setup, teardown),
         cmocka_unit_test_setup_teardown(reading_handed_back_goes_on_in_the_bufferevent, setup,
                                         teardown),
