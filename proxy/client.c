@@ -928,12 +928,28 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
                     err == HPE_USER ? "invalid request" : llhttp_get_error_reason(&c->parser));
 }
 
+/* Waiting for the client's next bytes, or for an answer: the socket is watched (for more bytes,
+ * the client's end or pipelined requests), except once the last request of a connection
+ * (Connection: close, HTTP/1.0) has been read whole: nothing more is read, so a client that
+ * half-closes after it is still answered, and one that left is noticed by the write of its
+ * answer. A plain client accepted with such a request never has its socket watched at all. */
+static void client_watch(struct client *c)
+{
+    if (c->state == C_FORWARD && c->req.body_done && !c->req.keep_alive && !c->req.websocket &&
+        c->rd.own)
+        reader_disable(&c->rd);
+    else if (c->rd.unarmed)
+        reader_enable(&c->rd);
+}
+
 void client_process(struct client *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     while (c->state == C_IDLE || c->state == C_HEAD || c->state == C_FORWARD) {
-        if (c->parser_paused || c->read_blocked || evbuffer_get_length(in) == 0)
+        if (c->parser_paused || c->read_blocked || evbuffer_get_length(in) == 0) {
+            client_watch(c);
             return;
+        }
         if (c->state == C_IDLE) {
             if (c->close_after) { /* shutting down: no new requests */
                 client_close_after_flush(c);
@@ -1019,8 +1035,10 @@ static void client_read(struct client *c)
         struct ip_addr src;
         bool has_addr = false;
         int n = proxyproto_parse(evbuffer_pullup(in, (ssize_t)want), want, &src, &has_addr);
-        if (n == 0 && want < 536)
-            return; /* wait for the rest */
+        if (n == 0 && want < 536) {
+            reader_enable(&c->rd); /* wait for the rest */
+            return;
+        }
         if (n <= 0) {
             ADD(c->w->proxy->metrics.bad_requests, 1);
             client_close(c);
@@ -1164,11 +1182,15 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     /* A client that takes none of what is queued for it for keepalive-timeout is dropped. */
     reader_set_write_timeout(&c->rd, w->timeouts[T_KEEPALIVE]);
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-    reader_enable(&c->rd); /* writing: on from the start, or (a reused one) as output is queued */
+    /* Writing is on from the start, or (a reused one) as output is queued. */
     c->state = C_IDLE;
     client_timer_arm(c, T_HEADER);
-    if (w->deferring && !c->tls) /* the request is most likely there: read it now */
+    if (w->deferring && !c->tls) { /* the request is most likely there: read it now */
+        reader_enable_unarmed(&c->rd);
         reader_read_now(&c->rd);
+    } else {
+        reader_enable(&c->rd);
+    }
 }
 
 void client_shutdown_all(struct worker *w)

@@ -462,6 +462,7 @@ struct sock_reader {
     struct evbuffer_cb_entry *drained_cb; /* on the input while suspended at <high_water> */
     size_t high_water;                    /* input bytes at which reading pauses */
     bool own, enabled, suspended, bulk;
+    bool unarmed; /* enabled, its event not added yet (reader_enable_unarmed) */
 };
 
 /* Starts on <bev>, passing every call on to it, with no timeout set. */
@@ -479,6 +480,11 @@ void reader_thread_fini(void);
 /* From now on the bufferevent reads for itself, with the reader's state (a tunnel). */
 void reader_hand_back(struct sock_reader *r);
 void reader_enable(struct sock_reader *r);
+/* Enables reading without watching the socket yet, for a caller about to read by hand
+ * (reader_read_now) what is most likely there already: the event is added (an epoll_ctl) only
+ * when a read finds nothing or reader_enable() is called, so a connection that never waits for
+ * its client's bytes never has the socket watched. */
+void reader_enable_unarmed(struct sock_reader *r);
 void reader_disable(struct sock_reader *r);
 bool reader_enabled(const struct sock_reader *r);
 /* The next read takes at most 16 KiB (a new message starts), however large the last ones were. */

@@ -77,6 +77,7 @@ static void reader_timer_cb(evutil_socket_t fd, short what, void *arg)
  * counting from now, or deletes it. */
 static void reader_arm(struct sock_reader *r)
 {
+    r->unarmed = false;
     if (!reader_pending(r)) {
         event_del(r->ev);
         return;
@@ -161,8 +162,11 @@ static void reader_read(struct sock_reader *r, evutil_socket_t fd)
             read_cb(bev, cb_arg);
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (r->unarmed) /* nothing there after all: wait for it */
+            reader_arm(r);
         return;
+    }
     /* An end or an error: reading is over, as a bufferevent would have it. */
     r->enabled = false;
     event_del(r->ev);
@@ -187,7 +191,7 @@ void reader_thread_fini(void)
 void reader_attach(struct sock_reader *r, struct bufferevent *bev, size_t high_water)
 {
     r->bev = bev;
-    r->own = r->enabled = r->suspended = r->bulk = false;
+    r->own = r->enabled = r->unarmed = r->suspended = r->bulk = false;
     r->timeout = r->write_timeout = NULL;
     r->drained_cb = NULL; /* it belonged to the previous bufferevent's input */
     r->high_water = high_water;
@@ -253,10 +257,21 @@ void reader_enable(struct sock_reader *r)
             bufferevent_enable(r->bev, EV_READ);
         return;
     }
-    if (r->enabled)
+    if (r->enabled && !r->unarmed)
         return;
     r->enabled = true;
     reader_arm(r);
+}
+
+void reader_enable_unarmed(struct sock_reader *r)
+{
+    if (!r->own || r->enabled) {
+        reader_enable(r);
+        return;
+    }
+    r->enabled = r->unarmed = true;
+    if (r->timeout)
+        reader_deadline_from_now(r);
 }
 
 void reader_disable(struct sock_reader *r)
@@ -267,7 +282,7 @@ void reader_disable(struct sock_reader *r)
     }
     if (!r->enabled)
         return;
-    r->enabled = false;
+    r->enabled = r->unarmed = false;
     event_del(r->ev);
 }
 

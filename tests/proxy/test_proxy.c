@@ -323,6 +323,37 @@ static void serves_http10_clients(void **state)
     conn_close(c);
 }
 
+/* A client may half-close once its last request is sent (Connection: close, or HTTP/1.0): the
+ * answer still comes, whether the request was there at accept or came in two pieces. */
+static void answers_a_last_request_after_its_client_half_closes(void **state)
+{
+    (void)state;
+    static const char *const pieces[][2] = {
+        {"GET /slow/200 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+         "X-Forwarded-For: 8.8.8.8\r\n\r\n",
+         NULL},
+        {"GET /slow/200 HTTP/1.1\r\nHost: a\r\n",
+         "Connection: close\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n"},
+        {"GET /slow/200 HTTP/1.0\r\n", "X-Forwarded-For: 8.8.8.8\r\n\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+        struct resp r;
+        struct conn *c = conn_open(gslbd.port);
+        conn_send(c, pieces[i][0]);
+        if (pieces[i][1]) {
+            sleep_ms(100); /* the proxy has read the first piece and waits for the rest */
+            conn_send(c, pieces[i][1]);
+        }
+        shutdown(c->fd, SHUT_WR);
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "us-east\n");
+        resp_free(&r);
+        assert_true(conn_closed(c));
+        conn_close(c);
+    }
+}
+
 static void refuses_request_smuggling_and_malformed_requests(void **state)
 {
     (void)state;
@@ -1755,6 +1786,7 @@ int main(void)
         cmocka_unit_test(answers_pipelined_requests_in_order),
         cmocka_unit_test(reads_on_after_pausing_for_a_client_far_ahead),
         cmocka_unit_test(serves_http10_clients),
+        cmocka_unit_test(answers_a_last_request_after_its_client_half_closes),
         cmocka_unit_test(refuses_request_smuggling_and_malformed_requests),
         cmocka_unit_test(accepts_absolute_form_and_chunked_uploads),
         cmocka_unit_test(refuses_invalid_origin_responses_with_502),
