@@ -114,7 +114,8 @@ check: deps
 
 # libFuzzer over the proxy's request and response paths (clang; everything rebuilt with coverage
 # in build/fuzz). `make fuzz` runs each harness for FUZZ_TIME seconds.
-FUZZ_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+             -fno-sanitize-recover=all
 FUZZ_TIME ?= 600
 FUZZERS = request response
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/harness.c tests/fuzz/harness.h FORCE
@@ -126,6 +127,7 @@ fuzz: $(FUZZERS:%=$(BUILD)/fuzz/fuzz_%)
 	set -e; for f in $(FUZZERS); do \
 		mkdir -p $(BUILD)/fuzz/corpus/$$f; \
 		$(BUILD)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=4096 \
+			-artifact_prefix=$(BUILD)/fuzz/ \
 			$(BUILD)/fuzz/corpus/$$f tests/fuzz/corpus/$$f; \
 	done
 

@@ -17,6 +17,8 @@ static void reserve(struct sbuf *b, size_t more)
 
 void sbuf_add(struct sbuf *b, const void *data, size_t len)
 {
+    if (len == 0) /* <data> may be NULL then (an empty text never allocated) */
+        return;
     reserve(b, len);
     memcpy(b->p + b->len, data, len);
     b->len += len;

@@ -489,7 +489,8 @@ static void response_head_write(struct client *c, int status, bool final)
     SBUF_LIT(&out, "HTTP/1.1 ");
     sbuf_add_uint(&out, (uint64_t)status);
     sbuf_add(&out, " ", 1);
-    sbuf_add(&out, h->text + h->reason, h->reason_len);
+    if (h->reason_len > 0) /* a head of no text at all has none allocated */
+        sbuf_add(&out, h->text + h->reason, h->reason_len);
     SBUF_LIT(&out, "\r\n");
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];

@@ -17,6 +17,7 @@
  *   /late-204   a 204 announcing 4 bytes of body, which come 200 ms later (they may not)
  *   /close   closes without answering    /cut/N      Content-Length N, N/2 bytes, close
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
+ *   /bare    "HTTP/1.1 204", no reason phrase and no header at all
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
  *   /interim-garbled  100 Continue, then not a status line
  *   /ws      101 Switching Protocols, then echoes bytes    /status/N  status N
@@ -293,6 +294,8 @@ static bool serve(struct conn *c)
         else
             usleep(100000); /* then the end */
         return false;
+    } else if (strcmp(path, "/bare") == 0) {
+        write_all(c->fd, "HTTP/1.1 204\r\n\r\n", 16);
     } else if (strcmp(path, "/garbled") == 0) {
         write_all(c->fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", 40);
     } else if (strcmp(path, "/cl-conflict") == 0) {

@@ -484,6 +484,10 @@ static void a_204_goes_out_without_content_length_or_body(void **state)
     assert_int_equal(exchange(c, next, &r), 200); /* not the 204's body read as a response */
     assert_non_null(resp_header(&r, "x-origin")); /* an origin's whole answer */
     resp_free(&r);
+    /* A head of nothing but its status line, without a reason phrase. */
+    assert_int_equal(exchange(c, "GET /bare HTTP/1.1\r\nHost: a\r\n\r\n", &r), 204);
+    assert_true(strncmp(r.head, "HTTP/1.1 204 \r\n", 15) == 0);
+    resp_free(&r);
     /* The announced body comes after the head: that origin connection must not be reused, or
      * the next request would read it as its response. */
     assert_int_equal(exchange(c, "GET /late-204 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 204);
