@@ -7,10 +7,9 @@
  * per-thread buffer and copies what came into the input (a request head is a few hundred bytes).
  * A read that fills that buffer hands it to the input whole, and the next ones go straight into
  * the input's chains (64 KiB asked for, all libevent gives filled) until the stream slows down
- * again. It then calls the bufferevent's own
- * read and event callbacks, as libevent would, so the code above sees no difference. The
- * bufferevent keeps the write side. A TLS session, or a tunnel (whose bufferevents read for
- * themselves), passes every call on to the bufferevent.
+ * again. It then calls the bufferevent's own read and event callbacks, as libevent would, so the
+ * code above sees no difference. The bufferevent keeps the write side. A TLS session, or a tunnel
+ * (whose bufferevents read for themselves), passes every call on to the bufferevent.
  *
  * The read timeout is a lazy timer of its own (struct lazy_timer): a read moves its deadline. A
  * timeout carried by the persistent read event itself would be added again by libevent after
