@@ -70,7 +70,9 @@ static const char usage_text[] =
     "    --origin-read-timeout 60s --origin-idle-timeout 30s --shutdown-timeout 30s\n"
     "  limits: --max-header-size 64k --max-headers 100 --max-body-size 0 (unlimited)\n"
     "    --max-connections 10000 --max-idle-per-origin 64 --max-tries 3\n"
-    "    --client-sndbuf 0 (each client socket's kernel send buffer; 0: autotuned)\n";
+    "    --client-sndbuf 0 (each client socket's kernel send buffer; 0: autotuned)\n"
+    "  --busy-poll 0 (up to 1s: how long an idle worker polls before it sleeps; for VMs whose\n"
+    "    halted vCPUs wake late: lower latency, more CPU)\n";
 
 struct setting {
     char key[64];

@@ -209,6 +209,10 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
     } else if (strcmp(key, "sticky-drain-window") == 0) {
         /* 0 allowed: off; durations stop at a day, well inside the table's 12-day clock */
         rc = parse_duration_ms(value, &cfg->sticky_drain_window_ms);
+    } else if (strcmp(key, "busy-poll") == 0) {
+        rc = parse_duration_ms(value, &cfg->busy_poll_ms); /* 0 allowed: off */
+        if (rc == 0 && cfg->busy_poll_ms > 1000)
+            rc = -EINVAL;
     } else if (strcmp(key, "max-tries") == 0) {
         rc = integer(value, 1, REQ_MAX_TRIED, &n);
         cfg->max_tries = (int)n;

@@ -58,13 +58,16 @@ struct proxy_clock {
     int holds;
     bool read;
     struct timespec now;
+    unsigned long outer_holds; /* callbacks that carried work: what busy-polling watches */
 };
 extern _Thread_local struct proxy_clock proxy_clock;
 
 static inline void proxy_clock_hold(void)
 {
-    if (proxy_clock.holds++ == 0)
+    if (proxy_clock.holds++ == 0) {
         proxy_clock.read = false;
+        proxy_clock.outer_holds++;
+    }
 }
 
 static inline void proxy_clock_release(void)

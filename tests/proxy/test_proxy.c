@@ -1361,11 +1361,9 @@ static void refuses_bodies_beyond_the_body_limit(void **state)
     gslbd_stop(&d);
 }
 
-static void finishes_requests_in_flight_on_sigterm(void **state)
+/* SIGTERM to <d>: new clients are refused, the request in flight completes, exit status 0. */
+static void sigterm_finishes_in_flight(struct proc d)
 {
-    (void)state;
-    const char *extra[] = {"--metrics-listen", "", "--shutdown-timeout", "5s", NULL};
-    struct proc d = gslbd_start(extra);
     struct conn *c = conn_open(d.port);
     struct resp r;
     conn_send(c, "GET /slow/1000 HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -1389,7 +1387,55 @@ static void finishes_requests_in_flight_on_sigterm(void **state)
         sleep_ms(50);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    d.pid = 0;
+}
+
+static void finishes_requests_in_flight_on_sigterm(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--metrics-listen", "", "--shutdown-timeout", "5s", NULL};
+    sigterm_finishes_in_flight(gslbd_start(extra));
+}
+
+/* The CPU time (user + system) of process <pid> so far, in milliseconds. */
+static long process_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    unsigned long utime = 0, stime = 0;
+    const char *after_name = strrchr(buf, ')'); /* fields 14 and 15, after the command name */
+    assert_non_null(after_name);
+    assert_int_equal(sscanf(after_name + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                            &utime, &stime),
+                     2);
+    return (long)((utime + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+/* busy-poll: after its last work a worker polls for the configured time, then sleeps; it serves
+ * and shuts down as any other. */
+static void a_busy_polling_worker_spins_for_its_window_then_sleeps(void **state)
+{
+    (void)state;
+    const char *extra[] = {
+        "--metrics-listen", "", "--shutdown-timeout", "5s", "--busy-poll", "300ms", NULL};
+    struct proc d = gslbd_start(extra);
+    struct resp r;
+    sleep_ms(500); /* start-up's own work is over, and so is its spin */
+    long before = process_cpu_ms(d.pid);
+    assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    resp_free(&r);
+    sleep_ms(1000);
+    long spun = process_cpu_ms(d.pid) - before;
+    assert_true(spun >= 100); /* it polled after the request... */
+    assert_true(spun <= 700); /* ...and then went to sleep */
+    before = process_cpu_ms(d.pid);
+    sleep_ms(1000);
+    assert_true(process_cpu_ms(d.pid) - before <= 100); /* idle: asleep */
+    sigterm_finishes_in_flight(d);
 }
 
 static void keeps_client_connections_across_topology_changes(void **state)
@@ -1826,6 +1872,7 @@ int main(void)
                                   files_limit_restore),
         cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
         cmocka_unit_test(finishes_requests_in_flight_on_sigterm),
+        cmocka_unit_test(a_busy_polling_worker_spins_for_its_window_then_sleeps),
         cmocka_unit_test(keeps_client_connections_across_topology_changes),
         cmocka_unit_test(believes_the_proxy_protocol_from_trusted_peers_only),
         cmocka_unit_test(takes_settings_from_the_file_with_flags_winning),
