@@ -71,8 +71,8 @@ static const char usage_text[] =
     "  limits: --max-header-size 64k --max-headers 100 --max-body-size 0 (unlimited)\n"
     "    --max-connections 10000 --max-idle-per-origin 64 --max-tries 3\n"
     "    --client-sndbuf 0 (each client socket's kernel send buffer; 0: autotuned)\n"
-    "  --busy-poll 0 (up to 1s: how long an idle worker polls before it sleeps; for VMs whose\n"
-    "    halted vCPUs wake late: lower latency, more CPU)\n";
+    "  --busy-poll 0 (up to 1s, or in us: how long an idle worker polls before it sleeps; for\n"
+    "    VMs whose halted vCPUs wake late: lower latency, more CPU)\n";
 
 struct setting {
     char key[64];

@@ -79,7 +79,7 @@ struct proxy_config {
     /* Draining an origin or region of a sticky service keeps sending it the clients it served
      * within this window (each request renews it); 0: draining moves them at once. */
     int sticky_drain_window_ms;
-    int busy_poll_ms; /* 0: a worker with nothing to do sleeps in epoll_wait at once */
+    int busy_poll_us; /* 0: a worker with nothing to do sleeps in epoll_wait at once */
 };
 
 /* Fills <cfg> with the documented defaults: no listeners, 10 s header read, 60 s keep-alive,

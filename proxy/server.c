@@ -522,7 +522,7 @@ static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
  * carried work, before it sleeps in epoll_wait. In a virtual machine a vCPU that halts may take
  * milliseconds to be woken again (seen here: a woken worker waiting 3.5 ms on an idle vCPU);
  * HAProxy's busy-polling answers the same. It costs the CPU time spun, an epoll_wait each turn. */
-static void worker_busy_poll(struct worker *w, int spin_ms)
+static void worker_busy_poll(struct worker *w, int64_t spin_ns)
 {
     unsigned long seen = proxy_clock.outer_holds;
     struct timespec now, quiet_since;
@@ -533,9 +533,9 @@ static void worker_busy_poll(struct worker *w, int spin_ms)
             seen = proxy_clock.outer_holds;
             quiet_since = now;
         }
-        int64_t quiet_ms = (now.tv_sec - quiet_since.tv_sec) * 1000 +
-                           (now.tv_nsec - quiet_since.tv_nsec) / 1000000;
-        int flags = quiet_ms < spin_ms ? EVLOOP_NONBLOCK : EVLOOP_ONCE;
+        int64_t quiet_ns =
+            (now.tv_sec - quiet_since.tv_sec) * 1000000000 + (now.tv_nsec - quiet_since.tv_nsec);
+        int flags = quiet_ns < spin_ns ? EVLOOP_NONBLOCK : EVLOOP_ONCE;
         if (event_base_loop(w->base, flags) != 0 || event_base_got_exit(w->base) ||
             event_base_got_break(w->base))
             return;               /* as event_base_dispatch() would */
@@ -547,8 +547,8 @@ static void worker_busy_poll(struct worker *w, int spin_ms)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    if (w->proxy->cfg.busy_poll_ms > 0)
-        worker_busy_poll(w, w->proxy->cfg.busy_poll_ms);
+    if (w->proxy->cfg.busy_poll_us > 0)
+        worker_busy_poll(w, (int64_t)w->proxy->cfg.busy_poll_us * 1000);
     else
         event_base_dispatch(w->base);
     /* Past the deadline (or all done): whoever is left is cut off. */
@@ -1183,7 +1183,7 @@ static const char *boot_setting_changed(const struct proxy_config *a, const stru
         return "metrics-listen";
     if (a->client_sndbuf != b->client_sndbuf)
         return "client-sndbuf";
-    if (a->busy_poll_ms != b->busy_poll_ms)
+    if (a->busy_poll_us != b->busy_poll_us)
         return "busy-poll";
     if (strcmp(a->access_log, b->access_log) != 0 || a->access_log_format != b->access_log_format)
         return "access-log";
@@ -1203,7 +1203,7 @@ int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const cha
     live->cfg.n_listen = p->cfg.n_listen;
     live->cfg.workers = p->cfg.workers;
     live->cfg.client_sndbuf = p->cfg.client_sndbuf;
-    live->cfg.busy_poll_ms = p->cfg.busy_poll_ms;
+    live->cfg.busy_poll_us = p->cfg.busy_poll_us;
     memcpy(live->cfg.metrics_listen, p->cfg.metrics_listen, sizeof(live->cfg.metrics_listen));
     memcpy(live->cfg.access_log, p->cfg.access_log, sizeof(live->cfg.access_log));
     live->cfg.access_log_format = p->cfg.access_log_format;

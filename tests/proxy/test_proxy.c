@@ -1420,8 +1420,8 @@ static long process_cpu_ms(pid_t pid)
 static void a_busy_polling_worker_spins_for_its_window_then_sleeps(void **state)
 {
     (void)state;
-    const char *extra[] = {
-        "--metrics-listen", "", "--shutdown-timeout", "5s", "--busy-poll", "300ms", NULL};
+    const char *extra[] = {"--metrics-listen", "",  "--shutdown-timeout", "5s", "--busy-poll",
+                           "300000us",         NULL};
     struct proc d = gslbd_start(extra);
     struct resp r;
     sleep_ms(500); /* start-up's own work is over, and so is its spin */
