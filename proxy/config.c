@@ -212,9 +212,9 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
     } else if (strcmp(key, "busy-poll") == 0) { /* 0 allowed: off; "us" for microseconds */
         size_t len = strlen(value);
         int ms = 0;
-        if (len > 2 && strcmp(value + len - 2, "us") == 0) {
+        if (len > 2 && len < 18 && strcmp(value + len - 2, "us") == 0) {
             char digits[16];
-            snprintf(digits, sizeof(digits), "%.*s", (int)(len - 2 < 15 ? len - 2 : 15), value);
+            snprintf(digits, sizeof(digits), "%.*s", (int)(len - 2), value);
             rc = integer(digits, 0, 1000000, &n);
         } else if ((rc = parse_duration_ms(value, &ms)) == 0) {
             n = ms > 1000 ? -1 : ms * 1000L;
