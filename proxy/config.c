@@ -209,18 +209,12 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
     } else if (strcmp(key, "sticky-drain-window") == 0) {
         /* 0 allowed: off; durations stop at a day, well inside the table's 12-day clock */
         rc = parse_duration_ms(value, &cfg->sticky_drain_window_ms);
-    } else if (strcmp(key, "busy-poll") == 0) { /* 0 allowed: off; "us" for microseconds */
-        size_t len = strlen(value);
-        int ms = 0;
-        if (len > 2 && len < 18 && strcmp(value + len - 2, "us") == 0) {
-            char digits[16];
-            snprintf(digits, sizeof(digits), "%.*s", (int)(len - 2), value);
-            rc = integer(digits, 0, 1000000, &n);
-        } else if ((rc = parse_duration_ms(value, &ms)) == 0) {
-            n = ms > 1000 ? -1 : ms * 1000L;
-            rc = n < 0 ? -EINVAL : 0;
-        }
-        cfg->busy_poll_us = (int)n;
+    } else if (strcmp(key, "busy-poll") == 0) { /* 0 allowed: off */
+        long long us = 0;
+        rc = parse_duration_us(value, &us);
+        if (rc == 0 && us > 1000000)
+            rc = -EINVAL;
+        cfg->busy_poll_us = (int)us;
     } else if (strcmp(key, "max-tries") == 0) {
         rc = integer(value, 1, REQ_MAX_TRIED, &n);
         cfg->max_tries = (int)n;

@@ -524,23 +524,19 @@ static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
  * HAProxy's busy-polling answers the same. It costs the CPU time spun, an epoll_wait each turn. */
 static void worker_busy_poll(struct worker *w, int64_t spin_ns)
 {
-    unsigned long seen = proxy_clock.outer_holds;
-    struct timespec now, quiet_since;
-    clock_gettime(CLOCK_MONOTONIC, &quiet_since);
+    unsigned long seen = proxy_clock.outer_holds - 1; /* the first turn starts the window */
+    int64_t spin_until = 0;
     for (;;) {
+        struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if (proxy_clock.outer_holds != seen) {
+        int64_t now_ns = now.tv_sec * 1000000000 + now.tv_nsec;
+        if (proxy_clock.outer_holds != seen) { /* work was done since: the window starts again */
             seen = proxy_clock.outer_holds;
-            quiet_since = now;
+            spin_until = now_ns + spin_ns;
         }
-        int64_t quiet_ns =
-            (now.tv_sec - quiet_since.tv_sec) * 1000000000 + (now.tv_nsec - quiet_since.tv_nsec);
-        int flags = quiet_ns < spin_ns ? EVLOOP_NONBLOCK : EVLOOP_ONCE;
-        if (event_base_loop(w->base, flags) != 0 || event_base_got_exit(w->base) ||
-            event_base_got_break(w->base))
-            return;               /* as event_base_dispatch() would */
-        if (flags == EVLOOP_ONCE) /* woken: spin again from here */
-            clock_gettime(CLOCK_MONOTONIC, &quiet_since);
+        if (event_base_loop(w->base, now_ns < spin_until ? EVLOOP_NONBLOCK : EVLOOP_ONCE) != 0 ||
+            event_base_got_exit(w->base) || event_base_got_break(w->base))
+            return; /* as event_base_dispatch() would */
     }
 }
 
