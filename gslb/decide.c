@@ -7,8 +7,13 @@
  * regions are down. Distances are great-circle distances on a sphere of mean Earth radius, from
  * precomputed unit vectors (atan2 of the cross and dot products: accurate at every distance,
  * antipodes included). Ties (distances within a millimetre, so rounding noise never decides) are
- * broken by region name, so the order never depends on input order. */
+ * broken by region name, so the order never depends on input order.
+ *
+ * A request needs the order, not the kilometres: candidates are ordered by their squared chord
+ * (three differences squared, no trigonometry), which grows with the distance, and only two
+ * candidates whose chords are too close to tell apart get their exact distances compared. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "gslb/gslb_int.h"
@@ -30,6 +35,48 @@ static double unit_distance_km(const double u[3], const double v[3])
            cz = u[0] * v[1] - u[1] * v[0];
     double dot = u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
     return GSLB_EARTH_RADIUS_KM * atan2(sqrt(cx * cx + cy * cy + cz * cz), dot);
+}
+
+static double unit_chord2(const double u[3], const double v[3])
+{
+    double dx = u[0] - v[0], dy = u[1] - v[1], dz = u[2] - v[2];
+    return dx * dx + dy * dy + dz * dz;
+}
+
+double gslb_candidate_distance_km(const struct gslb_snapshot *snap, const struct gslb_decision *d,
+                                  const struct gslb_candidate *c)
+{
+    return c->chord2 < 0 ? -1 : unit_distance_km(d->client_unit, snap->regions[c->region].unit);
+}
+
+/* Clients come from the same places over and over (a city's all share its coordinates): each
+ * thread keeps the unit vectors of the last locations it saw, a slot per hash of the
+ * coordinates, and skips the sines and cosines of one seen again. */
+#define UNIT_MEMO_SLOTS 64
+
+struct unit_memo {
+    bool used;
+    double lat, lon, unit[3];
+};
+
+static _Thread_local struct unit_memo unit_memo[UNIT_MEMO_SLOTS];
+
+static void location_unit(double lat_deg, double lon_deg, double unit[3])
+{
+    uint64_t a, b;
+    memcpy(&a, &lat_deg, sizeof(a));
+    memcpy(&b, &lon_deg, sizeof(b));
+    struct unit_memo *m = &unit_memo[((a ^ (b * 0x9e3779b97f4a7c15u)) * 0xbf58476d1ce4e5b9u) >> 58];
+    if (!m->used || m->lat != lat_deg || m->lon != lon_deg) {
+        double lat = lat_deg * M_PI / 180, lon = lon_deg * M_PI / 180;
+        m->unit[0] = cos(lat) * cos(lon);
+        m->unit[1] = cos(lat) * sin(lon);
+        m->unit[2] = sin(lat);
+        m->lat = lat_deg;
+        m->lon = lon_deg;
+        m->used = true;
+    }
+    memcpy(unit, m->unit, sizeof(m->unit));
 }
 
 static enum gslb_region_state region_state(const struct gslb_snapshot *snap,
@@ -105,11 +152,19 @@ static void candidate_add(struct gslb_decision *out, uint8_t *placed, uint32_t r
  * differ by rounding noise of about 1e-12 km, which must not decide the order. */
 #define TIE_KM 1e-6
 
-static bool candidate_nearer(const struct gslb_snapshot *snap, const struct gslb_candidate *a,
-                             const struct gslb_candidate *b)
+/* Squared chords further apart than this order their candidates as their distances do. The
+ * squared chord 2 - 2 cos(angle) grows at most 2 per radian, so such a pair is at least
+ * 0.5e-9 radian (3 mm) apart, beyond TIE_KM; its rounding error (about 1e-15) is far below. */
+#define CHORD2_CLEAR 1e-9
+
+static bool candidate_nearer(const struct gslb_snapshot *snap, const struct gslb_decision *d,
+                             const struct gslb_candidate *a, const struct gslb_candidate *b)
 {
-    if (fabs(a->distance_km - b->distance_km) > TIE_KM)
-        return a->distance_km < b->distance_km;
+    if (fabs(a->chord2 - b->chord2) > CHORD2_CLEAR)
+        return a->chord2 < b->chord2;
+    double da = gslb_candidate_distance_km(snap, d, a), db = gslb_candidate_distance_km(snap, d, b);
+    if (fabs(da - db) > TIE_KM)
+        return da < db;
     return strcmp(snap->regions[a->region].name, snap->regions[b->region].name) < 0;
 }
 
@@ -120,7 +175,7 @@ static void candidates_sort(const struct gslb_snapshot *snap, struct gslb_decisi
     for (size_t i = from + 1; i < out->n_candidates; i++) {
         struct gslb_candidate c = out->candidates[i];
         size_t j = i;
-        while (j > from && candidate_nearer(snap, &c, &out->candidates[j - 1])) {
+        while (j > from && candidate_nearer(snap, out, &c, &out->candidates[j - 1])) {
             out->candidates[j] = out->candidates[j - 1];
             j--;
         }
@@ -140,7 +195,6 @@ bool gslb_decide(const struct gslb_snapshot *snap, const struct gslb_service *sv
 {
     uint8_t placed[DB_MAX_REGIONS] = {0};
     bool located = geo != NULL && geo->location_source != GEO_LOCATION_NONE;
-    double client_unit[3] = {0, 0, 0};
 
     out->service = svc;
     out->n_candidates = 0;
@@ -161,16 +215,13 @@ bool gslb_decide(const struct gslb_snapshot *snap, const struct gslb_service *sv
                                                                : GSLB_REASON_NO_LOCATION;
     for (size_t p = 0; p < svc->n_pools; p++)
         candidate_add(out, placed, svc->pools[p].region, order, -1);
-    if (located) {
-        double lat = geo->lat * M_PI / 180, lon = geo->lon * M_PI / 180;
-        client_unit[0] = cos(lat) * cos(lon);
-        client_unit[1] = cos(lat) * sin(lon);
-        client_unit[2] = sin(lat);
-    }
+    if (located)
+        location_unit(geo->lat, geo->lon, out->client_unit);
+    else
+        memset(out->client_unit, 0, sizeof(out->client_unit));
     for (size_t i = 0; i < out->n_candidates; i++) {
         struct gslb_candidate *c = &out->candidates[i];
-        c->distance_km =
-            located ? unit_distance_km(client_unit, snap->regions[c->region].unit) : -1;
+        c->chord2 = located ? unit_chord2(out->client_unit, snap->regions[c->region].unit) : -1;
         c->state = region_state(snap, svc, c->region, health);
     }
     if (order == GSLB_REASON_NEAREST)

@@ -127,8 +127,9 @@ int gslb_explain(const struct gslb_snapshot *snap, struct gslb_balancer *balance
         const struct gslb_candidate *c = &d.candidates[i];
         sbuf_adds(out, i ? ",{\"region\":" : "{\"region\":");
         put_string(out, snap->regions[c->region].name);
-        if (c->distance_km >= 0)
-            put_number(out, "distance_km", 1, c->distance_km);
+        double km = gslb_candidate_distance_km(snap, &d, c);
+        if (km >= 0)
+            put_number(out, "distance_km", 1, km);
         else
             sbuf_adds(out, ",\"distance_km\":null");
         sbuf_adds(out, ",\"state\":\"");

@@ -123,7 +123,10 @@ struct gslb_health {
 
 struct gslb_candidate {
     uint32_t region;
-    double distance_km; /* negative when the client's location is unknown */
+    /* The squared chord from the client to the region on the unit sphere, what the order
+     * compares (gslb_candidate_distance_km() turns it into km); negative when the client's
+     * location is unknown. */
+    double chord2;
     enum gslb_region_state state;
     enum gslb_reason reason;
     int rule; /* index of the rule that placed it, or -1 */
@@ -131,7 +134,8 @@ struct gslb_candidate {
 
 struct gslb_decision {
     const struct gslb_service *service;
-    int chosen; /* index into <candidates>, or -1 when no region can serve */
+    int chosen;            /* index into <candidates>, or -1 when no region can serve */
+    double client_unit[3]; /* the client's location as a unit vector (0, 0, 0: unknown) */
     size_t n_candidates;
     struct gslb_candidate candidates[DB_MAX_REGIONS];
 };
@@ -153,6 +157,10 @@ bool gslb_decide(const struct gslb_snapshot *snap, const struct gslb_service *se
 
 /* Great-circle distance in km. */
 double gslb_distance_km(double lat1, double lon1, double lat2, double lon2);
+/* The great-circle distance in km from the client of <d> to its candidate <c>; negative when the
+ * client's location is unknown. */
+double gslb_candidate_distance_km(const struct gslb_snapshot *snap, const struct gslb_decision *d,
+                                  const struct gslb_candidate *c);
 
 /* Per-thread origin selection state for one snapshot (smooth weighted round-robin counters). */
 struct gslb_balancer *gslb_balancer_create(const struct gslb_snapshot *snap);

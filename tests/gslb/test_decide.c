@@ -80,6 +80,13 @@ static const char *chosen_name(const struct gslb_snapshot *snap, const struct gs
 }
 
 /* The candidates' names joined by commas, so a wrong order shows the whole list. */
+/* The distance in km of candidate <i> of <d>. */
+static double candidate_km(const struct gslb_snapshot *snap, const struct gslb_decision *d,
+                           size_t i)
+{
+    return gslb_candidate_distance_km(snap, d, &d->candidates[i]);
+}
+
 static const char *candidate_order(const struct gslb_snapshot *snap, const struct gslb_decision *d)
 {
     static char buf[4096];
@@ -163,7 +170,7 @@ static void nearest_policy_orders_regions_by_great_circle_distance(void **state)
     assert_string_equal(candidate_order(snap, &d), "frankfurt,new-york,tokyo,sydney");
     assert_int_equal(d.chosen, 0);
     for (size_t i = 0; i < d.n_candidates; i++) {
-        assert_near(d.candidates[i].distance_km, km[i], 0.01);
+        assert_near(candidate_km(snap, &d, i), km[i], 0.01);
         assert_int_equal(d.candidates[i].reason, GSLB_REASON_NEAREST);
         assert_int_equal(d.candidates[i].state, GSLB_REGION_UP);
         assert_int_equal(d.candidates[i].rule, -1);
@@ -184,8 +191,8 @@ static void client_near_the_antimeridian_prefers_the_region_across_it(void **sta
 
     assert_string_equal(candidate_order(snap, &d), "east,west");
     assert_string_equal(chosen_name(snap, &d), "east");
-    assert_near(d.candidates[0].distance_km, 0.2 * M_PI / 180 * GSLB_EARTH_RADIUS_KM, 1e-6);
-    assert_near(d.candidates[1].distance_km, 9.9 * M_PI / 180 * GSLB_EARTH_RADIUS_KM, 1e-6);
+    assert_near(candidate_km(snap, &d, 0), 0.2 * M_PI / 180 * GSLB_EARTH_RADIUS_KM, 1e-6);
+    assert_near(candidate_km(snap, &d, 1), 9.9 * M_PI / 180 * GSLB_EARTH_RADIUS_KM, 1e-6);
     gslb_snapshot_release(snap);
 }
 
@@ -210,11 +217,36 @@ static void client_at_the_pole_breaks_the_tie_of_equidistant_regions_by_name(voi
             struct geo_result geo = geo_at(90, lon, "", "");
             struct gslb_decision d = decide(snap, NULL, &geo, NULL);
             assert_string_equal(candidate_order(snap, &d), "alpha,zulu");
-            assert_near(d.candidates[0].distance_km, M_PI / 180 * GSLB_EARTH_RADIUS_KM, 1e-9);
-            assert_near(d.candidates[1].distance_km, M_PI / 180 * GSLB_EARTH_RADIUS_KM, 1e-9);
+            assert_near(candidate_km(snap, &d, 0), M_PI / 180 * GSLB_EARTH_RADIUS_KM, 1e-9);
+            assert_near(candidate_km(snap, &d, 1), M_PI / 180 * GSLB_EARTH_RADIUS_KM, 1e-9);
         }
         gslb_snapshot_release(snap);
     }
+}
+
+/* Locations are remembered per thread in a few slots: many places along one parallel (the same
+ * latitude, so only the longitude tells them apart) in turn, then again, are each ordered from
+ * where they are, never from an earlier place that shared a slot. */
+static void places_seen_again_or_sharing_a_latitude_are_ordered_from_where_they_are(void **state)
+{
+    (void)state;
+    struct gslb_snapshot *snap = snapshot_from_json(
+        "{" CITIES ", 'services': [{'name': 'web', 'hosts': ['*'], " CITY_POOLS "}]}");
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 720; i++) {
+            double lon = -180 + i * 0.5;
+            struct geo_result geo = geo_at(20, lon, "", "");
+            struct gslb_decision d = decide(snap, NULL, &geo, NULL);
+            for (size_t c = 0; c < d.n_candidates; c++) {
+                const struct gslb_region *r = &snap->regions[d.candidates[c].region];
+                double km = gslb_distance_km(20, lon, r->lat, r->lon);
+                assert_near(candidate_km(snap, &d, c), km, 1e-6);
+                if (c > 0)
+                    assert_true(candidate_km(snap, &d, c - 1) <= km);
+            }
+        }
+    }
+    gslb_snapshot_release(snap);
 }
 
 static void equal_distances_are_ordered_by_name_whatever_the_input_order(void **state)
@@ -559,8 +591,8 @@ static void rule_regions_come_first_in_rule_order_then_the_rest_by_distance(void
         assert_int_equal(d.candidates[i].rule, -1);
     }
     /* Rule regions still carry their distances. */
-    assert_near(d.candidates[0].distance_km, 9559, 0.01);
-    assert_near(d.candidates[1].distance_km, 16994, 0.01);
+    assert_near(candidate_km(snap, &d, 0), 9559, 0.01);
+    assert_near(candidate_km(snap, &d, 1), 16994, 0.01);
     gslb_snapshot_release(snap);
 }
 
@@ -603,7 +635,7 @@ static void cidr_rule_applies_to_a_client_without_location(void **state)
     struct gslb_decision d = decide(snap, "192.0.2.1", NULL, NULL);
     assert_string_equal(chosen_name(snap, &d), "by-cidr");
     assert_int_equal(d.candidates[0].reason, GSLB_REASON_RULE_CIDR);
-    assert_true(d.candidates[0].distance_km < 0);
+    assert_true(candidate_km(snap, &d, 0) < 0);
     gslb_snapshot_release(snap);
 }
 
@@ -644,7 +676,7 @@ static void assert_fallback_order(const struct gslb_snapshot *snap, const struct
     for (size_t i = 0; i < d->n_candidates; i++) {
         assert_int_equal(d->candidates[i].reason, reasons[i]);
         assert_int_equal(d->candidates[i].rule, -1);
-        assert_true(d->candidates[i].distance_km < 0);
+        assert_true(candidate_km(snap, d, i) < 0);
     }
 }
 
@@ -1042,12 +1074,12 @@ static void decisions_match_a_naive_reference_on_random_topologies(void **state)
                 if (strcmp(got, regions[ref[i].region].name) != 0)
                     fail_msg("round %d client %d (%.17g, %.17g): candidate %zu is %s (%.17g km), "
                              "expected %s (%.17g km)",
-                             round, c, lat, lon, i, got, d.candidates[i].distance_km,
+                             round, c, lat, lon, i, got, candidate_km(snap, &d, i),
                              regions[ref[i].region].name, ref[i].distance_km);
-                if (fabs(d.candidates[i].distance_km - ref[i].distance_km) >
+                if (fabs(candidate_km(snap, &d, i) - ref[i].distance_km) >
                     DIFF_REL_ERROR * ref[i].distance_km + 1e-9)
                     fail_msg("round %d client %d: %s at %.12f km, expected %.12f km", round, c, got,
-                             d.candidates[i].distance_km, ref[i].distance_km);
+                             candidate_km(snap, &d, i), ref[i].distance_km);
                 assert_int_equal(d.candidates[i].state, ref[i].state);
                 assert_int_equal(d.candidates[i].reason, GSLB_REASON_NEAREST);
                 assert_int_equal(d.candidates[i].rule, -1);
@@ -1072,6 +1104,7 @@ int main(void)
         cmocka_unit_test(nearest_policy_orders_regions_by_great_circle_distance),
         cmocka_unit_test(client_near_the_antimeridian_prefers_the_region_across_it),
         cmocka_unit_test(client_at_the_pole_breaks_the_tie_of_equidistant_regions_by_name),
+        cmocka_unit_test(places_seen_again_or_sharing_a_latitude_are_ordered_from_where_they_are),
         cmocka_unit_test(equal_distances_are_ordered_by_name_whatever_the_input_order),
         cmocka_unit_test(no_region_serves_when_every_origin_is_disabled_or_draining),
         cmocka_unit_test(no_region_serves_when_every_origin_weighs_zero),
