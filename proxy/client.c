@@ -605,7 +605,7 @@ static void client_address(struct client *c)
     const struct head *h = &r->bufs->head;
     for (int i = h->n_headers - 1; i >= 0; i--) {
         const struct header *hd = &h->headers[i];
-        if (!HEAD_NAME_IS(h, hd, "x-forwarded-for"))
+        if (hd->id != H_X_FORWARDED_FOR)
             continue;
         const char *v = h->text + hd->value;
         size_t end = hd->value_len;
@@ -668,17 +668,16 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
         const char *value = h->text + hd->value;
-        if (head_is_hop_by_hop(h, hd) || HEAD_NAME_IS(h, hd, "host") ||
-            HEAD_NAME_IS(h, hd, "content-length") || HEAD_NAME_IS(h, hd, "x-forwarded-proto") ||
-            HEAD_NAME_IS(h, hd, "x-forwarded-host") ||
-            (c->w->cfg->forwarded_header && HEAD_NAME_IS(h, hd, "forwarded")))
+        if (hd->id == H_HOST || hd->id == H_CONTENT_LENGTH || hd->id == H_X_FORWARDED_PROTO ||
+            hd->id == H_X_FORWARDED_HOST ||
+            (hd->id == H_FORWARDED && c->w->cfg->forwarded_header) || head_is_hop_by_hop(h, hd))
             continue;
-        if (HEAD_NAME_IS(h, hd, "via")) {
+        if (hd->id == H_VIA) {
             via = value;
             via_len = hd->value_len;
             continue;
         }
-        if (HEAD_NAME_IS(h, hd, "x-forwarded-for")) {
+        if (hd->id == H_X_FORWARDED_FOR) {
             /* From an untrusted peer the chain is whatever the client made up: drop it. */
             if (trusted && hd->value_len > 0) {
                 if (xff_started)
@@ -729,7 +728,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     }
     if (r->websocket) {
         size_t len;
-        const char *upgrade = head_get(h, "upgrade", &len, NULL);
+        const char *upgrade = head_get(h, H_UPGRADE, &len, NULL);
         sbuf_add_header(&out, "Upgrade", 7, upgrade, len);
         SBUF_LIT(&out, "Connection: upgrade\r\n");
     }
@@ -807,7 +806,7 @@ static bool request_route(struct client *c)
         client_fail(c, 405, "CONNECT is not supported by a reverse proxy");
         return false;
     }
-    if (head_get(h, "transfer-encoding", &len, &count)) {
+    if (head_get(h, H_TRANSFER_ENCODING, &len, &count)) {
         /* llhttp has checked that chunked is the final coding; RFC 9112 6.1 says an HTTP/1.0
          * message with Transfer-Encoding has faulty framing. Other codings we do not decode. */
         if (r->minor == 0) {
@@ -815,12 +814,12 @@ static bool request_route(struct client *c)
             client_fail(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
             return false;
         }
-        if (!head_list_is_only(h, "transfer-encoding", "chunked")) {
+        if (!head_list_is_only(h, H_TRANSFER_ENCODING, "chunked")) {
             client_fail(c, 501, "only the chunked transfer coding is supported");
             return false;
         }
     }
-    const char *expect = head_get(h, "expect", &len, &count);
+    const char *expect = head_get(h, H_EXPECT, &len, &count);
     if (expect && (count != 1 || len != 12 || strncasecmp(expect, "100-continue", 12) != 0)) {
         client_fail(c, 417, "only Expect: 100-continue is understood");
         return false;
@@ -835,7 +834,7 @@ static bool request_route(struct client *c)
     /* Target and host: origin-form with Host, or absolute-form whose authority wins. */
     const char *path = h->text + h->url;
     size_t path_len = h->url_len;
-    const char *host = head_get(h, "host", &len, &count);
+    const char *host = head_get(h, H_HOST, &len, &count);
     if (count > 1 || (count == 0 && r->minor == 1)) {
         ADD(p->metrics.bad_requests, 1);
         client_fail(c, 400, count ? "more than one Host header" : "missing Host header");
@@ -863,8 +862,8 @@ static bool request_route(struct client *c)
     r->bufs->host[host_len] = '\0';
 
     /* WebSocket is the one upgrade we tunnel; others (h2c) are dropped and served as HTTP/1.1. */
-    r->websocket = c->parser.upgrade && head_has_token(h, "upgrade", "websocket") &&
-                   head_has_token(h, "connection", "upgrade") && r->method == HTTP_GET;
+    r->websocket = c->parser.upgrade && head_has_token(h, H_UPGRADE, "websocket") &&
+                   head_has_token(h, H_CONNECTION, "upgrade") && r->method == HTTP_GET;
 
     /* Where to: client address, location, service, regions. */
     struct timespec t0;

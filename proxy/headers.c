@@ -4,6 +4,7 @@
  * one text buffer and offsets into it. Its limits are what turn an oversized head into a 431.
  * Two things llhttp 8 accepts that a proxy must not: obs-fold (a value continued on the next
  * line) and whitespace between a name and its colon; both are caught here. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -163,26 +164,90 @@ static void connection_note(struct head *h, const char *value, size_t len)
     }
 }
 
+/* Whether name[0..len) is <lower> (lower-case letters and '-', as long) in any case, eight bytes
+ * at a time: OR 0x20 lowers a letter and keeps '-' (of the other bytes only CR becomes '-', and
+ * llhttp refuses a name with one). */
+static bool name_is(const char *name, const char *lower, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, name + i, 8);
+        memcpy(&b, lower + i, 8);
+        if ((a | 0x2020202020202020u) != b)
+            return false;
+    }
+    for (; i < len; i++) {
+        if (((unsigned char)name[i] | 0x20) != (unsigned char)lower[i])
+            return false;
+    }
+    return true;
+}
+
+#define NAME_IS(name, literal) name_is((name), (literal), sizeof(literal) - 1)
+
+/* Which of the names the proxy acts on name[0..len) is: by its length first, so that most
+ * names are told apart by a compare or two. */
+static enum header_id header_id_of(const char *name, size_t len)
+{
+    if (len >= 6 && NAME_IS(name, "proxy-"))
+        return H_PROXY;
+    switch (len) {
+    case 2:
+        return NAME_IS(name, "te") ? H_TE : H_OTHER;
+    case 3:
+        return NAME_IS(name, "via") ? H_VIA : H_OTHER;
+    case 4:
+        return NAME_IS(name, "host") ? H_HOST : H_OTHER;
+    case 6:
+        return NAME_IS(name, "expect") ? H_EXPECT : H_OTHER;
+    case 7:
+        return NAME_IS(name, "upgrade")   ? H_UPGRADE
+               : NAME_IS(name, "trailer") ? H_TRAILER
+                                          : H_OTHER;
+    case 8:
+        return NAME_IS(name, "location") ? H_LOCATION : H_OTHER;
+    case 9:
+        return NAME_IS(name, "forwarded") ? H_FORWARDED : H_OTHER;
+    case 10:
+        return NAME_IS(name, "connection")   ? H_CONNECTION
+               : NAME_IS(name, "keep-alive") ? H_KEEP_ALIVE
+                                             : H_OTHER;
+    case 14:
+        return NAME_IS(name, "content-length") ? H_CONTENT_LENGTH : H_OTHER;
+    case 15:
+        return NAME_IS(name, "x-forwarded-for") ? H_X_FORWARDED_FOR : H_OTHER;
+    case 16:
+        return NAME_IS(name, "x-forwarded-host")   ? H_X_FORWARDED_HOST
+               : NAME_IS(name, "content-location") ? H_CONTENT_LOCATION
+                                                   : H_OTHER;
+    case 17:
+        return NAME_IS(name, "transfer-encoding")   ? H_TRANSFER_ENCODING
+               : NAME_IS(name, "x-forwarded-proto") ? H_X_FORWARDED_PROTO
+                                                    : H_OTHER;
+    default:
+        return H_OTHER;
+    }
+}
+
 void head_value_complete(struct head *h)
 {
     h->state = HEAD_VALUE_DONE;
-    const struct header *hd = h->n_headers > 0 ? &h->headers[h->n_headers - 1] : NULL;
-    if (hd && HEAD_NAME_IS(h, hd, "connection"))
+    if (h->n_headers == 0)
+        return;
+    struct header *hd = &h->headers[h->n_headers - 1];
+    hd->id = header_id_of(h->text + hd->name, hd->name_len);
+    if (hd->id == H_CONNECTION)
         connection_note(h, h->text + hd->value, hd->value_len);
 }
 
-bool head_name_is_n(const struct head *h, const struct header *hd, const char *name, size_t len)
-{
-    return hd->name_len == len && strncasecmp(h->text + hd->name, name, len) == 0;
-}
-
-const char *head_get(const struct head *h, const char *name, size_t *len_out, int *count_out)
+const char *head_get(const struct head *h, enum header_id id, size_t *len_out, int *count_out)
 {
     const char *found = NULL;
     int count = 0;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        if (head_name_is_n(h, hd, name, strlen(name))) {
+        if (hd->id == id) {
             count++;
             found = h->text + hd->value;
             *len_out = hd->value_len;
@@ -205,23 +270,23 @@ static bool list_has_token(const char *value, size_t len, const char *token, siz
     return false;
 }
 
-bool head_has_token(const struct head *h, const char *name, const char *token)
+bool head_has_token(const struct head *h, enum header_id id, const char *token)
 {
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        if (head_name_is_n(h, hd, name, strlen(name)) &&
+        if (hd->id == id &&
             list_has_token(h->text + hd->value, hd->value_len, token, strlen(token)))
             return true;
     }
     return false;
 }
 
-bool head_list_is_only(const struct head *h, const char *name, const char *token)
+bool head_list_is_only(const struct head *h, enum header_id id, const char *token)
 {
     int elements = 0;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        if (!head_name_is_n(h, hd, name, strlen(name)))
+        if (hd->id != id)
             continue;
         const char *v = h->text + hd->value;
         for (uint32_t k = 0; k < hd->value_len; k++) {
@@ -265,36 +330,25 @@ const char *head_check_names(const struct head *h)
 
 bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
 {
-    /* All the fixed names start with c, k, p, t or u: most headers leave at the first test. */
-    const char *name = h->text + hd->name;
-    switch (name[0] | 0x20) {
-    case 'c':
-        if (HEAD_NAME_IS(h, hd, "connection") ||
-            (h->connection_close && HEAD_NAME_IS(h, hd, "close")))
-            return true;
-        break;
-    case 'k':
-        if (HEAD_NAME_IS(h, hd, "keep-alive"))
-            return true;
-        break;
-    case 'p':
-        if (hd->name_len >= 6 && strncasecmp(name, "proxy-", 6) == 0)
-            return true;
-        break;
-    case 't':
-        if (HEAD_NAME_IS(h, hd, "te") || HEAD_NAME_IS(h, hd, "trailer") ||
-            HEAD_NAME_IS(h, hd, "transfer-encoding"))
-            return true;
-        break;
-    case 'u':
-        if (HEAD_NAME_IS(h, hd, "upgrade"))
-            return true;
+    switch (hd->id) {
+    case H_CONNECTION:
+    case H_KEEP_ALIVE:
+    case H_PROXY:
+    case H_TE:
+    case H_TRAILER:
+    case H_TRANSFER_ENCODING:
+    case H_UPGRADE:
+        return true;
+    default:
         break;
     }
+    const char *name = h->text + hd->name;
+    if (h->connection_close && hd->name_len == 5 && NAME_IS(name, "close"))
+        return true;
     /* And whatever else Connection names. */
     for (int i = 0; h->connection_names && i < h->n_headers; i++) {
         const struct header *c = &h->headers[i];
-        if (HEAD_NAME_IS(h, c, "connection") &&
+        if (c->id == H_CONNECTION &&
             list_has_token(h->text + c->value, c->value_len, name, hd->name_len))
             return true;
     }

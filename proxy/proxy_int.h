@@ -121,8 +121,31 @@ struct upstream;
 
 /* ---- headers.c: a message head as parsed, and the rules for forwarding it ---- */
 
+/* The header names the proxy acts on, told apart once, when a header is complete. */
+enum header_id {
+    H_OTHER,
+    H_CONNECTION,
+    H_CONTENT_LENGTH,
+    H_CONTENT_LOCATION,
+    H_EXPECT,
+    H_FORWARDED,
+    H_HOST,
+    H_KEEP_ALIVE,
+    H_LOCATION,
+    H_PROXY, /* any Proxy-* */
+    H_TE,
+    H_TRAILER,
+    H_TRANSFER_ENCODING,
+    H_UPGRADE,
+    H_VIA,
+    H_X_FORWARDED_FOR,
+    H_X_FORWARDED_HOST,
+    H_X_FORWARDED_PROTO,
+};
+
 struct header {
     uint32_t name, name_len, value, value_len; /* offsets into the head's text */
+    enum header_id id;
 };
 
 struct head {
@@ -147,16 +170,12 @@ void head_fini(struct head *h);
 bool head_append(struct head *h, int what, const char *at, size_t len, bool continues_chunk);
 enum { HEAD_PART_NAME, HEAD_PART_VALUE, HEAD_PART_URL, HEAD_PART_REASON };
 void head_value_complete(struct head *h);
-/* The value of the only header <name> (case-insensitive); NULL if absent, and *count says how
- * many there were. */
-const char *head_get(const struct head *h, const char *name, size_t *len_out, int *count_out);
-bool head_name_is_n(const struct head *h, const struct header *hd, const char *name, size_t len);
-/* Compares a header's name with a string literal, case-insensitively. */
-#define HEAD_NAME_IS(h, hd, literal) head_name_is_n((h), (hd), (literal), sizeof(literal) - 1)
-/* True when <token> appears in the comma-separated value of any header <name>. */
-bool head_has_token(const struct head *h, const char *name, const char *token);
-/* True when the headers <name> together list exactly one element, <token>. */
-bool head_list_is_only(const struct head *h, const char *name, const char *token);
+/* The value of the last header <id>; NULL if absent, and *count says how many there were. */
+const char *head_get(const struct head *h, enum header_id id, size_t *len_out, int *count_out);
+/* True when <token> appears in the comma-separated value of any header <id>. */
+bool head_has_token(const struct head *h, enum header_id id, const char *token);
+/* True when the headers <id> together list exactly one element, <token>. */
+bool head_list_is_only(const struct head *h, enum header_id id, const char *token);
 /* Validates names (tokens, no whitespace before the colon). Returns a reason or NULL. */
 const char *head_check_names(const struct head *h);
 /* Whether header <hd> is hop-by-hop: never forwarded (Connection and what it names, Keep-Alive,

@@ -496,15 +496,14 @@ static void response_head_write(struct client *c, int status, bool final)
         const struct header *hd = &h->headers[i];
         if (status != 101 && head_is_hop_by_hop(h, hd))
             continue;
-        if ((status < 200 || status == 204) && HEAD_NAME_IS(h, hd, "content-length"))
+        if ((status < 200 || status == 204) && hd->id == H_CONTENT_LENGTH)
             continue; /* RFC 9110 8.6: never in these; a body the origin sent with it is dropped */
-        if (HEAD_NAME_IS(h, hd, "via")) {
+        if (hd->id == H_VIA) {
             via = h->text + hd->value;
             via_len = hd->value_len;
             continue;
         }
-        if (r->origin &&
-            (HEAD_NAME_IS(h, hd, "location") || HEAD_NAME_IS(h, hd, "content-location"))) {
+        if (r->origin && (hd->id == H_LOCATION || hd->id == H_CONTENT_LOCATION)) {
             /* Responses never carry an origin's address. */
             struct sbuf value = {0};
             if (location_rewrite(h->text + hd->value, hd->value_len, r->origin->address,
@@ -562,8 +561,8 @@ static int on_response_headers_complete(llhttp_t *parser)
         response_head_write(c, 101, false);
         return 2; /* llhttp_execute() returns HPE_PAUSED_UPGRADE: the tunnel starts */
     }
-    if (head_get(h, "transfer-encoding", &len, NULL) &&
-        !head_list_is_only(h, "transfer-encoding", "chunked"))
+    if (head_get(h, H_TRANSFER_ENCODING, &len, NULL) &&
+        !head_list_is_only(h, H_TRANSFER_ENCODING, "chunked"))
         return -1; /* a coding we would have to pass through undecoded */
     r->status = status;
     upstream_report(c, status >= 500);

@@ -236,6 +236,19 @@ static void forwards_without_hop_by_hop_headers_and_with_forwarding_headers(void
     assert_int_equal(status, 200);
     assert_non_null(strcasestr(r.body, "\nClose: 1")); /* named by no Connection header */
     resp_free(&r);
+
+    /* A header with an empty value is one all the same, and names match in any case. */
+    status = request(gslbd.port,
+                     "GET /headers HTTP/1.1\r\nHost: a\r\nKeep-Alive:\r\nTE: \r\nPROXY-X: 1\r\n"
+                     "tRAILER:\r\nx-kept: yes\r\n\r\n",
+                     &r);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(r.body, "x-kept: yes\n"));
+    assert_null(strcasestr(r.body, "Keep-Alive"));
+    assert_null(strcasestr(r.body, "\nTE:"));
+    assert_null(strcasestr(r.body, "Proxy-X"));
+    assert_null(strcasestr(r.body, "Trailer"));
+    resp_free(&r);
 }
 
 static void keeps_connections_alive_on_both_sides(void **state)
