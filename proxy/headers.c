@@ -165,8 +165,8 @@ static void connection_note(struct head *h, const char *value, size_t len)
 }
 
 /* Whether name[0..len) is <lower> (lower-case letters and '-', as long) in any case, eight bytes
- * at a time: OR 0x20 lowers a letter and keeps '-' (of the other bytes only CR becomes '-', and
- * llhttp refuses a name with one). */
+ * at a time: OR 0x20 lowers a letter and keeps '-'. Of the other bytes only CR becomes '-', and a
+ * name with one is refused (head_check_names()) before its id counts. */
 static bool name_is(const char *name, const char *lower, size_t len)
 {
     size_t i = 0;
