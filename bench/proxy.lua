@@ -1,6 +1,8 @@
 -- bench/proxy.lua - the wrk script of bench/proxy.sh. Without BENCH_ROTATE=1 in the environment
 -- it changes nothing, so wrk sends its one pre-built request at full speed; with it, each request
 -- carries the next address of XFF below in X-Forwarded-For. bench/proxy.sh reads the list too.
+-- BENCH_DELAY_MS=N makes each connection wait N ms after a response before its next request
+-- (wrk's latency figures leave the wait out).
 -- XFF: 200 public IPv4 addresses, one per country (200 countries, every inhabited continent),
 -- each checked to land in a known country of GeoLite2 City; bench/proxy-xff.sh regenerates it.
 local XFF = {
@@ -56,5 +58,12 @@ if os.getenv("BENCH_ROTATE") == "1" then
     function request()
         i = i % #requests + 1
         return requests[i]
+    end
+end
+
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if delay_ms then
+    function delay()
+        return delay_ms
     end
 end

@@ -4,7 +4,11 @@
 # wrk. A benchmark, not a test: it asserts nothing about speed, and `make test` never runs it.
 #
 # Scenarios: keep-alive small responses; a new connection per request; X-Forwarded-For rotating
-# over 200 addresses from 200 countries (bench/proxy.lua); 100 KiB responses. All three proxies
+# over 200 addresses from 200 countries (bench/proxy.lua); 100 KiB responses; and keep-alive and
+# rotating X-Forwarded-For again with each connection waiting PACE_MS between a response and its
+# next request ("paced"), so that all three carry about the same load (rates differ by their
+# latencies only), for latency at equal load: at full speed a faster proxy also drives the load
+# core (wrk and the origins) harder, and its queues set the tail. All three proxies
 # run while one at a time is loaded; they take turns scenario by scenario, in an order that
 # rotates every round, and the median of ROUNDS rounds is reported. Per proxy and scenario:
 # requests/s, p50/p99 latency, CPU time of the proxy process per request (/proc/PID/stat), and
@@ -21,9 +25,10 @@
 # near 100% means the proxy was the bottleneck. Every process it starts is stopped by PID on exit.
 #
 # Settings (environment): DURATION (8, seconds per wrk run), ROUNDS (3), CONNS (50), IR_REQUESTS
-# (2000), PIN (1), POOL (64: idle connections kept per origin, nginx's upstream keepalive and
-# gslbd's --max-idle-per-origin alike; more than CONNS, so neither reconnects under load; HAProxy
-# keeps every idle one), GSLBD_FLAGS (more gslbd flags), SKIP_IR=1 (no callgrind phase),
+# (2000), PIN (1), PACE_MS (2: the paced scenarios' wait), POOL (64: idle connections kept per
+# origin, nginx's upstream keepalive and gslbd's --max-idle-per-origin alike; more than CONNS, so
+# neither reconnects under load; HAProxy keeps every idle one), GSLBD_FLAGS (more gslbd flags),
+# SKIP_IR=1 (no callgrind phase),
 # PHASES ("load ir idle": which phases run, e.g. PHASES=idle alone; the routing check always
 # runs), IDLE_CONNS (2000, at most 4000: HAProxy's maxconn is 4096), PEER_DEFER=1 (nginx's
 # listener "deferred" and HAProxy's bind "defer-accept", which both leave off by default; gslbd
@@ -36,6 +41,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 IR_REQUESTS=${IR_REQUESTS:-2000}
 PIN=${PIN:-1}
+PACE_MS=${PACE_MS:-2}
 POOL=${POOL:-64}
 GSLBD_FLAGS=${GSLBD_FLAGS:-}
 SKIP_IR=${SKIP_IR:-0}
@@ -51,7 +57,8 @@ CONTINENTS=$(realpath "$BUILD/bench/mmdb_continents")
 XFF_FIXED=81.2.69.142 # GB: eu-west for all three proxies
 IDLE=$HERE/idle_conns.py
 PROXIES=(gslbd nginx haproxy)
-SCENARIOS=(keepalive close xff-rotate 100k)
+SCENARIOS=(keepalive close xff-rotate 100k keepalive-paced xff-paced)
+IR_SCENARIOS=(keepalive close xff-rotate 100k) # paced or not, a request costs the same
 REGIONS=(eu-west us-east ap-southeast)
 
 say() { printf 'bench-proxy: %s\n' "$*" >&2; }
@@ -444,6 +451,11 @@ scenario() {
         S_HEADERS=()
         S_ENV=(BENCH_ROTATE=1)
         ;;
+    keepalive-paced) S_ENV=(BENCH_DELAY_MS="$PACE_MS") ;;
+    xff-paced)
+        S_HEADERS=()
+        S_ENV=(BENCH_ROTATE=1 BENCH_DELAY_MS="$PACE_MS")
+        ;;
     100k) S_PATH=/100k ;;
     esac
 }
@@ -550,7 +562,7 @@ if has_phase ir; then
         "a run without requests"
     for name in "${PROXIES[@]}"; do
         total_s=0
-        for s in "${SCENARIOS[@]}" none; do
+        for s in "${IR_SCENARIOS[@]}" none; do
             dir="$tmp/cg-$name-$s"
             mkdir -p "$dir"
             chmod 777 "$dir" # nginx's worker, as nobody, writes its own file
