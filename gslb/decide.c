@@ -13,20 +13,16 @@
  * (three differences squared, no trigonometry), which grows with the distance, and only two
  * candidates whose chords are too close to tell apart get their exact distances compared. */
 #include <math.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "gslb/gslb_int.h"
 
-double gslb_distance_km(double lat1, double lon1, double lat2, double lon2)
+void gslb_unit_vector(double lat, double lon, double unit[3])
 {
-    double p1 = lat1 * M_PI / 180, p2 = lat2 * M_PI / 180, dl = (lon2 - lon1) * M_PI / 180;
-    double a[3] = {cos(p1), 0, sin(p1)};
-    double b[3] = {cos(p2) * cos(dl), cos(p2) * sin(dl), sin(p2)};
-    double cx = a[1] * b[2] - a[2] * b[1], cy = a[2] * b[0] - a[0] * b[2],
-           cz = a[0] * b[1] - a[1] * b[0];
-    double dot = a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-    return GSLB_EARTH_RADIUS_KM * atan2(sqrt(cx * cx + cy * cy + cz * cz), dot);
+    double p = lat * M_PI / 180, l = lon * M_PI / 180;
+    unit[0] = cos(p) * cos(l);
+    unit[1] = cos(p) * sin(l);
+    unit[2] = sin(p);
 }
 
 static double unit_distance_km(const double u[3], const double v[3])
@@ -35,6 +31,14 @@ static double unit_distance_km(const double u[3], const double v[3])
            cz = u[0] * v[1] - u[1] * v[0];
     double dot = u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
     return GSLB_EARTH_RADIUS_KM * atan2(sqrt(cx * cx + cy * cy + cz * cz), dot);
+}
+
+double gslb_distance_km(double lat1, double lon1, double lat2, double lon2)
+{
+    double a[3], b[3]; /* the first point at longitude 0: only the difference counts */
+    gslb_unit_vector(lat1, 0, a);
+    gslb_unit_vector(lat2, lon2 - lon1, b);
+    return unit_distance_km(a, b);
 }
 
 static double unit_chord2(const double u[3], const double v[3])
@@ -47,36 +51,6 @@ double gslb_candidate_distance_km(const struct gslb_snapshot *snap, const struct
                                   const struct gslb_candidate *c)
 {
     return c->chord2 < 0 ? -1 : unit_distance_km(d->client_unit, snap->regions[c->region].unit);
-}
-
-/* Clients come from the same places over and over (a city's all share its coordinates): each
- * thread keeps the unit vectors of the last locations it saw, a slot per hash of the
- * coordinates, and skips the sines and cosines of one seen again. */
-#define UNIT_MEMO_SLOTS 64
-
-struct unit_memo {
-    bool used;
-    double lat, lon, unit[3];
-};
-
-static _Thread_local struct unit_memo unit_memo[UNIT_MEMO_SLOTS];
-
-static void location_unit(double lat_deg, double lon_deg, double unit[3])
-{
-    uint64_t a, b;
-    memcpy(&a, &lat_deg, sizeof(a));
-    memcpy(&b, &lon_deg, sizeof(b));
-    struct unit_memo *m = &unit_memo[((a ^ (b * 0x9e3779b97f4a7c15u)) * 0xbf58476d1ce4e5b9u) >> 58];
-    if (!m->used || m->lat != lat_deg || m->lon != lon_deg) {
-        double lat = lat_deg * M_PI / 180, lon = lon_deg * M_PI / 180;
-        m->unit[0] = cos(lat) * cos(lon);
-        m->unit[1] = cos(lat) * sin(lon);
-        m->unit[2] = sin(lat);
-        m->lat = lat_deg;
-        m->lon = lon_deg;
-        m->used = true;
-    }
-    memcpy(unit, m->unit, sizeof(m->unit));
 }
 
 static enum gslb_region_state region_state(const struct gslb_snapshot *snap,
@@ -216,7 +190,7 @@ bool gslb_decide(const struct gslb_snapshot *snap, const struct gslb_service *sv
     for (size_t p = 0; p < svc->n_pools; p++)
         candidate_add(out, placed, svc->pools[p].region, order, -1);
     if (located)
-        location_unit(geo->lat, geo->lon, out->client_unit);
+        gslb_unit_vector(geo->lat, geo->lon, out->client_unit);
     else
         memset(out->client_unit, 0, sizeof(out->client_unit));
     for (size_t i = 0; i < out->n_candidates; i++) {

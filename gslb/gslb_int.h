@@ -23,6 +23,9 @@ const struct gslb_snapshot *gslb_snapshot_from_obj(struct publish_obj *obj);
 
 uint64_t gslb_hash_bytes(const void *data, size_t len);
 
+/* decide.c: the point at <lat>, <lon> (degrees) on the unit sphere. */
+void gslb_unit_vector(double lat, double lon, double unit[3]);
+
 /* Whether <o> may take new requests: enabled, weighted and healthy. */
 static inline bool gslb_origin_usable(const struct gslb_origin *o, const struct gslb_health *health)
 {

@@ -6,7 +6,6 @@
  * favours simple code; lookups favour speed. */
 #include <assert.h>
 #include <ctype.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,13 +215,10 @@ struct gslb_snapshot *gslb_snapshot_build(const struct db_topology *topo)
     for (size_t i = 0; i < topo->n_regions; i++) {
         const struct db_region *in = &topo->regions[i];
         struct gslb_region *r = &pub->regions[i];
-        double lat = in->lat * M_PI / 180, lon = in->lon * M_PI / 180;
         r->name = snap_strdup(s, in->name);
         r->lat = in->lat;
         r->lon = in->lon;
-        r->unit[0] = cos(lat) * cos(lon);
-        r->unit[1] = cos(lat) * sin(lon);
-        r->unit[2] = sin(lat);
+        gslb_unit_vector(in->lat, in->lon, r->unit);
         r->state = in->state;
         r->force = in->force;
     }
