@@ -165,8 +165,9 @@ static void connection_note(struct head *h, const char *value, size_t len)
 }
 
 /* Whether name[0..len) is <lower> (lower-case letters and '-', as long) in any case, eight bytes
- * at a time: OR 0x20 lowers a letter and keeps '-'. Of the other bytes only CR becomes '-', and a
- * name with one is refused (head_check_names()) before its id counts. */
+ * at a time: OR 0x20 lowers a letter and keeps '-'. Of the other bytes only CR becomes '-': a
+ * name with one is refused (head_check_names()) before its head is used, and the one id read
+ * before that, Connection's, has no '-' to mistake. */
 static bool name_is(const char *name, const char *lower, size_t len)
 {
     size_t i = 0;
@@ -186,8 +187,8 @@ static bool name_is(const char *name, const char *lower, size_t len)
 
 #define NAME_IS(name, literal) name_is((name), (literal), sizeof(literal) - 1)
 
-/* Which of the names the proxy acts on name[0..len) is: by its length first, so that most
- * names are told apart by a compare or two. */
+/* Which of the names the proxy acts on name[0..len) is: Proxy-* by its prefix, the others by
+ * their length first, so that a name costs a compare or two. */
 static enum header_id header_id_of(const char *name, size_t len)
 {
     if (len >= 6 && NAME_IS(name, "proxy-"))

@@ -1,0 +1,127 @@
+/* tests/proxy/test_headers.c - a message head as the parser callbacks fill it (proxy/headers.c):
+ * which header each name is, in any case and at every length the compare takes in pieces of
+ * eight bytes, near misses included; what counts as hop-by-hop; head_get() counting repeats. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "proxy/proxy_int.h"
+
+/* A head holding the one header <name>: "v" (a value of its own: "" for an empty one). */
+static void head_with(struct head *h, const char *name, const char *value)
+{
+    memset(h, 0, sizeof(*h));
+    head_limit(h, 4096, 10);
+    assert_true(head_append(h, HEAD_PART_NAME, name, strlen(name), true));
+    assert_true(head_append(h, HEAD_PART_VALUE, value, strlen(value), true));
+    head_value_complete(h);
+}
+
+static void every_name_the_proxy_acts_on_is_told_apart_in_any_case(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        enum header_id id;
+        bool hop_by_hop;
+    } cases[] = {
+        {"Connection", H_CONNECTION, true},
+        {"CONNECTION", H_CONNECTION, true},
+        {"Content-Length", H_CONTENT_LENGTH, false},
+        {"content-LENGTH", H_CONTENT_LENGTH, false},
+        {"Content-Location", H_CONTENT_LOCATION, false},
+        {"Expect", H_EXPECT, false},
+        {"Forwarded", H_FORWARDED, false},
+        {"host", H_HOST, false},
+        {"HoSt", H_HOST, false},
+        {"Keep-Alive", H_KEEP_ALIVE, true},
+        {"Location", H_LOCATION, false},
+        {"Proxy-Authorization", H_PROXY, true},
+        {"PROXY-CONNECTION", H_PROXY, true},
+        {"Proxy-", H_PROXY, true},
+        {"te", H_TE, true},
+        {"Trailer", H_TRAILER, true},
+        {"Transfer-Encoding", H_TRANSFER_ENCODING, true},
+        {"TRANSFER-encoding", H_TRANSFER_ENCODING, true},
+        {"Upgrade", H_UPGRADE, true},
+        {"Via", H_VIA, false},
+        {"X-Forwarded-For", H_X_FORWARDED_FOR, false},
+        {"x-FORWARDED-for", H_X_FORWARDED_FOR, false},
+        {"X-Forwarded-Host", H_X_FORWARDED_HOST, false},
+        {"X-Forwarded-Proto", H_X_FORWARDED_PROTO, false},
+        /* Near misses: one character off, one short, one long, or another separator. */
+        {"Content-Lengt", H_OTHER, false},
+        {"Content-Lengths", H_OTHER, false},
+        {"Content_Length", H_OTHER, false},
+        {"X-Forwarded-Fox", H_OTHER, false},
+        {"X-Forwarded-Fo", H_OTHER, false},
+        {"Transfer-Encodinf", H_OTHER, false},
+        {"Hosts", H_OTHER, false},
+        {"Proxy", H_OTHER, false},
+        {"Proxy_Authorization", H_OTHER, false},
+        {"Tf", H_OTHER, false},
+        {"Content-Type", H_OTHER, false},
+        {"Close", H_OTHER, false}, /* hop-by-hop only when a Connection header names it */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int empty = 0; empty < 2; empty++) {
+            struct head h;
+            head_with(&h, cases[i].name, empty ? "" : "v");
+            if (h.headers[0].id != cases[i].id)
+                fail_msg("%s: id %d, expected %d", cases[i].name, h.headers[0].id, cases[i].id);
+            if (head_is_hop_by_hop(&h, &h.headers[0]) != cases[i].hop_by_hop)
+                fail_msg("%s: hop-by-hop should be %d", cases[i].name, cases[i].hop_by_hop);
+            size_t len = 99;
+            int count = 0;
+            const char *v = head_get(&h, cases[i].id, &len, &count);
+            assert_non_null(v);
+            assert_int_equal(count, 1);
+            assert_int_equal(len, empty ? 0 : 1);
+            head_fini(&h);
+        }
+    }
+}
+
+static void connection_names_more_hop_by_hop_headers_and_repeats_are_counted(void **state)
+{
+    (void)state;
+    struct head h;
+    memset(&h, 0, sizeof(h));
+    head_limit(&h, 4096, 10);
+    static const char *const headers[][2] = {
+        {"Host", "a"},     {"Connection", "close, X-Secret"},
+        {"X-Secret", "1"}, {"Close", "1"},
+        {"Host", "b"},     {"X-Kept", "2"},
+    };
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        assert_true(head_append(&h, HEAD_PART_NAME, headers[i][0], strlen(headers[i][0]), true));
+        assert_true(head_append(&h, HEAD_PART_VALUE, headers[i][1], strlen(headers[i][1]), true));
+        head_value_complete(&h);
+    }
+    assert_true(h.connection_close);
+    assert_true(head_is_hop_by_hop(&h, &h.headers[1]));  /* Connection */
+    assert_true(head_is_hop_by_hop(&h, &h.headers[2]));  /* named by it */
+    assert_true(head_is_hop_by_hop(&h, &h.headers[3]));  /* Close, as "close" names it */
+    assert_false(head_is_hop_by_hop(&h, &h.headers[5])); /* X-Kept */
+    size_t len;
+    int count;
+    const char *host = head_get(&h, H_HOST, &len, &count);
+    assert_int_equal(count, 2);
+    assert_int_equal(len, 1);
+    assert_memory_equal(host, "b", 1); /* the last one */
+    assert_null(head_get(&h, H_EXPECT, &len, &count));
+    assert_int_equal(count, 0);
+    head_fini(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_name_the_proxy_acts_on_is_told_apart_in_any_case),
+        cmocka_unit_test(connection_names_more_hop_by_hop_headers_and_repeats_are_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
