@@ -28,11 +28,10 @@
 # (2000), PIN (1), PACE_MS (2: the paced scenarios' wait), POOL (64: idle connections kept per
 # origin, nginx's upstream keepalive and gslbd's --max-idle-per-origin alike; more than CONNS, so
 # neither reconnects under load; HAProxy keeps every idle one), GSLBD_FLAGS (more gslbd flags),
-# SKIP_IR=1 (no callgrind phase),
-# PHASES ("load ir idle": which phases run, e.g. PHASES=idle alone; the routing check always
-# runs), IDLE_CONNS (2000, at most 4000: HAProxy's maxconn is 4096), PEER_DEFER=1 (nginx's
-# listener "deferred" and HAProxy's bind "defer-accept", which both leave off by default; gslbd
-# defers accepting unless GSLBD_FLAGS says --defer-accept no).
+# SKIP_IR=1 (no callgrind phase), PHASES ("load ir idle": which phases run, e.g. PHASES=idle
+# alone; the routing check always runs), IDLE_CONNS (2000, at most 4000: HAProxy's maxconn is
+# 4096), PEER_DEFER=1 (nginx's listener "deferred" and HAProxy's bind "defer-accept", which both
+# leave off by default; gslbd defers accepting unless GSLBD_FLAGS says --defer-accept no).
 set -euo pipefail
 
 BUILD=${1:-build}
@@ -572,7 +571,7 @@ if has_phase ir; then
             t0=$(date +%s.%N)
             if [ "$s" = none ]; then
                 # As long as an average loaded run, so timers and polling threads cost the same.
-                run sleep "$(awk -v t="$total_s" 'BEGIN { printf "%.2f", t / 4 }')"
+                run sleep "$(awk -v t="$total_s" -v n="${#IR_SCENARIOS[@]}" 'BEGIN { printf "%.2f", t / n }')"
                 n=0
             else
                 run "${PIN_LOAD[@]}" timeout 600 curl -s -m 30 -K "$tmp/curl.cfg" >"$tmp/codes" ||
@@ -684,7 +683,8 @@ if has_phase load || has_phase ir; then
     echo "- Ratios are to nginx. \"proxy core busy\": the proxy's CPU time over the run's wall" \
         "time;"
     echo "  well below 100% the load side (wrk + origins on one core), not the proxy, was the" \
-        "limit."
+        "limit,"
+    echo "  or (the paced rows) the pace itself."
     echo "- Each proxy keeps up to $POOL idle connections per origin (nginx keepalive, gslbd"
     echo "  --max-idle-per-origin; HAProxy all, http-reuse always); one worker/thread each."
     echo "- HAProxy looks the continent up in a CIDR map made from the same GeoLite2 City data" \
