@@ -237,7 +237,8 @@ void head_value_complete(struct head *h)
     if (h->n_headers == 0)
         return;
     struct header *hd = &h->headers[h->n_headers - 1];
-    hd->id = header_id_of(h->text + hd->name, hd->name_len);
+    /* An empty name (refused later) may come before the head has stored any text at all. */
+    hd->id = hd->name_len > 0 ? header_id_of(h->text + hd->name, hd->name_len) : H_OTHER;
     if (hd->id == H_CONNECTION)
         connection_note(h, h->text + hd->value, hd->value_len);
 }
