@@ -124,15 +124,11 @@ void bev_write_through(struct bufferevent *bev, struct evbuffer *data)
         evbuffer_add_buffer(out, data);
 }
 
-void bev_write_through_iov(struct bufferevent *bev, struct iovec *iov, int n_iov)
+/* Queues what the socket did not take of <iov> after <n> bytes were sent (n < 0: an error, which
+ * stays for the queued write to meet). */
+static void bev_queue_unsent(struct evbuffer *out, const struct iovec *iov, int n_iov, ssize_t n)
 {
-    struct evbuffer *out = bufferevent_get_output(bev);
-    ssize_t n = 0;
-    if (evbuffer_get_length(out) == 0) {
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
-        n = sendmsg(bufferevent_getfd(bev), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-    size_t sent = n > 0 ? (size_t)n : 0; /* an error stays for the queued write */
+    size_t sent = n > 0 ? (size_t)n : 0;
     for (int i = 0; i < n_iov; i++) {
         size_t skip = sent < iov[i].iov_len ? sent : iov[i].iov_len;
         sent -= skip;
@@ -141,10 +137,26 @@ void bev_write_through_iov(struct bufferevent *bev, struct iovec *iov, int n_iov
     }
 }
 
+void bev_write_through_iov(struct bufferevent *bev, struct iovec *iov, int n_iov)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    ssize_t n = 0;
+    if (evbuffer_get_length(out) == 0) {
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n_iov};
+        n = sendmsg(bufferevent_getfd(bev), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    bev_queue_unsent(out, iov, n_iov, n);
+}
+
+/* send() rather than a one-element sendmsg(): the kernel copies no message header or vector. */
 void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t len)
 {
+    struct evbuffer *out = bufferevent_get_output(bev);
     struct iovec iov = {(void *)(uintptr_t)data, len};
-    bev_write_through_iov(bev, &iov, 1);
+    ssize_t n = 0;
+    if (evbuffer_get_length(out) == 0)
+        n = send(bufferevent_getfd(bev), data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    bev_queue_unsent(out, &iov, 1, n);
 }
 
 /* libevent writes what is queued only while writing is enabled, and enabling it arms the write
