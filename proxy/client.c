@@ -44,6 +44,8 @@ static const char *status_text(int status)
         return "Request Timeout";
     case 413:
         return "Content Too Large";
+    case 414:
+        return "URI Too Long";
     case 417:
         return "Expectation Failed";
     case 431:
@@ -927,7 +929,9 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
     struct request *r = &c->req;
     struct proxy *p = c->w->proxy;
     ADD(p->metrics.bad_requests, 1);
-    if (r->bufs->head.too_large || r->bufs->head.too_many)
+    if (r->bufs->head.too_large && r->bufs->head.n_headers == 0) /* in the request line */
+        client_fail(c, 414, "request target too long");
+    else if (r->bufs->head.too_large || r->bufs->head.too_many)
         client_fail(c, 431,
                     r->bufs->head.too_many ? "too many header fields" : "request head too large");
     else if (c->w->cfg->max_body_bytes && r->body_bytes > c->w->cfg->max_body_bytes)
