@@ -800,7 +800,7 @@ static bool request_route(struct client *c)
     r->chunked = (c->parser.flags & F_CHUNKED) != 0;
     r->head_method = r->method == HTTP_HEAD;
     r->idempotent = r->method == HTTP_GET || r->method == HTTP_HEAD || r->method == HTTP_OPTIONS ||
-                    r->method == HTTP_PUT || r->method == HTTP_DELETE || r->method == HTTP_TRACE;
+                    r->method == HTTP_PUT || r->method == HTTP_DELETE;
     char *target = r->bufs->target;
     size_t target_len =
         h->url_len < sizeof(r->bufs->target) - 1 ? h->url_len : sizeof(r->bufs->target) - 1;
@@ -818,6 +818,12 @@ static bool request_route(struct client *c)
     }
     if (r->method == HTTP_CONNECT) {
         client_fail(c, 405, "CONNECT is not supported by a reverse proxy");
+        return false;
+    }
+    if (r->method == HTTP_TRACE) {
+        /* TRACE echoes the request as the origin got it: the forwarding headers added here,
+         * and credentials a browser attached (cross-site tracing). nginx refuses it too. */
+        client_fail(c, 405, "TRACE is not forwarded");
         return false;
     }
     if (head_get(h, H_TRANSFER_ENCODING, &len, &count)) {

@@ -400,6 +400,7 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         {"GET nowhere HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
         {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\nCookie: secret\r\n\r\n", 405},
         {"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
