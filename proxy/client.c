@@ -678,7 +678,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     sbuf_add(&out, path, path_len);
     SBUF_LIT(&out, " HTTP/1.1\r\n");
     sbuf_add_header(&out, "Host", 4, r->bufs->host, host_len);
-    bool xff_started = false;
+    int n_xff = 0;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
         const char *value = h->text + hd->value;
@@ -692,23 +692,21 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
             continue;
         }
         if (hd->id == H_X_FORWARDED_FOR) {
-            /* From an untrusted peer the chain is whatever the client made up: drop it. */
-            if (trusted && hd->value_len > 0) {
-                if (xff_started)
-                    SBUF_LIT(&out, ", ");
-                else
-                    SBUF_LIT(&out, "X-Forwarded-For: ");
-                sbuf_add(&out, value, hd->value_len);
-                xff_started = true;
-            }
+            n_xff++;
             continue;
         }
         sbuf_add_header(&out, h->text + hd->name, hd->name_len, value, hd->value_len);
     }
-    if (xff_started)
-        SBUF_LIT(&out, ", ");
-    else
-        SBUF_LIT(&out, "X-Forwarded-For: ");
+    /* One line: the chain as it came, from wherever its pieces were in the head, then the peer.
+     * From an untrusted peer the chain is whatever the client made up: dropped. */
+    SBUF_LIT(&out, "X-Forwarded-For: ");
+    for (int i = 0; trusted && n_xff > 0 && i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        if (hd->id == H_X_FORWARDED_FOR && hd->value_len > 0) {
+            sbuf_add(&out, h->text + hd->value, hd->value_len);
+            SBUF_LIT(&out, ", ");
+        }
+    }
     sbuf_adds(&out, c->peer_text);
     if (c->tls)
         SBUF_LIT(&out, "\r\nX-Forwarded-Proto: https\r\n");

@@ -164,6 +164,38 @@ static void ignores_forwarded_address_from_an_untrusted_peer(void **state)
     conn_close(c);
 }
 
+/* The chain is forwarded as one line, the peer last, wherever the client's X-Forwarded-For
+ * headers were among the others: until 2026-12-07 the peer was appended after the headers that
+ * followed the first one, so that the origin got a broken head (nginx: 400). */
+static void forwards_one_x_forwarded_for_line_wherever_the_chain_was(void **state)
+{
+    (void)state;
+    struct resp r;
+    int status = request(gslbd.port,
+                         "GET /headers HTTP/1.1\r\nX-Forwarded-For: 203.0.113.9\r\nHost: a\r\n"
+                         "X-A: 1\r\nX-Forwarded-For: 81.2.69.142\r\nX-B: 2\r\n\r\n",
+                         &r);
+    assert_int_equal(status, 200);
+    const char *b = r.body;
+    const char *xff = strstr(b, "\nX-Forwarded-For: 203.0.113.9, 81.2.69.142, 127.0.0.1\n");
+    assert_non_null(xff);
+    assert_ptr_equal(strstr(b, "X-Forwarded-For"), xff + 1); /* one line */
+    assert_null(strstr(xff + 2, "X-Forwarded-For"));
+    assert_non_null(strstr(b, "\nX-A: 1\n"));
+    assert_non_null(strstr(b, "\nX-B: 2\n"));
+    resp_free(&r);
+    /* The request that found it: curl's order, the body's headers after the chain. */
+    status = request(gslbd.port,
+                     "POST /headers HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 81.2.69.142\r\n"
+                     "Content-Length: 3\r\nContent-Type: text/plain\r\n\r\nabc",
+                     &r);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(r.body, "\nX-Forwarded-For: 81.2.69.142, 127.0.0.1\n"));
+    assert_non_null(strstr(r.body, "\nContent-Type: text/plain\n"));
+    assert_non_null(strstr(r.body, "\nContent-Length: 3\n"));
+    resp_free(&r);
+}
+
 static void redirects_to_the_origin_itself_point_at_the_proxy_instead(void **state)
 {
     (void)state;
@@ -1865,6 +1897,7 @@ int main(void)
         cmocka_unit_test(routes_clients_by_their_forwarded_address),
         cmocka_unit_test(ignores_forwarded_address_from_an_untrusted_peer),
         cmocka_unit_test(forwards_without_hop_by_hop_headers_and_with_forwarding_headers),
+        cmocka_unit_test(forwards_one_x_forwarded_for_line_wherever_the_chain_was),
         cmocka_unit_test(redirects_to_the_origin_itself_point_at_the_proxy_instead),
         cmocka_unit_test(keeps_connections_alive_on_both_sides),
         cmocka_unit_test(answers_pipelined_requests_in_order),
