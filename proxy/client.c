@@ -661,6 +661,22 @@ static void client_address(struct client *c)
 
 #define SBUF_LIT(b, text) sbuf_add((b), (text), sizeof(text) - 1)
 
+/* Adds the non-empty values of the <n> headers <id> of <h>, in order, each followed by ", ": a
+ * list that the caller ends with its own item, on one line wherever its pieces were. */
+static void list_add_values(struct sbuf *out, const struct head *h, enum header_id id, int n)
+{
+    for (int i = 0; n > 0 && i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        if (hd->id == id) {
+            n--;
+            if (hd->value_len > 0) {
+                sbuf_add(out, h->text + hd->value, hd->value_len);
+                SBUF_LIT(out, ", ");
+            }
+        }
+    }
+}
+
 /* Builds the head sent to the origin (kept for retries). */
 static void request_build_head(struct client *c, const char *path, size_t path_len)
 {
@@ -669,8 +685,6 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     bool trusted = peer_trusted(c);
     size_t host_len = strlen(r->bufs->host);
     struct sbuf out = r->bufs->out_head; /* the buffer of an earlier request, if any */
-    const char *via = NULL;
-    size_t via_len = 0;
 
     out.len = 0;
     sbuf_adds(&out, llhttp_method_name((llhttp_method_t)r->method));
@@ -678,7 +692,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     sbuf_add(&out, path, path_len);
     SBUF_LIT(&out, " HTTP/1.1\r\n");
     sbuf_add_header(&out, "Host", 4, r->bufs->host, host_len);
-    int n_xff = 0;
+    int n_xff = 0, n_via = 0;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
         const char *value = h->text + hd->value;
@@ -686,27 +700,17 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
             hd->id == H_X_FORWARDED_HOST ||
             (hd->id == H_FORWARDED && c->w->cfg->forwarded_header) || head_is_hop_by_hop(h, hd))
             continue;
-        if (hd->id == H_VIA) {
-            via = value;
-            via_len = hd->value_len;
-            continue;
-        }
-        if (hd->id == H_X_FORWARDED_FOR) {
-            n_xff++;
+        if (hd->id == H_VIA || hd->id == H_X_FORWARDED_FOR) { /* each written as one line below */
+            n_via += hd->id == H_VIA;
+            n_xff += hd->id == H_X_FORWARDED_FOR;
             continue;
         }
         sbuf_add_header(&out, h->text + hd->name, hd->name_len, value, hd->value_len);
     }
-    /* One line: the chain as it came, from wherever its pieces were in the head, then the peer.
-     * From an untrusted peer the chain is whatever the client made up: dropped. */
+    /* From an untrusted peer the chain is whatever the client made up: dropped. */
     SBUF_LIT(&out, "X-Forwarded-For: ");
-    for (int i = 0; trusted && n_xff > 0 && i < h->n_headers; i++) {
-        const struct header *hd = &h->headers[i];
-        if (hd->id == H_X_FORWARDED_FOR && hd->value_len > 0) {
-            sbuf_add(&out, h->text + hd->value, hd->value_len);
-            SBUF_LIT(&out, ", ");
-        }
-    }
+    if (trusted)
+        list_add_values(&out, h, H_X_FORWARDED_FOR, n_xff);
     sbuf_adds(&out, c->peer_text);
     if (c->tls)
         SBUF_LIT(&out, "\r\nX-Forwarded-Proto: https\r\n");
@@ -726,10 +730,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         SBUF_LIT(&out, "\"\r\n");
     }
     SBUF_LIT(&out, "Via: ");
-    if (via) {
-        sbuf_add(&out, via, via_len);
-        SBUF_LIT(&out, ", ");
-    }
+    list_add_values(&out, h, H_VIA, n_via);
     SBUF_LIT(&out, "1.1 gslb\r\n");
     if (r->chunked) {
         SBUF_LIT(&out, "Transfer-Encoding: chunked\r\n");

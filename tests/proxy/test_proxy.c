@@ -166,14 +166,16 @@ static void ignores_forwarded_address_from_an_untrusted_peer(void **state)
 
 /* The chain is forwarded as one line, the peer last, wherever the client's X-Forwarded-For
  * headers were among the others: until 2026-12-07 the peer was appended after the headers that
- * followed the first one, so that the origin got a broken head (nginx: 400). */
-static void forwards_one_x_forwarded_for_line_wherever_the_chain_was(void **state)
+ * followed the first one, so that the origin got a broken head (nginx: 400). Via likewise (only
+ * the last Via was kept). */
+static void forwards_one_x_forwarded_for_and_one_via_line_wherever_they_were(void **state)
 {
     (void)state;
     struct resp r;
     int status = request(gslbd.port,
                          "GET /headers HTTP/1.1\r\nX-Forwarded-For: 203.0.113.9\r\nHost: a\r\n"
-                         "X-A: 1\r\nX-Forwarded-For: 81.2.69.142\r\nX-B: 2\r\n\r\n",
+                         "Via: 1.0 cdn\r\nX-A: 1\r\nX-Forwarded-For: 81.2.69.142\r\nVia: 1.1 lb\r\n"
+                         "X-B: 2\r\n\r\n",
                          &r);
     assert_int_equal(status, 200);
     const char *b = r.body;
@@ -183,6 +185,10 @@ static void forwards_one_x_forwarded_for_line_wherever_the_chain_was(void **stat
     assert_null(strstr(xff + 2, "X-Forwarded-For"));
     assert_non_null(strstr(b, "\nX-A: 1\n"));
     assert_non_null(strstr(b, "\nX-B: 2\n"));
+    const char *via = strstr(b, "\nVia: 1.0 cdn, 1.1 lb, 1.1 gslb\n"); /* Via alike */
+    assert_non_null(via);
+    assert_ptr_equal(strstr(b, "Via:"), via + 1);
+    assert_null(strstr(via + 2, "Via:"));
     resp_free(&r);
     /* The request that found it: curl's order, the body's headers after the chain. */
     status = request(gslbd.port,
@@ -1897,7 +1903,7 @@ int main(void)
         cmocka_unit_test(routes_clients_by_their_forwarded_address),
         cmocka_unit_test(ignores_forwarded_address_from_an_untrusted_peer),
         cmocka_unit_test(forwards_without_hop_by_hop_headers_and_with_forwarding_headers),
-        cmocka_unit_test(forwards_one_x_forwarded_for_line_wherever_the_chain_was),
+        cmocka_unit_test(forwards_one_x_forwarded_for_and_one_via_line_wherever_they_were),
         cmocka_unit_test(redirects_to_the_origin_itself_point_at_the_proxy_instead),
         cmocka_unit_test(keeps_connections_alive_on_both_sides),
         cmocka_unit_test(answers_pipelined_requests_in_order),
