@@ -14,6 +14,8 @@ struct sbuf {
 };
 
 void sbuf_add(struct sbuf *b, const void *data, size_t len);
+/* A string literal, its length known at compile time. */
+#define SBUF_LIT(b, text) sbuf_add((b), (text), sizeof(text) - 1)
 void sbuf_adds(struct sbuf *b, const char *s);
 void sbuf_add_uint(struct sbuf *b, uint64_t value);
 void sbuf_add_hex(struct sbuf *b, uint64_t value);

@@ -659,24 +659,6 @@ static void client_address(struct client *c)
     }
 }
 
-#define SBUF_LIT(b, text) sbuf_add((b), (text), sizeof(text) - 1)
-
-/* Adds the non-empty values of the <n> headers <id> of <h>, in order, each followed by ", ": a
- * list that the caller ends with its own item, on one line wherever its pieces were. */
-static void list_add_values(struct sbuf *out, const struct head *h, enum header_id id, int n)
-{
-    for (int i = 0; n > 0 && i < h->n_headers; i++) {
-        const struct header *hd = &h->headers[i];
-        if (hd->id == id) {
-            n--;
-            if (hd->value_len > 0) {
-                sbuf_add(out, h->text + hd->value, hd->value_len);
-                SBUF_LIT(out, ", ");
-            }
-        }
-    }
-}
-
 /* Builds the head sent to the origin (kept for retries). */
 static void request_build_head(struct client *c, const char *path, size_t path_len)
 {
@@ -710,7 +692,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     /* From an untrusted peer the chain is whatever the client made up: dropped. */
     SBUF_LIT(&out, "X-Forwarded-For: ");
     if (trusted)
-        list_add_values(&out, h, H_X_FORWARDED_FOR, n_xff);
+        head_add_list(&out, h, H_X_FORWARDED_FOR, n_xff);
     sbuf_adds(&out, c->peer_text);
     if (c->tls)
         SBUF_LIT(&out, "\r\nX-Forwarded-Proto: https\r\n");
@@ -730,7 +712,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         SBUF_LIT(&out, "\"\r\n");
     }
     SBUF_LIT(&out, "Via: ");
-    list_add_values(&out, h, H_VIA, n_via);
+    head_add_list(&out, h, H_VIA, n_via);
     SBUF_LIT(&out, "1.1 gslb\r\n");
     if (r->chunked) {
         SBUF_LIT(&out, "Transfer-Encoding: chunked\r\n");
@@ -739,12 +721,8 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         sbuf_add_uint(&out, c->parser.content_length);
         SBUF_LIT(&out, "\r\n");
     }
-    if (r->websocket) {
-        size_t len;
-        const char *upgrade = head_get(h, H_UPGRADE, &len, NULL);
-        sbuf_add_header(&out, "Upgrade", 7, upgrade, len);
-        SBUF_LIT(&out, "Connection: upgrade\r\n");
-    }
+    if (r->websocket) /* the one protocol tunnelled, whatever else the client's Upgrade lists */
+        SBUF_LIT(&out, "Upgrade: websocket\r\nConnection: upgrade\r\n");
     SBUF_LIT(&out, "\r\n");
     r->bufs->out_head = out;
 }

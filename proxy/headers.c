@@ -116,6 +116,20 @@ bool head_append(struct head *h, int what, const char *at, size_t len, bool cont
     }
 }
 
+void head_add_list(struct sbuf *out, const struct head *h, enum header_id id, int n)
+{
+    for (int i = 0; n > 0 && i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        if (hd->id == id) {
+            n--;
+            if (hd->value_len > 0) {
+                sbuf_add(out, h->text + hd->value, hd->value_len);
+                SBUF_LIT(out, ", ");
+            }
+        }
+    }
+}
+
 static bool token_is(const char *token, size_t len, const char *name)
 {
     return len == strlen(name) && strncasecmp(token, name, len) == 0;

@@ -170,6 +170,10 @@ void head_fini(struct head *h);
 bool head_append(struct head *h, int what, const char *at, size_t len, bool continues_chunk);
 enum { HEAD_PART_NAME, HEAD_PART_VALUE, HEAD_PART_URL, HEAD_PART_REASON };
 void head_value_complete(struct head *h);
+/* Adds the non-empty values of the first <n> headers <id> of <h> (all there are, or fewer), in
+ * order, each followed by ", ": a list that the caller ends with its own item, on one line
+ * wherever its pieces were in the head. */
+void head_add_list(struct sbuf *out, const struct head *h, enum header_id id, int n);
 /* The value of the last header <id>; NULL if absent, and *count says how many there were. */
 const char *head_get(const struct head *h, enum header_id id, size_t *len_out, int *count_out);
 /* True when <token> appears in the comma-separated value of any header <id>. */

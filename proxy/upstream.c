@@ -472,8 +472,6 @@ static int on_value_complete(llhttp_t *parser)
     return 0;
 }
 
-#define SBUF_LIT(b, text) sbuf_add((b), (text), sizeof(text) - 1)
-
 /* Writes the response head to the client: hop-by-hop headers out, our framing and Via in. A 101
  * keeps everything, Upgrade and Connection included: the tunnel needs them. */
 static void response_head_write(struct client *c, int status, bool final)
@@ -482,8 +480,7 @@ static void response_head_write(struct client *c, int status, bool final)
     const struct head *h = &r->bufs->resp;
     client_write_head(c, 0); /* a head still waiting in the scratch buffer is staged first */
     struct sbuf out = c->w->scratch; /* the worker's: its buffer outlives the call */
-    const char *via = NULL;
-    size_t via_len = 0;
+    int n_via = 0;
 
     out.len = 0;
     SBUF_LIT(&out, "HTTP/1.1 ");
@@ -498,9 +495,8 @@ static void response_head_write(struct client *c, int status, bool final)
             continue;
         if ((status < 200 || status == 204) && hd->id == H_CONTENT_LENGTH)
             continue; /* RFC 9110 8.6: never in these; a body the origin sent with it is dropped */
-        if (hd->id == H_VIA) {
-            via = h->text + hd->value;
-            via_len = hd->value_len;
+        if (hd->id == H_VIA) { /* one line, ours last, below */
+            n_via++;
             continue;
         }
         if (r->origin && (hd->id == H_LOCATION || hd->id == H_CONTENT_LOCATION)) {
@@ -516,10 +512,7 @@ static void response_head_write(struct client *c, int status, bool final)
         sbuf_add_header(&out, h->text + hd->name, hd->name_len, h->text + hd->value, hd->value_len);
     }
     SBUF_LIT(&out, "Via: ");
-    if (via) {
-        sbuf_add(&out, via, via_len);
-        SBUF_LIT(&out, ", ");
-    }
+    head_add_list(&out, h, H_VIA, n_via);
     SBUF_LIT(&out, "1.1 gslb\r\n");
     if (final) {
         if (r->resp_chunked)

@@ -1,12 +1,13 @@
 /* tests/proxy/test_headers.c - a message head as the parser callbacks fill it (proxy/headers.c):
  * which header each name is, in any case and at every length the compare takes in pieces of
  * eight bytes, near misses included; an empty first name; what counts as hop-by-hop; head_get()
- * counting repeats. */
+ * counting repeats; lists of a header's values (Via, X-Forwarded-For) gathered in order. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "proxy/proxy_int.h"
@@ -132,12 +133,43 @@ static void connection_names_more_hop_by_hop_headers_and_repeats_are_counted(voi
     head_fini(&h);
 }
 
+static void a_list_gathers_the_values_of_every_header_of_an_id_in_order(void **state)
+{
+    (void)state;
+    struct head h;
+    memset(&h, 0, sizeof(h));
+    head_limit(&h, 4096, 10);
+    static const char *const headers[][2] = {
+        {"Via", "1.0 cdn"}, {"X-A", "1"}, {"via", ""}, {"X-Forwarded-For", "203.0.113.9"},
+        {"VIA", "1.1 lb"},
+    };
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        assert_true(head_append(&h, HEAD_PART_NAME, headers[i][0], strlen(headers[i][0]), true));
+        assert_true(head_append(&h, HEAD_PART_VALUE, headers[i][1], strlen(headers[i][1]), true));
+        head_value_complete(&h);
+    }
+    struct sbuf out = {0};
+    head_add_list(&out, &h, H_VIA, 3); /* the empty one adds nothing */
+    SBUF_LIT(&out, "1.1 gslb");
+    assert_int_equal(out.len, strlen("1.0 cdn, 1.1 lb, 1.1 gslb"));
+    assert_memory_equal(out.p, "1.0 cdn, 1.1 lb, 1.1 gslb", out.len);
+    out.len = 0;
+    head_add_list(&out, &h, H_VIA, 1); /* the count bounds the walk */
+    assert_int_equal(out.len, strlen("1.0 cdn, "));
+    out.len = 0;
+    head_add_list(&out, &h, H_EXPECT, 0);
+    assert_int_equal(out.len, 0);
+    free(out.p);
+    head_fini(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_name_the_proxy_acts_on_is_told_apart_in_any_case),
         cmocka_unit_test(an_empty_first_name_is_no_header_the_proxy_knows_and_is_refused),
         cmocka_unit_test(connection_names_more_hop_by_hop_headers_and_repeats_are_counted),
+        cmocka_unit_test(a_list_gathers_the_values_of_every_header_of_an_id_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

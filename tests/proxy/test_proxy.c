@@ -287,6 +287,17 @@ static void forwards_without_hop_by_hop_headers_and_with_forwarding_headers(void
     assert_null(strcasestr(r.body, "Proxy-X"));
     assert_null(strcasestr(r.body, "Trailer"));
     resp_free(&r);
+
+    /* A WebSocket upgrade goes on as exactly that, whatever else the client's Upgrade headers
+     * list (this origin answers 200, so the tunnel never opens). */
+    status = request(gslbd.port,
+                     "GET /headers HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+                     &r);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(r.body, "\nUpgrade: websocket\nConnection: upgrade\n"));
+    assert_null(strstr(r.body, "h2c"));
+    resp_free(&r);
 }
 
 static void keeps_connections_alive_on_both_sides(void **state)
