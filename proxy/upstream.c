@@ -544,7 +544,9 @@ static int on_response_headers_complete(llhttp_t *parser)
         r->interim = true;
         if (r->minor == 1)
             response_head_write(c, status, false);
-        return 0;
+        /* It ends with its head whatever it announces (RFC 9112 6.3); llhttp 8 would read a
+         * Content-Length's worth after one, which the client would get as its bytes. */
+        return 1;
     }
     if (status == 101) {
         if (!r->websocket)

@@ -20,6 +20,7 @@
  *   /bare    "HTTP/1.1 204", no reason phrase and no header at all
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
  *   /interim-garbled  100 Continue, then not a status line
+ *   /interim-body     103 announcing (and followed by) 4 bytes of body, then 200
  *   /ws      101 Switching Protocols, then echoes bytes    /status/N  status N
  *   /redirect/self  302 to itself by its own address (and Content-Location)
  *   /redirect/away  302 to another site
@@ -304,6 +305,10 @@ static bool serve(struct conn *c)
     } else if (strcmp(path, "/interim-garbled") == 0) {
         const char *r = "HTTP/1.1 100 Continue\r\n\r\nXYZ garbage\r\n\r\n";
         write_all(c->fd, r, strlen(r));
+    } else if (strcmp(path, "/interim-body") == 0) {
+        const char *hints = "HTTP/1.1 103 Early Hints\r\nContent-Length: 4\r\n\r\nbody";
+        write_all(c->fd, hints, strlen(hints));
+        respond(c, 200, NULL, "final\n", 6);
     } else if (strcmp(path, "/interim") == 0) {
         const char *hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
         write_all(c->fd, hints, strlen(hints));

@@ -523,6 +523,20 @@ static void relays_interim_responses_as_interim(void **state)
     resp_free(&r);
     assert_true(conn_closed(c));
     conn_close(c);
+    /* An interim response has no body, whatever it announces (RFC 9112 6.3): the bytes after
+     * its head are where the next status line should be, so 502, and the client never gets
+     * them (found by the response fuzzer: they were relayed as if a body). */
+    c = conn_open(gslbd.port);
+    conn_send(c, "GET /interim-body HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 103);
+    assert_null(resp_header(&r, "content-length"));
+    resp_free(&r);
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 502);
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    conn_close(c);
 }
 
 /* Sends <raw> on <c> and reads the response into <r>; returns its status. */
