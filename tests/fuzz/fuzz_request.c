@@ -1,37 +1,315 @@
 /* tests/fuzz/fuzz_request.c - libFuzzer harness over the whole request path of the edge proxy.
  *
- * The real proxy runs in this process (one worker, demo origins, the GeoLite2 City database, a
- * temporary SQLite store); each input is sent as-is by a client on a fresh loopback connection,
- * which then half-closes and reads until the proxy is done with it. An input that starts like a
- * PROXY protocol header ("PROX" for version 1, "\r\n\r\n" for the start of version 2's signature)
- * goes to a listener that expects one, so the header parser is fuzzed too. Whatever the bytes,
- * the proxy must answer or close without a crash, a sanitizer report or a hang (the read is
- * bounded by a 2 s timeout, and a hang shows as a libFuzzer timeout). Built and run by
- * `make fuzz` (long) and `make fuzz-smoke` (a short run, part of `make check`). */
+ * The real proxy runs in this process (one worker, the GeoLite2 City database, a temporary SQLite
+ * store) in front of a strict origin: threads here that parse every request the proxy forwards
+ * with llhttp (no lenient flag) and check what the proxy promises of it, aborting on the first
+ * breach: one Host, one X-Forwarded-For ending with an address, one X-Forwarded-Proto, one
+ * X-Forwarded-Host, one Via; no hop-by-hop header (Connection and Upgrade only for a WebSocket
+ * upgrade); Content-Length or Transfer-Encoding (only "chunked"), never both, never repeated.
+ * The origin answers each request with a short 200 (101 for an upgrade, then closes; 100 first
+ * when the request expects it).
+ *
+ * Each input is sent as-is by a client on a fresh loopback connection, which then half-closes
+ * and reads until the proxy is done with it. An input that starts like a PROXY protocol header
+ * ("PROX" for version 1, "\r\n\r\n" for the start of version 2's signature) goes to a listener
+ * that expects one, so the header parser is fuzzed too. Whatever the bytes, the proxy must
+ * answer or close without a crash, a sanitizer report or a hang (the read is bounded by a 2 s
+ * timeout, and a hang shows as a libFuzzer timeout), and whatever it forwards must pass the
+ * origin's checks. Built and run by `make fuzz` (long) and `make fuzz-smoke` (a short run, part
+ * of `make check`). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include "demo/demo.h"
+#include <llhttp.h>
+
 #include "proxy/proxy.h"
 #include "tests/fuzz/harness.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define ORIGINS 3
+
 static int plain_port, proxy_protocol_port;
+
+/* ---- the strict origin ---- */
+
+enum counted {
+    C_HOST,
+    C_XFF,
+    C_XF_PROTO,
+    C_XF_HOST,
+    C_VIA,
+    C_CL,
+    C_TE,
+    C_EXPECT,
+    C_CONNECTION,
+    C_UPGRADE
+};
+
+struct origin_conn {
+    int fd;
+    llhttp_t parser;
+    char name[256],
+        value[8192]; /* the header being parsed (longer ones are cut: names are short) */
+    size_t name_len, value_len;
+    bool in_value;
+    int count[C_UPGRADE + 1];
+    bool xff_ends_with_address, connection_upgrade_only, upgrade_websocket, te_chunked_only;
+    const char *breach; /* the first broken promise of this request */
+};
+
+static bool name_is(const struct origin_conn *o, const char *name)
+{
+    return o->name_len == strlen(name) && strncasecmp(o->name, name, o->name_len) == 0;
+}
+
+static void append(char *buf, size_t cap, size_t *len, const char *at, size_t n)
+{
+    size_t room = cap - 1 - *len;
+    n = n < room ? n : room;
+    memcpy(buf + *len, at, n);
+    *len += n;
+    buf[*len] = '\0';
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct origin_conn *o = p->data;
+    memset(o->count, 0, sizeof(o->count));
+    o->name_len = o->value_len = 0;
+    o->in_value = false;
+    o->breach = NULL;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct origin_conn *o = p->data;
+    if (o->in_value)
+        o->name_len = o->value_len = 0;
+    o->in_value = false;
+    append(o->name, sizeof(o->name), &o->name_len, at, len);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct origin_conn *o = p->data;
+    o->in_value = true;
+    append(o->value, sizeof(o->value), &o->value_len, at, len);
+    return 0;
+}
+
+/* Whether the last item of a comma-separated list is an IP address: the peer, as the proxy
+ * appends it (the socket's, or the PROXY protocol header's). */
+static bool ends_with_address(const char *list, size_t len)
+{
+    size_t start = len;
+    while (start > 0 && list[start - 1] != ',' && list[start - 1] != ' ')
+        start--;
+    char item[64];
+    unsigned char addr[16];
+    if (len - start >= sizeof(item))
+        return false;
+    memcpy(item, list + start, len - start);
+    item[len - start] = '\0';
+    return inet_pton(AF_INET, item, addr) == 1 || inet_pton(AF_INET6, item, addr) == 1;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct origin_conn *o = p->data;
+    static const char *const hop_by_hop[] = {
+        "Keep-Alive",        "TE", "Trailer", "Proxy-Connection", "Proxy-Authorization",
+        "Proxy-Authenticate"};
+    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++) {
+        if (name_is(o, hop_by_hop[i]))
+            o->breach = "a hop-by-hop header was forwarded";
+    }
+    while (o->value_len > 0 &&
+           (o->value[o->value_len - 1] == ' ' || o->value[o->value_len - 1] == '\t'))
+        o->value_len--; /* trailing whitespace is not part of the value (RFC 9112 5) */
+    if (o->name_len > 6 && strncasecmp(o->name, "Proxy-", 6) == 0)
+        o->breach = "a Proxy-* header was forwarded";
+    if (name_is(o, "Host"))
+        o->count[C_HOST]++;
+    else if (name_is(o, "X-Forwarded-For")) {
+        o->count[C_XFF]++;
+        o->xff_ends_with_address = ends_with_address(o->value, o->value_len);
+    } else if (name_is(o, "X-Forwarded-Proto"))
+        o->count[C_XF_PROTO]++;
+    else if (name_is(o, "X-Forwarded-Host"))
+        o->count[C_XF_HOST]++;
+    else if (name_is(o, "Via"))
+        o->count[C_VIA]++;
+    else if (name_is(o, "Content-Length"))
+        o->count[C_CL]++;
+    else if (name_is(o, "Transfer-Encoding")) {
+        o->count[C_TE]++;
+        o->te_chunked_only = o->value_len == 7 && strncasecmp(o->value, "chunked", 7) == 0;
+    } else if (name_is(o, "Expect")) {
+        o->count[C_EXPECT]++;
+    } else if (name_is(o, "Connection")) {
+        o->count[C_CONNECTION]++;
+        o->connection_upgrade_only = o->value_len == 7 && strncasecmp(o->value, "upgrade", 7) == 0;
+    } else if (name_is(o, "Upgrade")) {
+        o->count[C_UPGRADE]++;
+        o->upgrade_websocket = o->value_len == 9 && strncasecmp(o->value, "websocket", 9) == 0;
+    }
+    o->name_len = o->value_len = 0;
+    o->in_value = false;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct origin_conn *o = p->data;
+    const int *n = o->count;
+    if (n[C_HOST] != 1)
+        o->breach = "not one Host";
+    else if (n[C_XFF] != 1 || !o->xff_ends_with_address)
+        o->breach = "not one X-Forwarded-For ending with the peer";
+    else if (n[C_XF_PROTO] != 1 || n[C_XF_HOST] != 1 || n[C_VIA] != 1)
+        o->breach = "not one X-Forwarded-Proto, X-Forwarded-Host and Via";
+    else if (n[C_CL] > 1 || n[C_TE] > 1 || (n[C_CL] && n[C_TE]) || (n[C_TE] && !o->te_chunked_only))
+        o->breach = "Content-Length and Transfer-Encoding not as sent by a proxy";
+    else if (n[C_CONNECTION] || n[C_UPGRADE]) {
+        bool websocket = n[C_CONNECTION] == 1 && o->connection_upgrade_only && n[C_UPGRADE] == 1 &&
+                         o->upgrade_websocket;
+        if (!websocket)
+            o->breach = "Connection or Upgrade forwarded outside a WebSocket upgrade";
+    }
+    if (o->breach == NULL && n[C_EXPECT]) { /* the proxy waits for it before the body */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        (void)!send(o->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct origin_conn *o = p->data;
+    if (o->breach)
+        return 0; /* reported by the caller, with the bytes */
+    if (llhttp_get_upgrade(p)) {
+        static const char switching[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                        "Connection: Upgrade\r\n\r\n";
+        (void)!send(o->fd, switching, sizeof(switching) - 1, MSG_NOSIGNAL);
+        return 0;
+    }
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    size_t len = sizeof(ok) - 1 - (llhttp_get_method(p) == HTTP_HEAD ? 2 : 0);
+    (void)!send(o->fd, ok, len, MSG_NOSIGNAL);
+    return 0;
+}
+
+static const llhttp_settings_t origin_settings = {
+    .on_message_begin = on_message_begin,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_message_complete = on_message_complete,
+};
+
+static void origin_fail(const char *what, const char *data, size_t len)
+{
+    fprintf(stderr,
+            "fuzz: the proxy forwarded a request that breaks a promise: %s\n---\n%.*s\n---\n", what,
+            (int)len, data);
+    abort();
+}
+
+/* Serves one connection from the proxy until it closes (or a minute passes without a byte). */
+static void *origin_conn_main(void *arg)
+{
+    struct origin_conn *o = arg;
+    struct timeval tv = {60, 0};
+    setsockopt(o->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    llhttp_init(&o->parser, HTTP_REQUEST, &origin_settings);
+    o->parser.data = o;
+    char buf[65536];
+    ssize_t n;
+    while ((n = recv(o->fd, buf, sizeof(buf), 0)) > 0) {
+        llhttp_errno_t err = llhttp_execute(&o->parser, buf, (size_t)n);
+        if (o->breach)
+            origin_fail(o->breach, buf, (size_t)n);
+        if (err == HPE_PAUSED_UPGRADE)
+            break; /* answered 101; the tunnel's bytes are not HTTP */
+        if (err != HPE_OK)
+            origin_fail(llhttp_get_error_reason(&o->parser), buf, (size_t)n);
+    }
+    close(o->fd);
+    free(o);
+    return NULL;
+}
+
+static void *origin_main(void *arg)
+{
+    int listener = (int)(intptr_t)arg;
+    for (;;) {
+        int fd = accept(listener, NULL, NULL);
+        if (fd < 0)
+            continue;
+        struct origin_conn *o = calloc(1, sizeof(*o));
+        pthread_t thread;
+        if (o == NULL)
+            abort();
+        o->fd = fd;
+        if (pthread_create(&thread, NULL, origin_conn_main, o) != 0)
+            abort();
+        pthread_detach(thread);
+    }
+    return NULL;
+}
+
+static int origin_start(void)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sin);
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    pthread_t thread;
+    if (listener < 0 || bind(listener, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+        listen(listener, 64) != 0 || getsockname(listener, (struct sockaddr *)&sin, &len) != 0 ||
+        pthread_create(&thread, NULL, origin_main, (void *)(intptr_t)listener) != 0) {
+        perror("fuzz: the origin");
+        abort();
+    }
+    return ntohs(sin.sin_port);
+}
+
+/* ---- the harness ---- */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char err[512];
-    struct demo *demo = demo_start(err, sizeof(err));
-    if (demo == NULL) {
-        fprintf(stderr, "fuzz: %s\n", err);
-        abort();
-    }
+    /* Three regions (Europe, North America, Asia), so that located clients are routed apart. */
+    static const struct {
+        const char *name;
+        double lat, lon;
+    } regions[ORIGINS] = {
+        {"eu-west", 53.3, -6.3}, {"us-east", 39.0, -77.5}, {"ap-south", 1.3, 103.8}};
+    char topology[1024];
+    size_t len = (size_t)snprintf(topology, sizeof(topology), "{\"regions\":[");
+    for (int i = 0; i < ORIGINS; i++)
+        len += (size_t)snprintf(topology + len, sizeof(topology) - len,
+                                "%s{\"name\":\"%s\",\"lat\":%g,\"lon\":%g,"
+                                "\"origins\":[{\"address\":\"127.0.0.1:%d\"}]}",
+                                i ? "," : "", regions[i].name, regions[i].lat, regions[i].lon,
+                                origin_start());
+    snprintf(topology + len, sizeof(topology) - len, "]}");
     static const char *const settings[][2] = {
         {"listen", "127.0.0.1:0"},
         {"listen-proxy-protocol", "127.0.0.1:0"},
@@ -39,7 +317,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         {"response-header-timeout", "1s"},
     };
     struct proxy *proxy =
-        fuzz_proxy_start(demo_topology(demo), settings, sizeof(settings) / sizeof(settings[0]));
+        fuzz_proxy_start(topology, settings, sizeof(settings) / sizeof(settings[0]));
     plain_port = proxy_listen_port(proxy, 0);
     proxy_protocol_port = proxy_listen_port(proxy, 1);
     return 0;
@@ -49,6 +327,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     bool proxy_header =
         size >= 4 && (memcmp(data, "PROX", 4) == 0 || memcmp(data, "\r\n\r\n", 4) == 0);
-    fuzz_client_exchange(proxy_header ? proxy_protocol_port : plain_port, data, size, 1);
+    fuzz_client_exchange(proxy_header ? proxy_protocol_port : plain_port, data, size, 1, NULL, 0);
     return 0;
 }

@@ -6,16 +6,24 @@
  * request (GET, HEAD, a POST with "Expect: 100-continue", a WebSocket upgrade), so that bodiless
  * responses, interim responses and tunnels are reached; the rest is the origin's answer. The
  * client reads until the proxy closes. Whatever the origin says, the proxy must relay it, answer
- * 502/504 or close, without a crash, a sanitizer report or a hang. Built and run by `make fuzz`
- * and `make fuzz-smoke`, like fuzz_request. */
+ * 502/504 or close, without a crash, a sanitizer report or a hang, and what the client gets must
+ * parse as HTTP/1.1 responses (llhttp, strict; a body may end early, as when the origin cuts it)
+ * with nothing after the last, without hop-by-hop headers (Upgrade and Connection: upgrade only
+ * in a 101), with at most one Via, and with Content-Length or Transfer-Encoding (only "chunked"),
+ * never both, never repeated; the harness aborts otherwise. Built and run by `make fuzz` and `make
+ * fuzz-smoke`, like fuzz_request. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <llhttp.h>
 
 #include "proxy/proxy.h"
 #include "tests/fuzz/harness.h"
@@ -115,6 +123,134 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* ---- what the client got ---- */
+
+struct client_view {
+    bool head_request, upgraded;
+    char name[64], value[64]; /* of the header being parsed, cut short: only short ones matter */
+    size_t name_len, value_len;
+    bool in_value;
+    int n_via, n_cl, n_te, n_upgrade;
+    bool te_chunked_only;
+    const char *breach;
+};
+
+static void view_append(char *buf, size_t cap, size_t *len, const char *at, size_t n)
+{
+    size_t room = cap - 1 - *len;
+    n = n < room ? n : room;
+    memcpy(buf + *len, at, n);
+    *len += n;
+    buf[*len] = '\0';
+}
+
+static bool view_name_is(const struct client_view *v, const char *name)
+{
+    return v->name_len == strlen(name) && strncasecmp(v->name, name, v->name_len) == 0;
+}
+
+static int view_message_begin(llhttp_t *p)
+{
+    struct client_view *v = p->data;
+    v->n_via = v->n_cl = v->n_te = v->n_upgrade = 0;
+    v->name_len = v->value_len = 0;
+    v->in_value = false;
+    return 0;
+}
+
+static int view_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct client_view *v = p->data;
+    if (v->in_value)
+        v->name_len = v->value_len = 0;
+    v->in_value = false;
+    view_append(v->name, sizeof(v->name), &v->name_len, at, len);
+    return 0;
+}
+
+static int view_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct client_view *v = p->data;
+    v->in_value = true;
+    view_append(v->value, sizeof(v->value), &v->value_len, at, len);
+    return 0;
+}
+
+static int view_header_value_complete(llhttp_t *p)
+{
+    struct client_view *v = p->data;
+    static const char *const hop_by_hop[] = {"Keep-Alive", "TE", "Trailer"};
+    while (v->value_len > 0 &&
+           (v->value[v->value_len - 1] == ' ' || v->value[v->value_len - 1] == '\t'))
+        v->value_len--;
+    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++) {
+        if (view_name_is(v, hop_by_hop[i]))
+            v->breach = "a hop-by-hop header was relayed";
+    }
+    if (v->name_len >= 6 && strncasecmp(v->name, "Proxy-", 6) == 0)
+        v->breach = "a Proxy-* header was relayed";
+    if (view_name_is(v, "Via"))
+        v->n_via++;
+    else if (view_name_is(v, "Content-Length"))
+        v->n_cl++;
+    else if (view_name_is(v, "Transfer-Encoding")) {
+        v->n_te++;
+        v->te_chunked_only = v->value_len == 7 && strncasecmp(v->value, "chunked", 7) == 0;
+    } else if (view_name_is(v, "Upgrade"))
+        v->n_upgrade++;
+    else if (view_name_is(v, "Connection") && llhttp_get_status_code(p) != 101 &&
+             !(v->value_len == 5 && strncasecmp(v->value, "close", 5) == 0) &&
+             !(v->value_len == 10 && strncasecmp(v->value, "keep-alive", 10) == 0))
+        v->breach = "a Connection header the proxy did not write";
+    v->name_len = v->value_len = 0;
+    v->in_value = false;
+    return 0;
+}
+
+static int view_headers_complete(llhttp_t *p)
+{
+    struct client_view *v = p->data;
+    int status = llhttp_get_status_code(p);
+    if (v->n_via > 1) /* none in the proxy's own answers (502, 504) */
+        v->breach = "more than one Via";
+    else if (v->n_cl > 1 || v->n_te > 1 || (v->n_cl && v->n_te) || (v->n_te && !v->te_chunked_only))
+        v->breach = "Content-Length and Transfer-Encoding not as a proxy writes them";
+    else if (v->n_upgrade && status != 101)
+        v->breach = "Upgrade relayed outside a 101";
+    v->upgraded = status == 101;
+    /* A HEAD's final response has no body, whatever its framing headers say. */
+    return v->head_request && status >= 200 ? 1 : 0;
+}
+
+static const llhttp_settings_t view_settings = {
+    .on_message_begin = view_message_begin,
+    .on_header_field = view_header_field,
+    .on_header_value = view_header_value,
+    .on_header_value_complete = view_header_value_complete,
+    .on_headers_complete = view_headers_complete,
+};
+
+static void view_fail(const char *what, const uint8_t *got, size_t len)
+{
+    fprintf(stderr, "fuzz: the client got a response that breaks a promise: %s\n---\n%.*s\n---\n",
+            what, (int)len, (const char *)got);
+    abort();
+}
+
+/* Parses what the client got; the tunnel's bytes after a 101 are not HTTP. */
+static void view_check(const uint8_t *got, size_t len, bool head_request)
+{
+    struct client_view v = {.head_request = head_request};
+    llhttp_t parser;
+    llhttp_init(&parser, HTTP_RESPONSE, &view_settings);
+    parser.data = &v;
+    llhttp_errno_t err = llhttp_execute(&parser, (const char *)got, len);
+    if (v.breach)
+        view_fail(v.breach, got, len);
+    if (err != HPE_OK && !(err == HPE_PAUSED_UPGRADE && v.upgraded))
+        view_fail(llhttp_get_error_reason(&parser), got, len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -127,6 +263,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (answer)
         memcpy(answer, data + 1, answer_len);
     pthread_mutex_unlock(&answer_lock);
-    fuzz_client_exchange(proxy_port, (const uint8_t *)request, strlen(request), 0);
+    static uint8_t got[1 << 20];
+    size_t got_len = fuzz_client_exchange(proxy_port, (const uint8_t *)request, strlen(request), 0,
+                                          got, sizeof(got));
+    view_check(got, got_len, request[0] == 'H');
     return 0;
 }

@@ -78,7 +78,8 @@ static bool connect_finish(int fd)
     return true;
 }
 
-void fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half_close)
+size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half_close,
+                            uint8_t *got, size_t got_cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -102,8 +103,15 @@ void fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half_c
     }
     if (half_close)
         shutdown(fd, SHUT_WR);
-    char buf[65536];
-    while (recv(fd, buf, sizeof(buf), 0) > 0)
-        ;
+    uint8_t buf[65536];
+    size_t got_len = 0;
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+        size_t keep = got_cap - got_len < (size_t)n ? got_cap - got_len : (size_t)n;
+        if (keep > 0)
+            memcpy(got + got_len, buf, keep);
+        got_len += keep;
+    }
     close(fd);
+    return got_len;
 }

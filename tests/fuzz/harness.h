@@ -14,7 +14,9 @@ struct proxy *fuzz_proxy_start(const char *topology_json, const char *const sett
                                size_t n_settings);
 
 /* Sends <data> to 127.0.0.1:<port> on a fresh connection (which closes with a reset), half-closes
- * when <half_close>, and reads until the proxy closes or 2 s pass without a byte. */
-void fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half_close);
+ * when <half_close>, and reads until the proxy closes or 2 s pass without a byte. Returns how
+ * many of the bytes read it kept in <got>: the first <got_cap> (0: none, <got> may be NULL). */
+size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half_close,
+                            uint8_t *got, size_t got_cap);
 
 #endif
