@@ -549,8 +549,10 @@ static int on_response_headers_complete(llhttp_t *parser)
         return 1;
     }
     if (status == 101) {
-        if (!r->websocket)
-            return -1; /* switching protocols nobody asked for */
+        if (!r->websocket || !head_has_token(h, H_UPGRADE, "websocket") ||
+            !head_has_token(h, H_CONNECTION, "upgrade"))
+            return -1; /* nobody asked for it, or not to WebSocket, or not saying so (RFC 9110 7.8)
+                        */
         r->status = 101;
         r->resp_head_sent = true;
         response_head_write(c, 101, false);

@@ -22,6 +22,7 @@
  *   /interim-garbled  100 Continue, then not a status line
  *   /interim-body     103 announcing (and followed by) 4 bytes of body, then 200
  *   /ws      101 Switching Protocols, then echoes bytes    /status/N  status N
+ *   /ws-bare 101 without Connection: upgrade, then bytes
  *   /redirect/self  302 to itself by its own address (and Content-Location)
  *   /redirect/away  302 to another site
  *   anything else: 200 "NAME\n"
@@ -313,6 +314,9 @@ static bool serve(struct conn *c)
         const char *hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
         write_all(c->fd, hints, strlen(hints));
         respond(c, 200, NULL, "final\n", 6);
+    } else if (strcmp(path, "/ws-bare") == 0 && upgrade) {
+        const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nframes";
+        write_all(c->fd, r, strlen(r));
     } else if (strcmp(path, "/ws") == 0 && upgrade) {
         const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\n\r\n";

@@ -661,6 +661,17 @@ static void tunnels_websocket_upgrades_both_ways(void **state)
         assert_memory_equal(echo, msg, (size_t)n);
     }
     conn_close(c);
+    /* A 101 must say Connection: upgrade (RFC 9110 7.8); one that does not is no switch the
+     * client could follow: 502, and nothing of what came after it. */
+    c = conn_open(gslbd.port);
+    conn_send(c, "GET /ws-bare HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "\r\n");
+    struct resp r;
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 502);
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    conn_close(c);
 }
 
 /* The value of the counter <name> (no labels) on gslbd <d>'s /metrics. */
