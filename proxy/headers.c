@@ -180,7 +180,7 @@ static void connection_note(struct head *h, const char *value, size_t len)
 
 /* Whether name[0..len) is <lower> (lower-case letters and '-', as long) in any case, eight bytes
  * at a time: OR 0x20 lowers a letter and keeps '-'. Of the other bytes only CR becomes '-': a
- * name with one is refused (head_check_names()) before its head is used, and the one id read
+ * name with one is refused (head_check_chars()) before its head is used, and the one id read
  * before that, Connection's, has no '-' to mistake. */
 static bool name_is(const char *name, const char *lower, size_t len)
 {
@@ -330,8 +330,13 @@ static const bool tchar[256] = {
     ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
 };
 
-const char *head_check_names(const struct head *h)
+const char *head_check_chars(const struct head *h)
 {
+    for (uint32_t k = 0; k < h->reason_len; k++) { /* HTAB, SP, VCHAR, obs-text: RFC 9112 4 */
+        unsigned char ch = (unsigned char)h->text[h->reason + k];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return "invalid character in the status reason";
+    }
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
         if (hd->name_len == 0)

@@ -180,8 +180,9 @@ const char *head_get(const struct head *h, enum header_id id, size_t *len_out, i
 bool head_has_token(const struct head *h, enum header_id id, const char *token);
 /* True when the headers <id> together list exactly one element, <token>. */
 bool head_list_is_only(const struct head *h, enum header_id id, const char *token);
-/* Validates names (tokens, no whitespace before the colon). Returns a reason or NULL. */
-const char *head_check_names(const struct head *h);
+/* Validates the names (tokens, no whitespace before the colon) and a status reason (no control
+ * characters but HTAB: llhttp 8 lets them through). Returns what is wrong, or NULL. */
+const char *head_check_chars(const struct head *h);
 /* Whether header <hd> is hop-by-hop: never forwarded (Connection and what it names, Keep-Alive,
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*). */
 bool head_is_hop_by_hop(const struct head *h, const struct header *hd);

@@ -472,8 +472,8 @@ static int on_value_complete(llhttp_t *parser)
     return 0;
 }
 
-/* Writes the response head to the client: hop-by-hop headers out, our framing and Via in. A 101
- * keeps everything, Upgrade and Connection included: the tunnel needs them. */
+/* Writes the response head to the client: hop-by-hop headers out, our framing and Via in; a 101
+ * (checked to switch to WebSocket) gets Upgrade and Connection of our own. */
 static void response_head_write(struct client *c, int status, bool final)
 {
     struct request *r = &c->req;
@@ -491,7 +491,7 @@ static void response_head_write(struct client *c, int status, bool final)
     SBUF_LIT(&out, "\r\n");
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        if (status != 101 && head_is_hop_by_hop(h, hd))
+        if (head_is_hop_by_hop(h, hd)) /* Transfer-Encoding among them: ours is added below */
             continue;
         if ((status < 200 || status == 204) && hd->id == H_CONTENT_LENGTH)
             continue; /* RFC 9110 8.6: never in these; a body the origin sent with it is dropped */
@@ -514,6 +514,8 @@ static void response_head_write(struct client *c, int status, bool final)
     SBUF_LIT(&out, "Via: ");
     head_add_list(&out, h, H_VIA, n_via);
     SBUF_LIT(&out, "1.1 gslb\r\n");
+    if (status == 101)
+        SBUF_LIT(&out, "Upgrade: websocket\r\nConnection: upgrade\r\n");
     if (final) {
         if (r->resp_chunked)
             SBUF_LIT(&out, "Transfer-Encoding: chunked\r\n");
@@ -537,7 +539,7 @@ static int on_response_headers_complete(llhttp_t *parser)
     const struct head *h = &r->bufs->resp;
     size_t len;
 
-    if (head_check_names(h) != NULL || (parser->http_major != 1))
+    if (head_check_chars(h) != NULL || (parser->http_major != 1))
         return -1;
     if (status >= 100 && status < 200 && status != 101) {
         /* Interim (100 Continue, 103 Early Hints): relayed as interim, to HTTP/1.1 clients. */

@@ -8,10 +8,10 @@
  * client reads until the proxy closes. Whatever the origin says, the proxy must relay it, answer
  * 502/504 or close, without a crash, a sanitizer report or a hang, and what the client gets must
  * parse as HTTP/1.1 responses (llhttp, strict; a body may end early, as when the origin cuts it)
- * with nothing after the last, without hop-by-hop headers (Upgrade and Connection: upgrade only
- * in a 101), with at most one Via, and with Content-Length or Transfer-Encoding (only "chunked"),
- * never both, never repeated; the harness aborts otherwise. Built and run by `make fuzz` and `make
- * fuzz-smoke`, like fuzz_request. */
+ * with nothing after the last, without hop-by-hop headers (but a 101's Upgrade and Connection:
+ * upgrade), with no control character in a reason, at most one Via, and Content-Length or
+ * Transfer-Encoding (only "chunked"), never both, never repeated; the harness aborts otherwise.
+ * Built and run by `make fuzz` and `make fuzz-smoke`, like fuzz_request. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -158,6 +158,17 @@ static int view_message_begin(llhttp_t *p)
     return 0;
 }
 
+static int view_status(llhttp_t *p, const char *at, size_t len)
+{
+    struct client_view *v = p->data;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            v->breach = "a control character in the status reason";
+    }
+    return 0;
+}
+
 static int view_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct client_view *v = p->data;
@@ -198,9 +209,11 @@ static int view_header_value_complete(llhttp_t *p)
         v->te_chunked_only = v->value_len == 7 && strncasecmp(v->value, "chunked", 7) == 0;
     } else if (view_name_is(v, "Upgrade"))
         v->n_upgrade++;
-    else if (view_name_is(v, "Connection") && llhttp_get_status_code(p) != 101 &&
+    else if (view_name_is(v, "Connection") &&
              !(v->value_len == 5 && strncasecmp(v->value, "close", 5) == 0) &&
-             !(v->value_len == 10 && strncasecmp(v->value, "keep-alive", 10) == 0))
+             !(v->value_len == 10 && strncasecmp(v->value, "keep-alive", 10) == 0) &&
+             !(v->value_len == 7 && strncasecmp(v->value, "upgrade", 7) == 0 &&
+               llhttp_get_status_code(p) == 101))
         v->breach = "a Connection header the proxy did not write";
     v->name_len = v->value_len = 0;
     v->in_value = false;
@@ -224,6 +237,7 @@ static int view_headers_complete(llhttp_t *p)
 
 static const llhttp_settings_t view_settings = {
     .on_message_begin = view_message_begin,
+    .on_status = view_status,
     .on_header_field = view_header_field,
     .on_header_value = view_header_value,
     .on_header_value_complete = view_header_value_complete,

@@ -16,6 +16,7 @@
  *   /counted/N/K  the same, with a pause of 300 ms after the first K bytes
  *   /late-204   a 204 announcing 4 bytes of body, which come 200 ms later (they may not)
  *   /close   closes without answering    /cut/N      Content-Length N, N/2 bytes, close
+ *   /reason-ctl a control character in the reason phrase
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
  *   /bare    "HTTP/1.1 204", no reason phrase and no header at all
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
@@ -300,6 +301,8 @@ static bool serve(struct conn *c)
         write_all(c->fd, "HTTP/1.1 204\r\n\r\n", 16);
     } else if (strcmp(path, "/garbled") == 0) {
         write_all(c->fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", 40);
+    } else if (strcmp(path, "/reason-ctl") == 0) {
+        write_all(c->fd, "HTTP/1.1 200 O\001K\r\nContent-Length: 2\r\n\r\nhi", 41);
     } else if (strcmp(path, "/cl-conflict") == 0) {
         const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!";
         write_all(c->fd, r, strlen(r));
@@ -319,7 +322,7 @@ static bool serve(struct conn *c)
         write_all(c->fd, r, strlen(r));
     } else if (strcmp(path, "/ws") == 0 && upgrade) {
         const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\n\r\n";
+                        "Connection: Upgrade, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n\r\n";
         write_all(c->fd, r, strlen(r));
         for (;;) { /* echo until EOF */
             if (c->len == 0 && !fill(c))

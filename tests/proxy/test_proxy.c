@@ -494,6 +494,8 @@ static void refuses_invalid_origin_responses_with_502(void **state)
     resp_free(&r);
     assert_int_equal(request(gslbd.port, "GET /cl-conflict HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
     resp_free(&r);
+    assert_int_equal(request(gslbd.port, "GET /reason-ctl HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
+    resp_free(&r);
 }
 
 static void relays_interim_responses_as_interim(void **state)
@@ -637,6 +639,11 @@ static struct conn *websocket_open(void)
               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
     assert_true(conn_response(c, &r, false));
     assert_int_equal(r.status, 101);
+    /* Its hop-by-hop headers are the proxy's own, as on any response. */
+    assert_string_equal(resp_header(&r, "upgrade"), "websocket");
+    assert_string_equal(resp_header(&r, "connection"), "upgrade");
+    assert_null(resp_header(&r, "keep-alive"));
+    assert_null(resp_header(&r, "x-hop"));
     resp_free(&r);
     return c;
 }
