@@ -837,10 +837,13 @@ static bool request_route(struct client *c)
         client_fail(c, 400, count ? "more than one Host header" : "missing Host header");
         return false;
     }
-    if (path_len > 7 && strncasecmp(path, "http://", 7) == 0) {
-        const char *auth = path + 7, *slash = memchr(auth, '/', path_len - 7);
+    size_t scheme_len = path_len > 7 && strncasecmp(path, "http://", 7) == 0    ? 7
+                        : path_len > 8 && strncasecmp(path, "https://", 8) == 0 ? 8
+                                                                                : 0;
+    if (scheme_len > 0) { /* absolute-form: the authority is the host (RFC 9112 3.2.2) */
+        const char *auth = path + scheme_len, *slash = memchr(auth, '/', path_len - scheme_len);
         host = auth;
-        len = slash ? (size_t)(slash - auth) : path_len - 7;
+        len = slash ? (size_t)(slash - auth) : path_len - scheme_len;
         path = slash ? slash : "/";
         path_len = slash ? path_len - (size_t)(slash - h->text - h->url) : 1;
     } else if (!(path_len > 0 && path[0] == '/') &&

@@ -477,6 +477,16 @@ static void accepts_absolute_form_and_chunked_uploads(void **state)
     assert_non_null(strstr(r.body, "GET /headers HTTP/1.1\n"));
     assert_non_null(strstr(r.body, "Host: example.com\n"));
     resp_free(&r);
+    status =
+        request(gslbd.port, "GET HTTPS://www.example.com HTTP/1.1\r\nHost: ignored\r\n\r\n", &r);
+    assert_int_equal(status, 200); /* no path: "/" */
+    resp_free(&r);
+    status = request(gslbd.port,
+                     "GET https://example.com/headers HTTP/1.1\r\nHost: ignored\r\n\r\n", &r);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(r.body, "GET /headers HTTP/1.1\n"));
+    assert_non_null(strstr(r.body, "Host: example.com\n"));
+    resp_free(&r);
     status = request(gslbd.port,
                      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                      "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n",
