@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -127,34 +126,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 struct client_view {
     bool head_request, upgraded;
-    char name[64], value[64]; /* of the header being parsed, cut short: only short ones matter */
-    size_t name_len, value_len;
-    bool in_value;
+    struct fuzz_header hd; /* the one being parsed */
     int n_via, n_cl, n_te, n_upgrade;
     bool te_chunked_only;
     const char *breach;
 };
 
-static void view_append(char *buf, size_t cap, size_t *len, const char *at, size_t n)
-{
-    size_t room = cap - 1 - *len;
-    n = n < room ? n : room;
-    memcpy(buf + *len, at, n);
-    *len += n;
-    buf[*len] = '\0';
-}
-
-static bool view_name_is(const struct client_view *v, const char *name)
-{
-    return v->name_len == strlen(name) && strncasecmp(v->name, name, v->name_len) == 0;
-}
-
 static int view_message_begin(llhttp_t *p)
 {
     struct client_view *v = p->data;
     v->n_via = v->n_cl = v->n_te = v->n_upgrade = 0;
-    v->name_len = v->value_len = 0;
-    v->in_value = false;
+    fuzz_header_reset(&v->hd);
     return 0;
 }
 
@@ -172,51 +154,38 @@ static int view_status(llhttp_t *p, const char *at, size_t len)
 static int view_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct client_view *v = p->data;
-    if (v->in_value)
-        v->name_len = v->value_len = 0;
-    v->in_value = false;
-    view_append(v->name, sizeof(v->name), &v->name_len, at, len);
+    fuzz_header_field(&v->hd, at, len);
     return 0;
 }
 
 static int view_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct client_view *v = p->data;
-    v->in_value = true;
-    view_append(v->value, sizeof(v->value), &v->value_len, at, len);
+    fuzz_header_value(&v->hd, at, len);
     return 0;
 }
 
 static int view_header_value_complete(llhttp_t *p)
 {
     struct client_view *v = p->data;
-    static const char *const hop_by_hop[] = {"Keep-Alive", "TE", "Trailer"};
-    while (v->value_len > 0 &&
-           (v->value[v->value_len - 1] == ' ' || v->value[v->value_len - 1] == '\t'))
-        v->value_len--;
-    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++) {
-        if (view_name_is(v, hop_by_hop[i]))
-            v->breach = "a hop-by-hop header was relayed";
-    }
-    if (v->name_len >= 6 && strncasecmp(v->name, "Proxy-", 6) == 0)
-        v->breach = "a Proxy-* header was relayed";
-    if (view_name_is(v, "Via"))
+    const struct fuzz_header *hd = &v->hd;
+    const char *breach = fuzz_header_complete(&v->hd);
+    if (breach)
+        v->breach = breach;
+    if (fuzz_header_is(hd, "Via"))
         v->n_via++;
-    else if (view_name_is(v, "Content-Length"))
+    else if (fuzz_header_is(hd, "Content-Length"))
         v->n_cl++;
-    else if (view_name_is(v, "Transfer-Encoding")) {
+    else if (fuzz_header_is(hd, "Transfer-Encoding")) {
         v->n_te++;
-        v->te_chunked_only = v->value_len == 7 && strncasecmp(v->value, "chunked", 7) == 0;
-    } else if (view_name_is(v, "Upgrade"))
+        v->te_chunked_only = fuzz_value_is(hd, "chunked");
+    } else if (fuzz_header_is(hd, "Upgrade"))
         v->n_upgrade++;
-    else if (view_name_is(v, "Connection") &&
-             !(v->value_len == 5 && strncasecmp(v->value, "close", 5) == 0) &&
-             !(v->value_len == 10 && strncasecmp(v->value, "keep-alive", 10) == 0) &&
-             !(v->value_len == 7 && strncasecmp(v->value, "upgrade", 7) == 0 &&
-               llhttp_get_status_code(p) == 101))
+    else if (fuzz_header_is(hd, "Connection") && !fuzz_value_is(hd, "close") &&
+             !fuzz_value_is(hd, "keep-alive") &&
+             !(fuzz_value_is(hd, "upgrade") && llhttp_get_status_code(p) == 101))
         v->breach = "a Connection header the proxy did not write";
-    v->name_len = v->value_len = 0;
-    v->in_value = false;
+    fuzz_header_reset(&v->hd);
     return 0;
 }
 

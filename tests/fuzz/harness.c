@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -114,4 +115,55 @@ size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half
     }
     close(fd);
     return got_len;
+}
+
+static void header_append(char *buf, size_t cap, size_t *len, const char *at, size_t n)
+{
+    size_t room = cap - 1 - *len;
+    n = n < room ? n : room;
+    memcpy(buf + *len, at, n);
+    *len += n;
+    buf[*len] = '\0';
+}
+
+void fuzz_header_field(struct fuzz_header *h, const char *at, size_t len)
+{
+    if (h->in_value)
+        fuzz_header_reset(h);
+    header_append(h->name, sizeof(h->name), &h->name_len, at, len);
+}
+
+void fuzz_header_value(struct fuzz_header *h, const char *at, size_t len)
+{
+    h->in_value = true;
+    header_append(h->value, sizeof(h->value), &h->value_len, at, len);
+}
+
+const char *fuzz_header_complete(struct fuzz_header *h)
+{
+    while (h->value_len > 0 &&
+           (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
+        h->value[--h->value_len] = '\0';
+    if (fuzz_header_is(h, "Keep-Alive") || fuzz_header_is(h, "TE") ||
+        fuzz_header_is(h, "Trailer") ||
+        (h->name_len > 6 && strncasecmp(h->name, "Proxy-", 6) == 0)) /* bare "Proxy-" is none */
+        return "a hop-by-hop header went on";
+    return NULL;
+}
+
+bool fuzz_header_is(const struct fuzz_header *h, const char *name)
+{
+    return h->name_len == strlen(name) && strncasecmp(h->name, name, h->name_len) == 0;
+}
+
+bool fuzz_value_is(const struct fuzz_header *h, const char *value)
+{
+    return h->value_len == strlen(value) && strncasecmp(h->value, value, h->value_len) == 0;
+}
+
+void fuzz_header_reset(struct fuzz_header *h)
+{
+    h->name_len = h->value_len = 0;
+    h->name[0] = h->value[0] = '\0';
+    h->in_value = false;
 }

@@ -3,6 +3,7 @@
 #ifndef TESTS_FUZZ_HARNESS_H
 #define TESTS_FUZZ_HARNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,5 +19,27 @@ struct proxy *fuzz_proxy_start(const char *topology_json, const char *const sett
  * many of the bytes read it kept in <got>: the first <got_cap> (0: none, <got> may be NULL). */
 size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half_close,
                             uint8_t *got, size_t got_cap);
+
+/* The header being parsed, as llhttp hands it over in pieces, for the checks of what the proxy
+ * sends: name and value cut at the buffers' sizes (what the checks compare is short). */
+struct fuzz_header {
+    char name[256], value[8192];
+    size_t name_len, value_len;
+    bool in_value;
+};
+
+/* For llhttp's on_header_field and on_header_value: a name piece after a value starts the next
+ * header. */
+void fuzz_header_field(struct fuzz_header *h, const char *at, size_t len);
+void fuzz_header_value(struct fuzz_header *h, const char *at, size_t len);
+/* For on_header_value_complete, before the caller's own checks: drops the value's trailing
+ * whitespace (not part of it, RFC 9112 5) and returns a breach no proxy output may have (a
+ * hop-by-hop name: Keep-Alive, TE, Trailer, Proxy-*), or NULL. */
+const char *fuzz_header_complete(struct fuzz_header *h);
+/* The name, or the whole value, in any case. */
+bool fuzz_header_is(const struct fuzz_header *h, const char *name);
+bool fuzz_value_is(const struct fuzz_header *h, const char *value);
+/* Before the next header or message. */
+void fuzz_header_reset(struct fuzz_header *h);
 
 #endif
