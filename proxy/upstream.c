@@ -551,10 +551,10 @@ static int on_response_headers_complete(llhttp_t *parser)
         return 1;
     }
     if (status == 101) {
+        /* Nobody asked for it, or not to WebSocket, or not saying so (RFC 9110 7.8): refused. */
         if (!r->websocket || !head_has_token(h, H_UPGRADE, "websocket") ||
             !head_has_token(h, H_CONNECTION, "upgrade"))
-            return -1; /* nobody asked for it, or not to WebSocket, or not saying so (RFC 9110 7.8)
-                        */
+            return -1;
         r->status = 101;
         r->resp_head_sent = true;
         response_head_write(c, 101, false);

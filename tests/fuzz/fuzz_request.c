@@ -42,25 +42,15 @@ static int plain_port, proxy_protocol_port;
 
 /* ---- the strict origin ---- */
 
-enum counted {
-    C_HOST,
-    C_XFF,
-    C_XF_PROTO,
-    C_XF_HOST,
-    C_VIA,
-    C_CL,
-    C_TE,
-    C_EXPECT,
-    C_CONNECTION,
-    C_UPGRADE
-};
+enum counted { C_HOST, C_XFF, C_XF_PROTO, C_XF_HOST, C_VIA, C_EXPECT, C_CONNECTION, C_UPGRADE };
 
 struct origin_conn {
     int fd;
     llhttp_t parser;
     struct fuzz_header hd; /* the one being parsed */
     int count[C_UPGRADE + 1];
-    bool xff_ends_with_address, connection_upgrade_only, upgrade_websocket, te_chunked_only;
+    struct fuzz_framing framing;
+    bool xff_ends_with_address, connection_upgrade_only, upgrade_websocket;
     const char *breach; /* the first broken promise of this request */
 };
 
@@ -68,6 +58,7 @@ static int on_message_begin(llhttp_t *p)
 {
     struct origin_conn *o = p->data;
     memset(o->count, 0, sizeof(o->count));
+    o->framing = (struct fuzz_framing){0};
     fuzz_header_reset(&o->hd);
     o->breach = NULL;
     return 0;
@@ -110,6 +101,7 @@ static int on_header_value_complete(llhttp_t *p)
     const char *breach = fuzz_header_complete(&o->hd);
     if (breach)
         o->breach = breach;
+    fuzz_framing_note(&o->framing, hd);
     if (fuzz_header_is(hd, "Host"))
         o->count[C_HOST]++;
     else if (fuzz_header_is(hd, "X-Forwarded-For")) {
@@ -121,12 +113,7 @@ static int on_header_value_complete(llhttp_t *p)
         o->count[C_XF_HOST]++;
     else if (fuzz_header_is(hd, "Via"))
         o->count[C_VIA]++;
-    else if (fuzz_header_is(hd, "Content-Length"))
-        o->count[C_CL]++;
-    else if (fuzz_header_is(hd, "Transfer-Encoding")) {
-        o->count[C_TE]++;
-        o->te_chunked_only = fuzz_value_is(hd, "chunked");
-    } else if (fuzz_header_is(hd, "Expect")) {
+    else if (fuzz_header_is(hd, "Expect")) {
         o->count[C_EXPECT]++;
     } else if (fuzz_header_is(hd, "Connection")) {
         o->count[C_CONNECTION]++;
@@ -149,7 +136,7 @@ static int on_headers_complete(llhttp_t *p)
         o->breach = "not one X-Forwarded-For ending with an address";
     else if (n[C_XF_PROTO] != 1 || n[C_XF_HOST] != 1 || n[C_VIA] != 1)
         o->breach = "not one X-Forwarded-Proto, X-Forwarded-Host and Via";
-    else if (n[C_CL] > 1 || n[C_TE] > 1 || (n[C_CL] && n[C_TE]) || (n[C_TE] && !o->te_chunked_only))
+    else if (!fuzz_framing_ok(&o->framing))
         o->breach = "Content-Length and Transfer-Encoding not as sent by a proxy";
     else if (n[C_CONNECTION] || n[C_UPGRADE]) {
         bool websocket = n[C_CONNECTION] == 1 && o->connection_upgrade_only && n[C_UPGRADE] == 1 &&
@@ -190,14 +177,6 @@ static const llhttp_settings_t origin_settings = {
     .on_message_complete = on_message_complete,
 };
 
-static void origin_fail(const char *what, const char *data, size_t len)
-{
-    fprintf(stderr,
-            "fuzz: the proxy forwarded a request that breaks a promise: %s\n---\n%.*s\n---\n", what,
-            (int)len, data);
-    abort();
-}
-
 /* Serves one connection from the proxy until it closes (or a minute passes without a byte). */
 static void *origin_conn_main(void *arg)
 {
@@ -211,11 +190,11 @@ static void *origin_conn_main(void *arg)
     while ((n = recv(o->fd, buf, sizeof(buf), 0)) > 0) {
         llhttp_errno_t err = llhttp_execute(&o->parser, buf, (size_t)n);
         if (o->breach)
-            origin_fail(o->breach, buf, (size_t)n);
+            fuzz_fail("the origin", o->breach, buf, (size_t)n);
         if (err == HPE_PAUSED_UPGRADE)
             break; /* answered 101; the tunnel's bytes are not HTTP */
         if (err != HPE_OK)
-            origin_fail(llhttp_get_error_reason(&o->parser), buf, (size_t)n);
+            fuzz_fail("the origin", llhttp_get_error_reason(&o->parser), buf, (size_t)n);
     }
     close(o->fd);
     free(o);

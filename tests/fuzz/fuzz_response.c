@@ -127,15 +127,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 struct client_view {
     bool head_request, upgraded;
     struct fuzz_header hd; /* the one being parsed */
-    int n_via, n_cl, n_te, n_upgrade;
-    bool te_chunked_only;
+    int n_via, n_upgrade;
+    struct fuzz_framing framing;
     const char *breach;
 };
 
 static int view_message_begin(llhttp_t *p)
 {
     struct client_view *v = p->data;
-    v->n_via = v->n_cl = v->n_te = v->n_upgrade = 0;
+    v->n_via = v->n_upgrade = 0;
+    v->framing = (struct fuzz_framing){0};
     fuzz_header_reset(&v->hd);
     return 0;
 }
@@ -172,14 +173,10 @@ static int view_header_value_complete(llhttp_t *p)
     const char *breach = fuzz_header_complete(&v->hd);
     if (breach)
         v->breach = breach;
+    fuzz_framing_note(&v->framing, hd);
     if (fuzz_header_is(hd, "Via"))
         v->n_via++;
-    else if (fuzz_header_is(hd, "Content-Length"))
-        v->n_cl++;
-    else if (fuzz_header_is(hd, "Transfer-Encoding")) {
-        v->n_te++;
-        v->te_chunked_only = fuzz_value_is(hd, "chunked");
-    } else if (fuzz_header_is(hd, "Upgrade"))
+    else if (fuzz_header_is(hd, "Upgrade"))
         v->n_upgrade++;
     else if (fuzz_header_is(hd, "Connection") && !fuzz_value_is(hd, "close") &&
              !fuzz_value_is(hd, "keep-alive") &&
@@ -195,7 +192,7 @@ static int view_headers_complete(llhttp_t *p)
     int status = llhttp_get_status_code(p);
     if (v->n_via > 1) /* none in the proxy's own answers (502, 504) */
         v->breach = "more than one Via";
-    else if (v->n_cl > 1 || v->n_te > 1 || (v->n_cl && v->n_te) || (v->n_te && !v->te_chunked_only))
+    else if (!fuzz_framing_ok(&v->framing))
         v->breach = "Content-Length and Transfer-Encoding not as a proxy writes them";
     else if (v->n_upgrade && status != 101)
         v->breach = "Upgrade relayed outside a 101";
@@ -213,13 +210,6 @@ static const llhttp_settings_t view_settings = {
     .on_headers_complete = view_headers_complete,
 };
 
-static void view_fail(const char *what, const uint8_t *got, size_t len)
-{
-    fprintf(stderr, "fuzz: the client got a response that breaks a promise: %s\n---\n%.*s\n---\n",
-            what, (int)len, (const char *)got);
-    abort();
-}
-
 /* Parses what the client got; the tunnel's bytes after a 101 are not HTTP. */
 static void view_check(const uint8_t *got, size_t len, bool head_request)
 {
@@ -229,9 +219,9 @@ static void view_check(const uint8_t *got, size_t len, bool head_request)
     parser.data = &v;
     llhttp_errno_t err = llhttp_execute(&parser, (const char *)got, len);
     if (v.breach)
-        view_fail(v.breach, got, len);
+        fuzz_fail("the client", v.breach, got, len);
     if (err != HPE_OK && !(err == HPE_PAUSED_UPGRADE && v.upgraded))
-        view_fail(llhttp_get_error_reason(&parser), got, len);
+        fuzz_fail("the client", llhttp_get_error_reason(&parser), got, len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

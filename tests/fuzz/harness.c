@@ -167,3 +167,29 @@ void fuzz_header_reset(struct fuzz_header *h)
     h->name[0] = h->value[0] = '\0';
     h->in_value = false;
 }
+
+void fuzz_framing_note(struct fuzz_framing *f, const struct fuzz_header *h)
+{
+    if (fuzz_header_is(h, "Content-Length")) {
+        f->n_content_length++;
+    } else if (fuzz_header_is(h, "Transfer-Encoding")) {
+        f->n_transfer_encoding++;
+        f->chunked_only = fuzz_value_is(h, "chunked");
+    }
+}
+
+bool fuzz_framing_ok(const struct fuzz_framing *f)
+{
+    if (f->n_content_length > 1 || f->n_transfer_encoding > 1)
+        return false;
+    if (f->n_transfer_encoding)
+        return f->n_content_length == 0 && f->chunked_only;
+    return true;
+}
+
+_Noreturn void fuzz_fail(const char *whom, const char *what, const void *data, size_t len)
+{
+    fprintf(stderr, "fuzz: the proxy sent %s what breaks a promise: %s\n---\n%.*s\n---\n", whom,
+            what, (int)len, (const char *)data);
+    abort();
+}

@@ -42,4 +42,20 @@ bool fuzz_value_is(const struct fuzz_header *h, const char *value);
 /* Before the next header or message. */
 void fuzz_header_reset(struct fuzz_header *h);
 
+/* A message's framing headers, counted as each header completes (zeroed per message). */
+struct fuzz_framing {
+    int n_content_length, n_transfer_encoding;
+    bool chunked_only; /* the last Transfer-Encoding says "chunked" and nothing else */
+};
+
+/* Counts <h> if it is Content-Length or Transfer-Encoding. */
+void fuzz_framing_note(struct fuzz_framing *f, const struct fuzz_header *h);
+/* Whether the framing is one a proxy writes: Content-Length or Transfer-Encoding (only
+ * "chunked"), never both, never repeated. */
+bool fuzz_framing_ok(const struct fuzz_framing *f);
+
+/* Reports what the proxy sent (to <whom>) that breaks a promise, with the bytes it came in, and
+ * aborts: the fuzzer keeps the input. */
+_Noreturn void fuzz_fail(const char *whom, const char *what, const void *data, size_t len);
+
 #endif
