@@ -34,6 +34,8 @@
 static const char *status_text(int status)
 {
     switch (status) {
+    case 200:
+        return "OK";
     case 400:
         return "Bad Request";
     case 404:
@@ -659,6 +661,28 @@ static void client_address(struct client *c)
     }
 }
 
+/* The Max-Forwards of an OPTIONS request (RFC 9110 7.6.2; TRACE is refused), which counts the
+ * proxies still allowed to forward it: -1 when there is none, -2 when it is not one number.
+ * Large values saturate: only whether they reach 0 matters. */
+static int64_t max_forwards(const struct head *h)
+{
+    size_t len;
+    int count;
+    const char *value = head_get(h, H_MAX_FORWARDS, &len, &count);
+    if (value == NULL)
+        return -1;
+    if (count != 1 || len == 0)
+        return -2;
+    int64_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (value[i] < '0' || value[i] > '9')
+            return -2;
+        if (n < 1000000000)
+            n = n * 10 + (value[i] - '0');
+    }
+    return n;
+}
+
 /* Builds the head sent to the origin (kept for retries). */
 static void request_build_head(struct client *c, const char *path, size_t path_len)
 {
@@ -671,6 +695,11 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     out.len = 0;
     sbuf_adds(&out, llhttp_method_name((llhttp_method_t)r->method));
     sbuf_add(&out, " ", 1);
+    /* An absolute-form target may have no path (RFC 9112 3.2.1, 3.2.4). */
+    if (path_len == 0 && r->method == HTTP_OPTIONS)
+        sbuf_add(&out, "*", 1);
+    else if (path_len == 0 || path[0] == '?')
+        sbuf_add(&out, "/", 1);
     sbuf_add(&out, path, path_len);
     SBUF_LIT(&out, " HTTP/1.1\r\n");
     sbuf_add_header(&out, "Host", 4, r->bufs->host, host_len);
@@ -680,6 +709,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         const char *value = h->text + hd->value;
         if (hd->id == H_HOST || hd->id == H_CONTENT_LENGTH || hd->id == H_X_FORWARDED_PROTO ||
             hd->id == H_X_FORWARDED_HOST ||
+            (hd->id == H_MAX_FORWARDS && r->method == HTTP_OPTIONS) ||
             (hd->id == H_FORWARDED && c->w->cfg->forwarded_header) || head_is_hop_by_hop(h, hd))
             continue;
         if (hd->id == H_VIA || hd->id == H_X_FORWARDED_FOR) { /* each written as one line below */
@@ -710,6 +740,12 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         sbuf_adds(&out, c->tls ? ";proto=https;host=\"" : ";proto=http;host=\"");
         sbuf_add(&out, r->bufs->host, host_len);
         SBUF_LIT(&out, "\"\r\n");
+    }
+    int64_t forwards = r->method == HTTP_OPTIONS ? max_forwards(h) : -1;
+    if (forwards > 0) { /* 0 was answered here */
+        SBUF_LIT(&out, "Max-Forwards: ");
+        sbuf_add_uint(&out, (uint64_t)forwards - 1);
+        SBUF_LIT(&out, "\r\n");
     }
     SBUF_LIT(&out, "Via: ");
     head_add_list(&out, h, H_VIA, n_via);
@@ -841,11 +877,12 @@ static bool request_route(struct client *c)
                         : path_len > 8 && strncasecmp(path, "https://", 8) == 0 ? 8
                                                                                 : 0;
     if (scheme_len > 0) { /* absolute-form: the authority is the host (RFC 9112 3.2.2) */
-        const char *auth = path + scheme_len, *slash = memchr(auth, '/', path_len - scheme_len);
-        host = auth;
-        len = slash ? (size_t)(slash - auth) : path_len - scheme_len;
-        path = slash ? slash : "/";
-        path_len = slash ? path_len - (size_t)(slash - h->text - h->url) : 1;
+        host = path + scheme_len;
+        path_len -= scheme_len;
+        for (len = 0; len < path_len && host[len] != '/' && host[len] != '?';)
+            len++;
+        path = host + len; /* empty, or from its '/' or '?' on: request_build_head() */
+        path_len -= len;
     } else if (!(path_len > 0 && path[0] == '/') &&
                !(path_len == 1 && path[0] == '*' && r->method == HTTP_OPTIONS)) {
         ADD(p->metrics.bad_requests, 1);
@@ -855,6 +892,16 @@ static bool request_route(struct client *c)
     if (host && !host_is_valid(host, len)) {
         ADD(p->metrics.bad_requests, 1);
         client_fail(c, 400, "invalid Host header");
+        return false;
+    }
+    int64_t forwards = r->method == HTTP_OPTIONS ? max_forwards(h) : -1;
+    if (forwards == -2) {
+        ADD(p->metrics.bad_requests, 1);
+        client_fail(c, 400, "invalid Max-Forwards header");
+        return false;
+    }
+    if (forwards == 0) { /* the last recipient allowed: the proxy answers (RFC 9110 7.6.2) */
+        client_fail(c, 200, "OPTIONS answered by the proxy: Max-Forwards was 0");
         return false;
     }
     size_t host_len = host ? len : 0; /* host_is_valid() capped it below 256 */

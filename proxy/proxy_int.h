@@ -132,6 +132,7 @@ enum header_id {
     H_HOST,
     H_KEEP_ALIVE,
     H_LOCATION,
+    H_MAX_FORWARDS,
     H_PROXY, /* any Proxy-* */
     H_TE,
     H_TRAILER,
@@ -601,7 +602,8 @@ void client_close(struct client *c);
 /* Frees the connections a worker kept for reuse. */
 void client_spares_free(struct worker *w);
 void client_timer_arm(struct client *c, enum client_timer kind);
-/* Sends an error response (or, if a response has started, cuts the connection) and closes. */
+/* Sends the proxy's own answer, an error or an OPTIONS with Max-Forwards: 0, with <message> as
+ * its plain body (or, if a response has started, cuts the connection), and closes. */
 void client_fail(struct client *c, int status, const char *message);
 /* Parses what the client has sent, as far as the request's state allows. */
 void client_process(struct client *c);

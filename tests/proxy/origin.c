@@ -10,6 +10,7 @@
  * The request path picks the behaviour:
  *   /size/N  N bytes, Content-Length     /chunked/N  N bytes, chunked      /eof/N  close-delimited
  *   /echo    reads the body, answers "BYTES SUM"  /headers  the request head as body
+ *   (the head is the body too for any OPTIONS, and for any path whose query is "?headers")
  *   /slow/MS answers after MS ms         /stall      head, 5 of 10 bytes, then silence
  *   /stall/N Content-Length N, N/2 bytes, then silence
  *   /counted/N  N bytes, Content-Length, byte i being 'a' + i % 23 (order and loss show)
@@ -250,7 +251,8 @@ static bool serve(struct conn *c)
     } else if (strcmp(path, "/echo") == 0 || strcmp(path, "/continue") == 0) {
         int len = snprintf(body, sizeof(body), "%llu %u\n", (unsigned long long)count, sum);
         respond(c, 200, NULL, body, (size_t)len);
-    } else if (strcmp(path, "/headers") == 0) {
+    } else if (strcmp(path, "/headers") == 0 || strcmp(method, "OPTIONS") == 0 ||
+               (strchr(path, '?') && strcmp(strchr(path, '?'), "?headers") == 0)) {
         respond(c, 200, NULL, head, head_len);
     } else if (sscanf(path, "/slow/%ld", &n) == 1) {
         usleep((useconds_t)n * 1000);

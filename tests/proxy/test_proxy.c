@@ -487,12 +487,49 @@ static void accepts_absolute_form_and_chunked_uploads(void **state)
     assert_non_null(strstr(r.body, "GET /headers HTTP/1.1\n"));
     assert_non_null(strstr(r.body, "Host: example.com\n"));
     resp_free(&r);
+    /* A query without a path, and an OPTIONS without either (RFC 9112 3.2.1, 3.2.4). */
+    status = request(gslbd.port, "GET http://example.com?headers HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(r.body, "GET /?headers HTTP/1.1\n"));
+    assert_non_null(strstr(r.body, "Host: example.com\n"));
+    resp_free(&r);
+    status = request(gslbd.port, "OPTIONS http://example.com HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+    assert_int_equal(status, 200);
+    assert_non_null(strstr(r.body, "OPTIONS * HTTP/1.1\n"));
+    resp_free(&r);
     status = request(gslbd.port,
                      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                      "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n",
                      &r);
     assert_int_equal(status, 200);
     assert_string_equal(r.body, "5 495\n"); /* 97+98+99+100+101 */
+    resp_free(&r);
+}
+
+/* RFC 9110 7.6.2: an OPTIONS with Max-Forwards: 0 is answered by the proxy; a larger one is
+ * forwarded counted down; other methods keep theirs. */
+static void counts_down_max_forwards_on_options(void **state)
+{
+    (void)state;
+    struct resp r;
+    assert_int_equal(
+        request(gslbd.port, "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", &r), 200);
+    assert_non_null(strstr(r.body, "Max-Forwards was 0"));
+    assert_null(resp_header(&r, "x-origin")); /* the origin was not asked */
+    resp_free(&r);
+    assert_int_equal(
+        request(gslbd.port, "OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 10\r\n\r\n", &r), 200);
+    assert_non_null(strstr(r.body, "OPTIONS /x HTTP/1.1\n"));
+    assert_non_null(strstr(r.body, "Max-Forwards: 9\n"));
+    assert_null(strstr(r.body, "Max-Forwards: 10"));
+    resp_free(&r);
+    assert_int_equal(
+        request(gslbd.port, "GET /headers HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", &r),
+        200);
+    assert_non_null(strstr(r.body, "Max-Forwards: 0\n"));
+    resp_free(&r);
+    assert_int_equal(
+        request(gslbd.port, "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 1x\r\n\r\n", &r), 400);
     resp_free(&r);
 }
 
@@ -1971,6 +2008,7 @@ int main(void)
         cmocka_unit_test(answers_a_last_request_after_its_client_half_closes),
         cmocka_unit_test(refuses_request_smuggling_and_malformed_requests),
         cmocka_unit_test(accepts_absolute_form_and_chunked_uploads),
+        cmocka_unit_test(counts_down_max_forwards_on_options),
         cmocka_unit_test(refuses_invalid_origin_responses_with_502),
         cmocka_unit_test(relays_interim_responses_as_interim),
         cmocka_unit_test(a_204_goes_out_without_content_length_or_body),
