@@ -418,14 +418,18 @@ void client_fail(struct client *c, int status, const char *message)
         return;
     }
     client_flush(c); /* interim heads already relayed go out before ours */
-    char body[160], head[256];
+    char body[160], head[320], date[40];
     int body_len =
         snprintf(body, sizeof(body), "%d %s: %s\n", status, status_text(status), message);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm); /* RFC 9110 6.6.1: a response made here carries its Date, as nginx's */
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm); /* the C locale's names */
     int head_len =
         snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                  "Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n",
-                 status, status_text(status), body_len);
+                 status, status_text(status), date, body_len);
     evbuffer_add(bufferevent_get_output(c->bev), head, (size_t)head_len);
     if (!r->head_method)
         evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)body_len);

@@ -416,6 +416,19 @@ static void answers_a_last_request_after_its_client_half_closes(void **state)
     }
 }
 
+/* <date>, a Date value, is an IMF-fixdate within a minute of now. */
+static void assert_date_is_now(const char *date)
+{
+    assert_non_null(date);
+    struct tm tm = {0};
+    const char *end = strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL || *end != '\0')
+        fail_msg("Date: %s is not an IMF-fixdate", date);
+    time_t t = timegm(&tm), now = time(NULL);
+    if (t < now - 60 || t > now + 60)
+        fail_msg("Date: %s is not now", date);
+}
+
 static void refuses_request_smuggling_and_malformed_requests(void **state)
 {
     (void)state;
@@ -461,6 +474,7 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         if (r.status != cases[i].status)
             fail_msg("case %zu: status %d, expected %d", i, r.status, cases[i].status);
         assert_string_equal(resp_header(&r, "connection"), "close");
+        assert_date_is_now(resp_header(&r, "date"));
         assert_true(conn_closed(c));
         resp_free(&r);
         conn_close(c);
