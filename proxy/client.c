@@ -403,6 +403,32 @@ static void request_log(struct client *c)
 
 /* ---- responses of our own ---- */
 
+/* Writes a response of the proxy's own: <message> as one line of plain text, and "Connection:
+ * close" unless <keep_alive>. */
+static void own_response_write(struct client *c, int status, const char *message, bool keep_alive)
+{
+    struct request *r = &c->req;
+    client_flush(c); /* interim heads already relayed go out before ours */
+    char body[160], head[320], date[40];
+    int body_len =
+        snprintf(body, sizeof(body), "%d %s: %s\n", status, status_text(status), message);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm); /* RFC 9110 6.6.1: a response made here carries its Date, as nginx's */
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm); /* the C locale's names */
+    int head_len = snprintf(
+        head, sizeof(head),
+        "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Length: %d\r\n%sCache-Control: no-store\r\n\r\n",
+        status, status_text(status), date, body_len, keep_alive ? "" : "Connection: close\r\n");
+    evbuffer_add(bufferevent_get_output(c->bev), head, (size_t)head_len);
+    if (!r->head_method)
+        evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)body_len);
+    r->status = status;
+    r->bytes_out += (uint64_t)head_len + (r->head_method ? 0 : (uint64_t)body_len);
+    log_debug("proxy: %d %s", status, message);
+}
+
 void client_fail(struct client *c, int status, const char *message)
 {
     struct request *r = &c->req;
@@ -417,27 +443,9 @@ void client_fail(struct client *c, int status, const char *message)
         client_close_after_flush(c);
         return;
     }
-    client_flush(c); /* interim heads already relayed go out before ours */
-    char body[160], head[320], date[40];
-    int body_len =
-        snprintf(body, sizeof(body), "%d %s: %s\n", status, status_text(status), message);
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm); /* RFC 9110 6.6.1: a response made here carries its Date, as nginx's */
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm); /* the C locale's names */
-    int head_len =
-        snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                 "Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n",
-                 status, status_text(status), date, body_len);
-    evbuffer_add(bufferevent_get_output(c->bev), head, (size_t)head_len);
-    if (!r->head_method)
-        evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)body_len);
-    r->status = status;
-    r->bytes_out += (uint64_t)head_len + (r->head_method ? 0 : (uint64_t)body_len);
+    own_response_write(c, status, message, false);
     if (c->state != C_IDLE)
         request_log(c);
-    log_debug("proxy: %d %s", status, message);
     client_close_after_flush(c);
 }
 
@@ -904,10 +912,8 @@ static bool request_route(struct client *c)
         client_fail(c, 400, "invalid Max-Forwards header");
         return false;
     }
-    if (forwards == 0) { /* the last recipient allowed: the proxy answers (RFC 9110 7.6.2) */
-        client_fail(c, 200, "OPTIONS answered by the proxy: Max-Forwards was 0");
-        return false;
-    }
+    if (forwards == 0) /* the last recipient allowed: the proxy answers (RFC 9110 7.6.2) */
+        return client_answer(c, 200, "OPTIONS answered by the proxy: Max-Forwards was 0");
     size_t host_len = host ? len : 0; /* host_is_valid() capped it below 256 */
     memcpy(r->bufs->host, host ? host : "", host_len);
     r->bufs->host[host_len] = '\0';
@@ -927,10 +933,8 @@ static bool request_route(struct client *c)
     r->ws = worker_wsnap(c->w);
     r->ws->inflight++;
     r->svc = gslb_service_find(r->ws->snap, r->bufs->host);
-    if (r->svc == NULL) {
-        client_fail(c, 404, "no service for this host");
-        return false;
-    }
+    if (r->svc == NULL)
+        return client_answer(c, 404, "no service for this host");
     struct gslb_decision *d = c->w->decision;
     struct gslb_health health = {r->ws->origin_up, r->ws->view ? r->ws->view->region_up : NULL,
                                  r->ws->snap->version};
@@ -948,10 +952,8 @@ static bool request_route(struct client *c)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ADD(p->metrics.decision_ns_sum,
         (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec)));
-    if (r->n_regions == 0) {
-        client_fail(c, 503, "no region is available");
-        return false;
-    }
+    if (r->n_regions == 0)
+        return client_answer(c, 503, "no region is available");
     request_build_head(c, path, path_len);
     c->state = C_FORWARD;
     client_timer_arm(c, T_NONE);
@@ -1039,8 +1041,13 @@ void client_process(struct client *c)
             return;
         }
         c->parser_paused = true;
-        if (c->state == C_HEAD && c->req.head_done && c->req.ws == NULL && !request_route(c))
-            return;
+        if (c->state == C_HEAD && c->req.head_done && c->req.ws == NULL) {
+            c->routing = true;
+            bool go_on = request_route(c);
+            c->routing = false; /* <c> may be closed, its memory stays till the next accept */
+            if (!go_on)
+                return;
+        }
     }
 }
 
@@ -1054,7 +1061,9 @@ void client_body_resume(struct client *c)
     client_process(c);
 }
 
-void client_response_done(struct client *c, bool upstream_reusable)
+/* The request is answered (the answer queued at least): logs it, and readies a connection that
+ * stays open for the next request; false when it closes instead. */
+static bool request_finish(struct client *c, bool upstream_reusable)
 {
     struct request *r = &c->req;
     client_flush(c);
@@ -1065,7 +1074,7 @@ void client_response_done(struct client *c, bool upstream_reusable)
     request_end(c);
     if (c->close_after || !r->keep_alive || c->w->stopping) {
         client_close_after_flush(c);
-        return;
+        return false;
     }
     request_bufs_give_back(c); /* the next request, if it is there, takes them again */
     c->state = C_IDLE;
@@ -1073,7 +1082,30 @@ void client_response_done(struct client *c, bool upstream_reusable)
     if (c->parser_paused)
         llhttp_resume(&c->parser);
     c->parser_paused = false;
-    client_process(c);
+    return true;
+}
+
+void client_response_done(struct client *c, bool upstream_reusable)
+{
+    if (request_finish(c, upstream_reusable))
+        client_process(c);
+}
+
+bool client_answer(struct client *c, int status, const char *message)
+{
+    struct request *r = &c->req;
+    if ((c->state != C_HEAD && c->state != C_FORWARD) || c->up || r->resp_head_sent ||
+        !r->body_done || !r->keep_alive || r->minor != 1 || r->websocket || c->close_after ||
+        c->w->stopping) {
+        client_fail(c, status, message);
+        return false;
+    }
+    own_response_write(c, status, message, true);
+    if (!request_finish(c, false))
+        return false;
+    if (!c->routing) /* else the read loop that is routing goes on with the next request */
+        client_process(c);
+    return true;
 }
 
 /* ---- bufferevent callbacks ---- */

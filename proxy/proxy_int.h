@@ -588,7 +588,8 @@ struct client {
     enum client_timer timer_kind; /* what <timer> is for; T_NONE: nothing */
     struct upstream *up;
     bool close_after, parser_paused, read_blocked;
-    bool tls;                    /* <bev> is a TLS session (bufferevent_openssl) */
+    bool routing; /* request_route() runs: answers made in it leave the next request to the loop */
+    bool tls;     /* <bev> is a TLS session (bufferevent_openssl) */
     bool peer_trusted;           /* worked out under live configuration <trusted_generation> */
     uint64_t trusted_generation; /* 0: not yet */
     struct request req;
@@ -605,6 +606,12 @@ void client_timer_arm(struct client *c, enum client_timer kind);
 /* Sends the proxy's own answer, an error or an OPTIONS with Max-Forwards: 0, with <message> as
  * its plain body (or, if a response has started, cuts the connection), and closes. */
 void client_fail(struct client *c, int status, const char *message);
+/* The proxy's own answer to a request read whole that it could not, or need not, send on (no
+ * service, region or origin; OPTIONS with Max-Forwards: 0). The connection stays open when the
+ * client keeps it (HTTP/1.1) and nothing of the request is left unread or at an origin, as nginx
+ * keeps it after its own 502, 503 and 504: clients behind a CDN do not reconnect for every
+ * request of an outage. Else client_fail(). True when the connection goes on. */
+bool client_answer(struct client *c, int status, const char *message);
 /* Parses what the client has sent, as far as the request's state allows. */
 void client_process(struct client *c);
 /* The origin has the request head: let request body bytes flow. */

@@ -368,11 +368,11 @@ void upstream_start(struct client *c)
         o = pick_origin(c, &region);
     if (o == NULL) {
         if (r->tries == 0)
-            client_fail(c, 503, "no origin is available");
+            client_answer(c, 503, "no origin is available");
         else if (r->last_failure_timeout)
-            client_fail(c, 504, "no origin answered in time");
+            client_answer(c, 504, "no origin answered in time");
         else
-            client_fail(c, 502, "no origin could be reached");
+            client_answer(c, 502, "no origin could be reached");
         return;
     }
     if (r->tries > 0)

@@ -862,6 +862,57 @@ static void answers_503_502_and_504_for_each_kind_of_failure(void **state)
     assert_true(now_ms() - start < 3500);
 }
 
+/* gslbd's own 502 and 503 (and its OPTIONS answer) leave a keep-alive connection open, also for
+ * thousands of pipelined requests answered in one read; one with a body left unread closes. */
+static void keeps_the_connection_open_after_its_own_answers(void **state)
+{
+    (void)state;
+    const char *asks[] = {"GET / HTTP/1.1\r\nHost: down.test\r\n\r\n",
+                          "GET / HTTP/1.1\r\nHost: gone.test\r\n\r\n",
+                          "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n"};
+    const int want[] = {503, 502, 200};
+    const char *get = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n";
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    for (size_t i = 0; i < 3; i++) {
+        conn_send(c, asks[i]);
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, want[i]);
+        assert_null(resp_header(&r, "connection"));
+        assert_date_is_now(resp_header(&r, "date"));
+        resp_free(&r);
+        conn_send(c, get);
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "eu-west\n");
+        resp_free(&r);
+    }
+    enum { PIPELINED = 2000 };
+    size_t one = strlen(asks[0]);
+    char *many = malloc(one * PIPELINED + 1);
+    for (size_t i = 0; i < PIPELINED; i++)
+        memcpy(many + i * one, asks[0], one);
+    many[one * PIPELINED] = '\0';
+    conn_send(c, many);
+    free(many);
+    for (int i = 0; i < PIPELINED; i++) {
+        if (!conn_response(c, &r, false) || r.status != 503)
+            fail_msg("pipelined request %d: no 503", i);
+        resp_free(&r);
+    }
+    conn_send(c, get);
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    conn_send(c, "POST / HTTP/1.1\r\nHost: down.test\r\nContent-Length: 3\r\n\r\nabc");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 503);
+    assert_string_equal(resp_header(&r, "connection"), "close");
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    conn_close(c);
+}
+
 /* A client that leaves in the middle of a download leaves response bytes queued for it; its
  * connection's buffers are reused for the next client (one worker), which must get its own
  * response and nothing of the other's. */
@@ -2034,6 +2085,7 @@ int main(void)
         cmocka_unit_test(retries_idempotent_requests_only),
         cmocka_unit_test(never_replays_a_post_dropped_on_a_pooled_connection),
         cmocka_unit_test(answers_503_502_and_504_for_each_kind_of_failure),
+        cmocka_unit_test(keeps_the_connection_open_after_its_own_answers),
         cmocka_unit_test(cuts_the_client_when_the_origin_cuts_a_response),
         cmocka_unit_test(large_bodies_are_spliced_intact_and_connections_carry_on),
         cmocka_unit_test(a_client_leaving_mid_splice_leaves_the_proxy_serving),
