@@ -106,7 +106,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
             upstream_release(c, false);
             upstream_start(c);
         } else {
-            client_fail(c, 504, "the origin did not answer in time");
+            client_answer(c, 504, "the origin did not answer in time");
         }
         break;
     case T_NONE:
@@ -1094,9 +1094,8 @@ void client_response_done(struct client *c, bool upstream_reusable)
 bool client_answer(struct client *c, int status, const char *message)
 {
     struct request *r = &c->req;
-    if ((c->state != C_HEAD && c->state != C_FORWARD) || c->up || r->resp_head_sent ||
-        !r->body_done || !r->keep_alive || r->minor != 1 || r->websocket || c->close_after ||
-        c->w->stopping) {
+    if ((c->state != C_HEAD && c->state != C_FORWARD) || r->resp_head_sent || !r->body_done ||
+        !r->keep_alive || r->minor != 1 || r->websocket || c->close_after || c->w->stopping) {
         client_fail(c, status, message);
         return false;
     }

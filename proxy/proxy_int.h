@@ -606,11 +606,13 @@ void client_timer_arm(struct client *c, enum client_timer kind);
 /* Sends the proxy's own answer, an error or an OPTIONS with Max-Forwards: 0, with <message> as
  * its plain body (or, if a response has started, cuts the connection), and closes. */
 void client_fail(struct client *c, int status, const char *message);
-/* The proxy's own answer to a request read whole that it could not, or need not, send on (no
- * service, region or origin; OPTIONS with Max-Forwards: 0). The connection stays open when the
- * client keeps it (HTTP/1.1) and nothing of the request is left unread or at an origin, as nginx
- * keeps it after its own 502, 503 and 504: clients behind a CDN do not reconnect for every
- * request of an outage. Else client_fail(). True when the connection goes on. */
+/* The proxy's own answer to a request it could not, or need not, send on or get an answer to
+ * (no service, region or origin; an origin's invalid or missing response; OPTIONS with
+ * Max-Forwards: 0), before any of a final response went out. The connection stays open when the
+ * client keeps it (HTTP/1.1) and none of its request is left unread (the origin connection is
+ * dropped), as nginx keeps it after its own 502, 503 and 504: clients behind a CDN do not
+ * reconnect for every request of an outage. Else client_fail(). True when the connection goes
+ * on. */
 bool client_answer(struct client *c, int status, const char *message);
 /* Parses what the client has sent, as far as the request's state allows. */
 void client_process(struct client *c);

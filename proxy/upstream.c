@@ -651,7 +651,7 @@ void upstream_fail(struct client *c, int status, const char *message)
 {
     ADD(c->w->proxy->metrics.upstream_errors, 1);
     upstream_report(c, true);
-    client_fail(c, status, message);
+    client_answer(c, status, message); /* or a cut, once the response has begun */
 }
 
 /* The origin failed before a response byte: retry if the request can be replayed. */
@@ -667,7 +667,7 @@ static void upstream_failed_early(struct client *c, bool connected)
         upstream_start(c);
         return;
     }
-    client_fail(c, 502, "the origin closed the connection without a response");
+    client_answer(c, 502, "the origin closed the connection without a response");
 }
 
 static void response_finished(struct client *c)
@@ -719,7 +719,7 @@ static void upstream_read(struct upstream *up, struct evbuffer *in)
         ADD(c->w->proxy->metrics.upstream_errors, 1);
         log_debug("proxy: invalid response from %s: %s", c->req.origin->address,
                   llhttp_get_error_reason(&up->parser));
-        client_fail(c, 502, "the origin sent an invalid response");
+        client_answer(c, 502, "the origin sent an invalid response");
         return;
     }
     if (c->state == C_FORWARD && body_pipe_start(c))
