@@ -224,12 +224,12 @@ static enum header_id header_id_of(const char *name, size_t len)
         return NAME_IS(name, "location") ? H_LOCATION : H_OTHER;
     case 9:
         return NAME_IS(name, "forwarded") ? H_FORWARDED : H_OTHER;
-    case 12:
-        return NAME_IS(name, "max-forwards") ? H_MAX_FORWARDS : H_OTHER;
     case 10:
         return NAME_IS(name, "connection")   ? H_CONNECTION
                : NAME_IS(name, "keep-alive") ? H_KEEP_ALIVE
                                              : H_OTHER;
+    case 12:
+        return NAME_IS(name, "max-forwards") ? H_MAX_FORWARDS : H_OTHER;
     case 14:
         return NAME_IS(name, "content-length") ? H_CONTENT_LENGTH : H_OTHER;
     case 15:

@@ -603,8 +603,8 @@ void client_close(struct client *c);
 /* Frees the connections a worker kept for reuse. */
 void client_spares_free(struct worker *w);
 void client_timer_arm(struct client *c, enum client_timer kind);
-/* Sends the proxy's own answer, an error or an OPTIONS with Max-Forwards: 0, with <message> as
- * its plain body (or, if a response has started, cuts the connection), and closes. */
+/* Sends an error response of the proxy's own, <message> its plain body (or, if a response has
+ * started, cuts the connection), and closes. */
 void client_fail(struct client *c, int status, const char *message);
 /* The proxy's own answer to a request it could not, or need not, send on or get an answer to
  * (no service, region or origin; an origin's invalid or missing response; OPTIONS with
