@@ -569,10 +569,14 @@ static int on_response_headers_complete(llhttp_t *parser)
     bool no_body = r->head_method || status == 204 || status == 304;
     /* Whatever body a 204 announces may still come after it: that connection is not reused. */
     up->spoilt = status == 204 && (parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0;
-    r->resp_chunked = !no_body && ((parser->flags & F_CHUNKED) ||
-                                   (!(parser->flags & F_CONTENT_LENGTH) && r->minor == 1));
-    r->resp_close_delimited =
-        !no_body && !(parser->flags & (F_CHUNKED | F_CONTENT_LENGTH)) && r->minor == 0;
+    /* A body without a length (chunked or close-delimited from the origin) goes to an HTTP/1.1
+     * client chunked; an HTTP/1.0 client knows no chunked coding (RFC 9112 6.1): it gets the bare
+     * bytes, ended by the end of the connection. */
+    bool length_unknown = !no_body && !(parser->flags & F_CONTENT_LENGTH);
+    r->resp_chunked = length_unknown && r->minor == 1;
+    r->resp_close_delimited = length_unknown && r->minor == 0;
+    if (r->resp_close_delimited)
+        c->close_after = true;
     client_timer_arm(c, T_NONE);
     reader_set_timeout(&up->rd, &c->w->timeout_tv[TO_ORIGIN_READ]);
     response_head_write(c, status, true);
@@ -589,6 +593,8 @@ static int on_response_body(llhttp_t *parser, const char *at, size_t len)
         client_write(c, size, chunk_size_line(size, len));
         client_write(c, at, len);
         client_write(c, "\r\n", 2);
+    } else if (parser->flags & F_CHUNKED) { /* pieces between chunk heads, to an HTTP/1.0 client */
+        client_write(c, at, len);
     } else {
         /* An identity body is one run of the buffer being parsed: upstream_read_cb() moves it
          * to the client by chains, without copying. */

@@ -372,6 +372,7 @@ bool conn_fill(struct conn *c)
     if (c->len == sizeof(c->buf))
         return true;
     ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+    c->eof = n == 0;
     if (n <= 0)
         return false;
     c->len += (size_t)n;
@@ -460,8 +461,8 @@ bool conn_response(struct conn *c, struct resp *r, bool head_request)
         uint64_t n = strtoull(cl, NULL, 10);
         return conn_read_bytes(c, n, r) == n;
     }
-    conn_read_bytes(c, UINT64_MAX, r); /* close-delimited */
-    return true;
+    conn_read_bytes(c, UINT64_MAX, r); /* close-delimited: complete at the end, not a timeout */
+    return c->eof;
 }
 
 void resp_free(struct resp *r)

@@ -60,6 +60,7 @@ struct conn {
     int fd;
     char buf[1 << 16];
     size_t len;
+    bool eof; /* the peer closed: a read returned 0 */
 };
 
 struct resp {
@@ -79,7 +80,8 @@ void conn_send(struct conn *c, const char *text);
 bool conn_fill(struct conn *c);
 void conn_consume(struct conn *c, size_t n);
 uint64_t conn_read_bytes(struct conn *c, uint64_t n, struct resp *out);
-/* Reads one response; false if the connection ended before it was complete. */
+/* Reads one response; false if the connection ended before it was complete, or (a body without
+ * a length, which only the end of the connection completes) the receive timeout came first. */
 bool conn_response(struct conn *c, struct resp *r, bool head_request);
 const char *resp_header(const struct resp *r, const char *name);
 void resp_free(struct resp *r);
