@@ -3,14 +3,16 @@
  * The real proxy runs in this process (one worker, no health checks, passive ejection off) in
  * front of one origin: a thread here that answers every connection by reading the request head
  * and sending the current input's bytes, then closing. The input's first byte picks the client's
- * request (GET, HEAD, a POST with "Expect: 100-continue", a WebSocket upgrade), so that bodiless
- * responses, interim responses and tunnels are reached; the rest is the origin's answer. The
+ * request (GET, HEAD, a POST with "Expect: 100-continue", a WebSocket upgrade, an HTTP/1.0 GET),
+ * so that bodiless responses, interim responses, tunnels and bodies for a client without chunked
+ * coding are reached; the rest is the origin's answer. The
  * client reads until the proxy closes. Whatever the origin says, the proxy must relay it, answer
  * 502/504 or close, without a crash, a sanitizer report or a hang, and what the client gets must
  * parse as HTTP/1.1 responses (llhttp, strict; a body may end early, as when the origin cuts it)
  * with nothing after the last, without hop-by-hop headers (but a 101's Upgrade and Connection:
  * upgrade), with no control character in a reason, at most one Via, and Content-Length or
- * Transfer-Encoding (only "chunked"), never both, never repeated; the harness aborts otherwise.
+ * Transfer-Encoding (only "chunked", and never to the HTTP/1.0 client), never both, never
+ * repeated; the harness aborts otherwise.
  * Built and run by `make fuzz` and `make fuzz-smoke`, like fuzz_request. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,6 +38,7 @@ static const char *const requests[] = {
     ("POST /r HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
      "Connection: close\r\n\r\nbody"),
     "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nframe",
+    "GET /r HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
 };
 
 /* What the origin answers with: the current input, copied, since libFuzzer's is only lent for
@@ -125,7 +128,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* ---- what the client got ---- */
 
 struct client_view {
-    bool head_request, upgraded;
+    bool head_request, http10, upgraded;
     struct fuzz_header hd; /* the one being parsed */
     int n_via, n_upgrade;
     struct fuzz_framing framing;
@@ -194,6 +197,8 @@ static int view_headers_complete(llhttp_t *p)
         v->breach = "more than one Via";
     else if (!fuzz_framing_ok(&v->framing))
         v->breach = "Content-Length and Transfer-Encoding not as a proxy writes them";
+    else if (v->http10 && v->framing.n_transfer_encoding > 0)
+        v->breach = "Transfer-Encoding to an HTTP/1.0 client";
     else if (v->n_upgrade && status != 101)
         v->breach = "Upgrade relayed outside a 101";
     v->upgraded = status == 101;
@@ -211,9 +216,10 @@ static const llhttp_settings_t view_settings = {
 };
 
 /* Parses what the client got; the tunnel's bytes after a 101 are not HTTP. */
-static void view_check(const uint8_t *got, size_t len, bool head_request)
+static void view_check(const uint8_t *got, size_t len, const char *request)
 {
-    struct client_view v = {.head_request = head_request};
+    struct client_view v = {.head_request = request[0] == 'H',
+                            .http10 = strstr(request, "HTTP/1.0") != NULL};
     llhttp_t parser;
     llhttp_init(&parser, HTTP_RESPONSE, &view_settings);
     parser.data = &v;
@@ -239,6 +245,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint8_t got[1 << 20];
     size_t got_len = fuzz_client_exchange(proxy_port, (const uint8_t *)request, strlen(request), 0,
                                           got, sizeof(got));
-    view_check(got, got_len, request[0] == 'H');
+    view_check(got, got_len, request);
     return 0;
 }
