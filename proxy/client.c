@@ -918,8 +918,10 @@ static bool request_route(struct client *c)
     memcpy(r->bufs->host, host ? host : "", host_len);
     r->bufs->host[host_len] = '\0';
 
-    /* WebSocket is the one upgrade we tunnel; others (h2c) are dropped and served as HTTP/1.1. */
-    r->websocket = c->parser.upgrade && head_has_token(h, H_UPGRADE, "websocket") &&
+    /* WebSocket is the one upgrade we tunnel; others (h2c) are dropped and served as HTTP/1.1,
+     * and so is any in an HTTP/1.0 request, whose Upgrade a server must ignore (RFC 9110 7.8). */
+    r->websocket = r->minor == 1 && c->parser.upgrade &&
+                   head_has_token(h, H_UPGRADE, "websocket") &&
                    head_has_token(h, H_CONNECTION, "upgrade") && r->method == HTTP_GET;
 
     /* Where to: client address, location, service, regions. */

@@ -753,6 +753,16 @@ static void tunnels_websocket_upgrades_both_ways(void **state)
     resp_free(&r);
     assert_true(conn_closed(c));
     conn_close(c);
+    /* In HTTP/1.0 an Upgrade is ignored (RFC 9110 7.8): a plain request, without it. */
+    c = conn_open(gslbd.port);
+    conn_send(c,
+              "GET /ws HTTP/1.0\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_null(resp_header(&r, "upgrade"));
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    conn_close(c);
 }
 
 /* The value of the counter <name> (no labels) on gslbd <d>'s /metrics. */
