@@ -38,7 +38,7 @@ static const char *const requests[] = {
     ("POST /r HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n"
      "Connection: close\r\n\r\nbody"),
     "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nframe",
-    "GET /r HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    "GET /r HTTP/1.0\r\n\r\n", /* not kept alive: the client reads until the proxy closes */
 };
 
 /* What the origin answers with: the current input, copied, since libFuzzer's is only lent for
