@@ -493,8 +493,11 @@ static void response_head_write(struct client *c, int status, bool final)
         const struct header *hd = &h->headers[i];
         if (head_is_hop_by_hop(h, hd)) /* Transfer-Encoding among them: ours is added below */
             continue;
-        if ((status < 200 || status == 204) && hd->id == H_CONTENT_LENGTH)
-            continue; /* RFC 9110 8.6: never in these; a body the origin sent with it is dropped */
+        /* RFC 9110 8.6: never in a 1xx or 204; a 304's would be allowed, but clients on llhttp 8
+         * (and others) read that many bytes after it as its body. Bodies sent anyway are dropped.
+         */
+        if ((status < 200 || status == 204 || status == 304) && hd->id == H_CONTENT_LENGTH)
+            continue;
         if (hd->id == H_VIA) { /* one line, ours last, below */
             n_via++;
             continue;
@@ -567,8 +570,10 @@ static int on_response_headers_complete(llhttp_t *parser)
     upstream_report(c, status >= 500);
     r->upstream_us = proxy_elapsed_us(&r->t_upstream);
     bool no_body = r->head_method || status == 204 || status == 304;
-    /* Whatever body a 204 announces may still come after it: that connection is not reused. */
-    up->spoilt = status == 204 && (parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0;
+    /* Whatever body a 204 or 304 announces may still come after it: that connection is not
+     * reused. */
+    up->spoilt = (status == 204 || status == 304) && (parser->flags & F_CONTENT_LENGTH) &&
+                 parser->content_length > 0;
     /* A body without a length (chunked or close-delimited from the origin) goes to an HTTP/1.1
      * client chunked; an HTTP/1.0 client knows no chunked coding (RFC 9112 6.1): it gets the bare
      * bytes, ended by the end of the connection. */

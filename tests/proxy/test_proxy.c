@@ -560,6 +560,29 @@ static void counts_down_max_forwards_on_options(void **state)
     resp_free(&r);
 }
 
+/* A 304 reaches the client without Content-Length (RFC 9110 8.6 allows one, but clients on llhttp 8
+ * read that many bytes after it as a body) and without the body a careless origin sent anyway;
+ * the connection goes on with the next response intact. */
+static void relays_304_without_a_length_or_a_body(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    for (int i = 0; i < 2; i++) {
+        conn_send(c, "GET /status/304 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, 304);
+        assert_null(resp_header(&r, "content-length"));
+        resp_free(&r);
+        conn_send(c, "GET /headers HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, 200);
+        assert_memory_equal(r.body, "GET /headers HTTP/1.1\n", 22);
+        resp_free(&r);
+    }
+    conn_close(c);
+}
+
 static void refuses_invalid_origin_responses_with_502(void **state)
 {
     (void)state;
@@ -2098,6 +2121,7 @@ int main(void)
         cmocka_unit_test(answers_a_last_request_after_its_client_half_closes),
         cmocka_unit_test(refuses_request_smuggling_and_malformed_requests),
         cmocka_unit_test(accepts_absolute_form_and_chunked_uploads),
+        cmocka_unit_test(relays_304_without_a_length_or_a_body),
         cmocka_unit_test(counts_down_max_forwards_on_options),
         cmocka_unit_test(refuses_invalid_origin_responses_with_502),
         cmocka_unit_test(relays_interim_responses_as_interim),
