@@ -412,10 +412,7 @@ static void own_response_write(struct client *c, int status, const char *message
     char body[160], head[320], date[40];
     int body_len =
         snprintf(body, sizeof(body), "%d %s: %s\n", status, status_text(status), message);
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm); /* RFC 9110 6.6.1: a response made here carries its Date, as nginx's */
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm); /* the C locale's names */
+    http_date(time(NULL), date, sizeof(date)); /* RFC 9110 6.6.1, as nginx's own answers */
     int head_len = snprintf(
         head, sizeof(head),
         "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"

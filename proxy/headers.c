@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
@@ -213,7 +214,7 @@ static enum header_id header_id_of(const char *name, size_t len)
     case 3:
         return NAME_IS(name, "via") ? H_VIA : H_OTHER;
     case 4:
-        return NAME_IS(name, "host") ? H_HOST : H_OTHER;
+        return NAME_IS(name, "host") ? H_HOST : NAME_IS(name, "date") ? H_DATE : H_OTHER;
     case 6:
         return NAME_IS(name, "expect") ? H_EXPECT : H_OTHER;
     case 7:
@@ -376,6 +377,13 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
             return true;
     }
     return false;
+}
+
+size_t http_date(time_t t, char *out, size_t cap)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm); /* the C locale's names */
 }
 
 /* Whether <authority> (from an absolute URL the origin sent) names the origin at <address>

@@ -127,6 +127,7 @@ enum header_id {
     H_CONNECTION,
     H_CONTENT_LENGTH,
     H_CONTENT_LOCATION,
+    H_DATE,
     H_EXPECT,
     H_FORWARDED,
     H_HOST,
@@ -192,6 +193,8 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd);
  * appends the new value to <out> and returns true; false leaves the value as it was. */
 bool location_rewrite(const char *value, size_t len, const char *origin_address,
                       const char *client_host, bool https, struct sbuf *out);
+/* <t> as a Date value (RFC 9110 5.6.7, IMF-fixdate) in out[0..cap); returns its length. */
+size_t http_date(time_t t, char *out, size_t cap);
 
 /* ---- proxyproto.c ---- */
 

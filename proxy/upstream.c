@@ -481,6 +481,7 @@ static void response_head_write(struct client *c, int status, bool final)
     client_write_head(c, 0); /* a head still waiting in the scratch buffer is staged first */
     struct sbuf out = c->w->scratch; /* the worker's: its buffer outlives the call */
     int n_via = 0;
+    bool dated = false;
 
     out.len = 0;
     SBUF_LIT(&out, "HTTP/1.1 ");
@@ -502,6 +503,7 @@ static void response_head_write(struct client *c, int status, bool final)
             n_via++;
             continue;
         }
+        dated |= hd->id == H_DATE;
         if (r->origin && (hd->id == H_LOCATION || hd->id == H_CONTENT_LOCATION)) {
             /* Responses never carry an origin's address. */
             struct sbuf value = {0};
@@ -517,6 +519,12 @@ static void response_head_write(struct client *c, int status, bool final)
     SBUF_LIT(&out, "Via: ");
     head_add_list(&out, h, H_VIA, n_via);
     SBUF_LIT(&out, "1.1 gslb\r\n");
+    if (final && !dated) { /* a proxy adds the Date an origin left out (RFC 9110 6.6.1) */
+        char date[40];
+        SBUF_LIT(&out, "Date: ");
+        sbuf_add(&out, date, http_date(time(NULL), date, sizeof(date)));
+        SBUF_LIT(&out, "\r\n");
+    }
     if (status == 101)
         SBUF_LIT(&out, "Upgrade: websocket\r\nConnection: upgrade\r\n");
     if (final) {

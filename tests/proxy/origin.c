@@ -24,7 +24,7 @@
  *   /interim-garbled  100 Continue, then not a status line
  *   /interim-body     103 announcing (and followed by) 4 bytes of body, then 200
  *   /ws      101 Switching Protocols, then echoes bytes    /status/N  status N
- *   /ws-bare 101 without Connection: upgrade, then bytes
+ *   /ws-bare 101 without Connection: upgrade, then bytes     /dated  a 200 with a Date of 1994
  *   /redirect/self  302 to itself by its own address (and Content-Location)
  *   /redirect/away  302 to another site
  *   anything else: 200 "NAME\n"
@@ -343,6 +343,8 @@ static bool serve(struct conn *c)
         else
             snprintf(extra, sizeof(extra), "Location: https://elsewhere.example/landing\r\n");
         respond(c, 302, extra, "moved\n", 6);
+    } else if (strcmp(path, "/dated") == 0) {
+        respond(c, 200, "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n", "dated\n", 6);
     } else if (sscanf(path, "/status/%ld", &n) == 1) {
         int len = snprintf(body, sizeof(body), "%ld\n", n);
         respond(c, (int)n, NULL, body, (size_t)len);

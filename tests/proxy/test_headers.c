@@ -35,6 +35,8 @@ static void every_name_the_proxy_acts_on_is_told_apart_in_any_case(void **state)
         {"Content-Length", H_CONTENT_LENGTH, false},
         {"content-LENGTH", H_CONTENT_LENGTH, false},
         {"Content-Location", H_CONTENT_LOCATION, false},
+        {"Date", H_DATE, false},
+        {"DATE", H_DATE, false},
         {"Expect", H_EXPECT, false},
         {"Forwarded", H_FORWARDED, false},
         {"host", H_HOST, false},

@@ -230,6 +230,19 @@ static void redirects_to_the_origin_itself_point_at_the_proxy_instead(void **sta
     resp_free(&r);
 }
 
+/* <date>, a Date value, is an IMF-fixdate within a minute of now. */
+static void assert_date_is_now(const char *date)
+{
+    assert_non_null(date);
+    struct tm tm = {0};
+    const char *end = strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL || *end != '\0')
+        fail_msg("Date: %s is not an IMF-fixdate", date);
+    time_t t = timegm(&tm), now = time(NULL);
+    if (t < now - 60 || t > now + 60)
+        fail_msg("Date: %s is not now", date);
+}
+
 static void forwards_without_hop_by_hop_headers_and_with_forwarding_headers(void **state)
 {
     (void)state;
@@ -255,9 +268,16 @@ static void forwards_without_hop_by_hop_headers_and_with_forwarding_headers(void
     assert_null(strcasestr(b, "Proxy-Authorization"));
     assert_null(strcasestr(b, "Upgrade")); /* h2c is not forwarded */
     assert_non_null(strstr(r.head, "Via: 1.1 gslb\r\n"));
+    assert_date_is_now(resp_header(&r, "date")); /* the origin sent none (RFC 9110 6.6.1) */
     char port[16];
     snprintf(port, sizeof(port), ":%d", eu.port);
     assert_null(strstr(r.head, port)); /* no origin address in the response */
+    resp_free(&r);
+
+    /* An origin's own Date goes on as it was, alone. */
+    assert_int_equal(request(gslbd.port, "GET /dated HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    assert_string_equal(resp_header(&r, "date"), "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_null(strstr(strstr(r.head, "Date:") + 1, "Date:"));
     resp_free(&r);
 
     /* "close" names a header too, and a name may follow it. */
@@ -427,19 +447,6 @@ static void answers_a_last_request_after_its_client_half_closes(void **state)
         assert_true(conn_closed(c));
         conn_close(c);
     }
-}
-
-/* <date>, a Date value, is an IMF-fixdate within a minute of now. */
-static void assert_date_is_now(const char *date)
-{
-    assert_non_null(date);
-    struct tm tm = {0};
-    const char *end = strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (end == NULL || *end != '\0')
-        fail_msg("Date: %s is not an IMF-fixdate", date);
-    time_t t = timegm(&tm), now = time(NULL);
-    if (t < now - 60 || t > now + 60)
-        fail_msg("Date: %s is not now", date);
 }
 
 static void refuses_request_smuggling_and_malformed_requests(void **state)
