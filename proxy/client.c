@@ -719,6 +719,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         if (hd->id == H_HOST || hd->id == H_CONTENT_LENGTH || hd->id == H_X_FORWARDED_PROTO ||
             hd->id == H_X_FORWARDED_HOST ||
             (hd->id == H_MAX_FORWARDS && r->method == HTTP_OPTIONS) ||
+            (hd->id == H_EXPECT && r->minor == 0) ||
             (hd->id == H_FORWARDED && c->w->cfg->forwarded_header) || head_is_hop_by_hop(h, hd))
             continue;
         if (hd->id == H_VIA || hd->id == H_X_FORWARDED_FOR) { /* each written as one line below */
@@ -861,7 +862,8 @@ static bool request_route(struct client *c)
             return false;
         }
     }
-    const char *expect = head_get(h, H_EXPECT, &len, &count);
+    /* An HTTP/1.0 client's Expect is ignored (RFC 9110 10.1.1), and not forwarded either. */
+    const char *expect = r->minor == 1 ? head_get(h, H_EXPECT, &len, &count) : NULL;
     if (expect && (count != 1 || len != 12 || strncasecmp(expect, "100-continue", 12) != 0)) {
         client_fail(c, 417, "only Expect: 100-continue is understood");
         return false;

@@ -397,6 +397,12 @@ static void serves_http10_clients(void **state)
     assert_true(conn_closed(c));
     conn_close(c);
 
+    /* An HTTP/1.0 client's Expect is ignored (RFC 9110 10.1.1): no 417, nothing forwarded. */
+    assert_int_equal(request(gslbd.port, "GET /headers HTTP/1.0\r\nExpect: 200-ok\r\n\r\n", &r),
+                     200);
+    assert_null(strcasestr(r.body, "Expect"));
+    resp_free(&r);
+
     /* Close-delimited to a 1.0 client, which must see the close at the body's end, not at the
      * keep-alive timeout (2 s); a chunked body goes to it bare (RFC 9112 6.1), closed the same. */
     const char *asks[] = {"GET /eof/1000 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
