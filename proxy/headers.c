@@ -254,6 +254,10 @@ void head_value_complete(struct head *h)
     if (h->n_headers == 0)
         return;
     struct header *hd = &h->headers[h->n_headers - 1];
+    /* Whitespace around a value is no part of it (RFC 9110 5.5); llhttp 8 keeps what trails. */
+    while (hd->value_len > 0 && (h->text[hd->value + hd->value_len - 1] == ' ' ||
+                                 h->text[hd->value + hd->value_len - 1] == '\t'))
+        hd->value_len--;
     /* An empty name (refused later) may come before the head has stored any text at all. */
     hd->id = hd->name_len > 0 ? header_id_of(h->text + hd->name, hd->name_len) : H_OTHER;
     if (hd->id == H_CONNECTION)
@@ -335,6 +339,11 @@ static const bool tchar[256] = {
 
 const char *head_check_chars(const struct head *h)
 {
+    for (uint32_t k = 0; k < h->url_len; k++) { /* URI characters, no fragment: RFC 9112 3.2 */
+        unsigned char ch = (unsigned char)h->text[h->url + k];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '#')
+            return "invalid character in the request target";
+    }
     for (uint32_t k = 0; k < h->reason_len; k++) { /* HTAB, SP, VCHAR, obs-text: RFC 9112 4 */
         unsigned char ch = (unsigned char)h->text[h->reason + k];
         if ((ch < 0x20 && ch != '\t') || ch == 0x7f)

@@ -182,8 +182,9 @@ const char *head_get(const struct head *h, enum header_id id, size_t *len_out, i
 bool head_has_token(const struct head *h, enum header_id id, const char *token);
 /* True when the headers <id> together list exactly one element, <token>. */
 bool head_list_is_only(const struct head *h, enum header_id id, const char *token);
-/* Validates the names (tokens, no whitespace before the colon) and a status reason (no control
- * characters but HTAB: llhttp 8 lets them through). Returns what is wrong, or NULL. */
+/* Validates the names (tokens, no whitespace before the colon), a status reason (no control
+ * characters but HTAB) and a request target (printable ASCII, no fragment): llhttp 8 lets those
+ * through. Returns what is wrong, or NULL. */
 const char *head_check_chars(const struct head *h);
 /* Whether header <hd> is hop-by-hop: never forwarded (Connection and what it names, Keep-Alive,
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*). */

@@ -251,13 +251,15 @@ static void forwards_without_hop_by_hop_headers_and_with_forwarding_headers(void
                          "GET /headers HTTP/1.1\r\nHost: Example.com:8080\r\n"
                          "Connection: keep-alive, X-Secret, Upgrade\r\nX-Secret: 1\r\n"
                          "Keep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: x\r\n"
-                         "Upgrade: h2c\r\nX-Kept: yes\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n",
+                         "Upgrade: h2c\r\nX-Kept: yes\r\nX-Forwarded-For: 81.2.69.142\r\n"
+                         "X-Spaced: \t a  b \t \r\n\r\n",
                          &r);
     assert_int_equal(status, 200);
     const char *b = r.body;
     assert_non_null(strstr(b, "GET /headers HTTP/1.1\n"));
     assert_non_null(strstr(b, "Host: Example.com:8080\n"));
     assert_non_null(strstr(b, "X-Kept: yes\n"));
+    assert_non_null(strstr(b, "X-Spaced: a  b\n")); /* no whitespace around a value */
     assert_non_null(strstr(b, "X-Forwarded-For: 81.2.69.142, 127.0.0.1\n"));
     assert_non_null(strstr(b, "X-Forwarded-Proto: http\n"));
     assert_non_null(strstr(b, "X-Forwarded-Host: Example.com:8080\n"));
@@ -486,6 +488,9 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
         {"GET nowhere HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
         {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
         {"TRACE / HTTP/1.1\r\nHost: a\r\nCookie: secret\r\n\r\n", 405},
