@@ -12,14 +12,24 @@
 
 #include "proxy/proxy_int.h"
 
-/* A head holding the one header <name>: "v" (a value of its own: "" for an empty one). */
-static void head_with(struct head *h, const char *name, const char *value)
+/* A head holding the <n> headers of <headers> (name, value), in order, as llhttp hands them over.
+ */
+static void head_of(struct head *h, const char *const headers[][2], size_t n)
 {
     memset(h, 0, sizeof(*h));
     head_limit(h, 4096, 10);
-    assert_true(head_append(h, HEAD_PART_NAME, name, strlen(name), true));
-    assert_true(head_append(h, HEAD_PART_VALUE, value, strlen(value), true));
-    head_value_complete(h);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(head_append(h, HEAD_PART_NAME, headers[i][0], strlen(headers[i][0]), true));
+        assert_true(head_append(h, HEAD_PART_VALUE, headers[i][1], strlen(headers[i][1]), true));
+        head_value_complete(h);
+    }
+}
+
+/* A head holding the one header <name>: <value> ("" for an empty one). */
+static void head_with(struct head *h, const char *name, const char *value)
+{
+    const char *const one[][2] = {{name, value}};
+    head_of(h, one, 1);
 }
 
 static void every_name_the_proxy_acts_on_is_told_apart_in_any_case(void **state)
@@ -110,18 +120,12 @@ static void connection_names_more_hop_by_hop_headers_and_repeats_are_counted(voi
 {
     (void)state;
     struct head h;
-    memset(&h, 0, sizeof(h));
-    head_limit(&h, 4096, 10);
     static const char *const headers[][2] = {
         {"Host", "a"},     {"Connection", "close, X-Secret"},
         {"X-Secret", "1"}, {"Close", "1"},
         {"Host", "b"},     {"X-Kept", "2"},
     };
-    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
-        assert_true(head_append(&h, HEAD_PART_NAME, headers[i][0], strlen(headers[i][0]), true));
-        assert_true(head_append(&h, HEAD_PART_VALUE, headers[i][1], strlen(headers[i][1]), true));
-        head_value_complete(&h);
-    }
+    head_of(&h, headers, sizeof(headers) / sizeof(headers[0]));
     assert_true(h.connection_close);
     assert_true(head_is_hop_by_hop(&h, &h.headers[1]));  /* Connection */
     assert_true(head_is_hop_by_hop(&h, &h.headers[2]));  /* named by it */
@@ -142,17 +146,11 @@ static void a_list_gathers_the_values_of_every_header_of_an_id_in_order(void **s
 {
     (void)state;
     struct head h;
-    memset(&h, 0, sizeof(h));
-    head_limit(&h, 4096, 10);
     static const char *const headers[][2] = {
         {"Via", "1.0 cdn"}, {"X-A", "1"}, {"via", ""}, {"X-Forwarded-For", "203.0.113.9"},
         {"VIA", "1.1 lb"},
     };
-    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
-        assert_true(head_append(&h, HEAD_PART_NAME, headers[i][0], strlen(headers[i][0]), true));
-        assert_true(head_append(&h, HEAD_PART_VALUE, headers[i][1], strlen(headers[i][1]), true));
-        head_value_complete(&h);
-    }
+    head_of(&h, headers, sizeof(headers) / sizeof(headers[0]));
     struct sbuf out = {0};
     head_add_list(&out, &h, H_VIA, 3); /* the empty one adds nothing */
     SBUF_LIT(&out, "1.1 gslb");
