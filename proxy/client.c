@@ -692,8 +692,10 @@ static int64_t max_forwards(const struct head *h)
     return n;
 }
 
-/* Builds the head sent to the origin (kept for retries). */
-static void request_build_head(struct client *c, const char *path, size_t path_len)
+/* Builds the head sent to the origin (kept for retries); <forwards>: max_forwards() of an
+ * OPTIONS, -1 for other methods. */
+static void request_build_head(struct client *c, const char *path, size_t path_len,
+                               int64_t forwards)
 {
     struct request *r = &c->req;
     const struct head *h = &r->bufs->head;
@@ -717,8 +719,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         const struct header *hd = &h->headers[i];
         const char *value = h->text + hd->value;
         if (hd->id == H_HOST || hd->id == H_CONTENT_LENGTH || hd->id == H_X_FORWARDED_PROTO ||
-            hd->id == H_X_FORWARDED_HOST ||
-            (hd->id == H_MAX_FORWARDS && r->method == HTTP_OPTIONS) ||
+            hd->id == H_X_FORWARDED_HOST || (hd->id == H_MAX_FORWARDS && forwards >= 0) ||
             (hd->id == H_EXPECT && r->minor == 0) ||
             (hd->id == H_FORWARDED && c->w->cfg->forwarded_header) || head_is_hop_by_hop(h, hd))
             continue;
@@ -751,7 +752,6 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         sbuf_add(&out, r->bufs->host, host_len);
         SBUF_LIT(&out, "\"\r\n");
     }
-    int64_t forwards = r->method == HTTP_OPTIONS ? max_forwards(h) : -1;
     if (forwards > 0) { /* 0 was answered here */
         SBUF_LIT(&out, "Max-Forwards: ");
         sbuf_add_uint(&out, (uint64_t)forwards - 1);
@@ -955,7 +955,7 @@ static bool request_route(struct client *c)
         (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec)));
     if (r->n_regions == 0)
         return client_answer(c, 503, "no region is available");
-    request_build_head(c, path, path_len);
+    request_build_head(c, path, path_len, forwards);
     c->state = C_FORWARD;
     client_timer_arm(c, T_NONE);
     upstream_start(c);
