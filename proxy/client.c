@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/sbuf.h"
@@ -235,6 +236,10 @@ void client_spares_free(struct worker *w)
 void client_close(struct client *c)
 {
     struct worker *w = c->w;
+    /* A TLS session closes its socket when freed: the lingering close takes a duplicate. */
+    evutil_socket_t linger_fd = -1;
+    if (c->linger && !w->stopping)
+        linger_fd = c->tls ? dup(bufferevent_getfd(c->bev)) : bufferevent_getfd(c->bev);
     if (c->up)
         upstream_release(c, false);
     request_end(c);
@@ -255,7 +260,7 @@ void client_close(struct client *c)
             client_tls_bev_free(c->bev);
             c->bev = NULL;
         } else {
-            bev_plain_park(c->bev);
+            bev_plain_park(c->bev, linger_fd < 0);
         }
         c->timer_kind = T_NONE;
         request_bufs_give_back(c);
@@ -264,13 +269,16 @@ void client_close(struct client *c)
         w->spare = c;
         w->n_spare++;
     } else {
-        evutil_socket_t fd = c->tls ? -1 : bufferevent_getfd(c->bev);
+        evutil_socket_t fd = c->tls || linger_fd >= 0 ? -1 : bufferevent_getfd(c->bev);
         client_free(c);
         if (fd >= 0)
             evutil_closesocket(fd);
     }
-    atomic_fetch_sub(&w->proxy->connections, 1);
     atomic_fetch_sub_explicit(&w->proxy->metrics.connections_active, 1, memory_order_relaxed);
+    if (linger_fd >= 0)
+        linger_start(w, linger_fd); /* which counts the connection until its socket closes */
+    else
+        atomic_fetch_sub(&w->proxy->connections, 1);
 }
 
 static void closing_write_cb(struct bufferevent *bev, void *arg)
@@ -289,14 +297,27 @@ static void slow_client_count(const struct client *c, short what)
 
 static void closing_event_cb(struct bufferevent *bev, short what, void *arg)
 {
+    struct client *c = arg;
     (void)bev;
-    slow_client_count(arg, what);
-    client_close(arg);
+    slow_client_count(c, what);
+    c->linger = false; /* the client takes nothing, or the socket failed: no use waiting */
+    client_close(c);
+}
+
+/* Whether the client may still be sending when its connection is closed: in the middle of a
+ * request head or body, or with bytes read and not parsed (pipelined requests behind one that
+ * ends the connection). A client that has sent a whole last request waits for the answer. */
+static bool client_may_send_more(const struct client *c)
+{
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        return true;
+    return c->state == C_HEAD || (c->state == C_FORWARD && !c->req.body_done);
 }
 
 /* Stops reading and frees the connection once everything queued has been written. */
 static void client_close_after_flush(struct client *c)
 {
+    c->linger = client_may_send_more(c);
     client_flush(c);
     c->state = C_CLOSING;
     client_timer_arm(c, T_NONE);

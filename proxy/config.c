@@ -21,6 +21,8 @@ void proxy_config_defaults(struct proxy_config *cfg)
     cfg->origin_read_timeout_ms = 60000;
     cfg->origin_idle_timeout_ms = 30000;
     cfg->shutdown_timeout_ms = 30000;
+    cfg->lingering_time_ms = 30000;
+    cfg->lingering_timeout_ms = 5000;
     cfg->tls_ticket_rotate_ms = 3600 * 1000;
     cfg->splice_bodies = true;
     cfg->defer_accept = true;
@@ -80,6 +82,8 @@ static const struct {
     {"origin-read-timeout", offsetof(struct proxy_config, origin_read_timeout_ms)},
     {"origin-idle-timeout", offsetof(struct proxy_config, origin_idle_timeout_ms)},
     {"shutdown-timeout", offsetof(struct proxy_config, shutdown_timeout_ms)},
+    {"lingering-time", offsetof(struct proxy_config, lingering_time_ms)},
+    {"lingering-timeout", offsetof(struct proxy_config, lingering_timeout_ms)},
     {"passive-ejection", offsetof(struct proxy_config, passive_ejection_ms)},
     {"tls-ticket-rotate", offsetof(struct proxy_config, tls_ticket_rotate_ms)},
 };

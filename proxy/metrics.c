@@ -131,6 +131,10 @@ char *metrics_render(struct metrics *m)
 
     counter(out, "gslb_connections_active", "Client connections open now.", "gauge",
             GET(m->connections_active));
+    counter(out, "gslb_connections_lingering",
+            "Client connections closed by the proxy that still read and drop what their "
+            "clients send (lingering close).",
+            "gauge", GET(m->connections_lingering));
     counter(out, "gslb_connections_total", "Client connections accepted.", "counter",
             GET(m->connections_total));
     counter(out, "gslb_connections_refused_total",

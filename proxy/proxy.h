@@ -61,6 +61,8 @@ struct proxy_config {
     int origin_read_timeout_ms;
     int origin_idle_timeout_ms; /* idle pooled origin connections are closed after this */
     int shutdown_timeout_ms;    /* SIGTERM: how long in-flight requests may take to finish */
+    int lingering_time_ms;      /* lingering close (proxy/linger.c): at most this in all, */
+    int lingering_timeout_ms;   /* and this long without a byte from the client */
     int tls_ticket_rotate_ms;   /* a new session ticket key this often */
     size_t max_header_bytes;    /* request head, request line included: 431 beyond */
     int max_headers;            /* header lines: 431 beyond */

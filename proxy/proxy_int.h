@@ -241,6 +241,7 @@ struct metrics {
     atomic_uint_fast64_t origin_tls_full, origin_tls_resumed; /* handshakes with origins */
     atomic_uint_fast64_t spliced_bytes; /* response body bytes moved by bodypipe.c */
     atomic_uint_fast64_t slow_clients;  /* dropped for taking nothing for keepalive-timeout */
+    atomic_uint_fast64_t connections_lingering; /* closed, reading what their clients still send */
 };
 
 void metrics_init(struct metrics *m);
@@ -369,6 +370,8 @@ struct worker {
     int n_spare_bufs;
     int spare_pipes[BODY_PIPE_SPARES][2]; /* empty pipes for bodypipe.c */
     int n_spare_pipes;
+    struct lingering_close
+        *lingering; /* closed client connections in their lingering close (linger.c) */
     bool stopping;
 };
 
@@ -436,9 +439,9 @@ void bev_write_through_bytes(struct bufferevent *bev, const void *data, size_t l
  * free one per accepted client: new, parked (socket closed, buffers emptied, callbacks and
  * watermarks cleared; timeouts are the next user's to set) and reused for another socket. A
  * reused one enables writing when something is first queued on it. Freeing one never closes its
- * socket: its owner does, as parking does. */
+ * socket: its owner does, as parking does unless told to leave it open (<close_socket>). */
 struct bufferevent *bev_plain_new(struct event_base *base, evutil_socket_t fd);
-void bev_plain_park(struct bufferevent *bev);
+void bev_plain_park(struct bufferevent *bev, bool close_socket);
 void bev_plain_reuse(struct bufferevent *bev, evutil_socket_t fd);
 
 /* ---- ocsp.c: OCSP stapling from "<tls-cert>.ocsp" files ---- */
@@ -479,6 +482,15 @@ void body_pipe_client_drained(struct client *c);
 /* Ends <up>'s piping, if any: its events stopped, its pipe kept by the worker or closed. */
 void body_pipe_stop(struct upstream *up);
 void body_pipes_free(struct worker *w);
+
+/* ---- linger.c: the lingering close of client connections (see the file) ---- */
+
+/* Takes over <fd>, the socket of a client connection just closed whose client may still be
+ * sending: half-closes it, drops what comes, and closes it when the client does or after the
+ * lingering timeouts. It stays counted in proxy->connections until then. */
+void linger_start(struct worker *w, evutil_socket_t fd);
+/* Closes every lingering socket of <w> (shutdown). */
+void linger_end_all(struct worker *w);
 
 /* ---- reader.c: the read side of a connection ---- */
 
@@ -592,6 +604,7 @@ struct client {
     enum client_timer timer_kind; /* what <timer> is for; T_NONE: nothing */
     struct upstream *up;
     bool close_after, parser_paused, read_blocked;
+    bool linger;  /* closing while the client may still send: a lingering close (linger.c) */
     bool routing; /* request_route() runs: answers made in it leave the next request to the loop */
     bool tls;     /* <bev> is a TLS session (bufferevent_openssl) */
     bool peer_trusted;           /* worked out under live configuration <trusted_generation> */

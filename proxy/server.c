@@ -218,7 +218,7 @@ void lazy_timer_stop(struct lazy_timer *t)
     t->armed = false;
 }
 
-void bev_plain_park(struct bufferevent *bev)
+void bev_plain_park(struct bufferevent *bev, bool close_socket)
 {
     short enabled = bufferevent_get_enabled(bev); /* only those can be pending */
     if (enabled)
@@ -234,7 +234,8 @@ void bev_plain_park(struct bufferevent *bev)
     evbuffer_drain(in, evbuffer_get_length(in));
     evbuffer_drain(out, evbuffer_get_length(out));
     bev_plain_freeze(bev);
-    evutil_closesocket(bufferevent_getfd(bev));
+    if (close_socket)
+        evutil_closesocket(bufferevent_getfd(bev));
 }
 
 void bev_plain_reuse(struct bufferevent *bev, evutil_socket_t fd)
@@ -519,6 +520,7 @@ static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
     w->stopping = true;
     listeners_close(w);
     client_shutdown_all(w);
+    linger_end_all(w);
     if (w->current)
         upstream_pool_drain(w->current);
     /* Poll for the last client to leave; the deadline ends the loop regardless. */
@@ -560,8 +562,10 @@ static void *worker_main(void *arg)
     else
         event_base_dispatch(w->base);
     /* Past the deadline (or all done): whoever is left is cut off. */
+    w->stopping = true; /* nobody lingers now */
     while (w->clients)
         client_close(w->clients);
+    linger_end_all(w);
     reader_thread_fini();
     return NULL;
 }

@@ -39,6 +39,13 @@ void harness_init(const char *prefix)
     signal(SIGPIPE, SIG_IGN);
 }
 
+void harness_test_filter(void)
+{
+    const char *filter = getenv("GSLB_TEST_FILTER");
+    if (filter)
+        cmocka_set_test_filter(filter);
+}
+
 void harness_fini(void)
 {
     char cmd[128];

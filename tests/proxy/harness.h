@@ -13,6 +13,9 @@ extern char build[256], city[512], dir[64], db_path[128];
 
 void harness_init(const char *prefix);
 void harness_fini(void); /* removes the temporary folder */
+/* Runs only the tests GSLB_TEST_FILTER names, if set (a name, or a pattern with "*"): for work
+ * on a few of them. Called before the group runs. */
+void harness_test_filter(void);
 
 struct proc {
     pid_t pid;

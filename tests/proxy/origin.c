@@ -27,6 +27,8 @@
  *   /ws-bare 101 without Connection: upgrade, then bytes     /dated  a 200 with a Date of 1994
  *   /redirect/self  302 to itself by its own address (and Content-Location)
  *   /redirect/away  302 to another site
+ *   /early/N  N bytes, Content-Length, before reading any of the request body; then the
+ *             connection ends with a lingering close (the rest of the request read and dropped)
  *   anything else: 200 "NAME\n"
  * Every response carries X-Origin (NAME), X-Conn (connection number) and X-Req (request number on
  * the connection). */
@@ -215,6 +217,19 @@ static bool serve(struct conn *c)
         return false;
     if (strcmp(path, "/continue") == 0 && expect)
         write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    long n = 0;
+    if (sscanf(path, "/early/%ld", &n) == 1) {
+        char h[256];
+        int len =
+            snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nContent-Length: %ld\r\n\r\n",
+                     name, n);
+        write_all(c->fd, h, (size_t)len);
+        send_pattern(c->fd, (uint64_t)n, false);
+        shutdown(c->fd, SHUT_WR);
+        while (recv(c->fd, c->buf, sizeof(c->buf), 0) > 0)
+            ;
+        return false;
+    }
     uint64_t count = 0;
     uint32_t sum = 0;
     bool body_ok = chunked
@@ -228,7 +243,6 @@ static bool serve(struct conn *c)
     }
 
     char body[256];
-    long n = 0;
     if (sscanf(path, "/size/%ld", &n) == 1 || sscanf(path, "/chunked/%ld", &n) == 1) {
         bool ch = path[1] == 'c';
         char h[256];

@@ -1660,6 +1660,103 @@ static void refuses_bodies_beyond_the_body_limit(void **state)
     gslbd_stop(&d);
 }
 
+/* Sends a byte on <c> (whose peer has half-closed) and tells whether the peer answered it with
+ * a reset, i.e. has closed its socket: the error the reset leaves on ours. */
+static bool conn_reset_by_peer(struct conn *c)
+{
+    if (send(c->fd, "x", 1, MSG_NOSIGNAL) != 1)
+        return true;
+    sleep_ms(100);
+    int err = 0;
+    socklen_t len = sizeof(err);
+    assert_int_equal(getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+    return err != 0;
+}
+
+/* A connection that ends while its client is still sending (an answer before the end of the
+ * request body) ends with a lingering close: the response, a FIN, and what the client still
+ * sends dropped, never a reset that would fail the client's sends or destroy the end of the
+ * response it has not read yet. */
+static void closes_with_a_lingering_close_while_the_client_still_sends(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--max-body-size",
+                           "2m",
+                           "--client-sndbuf",
+                           "2m",
+                           "--lingering-timeout",
+                           "1s",
+                           "--lingering-time",
+                           "3s",
+                           NULL};
+    struct proc d = gslbd_start(extra);
+    static char chunk[1 << 16];
+    memset(chunk, 'b', sizeof(chunk));
+    struct resp r;
+
+    /* gslbd's own 413, the moment the head shows the body is too large: a client that sends
+     * its 4 MiB before it reads gets through all of it (dropped), then reads the 413. */
+    struct conn *c = conn_open(d.port);
+    conn_send(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4194304\r\n\r\n");
+    for (int i = 0; i < 64; i++) {
+        conn_write(c, chunk, sizeof(chunk));
+        if (i == 0)
+            sleep_ms(300); /* the 413 has come, and the connection has ended */
+    }
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    conn_close(c);
+
+    /* An origin that answers before reading the body: the 1 MB response is whole in gslbd's
+     * socket (client-sndbuf) when it closes, the client has read 4 KiB of it and is still
+     * sending; all of it arrives. */
+    c = conn_open_rcvbuf(d.port, 4096);
+    conn_send(c, "POST /early/1000000 HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n");
+    conn_write(c, chunk, sizeof(chunk));
+    sleep_ms(500);
+    conn_write(c, chunk, 4096);
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 1000000);
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    assert_int_equal(counter_value_of(&d, "gslb_connections_lingering"), 1);
+    conn_close(c); /* the client's close ends the lingering at once */
+    sleep_ms(100);
+    assert_int_equal(counter_value_of(&d, "gslb_connections_lingering"), 0);
+
+    /* A client that goes silent is closed after lingering-timeout (1 s)... */
+    c = conn_open(d.port);
+    conn_send(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4194304\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    sleep_ms(500);
+    assert_false(conn_reset_by_peer(c)); /* dropped, and the wait starts again */
+    sleep_ms(600);
+    assert_false(conn_reset_by_peer(c));
+    sleep_ms(1300);
+    assert_true(conn_reset_by_peer(c));
+    conn_close(c);
+
+    /* ...and one that goes on sending after lingering-time (3 s) in all. */
+    c = conn_open(d.port);
+    conn_send(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4194304\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    resp_free(&r);
+    int64_t start = now_ms();
+    while (!conn_reset_by_peer(c) && now_ms() - start < 8000)
+        sleep_ms(200);
+    int64_t took = now_ms() - start;
+    assert_true(took >= 2700 && took < 5000);
+    conn_close(c);
+    assert_int_equal(counter_value_of(&d, "gslb_connections_lingering"), 0);
+    gslbd_stop(&d);
+}
+
 /* SIGTERM to <d>: new clients are refused, the request in flight completes, exit status 0. */
 static void sigterm_finishes_in_flight(struct proc d)
 {
@@ -2174,6 +2271,7 @@ int main(void)
         cmocka_unit_test_teardown(raises_the_open_file_limit_for_max_connections,
                                   files_limit_restore),
         cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
+        cmocka_unit_test(closes_with_a_lingering_close_while_the_client_still_sends),
         cmocka_unit_test(finishes_requests_in_flight_on_sigterm),
         cmocka_unit_test(a_busy_polling_worker_spins_for_its_window_then_sleeps),
         cmocka_unit_test(keeps_client_connections_across_topology_changes),
@@ -2189,5 +2287,6 @@ int main(void)
         cmocka_unit_test(workers_share_their_passive_verdicts),
         cmocka_unit_test(exits_cleanly_after_all_of_the_above),
     };
+    harness_test_filter();
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
