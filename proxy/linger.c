@@ -70,8 +70,8 @@ void linger_start(struct worker *w, evutil_socket_t fd)
 {
     const struct proxy_config *cfg = w->cfg;
     struct lingering_close *l = xmalloc(sizeof(*l));
-    *l = (struct lingering_close){.w = w, .next = w->lingering,
-                         .until_ms = proxy_now_ms() + cfg->lingering_time_ms};
+    *l = (struct lingering_close){
+        .w = w, .next = w->lingering, .until_ms = proxy_now_ms() + cfg->lingering_time_ms};
     l->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, linger_cb, l);
     if (l->ev == NULL) {
         evutil_closesocket(fd);

@@ -9,8 +9,11 @@
  * The origin answers each request with a short 200 (101 for an upgrade, then closes; 100 first
  * when the request expects it).
  *
- * Each input is sent as-is by a client on a fresh loopback connection, which then half-closes
- * and reads until the proxy is done with it. An input that starts like a PROXY protocol header
+ * Each input is sent as-is by a client on a fresh loopback connection, which reads the answers,
+ * half-closes once the requests that came whole (as llhttp reads the input) are answered, and
+ * reads on until the proxy is done with it; what it got must pass fuzz_check_responses()
+ * (harness.h): no more answers than requests, well formed, framed as a proxy frames them, no
+ * hop-by-hop headers. An input that starts like a PROXY protocol header
  * ("PROX" for version 1, "\r\n\r\n" for the start of version 2's signature) goes to a listener
  * that expects one, so the header parser is fuzzed too. Whatever the bytes, the proxy must
  * answer or close without a crash, a sanitizer report or a hang (the read is bounded by a 2 s
@@ -236,6 +239,84 @@ static int origin_start(void)
     return ntohs(sin.sin_port);
 }
 
+/* ---- what the client asked ---- */
+
+/* The requests of an input, as llhttp (strict, like the proxy's) reads them: what the check of
+ * the answers needs to know of each. The proxy is stricter (it refuses what llhttp lets
+ * through, and heads over its limits) and stops at a request that ends the connection, so it
+ * may answer fewer, never more. */
+struct asking {
+    struct fuzz_asked *asked;
+    size_t n, cap;
+    size_t n_whole; /* of them, read to their end */
+};
+
+static int ask_message_begin(llhttp_t *p)
+{
+    struct asking *a = p->data;
+    if (a->n < a->cap)
+        a->asked[a->n++] = (struct fuzz_asked){.head_maybe_refused = true};
+    return 0;
+}
+
+static int ask_headers_complete(llhttp_t *p)
+{
+    struct asking *a = p->data;
+    struct fuzz_asked *q = &a->asked[a->n - 1];
+    q->head = llhttp_get_method(p) == HTTP_HEAD;
+    q->http10 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) == 0;
+    return 0;
+}
+
+static int ask_message_complete(llhttp_t *p)
+{
+    struct asking *a = p->data;
+    a->n_whole++;
+    return 0;
+}
+
+static const llhttp_settings_t ask_settings = {
+    .on_message_begin = ask_message_begin,
+    .on_headers_complete = ask_headers_complete,
+    .on_message_complete = ask_message_complete,
+};
+
+/* Where the requests start: after the PROXY protocol header the input starts with, if any
+ * (version 1 ends with the first CRLF of its 107 bytes at most; version 2 says its length). */
+static size_t proxy_header_len(const uint8_t *data, size_t size)
+{
+    static const uint8_t v2[12] = "\r\n\r\n\0\r\nQUIT\n";
+    if (size >= 16 && memcmp(data, v2, sizeof(v2)) == 0) {
+        size_t len = 16 + ((size_t)data[14] << 8 | data[15]);
+        return len < size ? len : size;
+    }
+    if (size >= 5 && memcmp(data, "PROXY", 5) == 0) {
+        const uint8_t *crlf = memmem(data, size < 107 ? size : 107, "\r\n", 2);
+        return crlf ? (size_t)(crlf + 2 - data) : size;
+    }
+    return 0;
+}
+
+/* Fills <asked> (room for <cap>) with the requests of <data>; returns how many there are, and in
+ * <n_whole> how many of them are there whole. An Upgrade the proxy does not tunnel is served as a
+ * plain request and parsing goes on, so it goes on here too (a tunnel's bytes taken for requests
+ * only loosen the check). */
+static size_t requests_asked(const uint8_t *data, size_t size, struct fuzz_asked *asked, size_t cap,
+                             size_t *n_whole)
+{
+    struct asking a = {.asked = asked, .cap = cap};
+    llhttp_t parser;
+    llhttp_init(&parser, HTTP_REQUEST, &ask_settings);
+    parser.data = &a;
+    const char *at = (const char *)data, *end = at + size;
+    while (at < end && llhttp_execute(&parser, at, (size_t)(end - at)) == HPE_PAUSED_UPGRADE) {
+        at = llhttp_get_error_pos(&parser);
+        llhttp_resume_after_upgrade(&parser);
+    }
+    *n_whole = a.n_whole;
+    return a.n;
+}
+
 /* ---- the harness ---- */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -274,6 +355,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     bool proxy_header =
         size >= 4 && (memcmp(data, "PROX", 4) == 0 || memcmp(data, "\r\n\r\n", 4) == 0);
-    fuzz_client_exchange(proxy_header ? proxy_protocol_port : plain_port, data, size, 1, NULL, 0);
+    size_t skip = proxy_header ? proxy_header_len(data, size) : 0, cap = size - skip + 1, n_whole;
+    struct fuzz_asked *asked = malloc(cap * sizeof(*asked));
+    if (asked == NULL)
+        abort();
+    size_t n_asked = requests_asked(data + skip, size - skip, asked, cap, &n_whole);
+    static uint8_t got[1 << 20];
+    size_t got_len = fuzz_client_exchange(proxy_header ? proxy_protocol_port : plain_port, data,
+                                          size, asked, n_asked, (long)n_whole, got, sizeof(got));
+    fuzz_check_responses(got, got_len, asked, n_asked);
+    free(asked);
     return 0;
 }

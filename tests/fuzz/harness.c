@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <llhttp.h>
+
 #include "common/log.h"
 #include "db/db.h"
 #include "geo/geo.h"
@@ -79,7 +81,11 @@ static bool connect_finish(int fd)
     return true;
 }
 
-size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half_close,
+static size_t responses_whole(const uint8_t *got, size_t len, const struct fuzz_asked *asked,
+                              size_t n_asked);
+
+size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size,
+                            const struct fuzz_asked *asked, size_t n_asked, long half_close_after,
                             uint8_t *got, size_t got_cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -102,8 +108,11 @@ size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half
             break; /* the proxy may refuse and close early */
         sent += (size_t)n;
     }
-    if (half_close)
+    bool open = true;
+    if (half_close_after == 0) {
         shutdown(fd, SHUT_WR);
+        open = false;
+    }
     uint8_t buf[65536];
     size_t got_len = 0;
     ssize_t n;
@@ -112,6 +121,11 @@ size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half
         if (keep > 0)
             memcpy(got + got_len, buf, keep);
         got_len += keep;
+        if (open && half_close_after > 0 &&
+            responses_whole(got, got_len, asked, n_asked) >= (size_t)half_close_after) {
+            shutdown(fd, SHUT_WR);
+            open = false;
+        }
     }
     close(fd);
     return got_len;
@@ -185,6 +199,163 @@ bool fuzz_framing_ok(const struct fuzz_framing *f)
     if (f->n_transfer_encoding)
         return f->n_content_length == 0 && f->chunked_only;
     return true;
+}
+
+/* ---- what a client got back ---- */
+
+struct client_view {
+    const struct fuzz_asked *asked;
+    size_t n_asked, n_final; /* final responses begun so far (a 101 is one) */
+    size_t n_whole;          /* and ended */
+    struct fuzz_header hd;   /* the one being parsed */
+    int n_via, n_upgrade;
+    bool closing; /* the response being parsed says Connection: close */
+    bool upgraded;
+    struct fuzz_framing framing;
+    bool head_leeway; /* a closing response to a HEAD, which may carry <head_body_len> bytes */
+    uint64_t head_body_len;
+    const char *breach;
+};
+
+static int view_message_begin(llhttp_t *p)
+{
+    struct client_view *v = p->data;
+    v->n_via = v->n_upgrade = 0;
+    v->closing = false;
+    v->framing = (struct fuzz_framing){0};
+    fuzz_header_reset(&v->hd);
+    return 0;
+}
+
+static int view_status(llhttp_t *p, const char *at, size_t len)
+{
+    struct client_view *v = p->data;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            v->breach = "a control character in the status reason";
+    }
+    return 0;
+}
+
+static int view_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct client_view *v = p->data;
+    fuzz_header_field(&v->hd, at, len);
+    return 0;
+}
+
+static int view_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct client_view *v = p->data;
+    fuzz_header_value(&v->hd, at, len);
+    return 0;
+}
+
+static int view_header_value_complete(llhttp_t *p)
+{
+    struct client_view *v = p->data;
+    const struct fuzz_header *hd = &v->hd;
+    const char *breach = fuzz_header_complete(&v->hd);
+    if (breach)
+        v->breach = breach;
+    fuzz_framing_note(&v->framing, hd);
+    if (fuzz_header_is(hd, "Via"))
+        v->n_via++;
+    else if (fuzz_header_is(hd, "Upgrade"))
+        v->n_upgrade++;
+    else if (fuzz_header_is(hd, "Connection") && fuzz_value_is(hd, "close"))
+        v->closing = true;
+    else if (fuzz_header_is(hd, "Connection") && !fuzz_value_is(hd, "keep-alive") &&
+             !(fuzz_value_is(hd, "upgrade") && llhttp_get_status_code(p) == 101))
+        v->breach = "a Connection header the proxy did not write";
+    fuzz_header_reset(&v->hd);
+    return 0;
+}
+
+static int view_headers_complete(llhttp_t *p)
+{
+    struct client_view *v = p->data;
+    int status = llhttp_get_status_code(p);
+    bool final = status >= 200 || status == 101;
+    if (v->n_final >= v->n_asked) {
+        v->breach = "a response to no request";
+        return 0;
+    }
+    const struct fuzz_asked *q = &v->asked[v->n_final];
+    if (final)
+        v->n_final++;
+    if (v->n_via > 1) /* none in the proxy's own answers */
+        v->breach = "more than one Via";
+    else if (!fuzz_framing_ok(&v->framing))
+        v->breach = "Content-Length and Transfer-Encoding not as a proxy writes them";
+    else if (q->http10 && v->framing.n_transfer_encoding > 0)
+        v->breach = "Transfer-Encoding to an HTTP/1.0 client";
+    else if (q->http10 && !final)
+        v->breach = "an interim response to an HTTP/1.0 request";
+    else if (v->n_upgrade && status != 101)
+        v->breach = "Upgrade relayed outside a 101";
+    v->upgraded = status == 101;
+    if (!q->head || status < 200)
+        return 0;
+    if (v->closing && q->head_maybe_refused) {
+        v->head_leeway = true;
+        v->head_body_len = p->content_length;
+    }
+    return 1; /* a HEAD's final response has no body, whatever its framing headers say */
+}
+
+static int view_message_complete(llhttp_t *p)
+{
+    struct client_view *v = p->data;
+    int status = llhttp_get_status_code(p);
+    if (status >= 200 || status == 101)
+        v->n_whole++;
+    return 0;
+}
+
+static const llhttp_settings_t view_settings = {
+    .on_message_begin = view_message_begin,
+    .on_message_complete = view_message_complete,
+    .on_status = view_status,
+    .on_header_field = view_header_field,
+    .on_header_value = view_header_value,
+    .on_header_value_complete = view_header_value_complete,
+    .on_headers_complete = view_headers_complete,
+};
+
+static llhttp_errno_t view_parse(struct client_view *v, llhttp_t *parser, const uint8_t *got,
+                                 size_t len)
+{
+    llhttp_init(parser, HTTP_RESPONSE, &view_settings);
+    parser->data = v;
+    return llhttp_execute(parser, (const char *)got, len);
+}
+
+/* How many final responses to <asked> have come whole in <got>. */
+static size_t responses_whole(const uint8_t *got, size_t len, const struct fuzz_asked *asked,
+                              size_t n_asked)
+{
+    struct client_view v = {.asked = asked, .n_asked = n_asked};
+    llhttp_t parser;
+    view_parse(&v, &parser, got, len);
+    return v.n_whole;
+}
+
+void fuzz_check_responses(const uint8_t *got, size_t len, const struct fuzz_asked *asked,
+                          size_t n_asked)
+{
+    struct client_view v = {.asked = asked, .n_asked = n_asked};
+    llhttp_t parser;
+    llhttp_errno_t err = view_parse(&v, &parser, got, len);
+    if (v.breach)
+        fuzz_fail("the client", v.breach, got, len);
+    if (err == HPE_OK || (err == HPE_PAUSED_UPGRADE && v.upgraded))
+        return;
+    if (err == HPE_CLOSED_CONNECTION && v.head_leeway &&
+        got + len - (const uint8_t *)llhttp_get_error_pos(&parser) == (ptrdiff_t)v.head_body_len)
+        return; /* the body of a refusal the proxy made before it knew the request for a HEAD */
+    fuzz_fail("the client", llhttp_get_error_reason(&parser), got, len);
 }
 
 _Noreturn void fuzz_fail(const char *whom, const char *what, const void *data, size_t len)

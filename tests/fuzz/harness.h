@@ -14,10 +14,21 @@
 struct proxy *fuzz_proxy_start(const char *topology_json, const char *const settings[][2],
                                size_t n_settings);
 
-/* Sends <data> to 127.0.0.1:<port> on a fresh connection (which closes with a reset), half-closes
- * when <half_close>, and reads until the proxy closes or 2 s pass without a byte. Returns how
- * many of the bytes read it kept in <got>: the first <got_cap> (0: none, <got> may be NULL). */
-size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size, int half_close,
+/* What the check of a client's answers needs to know of each request it sent, in order. */
+struct fuzz_asked {
+    bool head;   /* a HEAD: its final response has no body, whatever its framing says */
+    bool http10; /* an HTTP/1.0 request: no interim response, no chunked coding for it */
+    bool head_maybe_refused; /* the proxy may refuse it before it knows it for a HEAD */
+};
+
+/* Sends <data> to 127.0.0.1:<port> on a fresh connection (which closes with a reset) and reads
+ * until the proxy closes or 2 s pass without a byte, into <got> (<got_cap> bytes at most, what
+ * comes after is dropped). It half-closes once <half_close_after> final responses to the
+ * <n_asked> requests <asked> have come whole (0: at once; -1: never): the proxy takes the end of
+ * a keep-alive connection while a request is in flight for a client gone. Returns the bytes
+ * kept. */
+size_t fuzz_client_exchange(int port, const uint8_t *data, size_t size,
+                            const struct fuzz_asked *asked, size_t n_asked, long half_close_after,
                             uint8_t *got, size_t got_cap);
 
 /* The header being parsed, as llhttp hands it over in pieces, for the checks of what the proxy
@@ -53,6 +64,19 @@ void fuzz_framing_note(struct fuzz_framing *f, const struct fuzz_header *h);
 /* Whether the framing is one a proxy writes: Content-Length or Transfer-Encoding (only
  * "chunked"), never both, never repeated. */
 bool fuzz_framing_ok(const struct fuzz_framing *f);
+
+/* Parses <got>, what a client got back for the <n_asked> requests of <asked>, as HTTP/1.1
+ * responses (llhttp, strict; the last body may end early, as when the origin cuts it; the bytes
+ * after a 101 are a tunnel's) and aborts on the first breach of what the proxy promises a client:
+ * at most one final response per request, nothing after one that says Connection: close, no
+ * hop-by-hop header (but a 101's Upgrade and Connection: upgrade), no control character in a
+ * reason, at most one Via, Content-Length or Transfer-Encoding (only "chunked"), never both,
+ * never repeated, and neither an interim response nor chunked coding to an HTTP/1.0 request.
+ * The one leeway, for a HEAD marked <head_maybe_refused> (one the proxy may refuse before it has
+ * read it whole: a head over its limits): a response to it that closes the connection may carry
+ * its body. */
+void fuzz_check_responses(const uint8_t *got, size_t len, const struct fuzz_asked *asked,
+                          size_t n_asked);
 
 /* Reports what the proxy sent (to <whom>) that breaks a promise, with the bytes it came in, and
  * aborts: the fuzzer keeps the input. */

@@ -611,6 +611,13 @@ static void refuses_invalid_origin_responses_with_502(void **state)
     resp_free(&r);
     assert_int_equal(request(gslbd.port, "GET /reason-ctl HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
     resp_free(&r);
+    /* A status of one or two digits, which llhttp 8 lets through; 600-999 go on. */
+    assert_int_equal(request(gslbd.port, "GET /status/2 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
+    resp_free(&r);
+    assert_int_equal(request(gslbd.port, "GET /status/99 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
+    resp_free(&r);
+    assert_int_equal(request(gslbd.port, "GET /status/999 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 999);
+    resp_free(&r);
 }
 
 static void relays_interim_responses_as_interim(void **state)
