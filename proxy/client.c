@@ -18,6 +18,7 @@
  * after the message so pipelined requests wait their turn. */
 #include <errno.h>
 #include <event2/bufferevent_ssl.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,7 +26,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "common/sbuf.h"
@@ -239,7 +239,8 @@ void client_close(struct client *c)
     /* A TLS session closes its socket when freed: the lingering close takes a duplicate. */
     evutil_socket_t linger_fd = -1;
     if (c->linger && !w->stopping)
-        linger_fd = c->tls ? dup(bufferevent_getfd(c->bev)) : bufferevent_getfd(c->bev);
+        linger_fd = c->tls ? fcntl(bufferevent_getfd(c->bev), F_DUPFD_CLOEXEC, 0)
+                           : bufferevent_getfd(c->bev);
     if (c->up)
         upstream_release(c, false);
     request_end(c);

@@ -370,8 +370,7 @@ struct worker {
     int n_spare_bufs;
     int spare_pipes[BODY_PIPE_SPARES][2]; /* empty pipes for bodypipe.c */
     int n_spare_pipes;
-    struct lingering_close
-        *lingering; /* closed client connections in their lingering close (linger.c) */
+    struct lingering_close *lingering; /* closed client connections lingering (linger.c) */
     bool stopping;
 };
 
