@@ -390,9 +390,21 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
 
 size_t http_date(time_t t, char *out, size_t cap)
 {
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    return strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm); /* the C locale's names */
+    /* Formatted once per second and thread, as nginx keeps its time strings: a response without
+     * a Date of its origin's would otherwise cost a gmtime_r() and a strftime(). */
+    static _Thread_local time_t cached_t = -1;
+    static _Thread_local char cached[40];
+    static _Thread_local size_t cached_len;
+    if (t != cached_t) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        cached_len = strftime(cached, sizeof(cached), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached_t = t;
+    }
+    if (cached_len == 0 || cached_len >= cap)
+        return 0;
+    memcpy(out, cached, cached_len + 1);
+    return cached_len;
 }
 
 /* Whether <authority> (from an absolute URL the origin sent) names the origin at <address>

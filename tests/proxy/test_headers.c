@@ -166,6 +166,21 @@ static void a_list_gathers_the_values_of_every_header_of_an_id_in_order(void **s
     head_fini(&h);
 }
 
+/* IMF-fixdate (RFC 9110 5.6.7), the RFC's own example; each second formatted afresh though one
+ * is kept per thread, and a buffer too small gets nothing. */
+static void dates_are_imf_fixdate_whatever_was_formatted_before(void **state)
+{
+    (void)state;
+    char out[40];
+    assert_int_equal(http_date(784111777, out, sizeof(out)), 29);
+    assert_string_equal(out, "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_int_equal(http_date(784111777 + 86400 + 1, out, sizeof(out)), 29);
+    assert_string_equal(out, "Mon, 07 Nov 1994 08:49:38 GMT");
+    assert_int_equal(http_date(784111777, out, sizeof(out)), 29);
+    assert_string_equal(out, "Sun, 06 Nov 1994 08:49:37 GMT");
+    assert_int_equal(http_date(784111777, out, 29), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +188,7 @@ int main(void)
         cmocka_unit_test(an_empty_first_name_is_no_header_the_proxy_knows_and_is_refused),
         cmocka_unit_test(connection_names_more_hop_by_hop_headers_and_repeats_are_counted),
         cmocka_unit_test(a_list_gathers_the_values_of_every_header_of_an_id_in_order),
+        cmocka_unit_test(dates_are_imf_fixdate_whatever_was_formatted_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
