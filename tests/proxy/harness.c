@@ -46,8 +46,29 @@ void harness_test_filter(void)
         cmocka_set_test_filter(filter);
 }
 
+/* Every process started here, so that harness_fini() can stop those a failed test left running
+ * (an assertion leaves the test before its own stop). */
+static pid_t children[256];
+static int n_children;
+
+static pid_t child_fork(void)
+{
+    pid_t pid = fork();
+    if (pid > 0 && n_children < (int)(sizeof(children) / sizeof(children[0])))
+        children[n_children++] = pid;
+    return pid;
+}
+
 void harness_fini(void)
 {
+    /* Only a child not yet reaped is signalled: a PID reaped already may be someone else's. */
+    for (int i = 0; i < n_children; i++) {
+        if (waitpid(children[i], NULL, WNOHANG) == 0) {
+            kill(children[i], SIGKILL);
+            waitpid(children[i], NULL, 0);
+        }
+    }
+    n_children = 0;
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     (void)!system(cmd);
@@ -75,7 +96,7 @@ struct proc origin_start(const char *name, const char *mode, int port)
     int fds[2];
     snprintf(path, sizeof(path), "%s/tests/proxy/origin", build);
     assert_int_equal(pipe(fds), 0);
-    p.pid = fork();
+    p.pid = child_fork();
     assert_true(p.pid >= 0);
     if (p.pid == 0) {
         int null = open("/dev/null", O_WRONLY);
@@ -192,7 +213,7 @@ struct proc gslbd_start(const char *const *extra)
         fprintf(stderr, "\n");
     }
     snprintf(p.log, sizeof(p.log), "%s/gslbd-%d.log", dir, serial++);
-    p.pid = fork();
+    p.pid = child_fork();
     assert_true(p.pid >= 0);
     if (p.pid == 0) {
         int fd = open(p.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -599,7 +620,7 @@ struct proc tls_server_start(const char *cert, const char *key)
     close(fd);
     p.port = ntohs(sa.sin_port);
     snprintf(accept, sizeof(accept), "127.0.0.1:%d", p.port);
-    p.pid = fork();
+    p.pid = child_fork();
     assert_true(p.pid >= 0);
     if (p.pid == 0) {
         int null = open("/dev/null", O_RDWR);

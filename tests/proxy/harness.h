@@ -12,7 +12,9 @@
 extern char build[256], city[512], dir[64], db_path[128];
 
 void harness_init(const char *prefix);
-void harness_fini(void); /* removes the temporary folder */
+/* Stops the processes started here that are still running (a failed test's), and removes the
+ * temporary folder. */
+void harness_fini(void);
 /* Runs only the tests GSLB_TEST_FILTER names, if set (a name, or a pattern with "*"): for work
  * on a few of them. Called before the group runs. */
 void harness_test_filter(void);
