@@ -549,6 +549,8 @@ static int on_message_begin(llhttp_t *parser)
 static int on_url(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
+    /* Known from here on: an answer to a HEAD has no body, even a refusal of its head. */
+    c->req.head_method = parser->method == HTTP_HEAD;
     return head_append(&c->req.bufs->head, HEAD_PART_URL, at, len, true) ? 0 : -1;
 }
 
@@ -843,7 +845,6 @@ static bool request_route(struct client *c)
     r->method = c->parser.method;
     r->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->close_after;
     r->chunked = (c->parser.flags & F_CHUNKED) != 0;
-    r->head_method = r->method == HTTP_HEAD;
     r->idempotent = r->method == HTTP_GET || r->method == HTTP_HEAD || r->method == HTTP_OPTIONS ||
                     r->method == HTTP_PUT || r->method == HTTP_DELETE;
     char *target = r->bufs->target;

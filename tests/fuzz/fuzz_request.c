@@ -244,7 +244,7 @@ static int origin_start(void)
 /* The requests of an input, as llhttp (strict, like the proxy's) reads them: what the check of
  * the answers needs to know of each. The proxy is stricter (it refuses what llhttp lets
  * through, and heads over its limits) and stops at a request that ends the connection, so it
- * may answer fewer, never more. */
+ * may answer fewer, never more. A HEAD is one from its target on, for both. */
 struct asking {
     struct fuzz_asked *asked;
     size_t n, cap;
@@ -255,7 +255,18 @@ static int ask_message_begin(llhttp_t *p)
 {
     struct asking *a = p->data;
     if (a->n < a->cap)
-        a->asked[a->n++] = (struct fuzz_asked){.head_maybe_refused = true};
+        a->asked[a->n++] = (struct fuzz_asked){0};
+    return 0;
+}
+
+/* The method is known once the target starts, and so is the proxy's answer's want of a body,
+ * even if it refuses the rest of the head. */
+static int ask_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct asking *a = p->data;
+    (void)at;
+    (void)len;
+    a->asked[a->n - 1].head = llhttp_get_method(p) == HTTP_HEAD;
     return 0;
 }
 
@@ -263,7 +274,6 @@ static int ask_headers_complete(llhttp_t *p)
 {
     struct asking *a = p->data;
     struct fuzz_asked *q = &a->asked[a->n - 1];
-    q->head = llhttp_get_method(p) == HTTP_HEAD;
     q->http10 = llhttp_get_http_major(p) == 1 && llhttp_get_http_minor(p) == 0;
     return 0;
 }
@@ -277,6 +287,7 @@ static int ask_message_complete(llhttp_t *p)
 
 static const llhttp_settings_t ask_settings = {
     .on_message_begin = ask_message_begin,
+    .on_url = ask_url,
     .on_headers_complete = ask_headers_complete,
     .on_message_complete = ask_message_complete,
 };

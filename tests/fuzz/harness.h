@@ -18,7 +18,6 @@ struct proxy *fuzz_proxy_start(const char *topology_json, const char *const sett
 struct fuzz_asked {
     bool head;   /* a HEAD: its final response has no body, whatever its framing says */
     bool http10; /* an HTTP/1.0 request: no interim response, no chunked coding for it */
-    bool head_maybe_refused; /* the proxy may refuse it before it knows it for a HEAD */
 };
 
 /* Sends <data> to 127.0.0.1:<port> on a fresh connection (which closes with a reset) and reads
@@ -71,10 +70,7 @@ bool fuzz_framing_ok(const struct fuzz_framing *f);
  * at most one final response per request, nothing after one that says Connection: close, no
  * hop-by-hop header (but a 101's Upgrade and Connection: upgrade), no control character in a
  * reason, at most one Via, Content-Length or Transfer-Encoding (only "chunked"), never both,
- * never repeated, and neither an interim response nor chunked coding to an HTTP/1.0 request.
- * The one leeway, for a HEAD marked <head_maybe_refused> (one the proxy may refuse before it has
- * read it whole: a head over its limits): a response to it that closes the connection may carry
- * its body. */
+ * never repeated, and neither an interim response nor chunked coding to an HTTP/1.0 request. */
 void fuzz_check_responses(const uint8_t *got, size_t len, const struct fuzz_asked *asked,
                           size_t n_asked);
 

@@ -1157,6 +1157,19 @@ static void enforces_header_limits_with_431_and_414(void **state)
     strcpy(raw + n + 20000, "\r\n\r\n");
     assert_int_equal(request(gslbd.port, raw, &r), 431);
     resp_free(&r);
+    /* The same refusal of a HEAD has no body (RFC 9110 9.3.2): the method is known first. */
+    n = sprintf(raw, "HEAD / HTTP/1.1\r\nHost: a\r\nX-Big: ");
+    memset(raw + n, 'b', 20000);
+    strcpy(raw + n + 20000, "\r\n\r\n");
+    struct conn *c = conn_open(gslbd.port);
+    conn_send(c, raw);
+    assert_true(conn_response(c, &r, true));
+    assert_int_equal(r.status, 431);
+    resp_free(&r);
+    char after[64];
+    assert_int_equal(c->len, 0);
+    assert_int_equal(recv(c->fd, after, sizeof(after), 0), 0);
+    conn_close(c);
     n = sprintf(raw, "GET / HTTP/1.1\r\nHost: a\r\n");
     for (int i = 0; i < 60; i++)
         n += sprintf(raw + n, "X-H%d: v\r\n", i);
