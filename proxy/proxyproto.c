@@ -14,19 +14,21 @@
 static const uint8_t v2_signature[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
                                          0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
 
+#define V1_MAX 107 /* bytes of a version 1 line, its CRLF included (the spec's bound) */
+
 static int parse_v1(const uint8_t *buf, size_t len, struct ip_addr *src, bool *has_addr)
 {
-    char line[108], proto[8], a[48], b[48];
+    char line[V1_MAX], proto[8], a[48], b[48];
     unsigned sport, dport;
     const uint8_t *crlf = NULL;
-    for (size_t i = 0; i + 1 < len && i < sizeof(line) - 1; i++) {
+    for (size_t i = 0; i + 1 < len && i + 2 <= V1_MAX; i++) {
         if (buf[i] == '\r' && buf[i + 1] == '\n') {
             crlf = buf + i;
             break;
         }
     }
     if (crlf == NULL)
-        return len >= sizeof(line) - 1 ? -1 : 0;
+        return len >= V1_MAX ? -1 : 0;
     size_t n = (size_t)(crlf - buf);
     memcpy(line, buf, n);
     line[n] = '\0';

@@ -1928,11 +1928,27 @@ static void believes_the_proxy_protocol_from_trusted_peers_only(void **state)
     resp_free(&r);
     conn_close(c);
 
-    /* And garbage instead of a header closes the connection. */
+    /* And garbage instead of a header closes the connection... */
     c = conn_open(pp_port);
     conn_send(c, "PROXY TCP9 x y z\r\n");
     assert_true(conn_closed(c));
     conn_close(c);
+    /* ...as does a version 1 line over the spec's 107 bytes (CRLF included), one at it passes. */
+    for (int size = 107; size <= 108; size++) {
+        char line[256];
+        int n = sprintf(line, "PROXY UNKNOWN ");
+        memset(line + n, 'x', (size_t)(size - 2 - n));
+        strcpy(line + size - 2, "\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        c = conn_open(pp_port);
+        conn_send(c, line);
+        bool answered = conn_response(c, &r, false);
+        assert_true(answered == (size == 107));
+        if (answered) {
+            assert_int_equal(r.status, 200);
+            resp_free(&r);
+        }
+        conn_close(c);
+    }
     gslbd_stop(&d);
 }
 
