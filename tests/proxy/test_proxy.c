@@ -1705,9 +1705,9 @@ static void closes_with_a_lingering_close_while_the_client_still_sends(void **st
                            "--client-sndbuf",
                            "2m",
                            "--lingering-timeout",
-                           "1s",
+                           "2s",
                            "--lingering-time",
-                           "3s",
+                           "5s",
                            NULL};
     struct proc d = gslbd_start(extra);
     static char chunk[1 << 16];
@@ -1747,22 +1747,23 @@ static void closes_with_a_lingering_close_while_the_client_still_sends(void **st
     sleep_ms(100);
     assert_int_equal(counter_value_of(&d, "gslb_connections_lingering"), 0);
 
-    /* A client that goes silent is closed after lingering-timeout (1 s)... */
+    /* A client that goes silent is closed after lingering-timeout (2 s; each byte that comes
+     * starts the wait again)... */
     c = conn_open(d.port);
     conn_send(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4194304\r\n\r\n");
     assert_true(conn_response(c, &r, false));
     assert_int_equal(r.status, 413);
     resp_free(&r);
     assert_true(conn_closed(c));
-    sleep_ms(500);
-    assert_false(conn_reset_by_peer(c)); /* dropped, and the wait starts again */
-    sleep_ms(600);
-    assert_false(conn_reset_by_peer(c));
-    sleep_ms(1300);
-    assert_true(conn_reset_by_peer(c));
+    sleep_ms(1000);
+    assert_false(conn_reset_by_peer(c)); /* at 1 s: dropped */
+    sleep_ms(1000);
+    assert_false(conn_reset_by_peer(c)); /* at 2.1 s: 1.1 s after the last byte */
+    sleep_ms(2500);
+    assert_true(conn_reset_by_peer(c)); /* at 4.7 s, closed 2 s after the last byte */
     conn_close(c);
 
-    /* ...and one that goes on sending after lingering-time (3 s) in all. */
+    /* ...and one that goes on sending after lingering-time (5 s) in all. */
     c = conn_open(d.port);
     conn_send(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4194304\r\n\r\n");
     assert_true(conn_response(c, &r, false));
@@ -1771,7 +1772,7 @@ static void closes_with_a_lingering_close_while_the_client_still_sends(void **st
     while (!conn_reset_by_peer(c) && now_ms() - start < 8000)
         sleep_ms(200);
     int64_t took = now_ms() - start;
-    assert_true(took >= 2700 && took < 5000);
+    assert_true(took >= 4700 && took < 7500);
     conn_close(c);
     assert_int_equal(counter_value_of(&d, "gslb_connections_lingering"), 0);
     gslbd_stop(&d);
