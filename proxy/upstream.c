@@ -555,7 +555,7 @@ static int on_response_headers_complete(llhttp_t *parser)
      * nginx does, for clients to treat as 5xx. */
     if (head_check_chars(h) != NULL || parser->http_major != 1 || status < 100)
         return -1;
-    if (status >= 100 && status < 200 && status != 101) {
+    if (status < 200 && status != 101) {
         /* Interim (100 Continue, 103 Early Hints): relayed as interim, to HTTP/1.1 clients. */
         r->interim = true;
         if (r->minor == 1)

@@ -186,6 +186,21 @@ static void send_pattern(int fd, uint64_t n, bool chunked)
         write_all(fd, "0\r\n\r\n", 5);
 }
 
+/* A 200 of <n> pattern bytes, with Content-Length or chunked. */
+static void send_sized(int fd, long n, bool chunked)
+{
+    char h[256];
+    int len =
+        chunked
+            ? snprintf(h, sizeof(h),
+                       "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nTransfer-Encoding: chunked\r\n\r\n",
+                       name)
+            : snprintf(h, sizeof(h),
+                       "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nContent-Length: %ld\r\n\r\n", name, n);
+    write_all(fd, h, (size_t)len);
+    send_pattern(fd, (uint64_t)n, chunked);
+}
+
 /* Serves one request; returns false when the connection is to be closed. */
 static bool serve(struct conn *c)
 {
@@ -219,12 +234,7 @@ static bool serve(struct conn *c)
         write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     long n = 0;
     if (sscanf(path, "/early/%ld", &n) == 1) {
-        char h[256];
-        int len =
-            snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nContent-Length: %ld\r\n\r\n",
-                     name, n);
-        write_all(c->fd, h, (size_t)len);
-        send_pattern(c->fd, (uint64_t)n, false);
+        send_sized(c->fd, n, false);
         shutdown(c->fd, SHUT_WR);
         while (recv(c->fd, c->buf, sizeof(c->buf), 0) > 0)
             ;
@@ -244,17 +254,7 @@ static bool serve(struct conn *c)
 
     char body[256];
     if (sscanf(path, "/size/%ld", &n) == 1 || sscanf(path, "/chunked/%ld", &n) == 1) {
-        bool ch = path[1] == 'c';
-        char h[256];
-        int len =
-            ch ? snprintf(h, sizeof(h),
-                          "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nTransfer-Encoding: chunked\r\n\r\n",
-                          name)
-               : snprintf(h, sizeof(h),
-                          "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nContent-Length: %ld\r\n\r\n", name,
-                          n);
-        write_all(c->fd, h, (size_t)len);
-        send_pattern(c->fd, (uint64_t)n, ch);
+        send_sized(c->fd, n, path[1] == 'c');
     } else if (sscanf(path, "/eof/%ld", &n) == 1) {
         char h[256];
         int len = snprintf(h, sizeof(h),

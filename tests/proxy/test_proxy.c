@@ -1693,6 +1693,20 @@ static bool conn_reset_by_peer(struct conn *c)
     return err != 0;
 }
 
+/* A connection on which a 4 MiB upload, of which only the head was sent, got its 413 and then
+ * the proxy's end of the connection. */
+static struct conn *upload_refused(int port)
+{
+    struct conn *c = conn_open(port);
+    struct resp r;
+    conn_send(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4194304\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    return c;
+}
+
 /* A connection that ends while its client is still sending (an answer before the end of the
  * request body) ends with a lingering close: the response, a FIN, and what the client still
  * sends dropped, never a reset that would fail the client's sends or destroy the end of the
@@ -1749,12 +1763,7 @@ static void closes_with_a_lingering_close_while_the_client_still_sends(void **st
 
     /* A client that goes silent is closed after lingering-timeout (2 s; each byte that comes
      * starts the wait again)... */
-    c = conn_open(d.port);
-    conn_send(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4194304\r\n\r\n");
-    assert_true(conn_response(c, &r, false));
-    assert_int_equal(r.status, 413);
-    resp_free(&r);
-    assert_true(conn_closed(c));
+    c = upload_refused(d.port);
     sleep_ms(1000);
     assert_false(conn_reset_by_peer(c)); /* at 1 s: dropped */
     sleep_ms(1000);
@@ -1764,10 +1773,7 @@ static void closes_with_a_lingering_close_while_the_client_still_sends(void **st
     conn_close(c);
 
     /* ...and one that goes on sending after lingering-time (5 s) in all. */
-    c = conn_open(d.port);
-    conn_send(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4194304\r\n\r\n");
-    assert_true(conn_response(c, &r, false));
-    resp_free(&r);
+    c = upload_refused(d.port);
     int64_t start = now_ms();
     while (!conn_reset_by_peer(c) && now_ms() - start < 8000)
         sleep_ms(200);
