@@ -431,15 +431,17 @@ static void own_response_write(struct client *c, int status, const char *message
 {
     struct request *r = &c->req;
     client_flush(c); /* interim heads already relayed go out before ours */
-    char body[160], head[320], date[40];
+    char body[160], head[384], date[40];
     int body_len =
         snprintf(body, sizeof(body), "%d %s: %s\n", status, status_text(status), message);
     http_date(time(NULL), date, sizeof(date)); /* RFC 9110 6.6.1, as nginx's own answers */
     int head_len = snprintf(
         head, sizeof(head),
         "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        "Content-Length: %d\r\n%sCache-Control: no-store\r\n\r\n",
-        status, status_text(status), date, body_len, keep_alive ? "" : "Connection: close\r\n");
+        "Content-Length: %d\r\n%s%sCache-Control: no-store\r\n\r\n",
+        status, status_text(status), date, body_len, keep_alive ? "" : "Connection: close\r\n",
+        /* RFC 9110 15.5.6; all but CONNECT and TRACE are forwarded */
+        status == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n" : "");
     evbuffer_add(bufferevent_get_output(c->bev), head, (size_t)head_len);
     if (!r->head_method)
         evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)body_len);
@@ -1223,7 +1225,10 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
             "Connection: close\r\nRetry-After: 1\r\n\r\n503 too many clients\n";
         atomic_fetch_sub(&p->connections, 1);
         ADD(p->metrics.connections_refused, 1);
-        (void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        /* A TLS client would read the plain answer as a broken record: it gets the close alone,
+         * a handshake being more than an overloaded proxy should spend on a refusal. */
+        if (!listen->tls)
+            (void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         /* Closed with the request unread, the socket would send a reset, which may destroy the
          * 503 before the client reads it: what came (at accept, the request is there) is
          * discarded first, uncopied (MSG_TRUNC). */

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,8 +337,9 @@ static struct bufferevent *tls_bufferevent(struct upstream *up, const struct gsl
         return NULL;
     const char *name = o->tls_name ? o->tls_name : t->host;
     const char *sni = t->addrlen == 0 || o->tls_name ? name : NULL; /* names, never addresses */
-    if (sni)
-        SSL_set_tlsext_host_name(ssl, sni);
+    if (sni) /* SSL_set_tlsext_host_name() itself, without the macro's cast of const away */
+        SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                 (void *)(uintptr_t)sni);
     if (!o->tls_insecure) {
         SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
         if ((t->addrlen && !o->tls_name)

@@ -506,6 +506,9 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
             fail_msg("case %zu: status %d, expected %d", i, r.status, cases[i].status);
         assert_string_equal(resp_header(&r, "connection"), "close");
         assert_date_is_now(resp_header(&r, "date"));
+        if (r.status == 405) /* RFC 9110 15.5.6 */
+            assert_string_equal(resp_header(&r, "allow"),
+                                "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
         assert_true(conn_closed(c));
         resp_free(&r);
         conn_close(c);

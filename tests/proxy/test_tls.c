@@ -37,7 +37,8 @@
 #include "tests/proxy/harness.h"
 
 /* Every process a test starts lives here, so that teardown stops it even after a failure. */
-static struct proc eu, us, gslbd, tls_server, reloading, stapling, resuming, two_names_server;
+static struct proc eu, us, gslbd, tls_server, reloading, stapling, resuming, two_names_server,
+    limited;
 static int tls_port, reloading_tls_port, stapling_tls_port;
 static SSL_CTX *client_ctx;
 static char cert_a[160], key_a[160], cert_b[160], key_b[160];
@@ -424,6 +425,7 @@ static int group_teardown(void **state)
     proc_stop(&tls_server, SIGKILL);
     proc_stop(&resuming, SIGKILL);
     proc_stop(&two_names_server, SIGKILL);
+    proc_stop(&limited, SIGKILL);
     SSL_CTX_free(client_ctx);
     harness_fini();
     return 0;
@@ -533,6 +535,36 @@ static void plain_http_on_the_tls_port_gets_no_answer(void **state)
     /* The plain listener still works beside it. */
     assert_int_equal(request(gslbd.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
     resp_free(&r);
+}
+
+/* A TLS client past max-connections gets the close alone: the plain 503 that plain clients get
+ * would reach it as a broken record. */
+static void a_tls_client_past_the_connection_limit_is_closed_without_plain_bytes(void **state)
+{
+    (void)state;
+    const char *extra[] = {
+        "--listen-tls",      "127.0.0.1:0", "--tls-cert",       cert_a, "--tls-key", key_a,
+        "--max-connections", "1",           "--metrics-listen", "",     NULL};
+    limited = gslbd_start(extra);
+    int port = listener_port(&limited, 1);
+    struct tls held, refused;
+    assert_true(tls_open(port, "a.example", &held));
+    assert_true(tcp_connect(port, &refused));
+    assert_int_equal(send(refused.fd, "\x16\x03\x01", 3, 0), 3); /* accepted now */
+    char got[64];
+    assert_int_equal(recv(refused.fd, got, sizeof(got), 0), 0);
+    tls_close(&refused);
+    tls_close(&held);
+    sleep_ms(100);
+    char *resp;
+    size_t len;
+    struct tls t;
+    assert_true(tls_open(port, "a.example", &t));
+    assert_int_equal(tls_request(&t, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", &resp, &len),
+                     200);
+    free(resp);
+    tls_close(&t);
+    gslbd_stop(&limited);
 }
 
 /* ---- HTTPS to origins, against Debian's openssl s_server ---- */
@@ -1267,6 +1299,7 @@ int main(void)
         cmocka_unit_test(one_session_carries_keep_alive_requests_and_a_large_body),
         cmocka_unit_test(a_tls_client_still_sending_reads_its_answer),
         cmocka_unit_test(plain_http_on_the_tls_port_gets_no_answer),
+        cmocka_unit_test(a_tls_client_past_the_connection_limit_is_closed_without_plain_bytes),
         cmocka_unit_test(origins_are_reached_over_tls_with_their_certificates_checked),
         cmocka_unit_test(new_origin_connections_resume_the_session_of_their_own_origin_only),
         cmocka_unit_test(a_key_that_does_not_load_is_named),
