@@ -238,7 +238,7 @@ void client_close(struct client *c)
     struct worker *w = c->w;
     /* A TLS session closes its socket when freed: the lingering close takes a duplicate. */
     evutil_socket_t linger_fd = -1;
-    if (c->linger && !w->stopping)
+    if (c->linger && !w->cut_off)
         linger_fd = c->tls ? fcntl(bufferevent_getfd(c->bev), F_DUPFD_CLOEXEC, 0)
                            : bufferevent_getfd(c->bev);
     if (c->up)

@@ -371,7 +371,8 @@ struct worker {
     int spare_pipes[BODY_PIPE_SPARES][2]; /* empty pipes for bodypipe.c */
     int n_spare_pipes;
     struct lingering_close *lingering; /* closed client connections lingering (linger.c) */
-    bool stopping;
+    bool stopping;                     /* shutting down: no new clients, none kept alive */
+    bool cut_off; /* past the shutdown deadline: every connection left closes now, unlingering */
 };
 
 /* The TLS contexts one configuration serves with, made from its files at start and on every

@@ -454,7 +454,7 @@ static void shutdown_check_cb(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     (void)fd;
     (void)what;
-    if (w->clients == NULL)
+    if (w->clients == NULL && w->lingering == NULL)
         event_base_loopbreak(w->base);
 }
 
@@ -519,11 +519,10 @@ static void wakeup_cb(evutil_socket_t fd, short what, void *arg)
         return;
     w->stopping = true;
     listeners_close(w);
-    client_shutdown_all(w);
-    linger_end_all(w);
+    client_shutdown_all(w); /* a lingering close goes on: it may still deliver an answer */
     if (w->current)
         upstream_pool_drain(w->current);
-    /* Poll for the last client to leave; the deadline ends the loop regardless. */
+    /* Poll for the last client to leave, lingering ones too; the deadline ends the loop anyway. */
     w->shutdown_check = event_new(w->base, -1, EV_PERSIST, shutdown_check_cb, w);
     struct timeval tick = {0, 50000};
     event_add(w->shutdown_check, &tick);
@@ -562,7 +561,7 @@ static void *worker_main(void *arg)
     else
         event_base_dispatch(w->base);
     /* Past the deadline (or all done): whoever is left is cut off. */
-    w->stopping = true; /* nobody lingers now */
+    w->stopping = w->cut_off = true;
     while (w->clients)
         client_close(w->clients);
     linger_end_all(w);

@@ -1822,6 +1822,40 @@ static void finishes_requests_in_flight_on_sigterm(void **state)
     sigterm_finishes_in_flight(gslbd_start(extra));
 }
 
+/* A lingering close goes on through a SIGTERM: the client, still sending, reads all of an answer
+ * its kernel had not delivered yet (a reset would destroy that part), and gslbd exits once it
+ * closes, long before shutdown-timeout. */
+static void a_lingering_close_outlasts_sigterm(void **state)
+{
+    (void)state;
+    const char *extra[] = {
+        "--client-sndbuf", "2m", "--metrics-listen", "", "--shutdown-timeout", "5s", NULL};
+    struct proc d = gslbd_start(extra);
+    static char chunk[1 << 16];
+    memset(chunk, 'b', sizeof(chunk));
+    struct conn *c = conn_open_rcvbuf(d.port, 4096);
+    conn_send(c, "POST /early/1000000 HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n");
+    conn_write(c, chunk, sizeof(chunk));
+    sleep_ms(500); /* answered, and lingering */
+    kill(d.pid, SIGTERM);
+    sleep_ms(300);
+    conn_write(c, chunk, sizeof(chunk));
+    struct resp r;
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 1000000);
+    resp_free(&r);
+    assert_true(conn_closed(c));
+    int64_t closed = now_ms();
+    conn_close(c);
+    siginfo_t exited = {0}; /* left unreaped (WNOWAIT) for gslbd_stop's checks */
+    while (waitid(P_PID, (id_t)d.pid, &exited, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           exited.si_pid == 0 && now_ms() - closed < 3000)
+        sleep_ms(20);
+    assert_int_equal(exited.si_pid, d.pid);
+    gslbd_stop(&d);
+}
+
 /* The CPU time (user + system) of process <pid> so far, in milliseconds. */
 static long process_cpu_ms(pid_t pid)
 {
@@ -2319,6 +2353,7 @@ int main(void)
         cmocka_unit_test(refuses_bodies_beyond_the_body_limit),
         cmocka_unit_test(closes_with_a_lingering_close_while_the_client_still_sends),
         cmocka_unit_test(finishes_requests_in_flight_on_sigterm),
+        cmocka_unit_test(a_lingering_close_outlasts_sigterm),
         cmocka_unit_test(a_busy_polling_worker_spins_for_its_window_then_sleeps),
         cmocka_unit_test(keeps_client_connections_across_topology_changes),
         cmocka_unit_test(believes_the_proxy_protocol_from_trusted_peers_only),
