@@ -50,6 +50,8 @@ static const char usage_text[] =
     "  --access-log PATH|-        (-, i.e. stderr); --access-log-format json|combined\n"
     "  --trusted-proxies CIDR,... peers whose X-Forwarded-For / PROXY header is believed (none)\n"
     "  --forwarded-header yes|no  also send RFC 7239 Forwarded (no)\n"
+    "  --target-8bit yes|no       accept raw bytes 0x80-0xFF (UTF-8) in request targets, as\n"
+    "                             nginx does (no: 400, as HAProxy)\n"
     "  --splice yes|no            large plain bodies origin -> client by splice() (yes)\n"
     "  --defer-accept yes|no      accept a client once its first bytes came (yes)\n"
     "  --workers N                event loops (0: one per core)\n"

@@ -175,6 +175,8 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
         cfg->workers = (int)n;
     } else if (strcmp(key, "forwarded-header") == 0) {
         rc = boolean(value, &cfg->forwarded_header);
+    } else if (strcmp(key, "target-8bit") == 0) {
+        rc = boolean(value, &cfg->target_8bit);
     } else if (strcmp(key, "splice") == 0) {
         rc = boolean(value, &cfg->splice_bodies);
     } else if (strcmp(key, "defer-accept") == 0) {

@@ -337,11 +337,11 @@ static const bool tchar[256] = {
     ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
 };
 
-const char *head_check_chars(const struct head *h)
+const char *head_check_chars(const struct head *h, bool target_8bit)
 {
     for (uint32_t k = 0; k < h->url_len; k++) { /* URI characters, no fragment: RFC 9112 3.2 */
         unsigned char ch = (unsigned char)h->text[h->url + k];
-        if (ch <= 0x20 || ch >= 0x7f || ch == '#')
+        if (ch <= 0x20 || ch == 0x7f || (ch > 0x7f && !target_8bit) || ch == '#')
             return "invalid character in the request target";
     }
     for (uint32_t k = 0; k < h->reason_len; k++) { /* HTAB, SP, VCHAR, obs-text: RFC 9112 4 */

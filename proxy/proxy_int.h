@@ -183,9 +183,9 @@ bool head_has_token(const struct head *h, enum header_id id, const char *token);
 /* True when the headers <id> together list exactly one element, <token>. */
 bool head_list_is_only(const struct head *h, enum header_id id, const char *token);
 /* Validates the names (tokens, no whitespace before the colon), a status reason (no control
- * characters but HTAB) and a request target (printable ASCII, no fragment): llhttp 8 lets those
- * through. Returns what is wrong, or NULL. */
-const char *head_check_chars(const struct head *h);
+ * characters but HTAB) and a request target (printable ASCII, no fragment; bytes 0x80-0xFF too
+ * if <target_8bit>): llhttp 8 lets those through. Returns what is wrong, or NULL. */
+const char *head_check_chars(const struct head *h, bool target_8bit);
 /* Whether header <hd> is hop-by-hop: never forwarded (Connection and what it names, Keep-Alive,
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*). */
 bool head_is_hop_by_hop(const struct head *h, const struct header *hd);

@@ -2041,16 +2041,25 @@ static void sighup_applies_the_config_file_and_names_what_needs_a_restart(void *
     (void)state;
     char conf[160];
     snprintf(conf, sizeof(conf), "%s/reload.conf", dir);
-    file_write(conf, "max-header-size 64k\naccess-log-format json\n");
+    file_write(conf, "max-header-size 64k\naccess-log-format json\ntarget-8bit yes\n");
     const char *extra[] = {"--config", conf, "--metrics-listen", "", NULL};
     struct proc d = gslbd_start(extra);
     assert_int_equal(request_with_big_header(d.port), 200);
+    /* target-8bit: raw UTF-8 in the target is forwarded as it came; controls stay refused. */
+    const char utf8_target[] = "GET /caf\xc3\xa9?headers HTTP/1.1\r\nHost: a\r\n\r\n";
+    struct resp r;
+    assert_int_equal(request(d.port, utf8_target, &r), 200);
+    assert_non_null(strstr(r.body, "GET /caf\xc3\xa9?headers HTTP/1.1\n"));
+    resp_free(&r);
+    assert_int_equal(request(d.port, "GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n", &r), 400);
+    resp_free(&r);
 
     file_write(conf, "# smaller heads now\nmax-header-size 2k\naccess-log-format combined\n");
     gslbd_sighup(&d);
     sleep_ms(100); /* the workers take it when woken, just after */
     assert_int_equal(request_with_big_header(d.port), 431); /* applied without a restart */
-    struct resp r;
+    assert_int_equal(request(d.port, utf8_target, &r), 400);
+    resp_free(&r);
     assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
     resp_free(&r);
     assert_int_equal(proc_log_count(&d, "'access-log' changed: it takes effect at restart"), 1);
