@@ -578,6 +578,7 @@ static int on_headers_complete(llhttp_t *parser)
 {
     struct client *c = client_of(parser);
     c->req.head_done = true;
+    c->req.head_fields = c->req.bufs->head.n_headers;
     /* With a body, stop here so no body byte is consumed before the origin is ready; without
      * one, on_message_complete pauses. Either way request_route() runs outside the parser. */
     return (parser->flags & F_CHUNKED) || parser->content_length > 0 ? HPE_PAUSED : 0;
@@ -599,8 +600,8 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
 static int on_message_complete(llhttp_t *parser)
 {
     struct client *c = client_of(parser);
-    if (c->req.chunked && c->up)
-        upstream_write_body(c, NULL, 0); /* the last chunk */
+    if (c->req.chunked && !upstream_end_chunked_body(c))
+        return -1; /* request_parse_error() answers 400 */
     c->req.body_done = true;
     reader_set_timeout(&c->rd, NULL);
     if (c->state == C_FORWARD)
@@ -1003,6 +1004,8 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
         client_fail(c, 413, "the request body is larger than allowed");
     else if (r->bufs->head.folded)
         client_fail(c, 400, "obsolete line folding in a header");
+    else if (err == HPE_CB_MESSAGE_COMPLETE) /* upstream_end_chunked_body() refused a trailer */
+        client_fail(c, 400, "invalid character in a trailer field name");
     else
         client_fail(c, 400,
                     err == HPE_USER ? "invalid request" : llhttp_get_error_reason(&c->parser));

@@ -337,6 +337,15 @@ static const bool tchar[256] = {
     ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
 };
 
+static bool name_is_token(const struct head *h, const struct header *hd)
+{
+    for (uint32_t k = 0; k < hd->name_len; k++) {
+        if (!tchar[(unsigned char)h->text[hd->name + k]])
+            return false;
+    }
+    return hd->name_len > 0;
+}
+
 const char *head_check_chars(const struct head *h, bool target_8bit)
 {
     for (uint32_t k = 0; k < h->url_len; k++) { /* URI characters, no fragment: RFC 9112 3.2 */
@@ -353,10 +362,8 @@ const char *head_check_chars(const struct head *h, bool target_8bit)
         const struct header *hd = &h->headers[i];
         if (hd->name_len == 0)
             return "empty header name";
-        for (uint32_t k = 0; k < hd->name_len; k++) {
-            if (!tchar[(unsigned char)h->text[hd->name + k]])
-                return "invalid character in a header name";
-        }
+        if (!name_is_token(h, hd))
+            return "invalid character in a header name";
     }
     return NULL;
 }
@@ -386,6 +393,21 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
             return true;
     }
     return false;
+}
+
+bool head_add_trailers(struct sbuf *out, const struct head *h, int first)
+{
+    for (int i = first; i < h->n_headers; i++) {
+        if (!name_is_token(h, &h->headers[i]))
+            return false;
+    }
+    for (int i = first; i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        if (hd->id == H_OTHER && !head_is_hop_by_hop(h, hd))
+            sbuf_add_header(out, h->text + hd->name, hd->name_len, h->text + hd->value,
+                            hd->value_len);
+    }
+    return true;
 }
 
 size_t http_date(time_t t, char *out, size_t cap)

@@ -186,6 +186,12 @@ bool head_list_is_only(const struct head *h, enum header_id id, const char *toke
  * characters but HTAB) and a request target (printable ASCII, no fragment; bytes 0x80-0xFF too
  * if <target_8bit>): llhttp 8 lets those through. Returns what is wrong, or NULL. */
 const char *head_check_chars(const struct head *h, bool target_8bit);
+/* Appends the trailer fields of a chunked message, the headers of <h> from index <first> on, to
+ * <out> as "name: value" lines. None that gslbd knows by name goes on: each of those frames,
+ * routes, forwards or controls a message, which a trailer must not do (RFC 9110 6.5.1), or is
+ * hop-by-hop, as is what Connection names. Returns false, having added nothing, when a name is
+ * not a token (llhttp 8 lets that through). */
+bool head_add_trailers(struct sbuf *out, const struct head *h, int first);
 /* Whether header <hd> is hop-by-hop: never forwarded (Connection and what it names, Keep-Alive,
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*). */
 bool head_is_hop_by_hop(const struct head *h, const struct header *hd);
@@ -563,6 +569,7 @@ struct request {
     uint8_t method;
     bool keep_alive, chunked, websocket, head_method, idempotent;
     bool head_done, body_done, body_started;
+    int head_fields; /* the request head's fields: a chunked body's trailer fields follow them */
     uint64_t body_bytes, bytes_in, bytes_out;
     struct ip_addr client_addr;
     struct geo_result geo;
@@ -580,6 +587,7 @@ struct request {
     /* Response. */
     int status;
     bool interim, resp_head_sent, resp_done, resp_chunked, resp_close_delimited;
+    int resp_fields; /* the same for the final response's head */
     struct timespec t_start, t_upstream;
     int64_t upstream_us;
 };
@@ -697,5 +705,8 @@ void upstream_fail(struct client *c, int status, const char *message);
 void upstream_request_sent(struct client *c);
 /* Moves request body bytes to the origin, with backpressure on the client. */
 void upstream_write_body(struct client *c, const void *data, size_t len);
+/* Ends a chunked request body: the last chunk and the request's trailer fields go to the origin.
+ * False, with nothing sent, when a trailer field is not valid. */
+bool upstream_end_chunked_body(struct client *c);
 
 #endif

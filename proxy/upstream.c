@@ -217,23 +217,45 @@ static size_t chunk_size_line(char *buf, size_t len)
     return n + 2;
 }
 
+/* Ends a chunked body of ours: the last chunk, the trailer fields of <h> (from index <first>),
+ * the final CRLF; to the origin (<to_origin>), or to the client. False when a trailer field is
+ * not valid: nothing is written then. */
+static bool last_chunk_write(struct client *c, const struct head *h, int first, bool to_origin)
+{
+    bool ok = true;
+    struct sbuf end = {0};
+    if (h->n_headers > first) {
+        SBUF_LIT(&end, "0\r\n");
+        ok = head_add_trailers(&end, h, first);
+        SBUF_LIT(&end, "\r\n");
+    }
+    const char *bytes = end.p ? end.p : "0\r\n\r\n";
+    size_t len = end.p ? end.len : 5;
+    if (ok && to_origin)
+        evbuffer_add(bufferevent_get_output(c->up->bev), bytes, len);
+    else if (ok)
+        client_write(c, bytes, len);
+    free(end.p);
+    return ok;
+}
+
+bool upstream_end_chunked_body(struct client *c)
+{
+    return c->up == NULL || last_chunk_write(c, &c->req.bufs->head, c->req.head_fields, true);
+}
+
 void upstream_write_body(struct client *c, const void *data, size_t len)
 {
     struct upstream *up = c->up;
     if (up == NULL)
         return;
     struct evbuffer *out = bufferevent_get_output(up->bev);
-    if (c->req.chunked) {
-        /* Re-frame: chunk extensions and trailers are dropped, sizes are ours. */
-        if (data == NULL)
-            evbuffer_add(out, "0\r\n\r\n", 5);
-        else {
-            char size[24];
-            evbuffer_add(out, size, chunk_size_line(size, len));
-            evbuffer_add(out, data, len);
-            evbuffer_add(out, "\r\n", 2);
-        }
-    } else if (data != NULL) {
+    if (c->req.chunked) { /* re-framed: chunk extensions are dropped, sizes are ours */
+        char size[24];
+        evbuffer_add(out, size, chunk_size_line(size, len));
+        evbuffer_add(out, data, len);
+        evbuffer_add(out, "\r\n", 2);
+    } else {
         evbuffer_add(out, data, len);
     }
     if (evbuffer_get_length(out) >= PROXY_HIGH_WATER && !c->read_blocked) {
@@ -580,6 +602,7 @@ static int on_response_headers_complete(llhttp_t *parser)
         !head_list_is_only(h, H_TRANSFER_ENCODING, "chunked"))
         return -1; /* a coding we would have to pass through undecoded */
     r->status = status;
+    r->resp_fields = h->n_headers;
     upstream_report(c, status >= 500);
     r->upstream_us = proxy_elapsed_us(&r->t_upstream);
     bool no_body = r->head_method || status == 204 || status == 304;
@@ -633,8 +656,8 @@ static int on_response_complete(llhttp_t *parser)
     }
     if (r->status == 101)
         return 0; /* llhttp_execute() returns HPE_PAUSED_UPGRADE: the tunnel starts */
-    if (r->resp_chunked)
-        client_write(c, "0\r\n\r\n", 5);
+    if (r->resp_chunked && !last_chunk_write(c, &r->bufs->resp, r->resp_fields, false))
+        return -1; /* a trailer name that is no token: cut, the end never sent */
     r->resp_done = true;
     return HPE_PAUSED;
 }

@@ -54,6 +54,7 @@ struct origin_conn {
     int count[C_UPGRADE + 1];
     struct fuzz_framing framing;
     bool xff_ends_with_address, connection_upgrade_only, upgrade_websocket;
+    bool in_trailers;   /* past the head: fields now are trailers */
     const char *breach; /* the first broken promise of this request */
 };
 
@@ -64,6 +65,7 @@ static int on_message_begin(llhttp_t *p)
     o->framing = (struct fuzz_framing){0};
     fuzz_header_reset(&o->hd);
     o->breach = NULL;
+    o->in_trailers = false;
     return 0;
 }
 
@@ -102,6 +104,8 @@ static int on_header_value_complete(llhttp_t *p)
     struct origin_conn *o = p->data;
     const struct fuzz_header *hd = &o->hd;
     const char *breach = fuzz_header_complete(&o->hd);
+    if (breach == NULL && o->in_trailers)
+        breach = fuzz_trailer_check(hd);
     if (breach)
         o->breach = breach;
     fuzz_framing_note(&o->framing, hd);
@@ -133,6 +137,7 @@ static int on_headers_complete(llhttp_t *p)
 {
     struct origin_conn *o = p->data;
     const int *n = o->count;
+    o->in_trailers = true;
     if (n[C_HOST] != 1)
         o->breach = "not one Host";
     else if (n[C_XFF] != 1 || !o->xff_ends_with_address)

@@ -165,6 +165,21 @@ const char *fuzz_header_complete(struct fuzz_header *h)
     return NULL;
 }
 
+const char *fuzz_trailer_check(const struct fuzz_header *h)
+{
+    static const char *const never[] = {
+        "Content-Length",   "Transfer-Encoding", "Host",
+        "Connection",       "Upgrade",           "Via",
+        "Forwarded",        "X-Forwarded-For",   "X-Forwarded-Proto",
+        "X-Forwarded-Host",
+    };
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        if (fuzz_header_is(h, never[i]))
+            return "a trailer field that frames, routes, forwards or is hop-by-hop";
+    }
+    return NULL;
+}
+
 bool fuzz_header_is(const struct fuzz_header *h, const char *name)
 {
     return h->name_len == strlen(name) && strncasecmp(h->name, name, h->name_len) == 0;
@@ -210,6 +225,7 @@ struct client_view {
     struct fuzz_header hd;   /* the one being parsed */
     int n_via, n_upgrade;
     bool upgraded;
+    bool in_trailers; /* past the head: fields now are trailers */
     struct fuzz_framing framing;
     const char *breach;
 };
@@ -218,6 +234,7 @@ static int view_message_begin(llhttp_t *p)
 {
     struct client_view *v = p->data;
     v->n_via = v->n_upgrade = 0;
+    v->in_trailers = false;
     v->framing = (struct fuzz_framing){0};
     fuzz_header_reset(&v->hd);
     return 0;
@@ -253,6 +270,8 @@ static int view_header_value_complete(llhttp_t *p)
     struct client_view *v = p->data;
     const struct fuzz_header *hd = &v->hd;
     const char *breach = fuzz_header_complete(&v->hd);
+    if (breach == NULL && v->in_trailers)
+        breach = fuzz_trailer_check(hd);
     if (breach)
         v->breach = breach;
     fuzz_framing_note(&v->framing, hd);
@@ -291,6 +310,7 @@ static int view_headers_complete(llhttp_t *p)
     else if (v->n_upgrade && status != 101)
         v->breach = "Upgrade relayed outside a 101";
     v->upgraded = status == 101;
+    v->in_trailers = true;
     /* A HEAD's final response has no body, whatever its framing headers say. */
     return q->head && status >= 200 ? 1 : 0;
 }

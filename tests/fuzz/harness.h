@@ -46,6 +46,9 @@ void fuzz_header_value(struct fuzz_header *h, const char *at, size_t len);
  * whitespace (not part of it, RFC 9112 5) and returns a breach no proxy output may have (a
  * hop-by-hop name: Keep-Alive, TE, Trailer, Proxy-*), or NULL. */
 const char *fuzz_header_complete(struct fuzz_header *h);
+/* For a trailer field (one after its message's head) once complete: a breach no proxy output may
+ * have (a field that frames, routes, forwards or is hop-by-hop: RFC 9110 6.5.1), or NULL. */
+const char *fuzz_trailer_check(const struct fuzz_header *h);
 /* The name, or the whole value, in any case. */
 bool fuzz_header_is(const struct fuzz_header *h, const char *name);
 bool fuzz_value_is(const struct fuzz_header *h, const char *value);
@@ -70,7 +73,8 @@ bool fuzz_framing_ok(const struct fuzz_framing *f);
  * at most one final response per request, nothing after one that says Connection: close, no
  * hop-by-hop header (but a 101's Upgrade and Connection: upgrade), no control character in a
  * reason, at most one Via, Content-Length or Transfer-Encoding (only "chunked"), never both,
- * never repeated, and neither an interim response nor chunked coding to an HTTP/1.0 request. */
+ * never repeated, no trailer field that fuzz_trailer_check() refuses, and neither an interim
+ * response nor chunked coding to an HTTP/1.0 request. */
 void fuzz_check_responses(const uint8_t *got, size_t len, const struct fuzz_asked *asked,
                           size_t n_asked);
 

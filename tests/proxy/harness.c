@@ -447,6 +447,30 @@ const char *resp_header(const struct resp *r, const char *name)
     return NULL;
 }
 
+/* Reads the trailer section after a last chunk into r->trailers, up to its empty line. */
+static bool conn_trailers(struct conn *c, struct resp *r)
+{
+    size_t len = 0;
+    for (;;) {
+        char *crlf;
+        while ((crlf = memmem(c->buf, c->len, "\r\n", 2)) == NULL) {
+            if (!conn_fill(c))
+                return false;
+        }
+        size_t line = (size_t)(crlf - c->buf) + 2;
+        if (line == 2) {
+            conn_consume(c, 2);
+            return true;
+        }
+        if (len + line < sizeof(r->trailers)) {
+            memcpy(r->trailers + len, c->buf, line);
+            len += line;
+            r->trailers[len] = '\0';
+        }
+        conn_consume(c, line);
+    }
+}
+
 /* Reads one response; returns false if the connection ended before it was complete. */
 bool conn_response(struct conn *c, struct resp *r, bool head_request)
 {
@@ -477,12 +501,12 @@ bool conn_response(struct conn *c, struct resp *r, bool head_request)
             }
             uint64_t size = strtoull(c->buf, NULL, 16);
             conn_consume(c, (size_t)(crlf - c->buf) + 2);
+            if (size == 0)
+                return conn_trailers(c, r);
             if (conn_read_bytes(c, size + 2, r) != size + 2)
                 return false;
             r->body_len -= 2;
             r->body[r->body_len] = '\0';
-            if (size == 0)
-                return true;
         }
     }
     if (cl) {

@@ -71,6 +71,7 @@ struct conn {
 struct resp {
     int status;
     char head[16384];
+    char trailers[1024]; /* a chunked body's trailer field lines, as they came */
     char *body;
     size_t body_len;
 };

@@ -29,6 +29,9 @@
  *   /redirect/away  302 to another site
  *   /early/N  N bytes, Content-Length, before reading any of the request body; then the
  *             connection ends with a lingering close (the rest of the request read and dropped)
+ *   /trailers  chunked: the request's trailer lines (or "none"), then trailer fields of its own,
+ *              X-Checksum among framing, routing, forwarding and hop-by-hop ones
+ *   /trailers-bad  chunked, with a trailer field whose name is no token ("X : 1")
  *   anything else: 200 "NAME\n"
  * Every response carries X-Origin (NAME), X-Conn (connection number) and X-Req (request number on
  * the connection). */
@@ -58,7 +61,8 @@ struct conn {
     int fd, id, requests;
     bool head_request;
     char buf[1 << 16];
-    size_t len; /* bytes buffered in <buf> */
+    size_t len;          /* bytes buffered in <buf> */
+    char trailers[1024]; /* the last chunked request body's trailer lines, each ended by "\n" */
 };
 
 static bool write_all(int fd, const void *data, size_t len)
@@ -141,8 +145,11 @@ static bool read_chunked(struct conn *c, uint64_t *count, uint32_t *sum)
         if (!read_body_bytes(c, (int64_t)size, count, sum) || !read_line(c, line, sizeof(line)))
             return false;
     }
-    while (read_line(c, line, sizeof(line)) && line[0] != '\0')
-        ; /* trailers */
+    size_t len = 0;
+    while (read_line(c, line, sizeof(line)) && line[0] != '\0') {
+        if (len < sizeof(c->trailers) - 1)
+            len += (size_t)snprintf(c->trailers + len, sizeof(c->trailers) - len, "%s\n", line);
+    }
     return true;
 }
 
@@ -242,6 +249,7 @@ static bool serve(struct conn *c)
     }
     uint64_t count = 0;
     uint32_t sum = 0;
+    c->trailers[0] = '\0';
     bool body_ok = chunked
                        ? read_chunked(c, &count, &sum)
                        : read_body_bytes(c, content_length > 0 ? content_length : 0, &count, &sum);
@@ -293,6 +301,20 @@ static bool serve(struct conn *c)
             if (sent == pause_at)
                 usleep(300000);
         }
+    } else if (strncmp(path, "/trailers", 9) == 0) {
+        const char *got = c->trailers[0] ? c->trailers : "none\n";
+        const char *own = strcmp(path, "/trailers-bad") == 0
+                              ? "X : 1\r\n"
+                              : "X-Checksum: 5eb63bbbe01eeed0\r\nContent-Length: 99\r\n"
+                                "Host: evil.example\r\nKeep-Alive: timeout=1\r\n"
+                                "X-Forwarded-For: 6.6.6.6\r\nX-Gone: 1\r\n";
+        char out[4096];
+        int len =
+            snprintf(out, sizeof(out),
+                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n"
+                     "Connection: X-Gone\r\n\r\n%zx\r\n%s\r\n0\r\n%s\r\n",
+                     strlen(got), got, own);
+        write_all(c->fd, out, (size_t)len);
     } else if (strcmp(path, "/late-204") == 0) {
         write_all(c->fd, "HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\n", 46);
         usleep(200000);

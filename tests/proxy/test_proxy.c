@@ -1378,6 +1378,51 @@ static void relays_chunked_and_close_delimited_bodies(void **state)
     conn_close(c);
 }
 
+/* Trailer fields of chunked messages go on both ways (RFC 9110 6.5), but none that frames,
+ * routes, forwards or is hop-by-hop; one whose name is no token (here a space before its colon,
+ * which llhttp 8 lets through) refuses the request (400) or cuts the response before its last
+ * chunk. */
+static void relays_trailer_fields_both_ways(void **state)
+{
+    (void)state;
+    struct conn *c = conn_open(gslbd.port);
+    struct resp r;
+    conn_send(c, "POST /trailers HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhello\r\n0\r\nX-Sum: 42\r\nContent-Length: 5\r\n"
+                 "X-Forwarded-For: 6.6.6.6\r\nTE: trailers\r\nX-Note: a b\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "X-Sum: 42\nX-Note: a b\n"); /* what the origin got */
+    assert_string_equal(r.trailers, "X-Checksum: 5eb63bbbe01eeed0\r\n");
+    assert_null(resp_header(&r, "trailer")); /* hop-by-hop, as RFC 2616 listed it */
+    resp_free(&r);
+    conn_send(c, "GET /trailers HTTP/1.1\r\nHost: a\r\n\r\n"); /* the connection goes on */
+    assert_true(conn_response(c, &r, false));
+    assert_string_equal(r.body, "none\n");
+    assert_string_equal(r.trailers, "X-Checksum: 5eb63bbbe01eeed0\r\n");
+    resp_free(&r);
+    conn_send(c, "GET /trailers-bad HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false)); /* no last chunk: visibly incomplete */
+    assert_string_equal(r.body, "none\n");
+    resp_free(&r);
+    conn_close(c);
+
+    /* An HTTP/1.0 client gets the body alone, ended by the close. */
+    assert_int_equal(request(gslbd.port, "GET /trailers HTTP/1.0\r\nHost: a\r\n\r\n", &r), 200);
+    assert_string_equal(r.body, "none\n");
+    resp_free(&r);
+
+    c = conn_open(gslbd.port);
+    conn_send(c, "POST /trailers HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhello\r\n0\r\nX : 1\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "trailer field name"));
+    assert_true(conn_closed(c));
+    resp_free(&r);
+    conn_close(c);
+}
+
 /* ---- observability and live changes ---- */
 
 static void exposes_prometheus_metrics(void **state)
@@ -2350,6 +2395,7 @@ int main(void)
         cmocka_unit_test(streams_a_large_download_with_bounded_memory),
         cmocka_unit_test(streams_a_large_upload_with_bounded_memory),
         cmocka_unit_test(relays_chunked_and_close_delimited_bodies),
+        cmocka_unit_test(relays_trailer_fields_both_ways),
         cmocka_unit_test(exposes_prometheus_metrics),
         cmocka_unit_test(writes_one_access_log_line_per_request),
         cmocka_unit_test(applies_a_committed_topology_change_within_a_second),
