@@ -222,7 +222,7 @@ struct proc gslbd_start(const char *const *extra)
         execv(bin, (char *const *)(uintptr_t)argv);
         _exit(127);
     }
-    for (int i = 0; i < 200 && p.port == 0; i++) {
+    for (int i = 0; i < 400 && p.port == 0; i++) { /* 10 s: a loaded machine, ASan */
         sleep_ms(25);
         FILE *f = fopen(p.log, "r");
         char line[512];
