@@ -49,6 +49,8 @@ static const char usage_text[] =
     "  --metrics-listen ADDR:PORT Prometheus /metrics (127.0.0.1:9100; empty disables)\n"
     "  --access-log PATH|-        (-, i.e. stderr); --access-log-format json|combined\n"
     "  --trusted-proxies CIDR,... peers whose X-Forwarded-For / PROXY header is believed (none)\n"
+    "  --client-ip-header NAME    the header those peers name the client in (X-Forwarded-For;\n"
+    "                             e.g. X-Real-IP, CF-Connecting-IP)\n"
     "  --forwarded-header yes|no  also send RFC 7239 Forwarded (no)\n"
     "  --target-8bit yes|no       accept raw bytes 0x80-0xFF (UTF-8) in request targets, as\n"
     "                             nginx does (no: 400, as HAProxy)\n"

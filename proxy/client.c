@@ -646,8 +646,9 @@ static bool peer_trusted(struct client *c)
     return c->peer_trusted;
 }
 
-/* The client address: the peer, or the rightmost untrusted X-Forwarded-For entry when the peer
- * is trusted (walking right to left over trusted hops, as nginx's real_ip_recursive does). */
+/* The client address: the peer, or the rightmost untrusted entry of X-Forwarded-For (or of the
+ * client-ip-header) when the peer is trusted (walking right to left over trusted hops, as nginx's
+ * real_ip_recursive does). */
 static void client_address(struct client *c)
 {
     struct request *r = &c->req;
@@ -655,9 +656,13 @@ static void client_address(struct client *c)
     if (!peer_trusted(c))
         return;
     const struct head *h = &r->bufs->head;
+    const char *named = c->w->cfg->client_ip_header;
+    size_t named_len = *named ? strlen(named) : 0;
     for (int i = h->n_headers - 1; i >= 0; i--) {
         const struct header *hd = &h->headers[i];
-        if (hd->id != H_X_FORWARDED_FOR)
+        if (named_len ? hd->name_len != named_len ||
+                            strncasecmp(h->text + hd->name, named, named_len) != 0
+                      : hd->id != H_X_FORWARDED_FOR)
             continue;
         const char *v = h->text + hd->value;
         size_t end = hd->value_len;

@@ -175,6 +175,15 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
         cfg->workers = (int)n;
     } else if (strcmp(key, "forwarded-header") == 0) {
         rc = boolean(value, &cfg->forwarded_header);
+    } else if (strcmp(key, "client-ip-header") == 0) {
+        size_t len = strlen(value);
+        if (len == 0 || len >= sizeof(cfg->client_ip_header) ||
+            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+                len)
+            rc = -EINVAL;
+        else /* X-Forwarded-For itself is known by its header id */
+            snprintf(cfg->client_ip_header, sizeof(cfg->client_ip_header), "%s",
+                     strcasecmp(value, "X-Forwarded-For") == 0 ? "" : value);
     } else if (strcmp(key, "target-8bit") == 0) {
         rc = boolean(value, &cfg->target_8bit);
     } else if (strcmp(key, "splice") == 0) {

@@ -48,6 +48,9 @@ struct proxy_config {
     struct ip_cidr
         trusted[PROXY_MAX_TRUSTED]; /* peers whose X-Forwarded-For / PROXY header count */
     size_t n_trusted;
+    /* The header a trusted peer names the client in (X-Real-IP, CF-Connecting-IP...); "":
+     * X-Forwarded-For. */
+    char client_ip_header[64];
     int workers;           /* 0: one per core */
     bool forwarded_header; /* also send an RFC 7239 Forwarded header */
     bool target_8bit;      /* bytes 0x80-0xFF (raw UTF-8) accepted in request targets */

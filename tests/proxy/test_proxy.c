@@ -164,6 +164,53 @@ static void ignores_forwarded_address_from_an_untrusted_peer(void **state)
     conn_close(c);
 }
 
+/* client-ip-header: a trusted peer names the client in X-Real-IP (any case), X-Forwarded-For no
+ * longer counts for the address (it is still forwarded, appended to); an untrusted peer's is
+ * ignored; a name that is no header name is refused, named. */
+static void takes_the_client_from_the_configured_header(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--client-ip-header", "x-real-ip", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    static const char *const cases[][3] = {
+        {"8.8.8.8", "81.2.69.142", "us-east"},
+        {"81.2.69.142", "8.8.8.8", "eu-west"},
+        {"8.8.8.8, 127.0.0.1", "81.2.69.142", "us-east"}, /* trusted hops are walked over */
+    };
+    char raw[512];
+    struct resp r;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(raw, sizeof(raw),
+                 "GET /headers HTTP/1.1\r\nHost: example.com\r\nX-Real-IP: %s\r\n"
+                 "X-Forwarded-For: %s\r\n\r\n",
+                 cases[i][0], cases[i][1]);
+        assert_int_equal(request(d.port, raw, &r), 200);
+        assert_string_equal(resp_header(&r, "x-origin"), cases[i][2]);
+        char xff[128];
+        snprintf(xff, sizeof(xff), "X-Forwarded-For: %s, 127.0.0.1\n", cases[i][1]);
+        assert_non_null(strstr(r.body, xff));
+        resp_free(&r);
+    }
+    struct conn *c = conn_open_from(d.port, "127.0.0.2");
+    conn_send(c, "GET / HTTP/1.1\r\nHost: example.com\r\nX-Real-IP: 8.8.8.8\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_string_equal(r.body, "ap-southeast\n"); /* 127.0.0.2's own location: none */
+    resp_free(&r);
+    conn_close(c);
+    gslbd_stop(&d);
+
+    char bin[300], cmd[1024], out[1024] = "";
+    snprintf(bin, sizeof(bin), "%s/gslbd", build);
+    snprintf(cmd, sizeof(cmd),
+             "%s --db %s --geoip %s --client-ip-header 'X Real' --check-config 2>&1", bin, db_path,
+             city);
+    FILE *f = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    assert_int_equal(WEXITSTATUS(pclose(f)), 2);
+    assert_non_null(strstr(out, "client-ip-header"));
+}
+
 /* The chain is forwarded as one line, the peer last, wherever the client's X-Forwarded-For
  * headers were among the others: until 2026-12-07 the peer was appended after the headers that
  * followed the first one, so that the origin got a broken head (nginx: 400). Via likewise (only
@@ -2363,6 +2410,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_clients_by_their_forwarded_address),
         cmocka_unit_test(ignores_forwarded_address_from_an_untrusted_peer),
+        cmocka_unit_test(takes_the_client_from_the_configured_header),
         cmocka_unit_test(forwards_without_hop_by_hop_headers_and_with_forwarding_headers),
         cmocka_unit_test(forwards_one_x_forwarded_for_and_one_via_line_wherever_they_were),
         cmocka_unit_test(redirects_to_the_origin_itself_point_at_the_proxy_instead),
