@@ -354,6 +354,35 @@ static void json_put(FILE *out, const char *s, size_t len)
     putc('"', out);
 }
 
+/* A string in a combined log line, escaped as nginx escapes it: '"', '\\' and bytes outside
+ * printable ASCII as \xHH, so that a field never ends early or breaks the line. */
+static void combined_put(FILE *out, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f)
+            fprintf(out, "\\x%02X", ch);
+        else
+            putc(ch, out);
+    }
+}
+
+/* The value of the request's first header <name>, for the log: "" when it has none. */
+static const char *request_header(const struct request *r, const char *name, size_t *len_out)
+{
+    const struct head *h = r->bufs ? &r->bufs->head : NULL;
+    size_t name_len = strlen(name);
+    for (int i = 0; h && i < (r->head_done ? h->n_headers : 0); i++) {
+        const struct header *hd = &h->headers[i];
+        if (hd->name_len == name_len && strncasecmp(h->text + hd->name, name, name_len) == 0) {
+            *len_out = hd->value_len;
+            return h->text + hd->value;
+        }
+    }
+    *len_out = 0;
+    return "";
+}
+
 static void request_log(struct client *c)
 {
     struct proxy *p = c->w->proxy;
@@ -390,13 +419,28 @@ static void request_log(struct client *c)
     gmtime_r(&now.tv_sec, &tm);
     ip_addr_format(&r->client_addr, client, sizeof(client));
     const char *method = llhttp_method_name((llhttp_method_t)r->method);
+    size_t referer_len, agent_len;
+    const char *referer = request_header(r, "Referer", &referer_len);
+    const char *agent = request_header(r, "User-Agent", &agent_len);
     FILE *out = open_memstream(&line, &len);
     if (out == NULL)
         return;
     if (accesslog_format(p->log) == PROXY_LOG_COMBINED) {
         strftime(stamp, sizeof(stamp), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-        fprintf(out, "%s - - [%s] \"%s %s HTTP/%d.%d\" %d %llu \"-\" \"-\"\n", client, stamp,
-                method, target, r->major, r->minor, r->status, (unsigned long long)r->bytes_out);
+        fprintf(out, "%s - - [%s] \"%s ", client, stamp, method);
+        combined_put(out, target, strlen(target));
+        fprintf(out, " HTTP/%d.%d\" %d %llu \"", r->major, r->minor, r->status,
+                (unsigned long long)r->bytes_out);
+        if (referer_len)
+            combined_put(out, referer, referer_len);
+        else
+            putc('-', out);
+        fputs("\" \"", out);
+        if (agent_len)
+            combined_put(out, agent, agent_len);
+        else
+            putc('-', out);
+        fputs("\"\n", out);
     } else {
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
         fprintf(out,
@@ -412,6 +456,10 @@ static void request_log(struct client *c)
                  r->origin ? strlen(r->origin->address) : 0);
         fprintf(out, ",\"method\":\"%s\",\"path\":", method);
         json_put(out, target, strlen(target));
+        fputs(",\"referer\":", out);
+        json_put(out, referer, referer_len);
+        fputs(",\"user_agent\":", out);
+        json_put(out, agent, agent_len);
         fprintf(out,
                 ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f,"
                 "\"upstream_ms\":%.3f,\"retries\":%d}\n",

@@ -1518,6 +1518,8 @@ static void writes_one_access_log_line_per_request(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "service")), "dead");
     assert_string_equal(json_string_value(json_object_get(j, "region")), "us-east");
     assert_string_equal(json_string_value(json_object_get(j, "method")), "GET");
+    assert_string_equal(json_string_value(json_object_get(j, "referer")), ""); /* none sent */
+    assert_string_equal(json_string_value(json_object_get(j, "user_agent")), "");
     assert_int_equal(json_integer_value(json_object_get(j, "status")), 200);
     assert_int_equal(json_integer_value(json_object_get(j, "retries")), 1);
     assert_true(json_integer_value(json_object_get(j, "bytes_out")) > 0);
@@ -2185,7 +2187,12 @@ static void reopens_the_access_log_on_sighup(void **state)
     sleep_ms(400);
     assert_int_equal(rename(log_path, moved), 0); /* what logrotate does */
     gslbd_sighup(&d);
-    assert_int_equal(request(d.port, "GET /after HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    assert_int_equal(
+        request(d.port,
+                "GET /after?q=\"x\" HTTP/1.1\r\nHost: a\r\nReferer: http://r.example/\r\n"
+                "User-Agent: t\"ester\\1\r\n\r\n",
+                &r),
+        200);
     resp_free(&r);
     sleep_ms(400);
     char line[1024];
@@ -2193,9 +2200,11 @@ static void reopens_the_access_log_on_sighup(void **state)
     assert_non_null(f);
     assert_non_null(fgets(line, sizeof(line), f));
     fclose(f);
-    /* Combined format: 127.0.0.1 - - [date] "GET /after HTTP/1.1" 200 N "-" "-" */
+    /* Combined format, quotes and backslashes escaped as nginx escapes them:
+     * 127.0.0.1 - - [date] "GET /after?q=\x22x\x22 HTTP/1.1" 200 N "referer" "user agent" */
     assert_non_null(strstr(line, "127.0.0.1 - - ["));
-    assert_non_null(strstr(line, "\"GET /after HTTP/1.1\" 200 "));
+    assert_non_null(strstr(line, "\"GET /after?q=\\x22x\\x22 HTTP/1.1\" 200 "));
+    assert_non_null(strstr(line, " \"http://r.example/\" \"t\\x22ester\\x5C1\"\n"));
     f = fopen(moved, "r");
     assert_non_null(f);
     assert_non_null(fgets(line, sizeof(line), f));
