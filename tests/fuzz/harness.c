@@ -21,10 +21,25 @@
 #include "proxy/proxy.h"
 #include "tests/fuzz/harness.h"
 
+static char fuzz_dir[] = "/tmp/gslb-fuzz-XXXXXX";
+
+/* At exit (libFuzzer's, after its runs): the topology store and its directory go. A crash leaves
+ * them, beside its artifact. */
+static void fuzz_dir_remove(void)
+{
+    static const char *const files[] = {"gslb.db", "gslb.db-wal", "gslb.db-shm"};
+    char path[64];
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", fuzz_dir, files[i]);
+        unlink(path);
+    }
+    rmdir(fuzz_dir);
+}
+
 struct proxy *fuzz_proxy_start(const char *topology_json, const char *const settings[][2],
                                size_t n_settings)
 {
-    char err[512], dir[] = "/tmp/gslb-fuzz-XXXXXX", db_path[64], city[512];
+    char err[512], *dir = fuzz_dir, db_path[64], city[512];
     const char *geo_dir = getenv("GSLB_GEOIP_DIR");
     snprintf(city, sizeof(city), "%s/GeoLite2-City.mmdb",
              geo_dir && *geo_dir ? geo_dir : "data/geoip");
@@ -34,6 +49,7 @@ struct proxy *fuzz_proxy_start(const char *topology_json, const char *const sett
     log_threshold = LOG_LEVEL_ERR;
     if (mkdtemp(dir) == NULL)
         abort();
+    atexit(fuzz_dir_remove);
     snprintf(db_path, sizeof(db_path), "%s/gslb.db", dir);
     struct db *db = db_open(db_path, err, sizeof(err));
     if (db == NULL ||
