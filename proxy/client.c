@@ -367,12 +367,13 @@ static void combined_put(FILE *out, const char *s, size_t len)
     }
 }
 
-/* The value of the request's first header <name>, for the log: "" when it has none. */
+/* The value of the first header <name> of the request's head (whole: trailers and the fields of
+ * a head cut short are not looked at), for the log; "" when it has none. */
 static const char *request_header(const struct request *r, const char *name, size_t *len_out)
 {
     const struct head *h = r->bufs ? &r->bufs->head : NULL;
     size_t name_len = strlen(name);
-    for (int i = 0; h && i < (r->head_done ? h->n_headers : 0); i++) {
+    for (int i = 0; i < r->head_fields; i++) {
         const struct header *hd = &h->headers[i];
         if (hd->name_len == name_len && strncasecmp(h->text + hd->name, name, name_len) == 0) {
             *len_out = hd->value_len;

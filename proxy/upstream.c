@@ -222,19 +222,14 @@ static size_t chunk_size_line(char *buf, size_t len)
  * not valid: nothing is written then. */
 static bool last_chunk_write(struct client *c, const struct head *h, int first, bool to_origin)
 {
-    bool ok = true;
     struct sbuf end = {0};
-    if (h->n_headers > first) {
-        SBUF_LIT(&end, "0\r\n");
-        ok = head_add_trailers(&end, h, first);
-        SBUF_LIT(&end, "\r\n");
-    }
-    const char *bytes = end.p ? end.p : "0\r\n\r\n";
-    size_t len = end.p ? end.len : 5;
+    SBUF_LIT(&end, "0\r\n");
+    bool ok = head_add_trailers(&end, h, first);
+    SBUF_LIT(&end, "\r\n");
     if (ok && to_origin)
-        evbuffer_add(bufferevent_get_output(c->up->bev), bytes, len);
+        evbuffer_add(bufferevent_get_output(c->up->bev), end.p, end.len);
     else if (ok)
-        client_write(c, bytes, len);
+        client_write(c, end.p, end.len);
     free(end.p);
     return ok;
 }
