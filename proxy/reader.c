@@ -16,6 +16,8 @@
  * every read: with the restart a reused origin connection needs, about 1,000 of a keep-alive
  * request's 20,000 instructions. */
 #include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -313,11 +315,30 @@ void reader_set_timeout(struct sock_reader *r, const struct timeval *timeout)
     reader_restart_timeout(r, timeout);
 }
 
+/* The read timeout of a bufferevent reading for itself, changed without
+ * bufferevent_set_timeouts(): that adds both of its events again, and so restarts a pending
+ * write timeout, which a client that sends requests with bodies and reads nothing would then
+ * never meet. The fields are libevent's public bufferevent_struct.h, which its own code reads
+ * whenever it adds the read event. */
+static void bev_read_timeout_set(struct bufferevent *bev, const struct timeval *timeout)
+{
+    if (timeout)
+        bev->timeout_read = *timeout;
+    else
+        evutil_timerclear(&bev->timeout_read);
+    if (!event_pending(&bev->ev_read, EV_READ, NULL))
+        return; /* reading off: enabling it adds the event with the new timeout */
+    if (timeout)
+        event_add(&bev->ev_read, timeout);
+    else
+        event_remove_timer(&bev->ev_read);
+}
+
 void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout)
 {
     r->timeout = timeout;
     if (!r->own)
-        bufferevent_set_timeouts(r->bev, timeout, r->write_timeout);
+        bev_read_timeout_set(r->bev, timeout);
     else if (reader_pending(r) && timeout)
         reader_deadline_from_now(r);
     /* else a timer still armed finds no timeout, or reading off, and lets it be */

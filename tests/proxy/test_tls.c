@@ -38,7 +38,7 @@
 
 /* Every process a test starts lives here, so that teardown stops it even after a failure. */
 static struct proc eu, us, gslbd, tls_server, reloading, stapling, resuming, two_names_server,
-    limited;
+    limited, stalled;
 static int tls_port, reloading_tls_port, stapling_tls_port;
 static SSL_CTX *client_ctx;
 static char cert_a[160], key_a[160], cert_b[160], key_b[160];
@@ -426,6 +426,7 @@ static int group_teardown(void **state)
     proc_stop(&resuming, SIGKILL);
     proc_stop(&two_names_server, SIGKILL);
     proc_stop(&limited, SIGKILL);
+    proc_stop(&stalled, SIGKILL);
     SSL_CTX_free(client_ctx);
     harness_fini();
     return 0;
@@ -565,6 +566,43 @@ static void a_tls_client_past_the_connection_limit_is_closed_without_plain_bytes
     free(resp);
     tls_close(&t);
     gslbd_stop(&limited);
+}
+
+/* A TLS client that reads nothing is dropped once its response has not moved for
+ * keepalive-timeout, however many requests with bodies it sends meanwhile: each body's start and
+ * end change the read timeout, which once restarted the pending write timeout with it
+ * (libevent's bufferevent_set_timeouts() adds both events again). */
+static void a_tls_client_that_reads_nothing_is_dropped_while_it_sends(void **state)
+{
+    (void)state;
+    const char *extra[] = {
+        "--listen-tls",        "127.0.0.1:0", "--tls-cert",      cert_a, "--tls-key", key_a,
+        "--keepalive-timeout", "2s",          "--client-sndbuf", "16k",  NULL};
+    stalled = gslbd_start(extra);
+    struct tls t = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)listener_port(&stalled, 1))};
+    int small = 4096;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(t.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)); /* before the handshake */
+    assert_int_equal(connect(t.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_true(tls_handshake(&t, "a.example"));
+    /* 100 kB: more than the sockets hold, less than the 256 KiB at which gslbd stops reading */
+    const char get[] = "GET /size/100000 HTTP/1.1\r\nHost: a.example\r\n\r\n";
+    const char post[] = "POST /size/10 HTTP/1.1\r\nHost: a.example\r\nContent-Length: 1\r\n\r\nx";
+    assert_int_equal(SSL_write(t.ssl, get, (int)strlen(get)), (int)strlen(get));
+    int64_t start = now_ms(), failed_at = -1;
+    for (int i = 0; i < 10 && failed_at < 0; i++) {
+        sleep_ms(700);
+        if (SSL_write(t.ssl, post, (int)strlen(post)) <= 0)
+            failed_at = now_ms() - start;
+    }
+    /* Dropped at 2 s; the first send after that still leaves, the next fails. */
+    if (failed_at < 0 || failed_at > 5000)
+        fail_msg("still served after %lld ms of sending without reading",
+                 (long long)(now_ms() - start));
+    tls_close(&t);
+    gslbd_stop(&stalled);
 }
 
 /* ---- HTTPS to origins, against Debian's openssl s_server ---- */
@@ -1300,6 +1338,7 @@ int main(void)
         cmocka_unit_test(a_tls_client_still_sending_reads_its_answer),
         cmocka_unit_test(plain_http_on_the_tls_port_gets_no_answer),
         cmocka_unit_test(a_tls_client_past_the_connection_limit_is_closed_without_plain_bytes),
+        cmocka_unit_test(a_tls_client_that_reads_nothing_is_dropped_while_it_sends),
         cmocka_unit_test(origins_are_reached_over_tls_with_their_certificates_checked),
         cmocka_unit_test(new_origin_connections_resume_the_session_of_their_own_origin_only),
         cmocka_unit_test(a_key_that_does_not_load_is_named),
