@@ -930,11 +930,14 @@ static bool request_route(struct client *c)
         return false;
     }
     if (head_get(h, H_TRANSFER_ENCODING, &len, &count)) {
-        /* llhttp has checked that chunked is the final coding; RFC 9112 6.1 says an HTTP/1.0
-         * message with Transfer-Encoding has faulty framing. Other codings we do not decode. */
-        if (r->minor == 0) {
+        /* RFC 9112 6.1 says an HTTP/1.0 message with Transfer-Encoding has faulty framing, and
+         * 6.3 that one whose final coding is not chunked has no length (llhttp refuses most,
+         * not an empty value). Other codings before chunked we do not decode. */
+        if (r->minor == 0 || !r->chunked) {
             ADD(p->metrics.bad_requests, 1);
-            client_fail(c, 400, "Transfer-Encoding in an HTTP/1.0 request");
+            client_fail(c, 400,
+                        r->minor == 0 ? "Transfer-Encoding in an HTTP/1.0 request"
+                                      : "Transfer-Encoding without chunked as its final coding");
             return false;
         }
         if (!head_list_is_only(h, H_TRANSFER_ENCODING, "chunked")) {
