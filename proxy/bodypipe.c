@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "proxy/proxy_int.h"
 
 #define BODY_PIPE_MIN (32 * 1024)
@@ -77,9 +78,15 @@ bool body_pipe_start(struct client *c)
     struct worker *w = c->w;
     if (!w->cfg->splice_bodies || c->tls || up->tls || up->pipe_failed ||
         !(up->parser.flags & F_CONTENT_LENGTH) || r->resp_chunked || r->interim || r->resp_done ||
-        !r->resp_head_sent || !r->body_done || up->parser.content_length < BODY_PIPE_MIN ||
-        evbuffer_get_length(bufferevent_get_input(up->bev)) > 0)
+        !r->resp_head_sent || up->parser.content_length < BODY_PIPE_MIN)
         return false;
+    size_t unparsed = evbuffer_get_length(bufferevent_get_input(up->bev));
+    if (!r->body_done || unparsed > 0) { /* the buffered path goes on; the next read tries again */
+        log_debug("proxy: %llu body bytes left, not spliced yet (%s)",
+                  (unsigned long long)up->parser.content_length,
+                  r->body_done ? "unparsed bytes" : "request body not through");
+        return false;
+    }
     if (w->n_spare_pipes > 0) {
         w->n_spare_pipes--;
         up->pipe_fd[0] = w->spare_pipes[w->n_spare_pipes][0];
