@@ -339,34 +339,6 @@ static void client_close_after_flush(struct client *c)
 
 /* ---- access log ---- */
 
-static void json_put(FILE *out, const char *s, size_t len)
-{
-    putc('"', out);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            fprintf(out, "\\u%04x", ch);
-        else
-            putc(ch, out);
-    }
-    putc('"', out);
-}
-
-/* A string in a combined log line, escaped as nginx escapes it: '"', '\\' and bytes outside
- * printable ASCII as \xHH, so that a field never ends early or breaks the line. */
-static void combined_put(FILE *out, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f)
-            fprintf(out, "\\x%02X", ch);
-        else
-            putc(ch, out);
-    }
-}
-
 /* The value of the first header <name> of the request's head (whole: trailers and the fields of
  * a head cut short are not looked at), for the log; "" when it has none. */
 static const char *request_header(const struct request *r, const char *name, size_t *len_out)
@@ -411,65 +383,29 @@ static void request_log(struct client *c)
     if (p->log == NULL)
         return;
 
-    char client[IP_ADDR_STRLEN], stamp[40], *line = NULL;
-    const char *peer = c->peer_text;
-    size_t len = 0;
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
+    char client[IP_ADDR_STRLEN];
     ip_addr_format(&r->client_addr, client, sizeof(client));
-    const char *method = llhttp_method_name((llhttp_method_t)r->method);
-    size_t referer_len, agent_len;
-    const char *referer = request_header(r, "Referer", &referer_len);
-    const char *agent = request_header(r, "User-Agent", &agent_len);
-    FILE *out = open_memstream(&line, &len);
-    if (out == NULL)
-        return;
-    if (accesslog_format(p->log) == PROXY_LOG_COMBINED) {
-        strftime(stamp, sizeof(stamp), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-        fprintf(out, "%s - - [%s] \"%s ", client, stamp, method);
-        combined_put(out, target, strlen(target));
-        fprintf(out, " HTTP/%d.%d\" %d %llu \"", r->major, r->minor, r->status,
-                (unsigned long long)r->bytes_out);
-        if (referer_len)
-            combined_put(out, referer, referer_len);
-        else
-            putc('-', out);
-        fputs("\" \"", out);
-        if (agent_len)
-            combined_put(out, agent, agent_len);
-        else
-            putc('-', out);
-        fputs("\"\n", out);
-    } else {
-        strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-        fprintf(out,
-                "{\"time\":\"%s.%03ldZ\",\"client\":\"%s\",\"peer\":\"%s\",\"country\":", stamp,
-                now.tv_nsec / 1000000, client, peer);
-        json_put(out, r->geo.country, strlen(r->geo.country));
-        fputs(",\"service\":", out);
-        json_put(out, service, strlen(service));
-        fputs(",\"region\":", out);
-        json_put(out, region, strlen(region));
-        fputs(",\"origin\":", out);
-        json_put(out, r->origin ? r->origin->address : "",
-                 r->origin ? strlen(r->origin->address) : 0);
-        fprintf(out, ",\"method\":\"%s\",\"path\":", method);
-        json_put(out, target, strlen(target));
-        fputs(",\"referer\":", out);
-        json_put(out, referer, referer_len);
-        fputs(",\"user_agent\":", out);
-        json_put(out, agent, agent_len);
-        fprintf(out,
-                ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f,"
-                "\"upstream_ms\":%.3f,\"retries\":%d}\n",
-                r->status, (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
-                total_us / 1000.0, r->upstream_us / 1000.0, r->tries > 1 ? r->tries - 1 : 0);
-    }
-    fclose(out);
-    accesslog_write(p->log, line, len);
-    free(line);
+    struct accesslog_entry e = {
+        .client = client,
+        .peer = c->peer_text,
+        .country = r->geo.country,
+        .service = service,
+        .region = region,
+        .origin = r->origin ? r->origin->address : "",
+        .method = llhttp_method_name((llhttp_method_t)r->method),
+        .target = target,
+        .major = r->major,
+        .minor = r->minor,
+        .status = r->status,
+        .retries = r->tries > 1 ? r->tries - 1 : 0,
+        .bytes_in = r->bytes_in,
+        .bytes_out = r->bytes_out,
+        .total_us = total_us,
+        .upstream_us = r->upstream_us,
+    };
+    e.referer = request_header(r, "Referer", &e.referer_len);
+    e.agent = request_header(r, "User-Agent", &e.agent_len);
+    accesslog_record(p->log, &c->w->log_line, &e);
 }
 
 /* ---- responses of our own ---- */

@@ -266,9 +266,18 @@ struct accesslog *accesslog_open(const char *path, enum proxy_log_format format,
                                  size_t errlen);
 void accesslog_close(struct accesslog *log); /* flushes; accepts NULL */
 void accesslog_reopen(struct accesslog *log);
-/* Queues one line (copied); never blocks on the disk. */
-void accesslog_write(struct accesslog *log, const char *line, size_t len);
-enum proxy_log_format accesslog_format(const struct accesslog *log);
+/* What one line says about a finished request; strings may be empty, never NULL. */
+struct accesslog_entry {
+    const char *client, *peer, *country, *service, *region, *origin, *method, *target;
+    const char *referer, *agent; /* not NUL-terminated: with their lengths */
+    size_t referer_len, agent_len;
+    int major, minor, status, retries;
+    uint64_t bytes_in, bytes_out;
+    int64_t total_us, upstream_us;
+};
+/* Formats <e> in the log's format, in <line> (the caller's, kept from line to line), and queues
+ * the line; never blocks on the disk. */
+void accesslog_record(struct accesslog *log, struct sbuf *line, const struct accesslog_entry *e);
 
 /* ---- server.c: the worker's view of the topology ---- */
 
@@ -367,6 +376,7 @@ struct worker {
                                           * rarely) and when the base has no common one left */
     struct gslb_decision *decision;      /* scratch for the request being routed */
     struct sbuf scratch;                 /* for building heads that are copied out at once */
+    struct sbuf log_line;                /* for building access log lines */
     struct wsnap *current;
     uint64_t generation;
     struct client *clients; /* all client connections, for shutdown */

@@ -1020,6 +1020,7 @@ static void worker_fini(struct worker *w)
         event_base_free(w->base);
     free(w->decision);
     free(w->scratch.p);
+    free(w->log_line.p);
 }
 
 /* Frees the workers (stopped, or never started) and everything the proxy holds. */
