@@ -177,9 +177,11 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
         rc = boolean(value, &cfg->forwarded_header);
     } else if (strcmp(key, "client-ip-header") == 0) {
         size_t len = strlen(value);
+        /* RFC 7239's Forwarded ("for=...;proto=...") is not a list of addresses: refused */
         if (len == 0 || len >= sizeof(cfg->client_ip_header) ||
             strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
-                len)
+                len ||
+            strcasecmp(value, "Forwarded") == 0)
             rc = -EINVAL;
         else /* X-Forwarded-For itself is known by its header id */
             snprintf(cfg->client_ip_header, sizeof(cfg->client_ip_header), "%s",

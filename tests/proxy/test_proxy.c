@@ -209,6 +209,14 @@ static void takes_the_client_from_the_configured_header(void **state)
     out[n] = '\0';
     assert_int_equal(WEXITSTATUS(pclose(f)), 2);
     assert_non_null(strstr(out, "client-ip-header"));
+    snprintf(cmd, sizeof(cmd),
+             "%s --db %s --geoip %s --client-ip-header forwarded --check-config 2>&1", bin, db_path,
+             city);
+    f = popen(cmd, "r");
+    n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    assert_int_equal(WEXITSTATUS(pclose(f)), 2); /* not a list of addresses */
+    assert_non_null(strstr(out, "client-ip-header"));
 }
 
 /* The chain is forwarded as one line, the peer last, wherever the client's X-Forwarded-For
