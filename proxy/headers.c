@@ -346,12 +346,26 @@ static bool name_is_token(const struct head *h, const struct header *hd)
     return hd->name_len > 0;
 }
 
+static bool is_hex(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
 const char *head_check_chars(const struct head *h, bool target_8bit)
 {
+    const char *url = h->text + h->url;
+    bool in_query = false;
     for (uint32_t k = 0; k < h->url_len; k++) { /* URI characters, no fragment: RFC 9112 3.2 */
-        unsigned char ch = (unsigned char)h->text[h->url + k];
+        unsigned char ch = (unsigned char)url[k];
         if (ch <= 0x20 || ch == 0x7f || (ch > 0x7f && !target_8bit) || ch == '#')
             return "invalid character in the request target";
+        /* A path's '%' starts two hex digits (RFC 3986 2.1), which an origin decodes: anything
+         * else is read differently by different servers. A query's is left to the origin, as
+         * nginx leaves it (forms and old clients send a bare '%' there). */
+        in_query = in_query || ch == '?';
+        if (ch == '%' && !in_query &&
+            (k + 2 >= h->url_len || !is_hex(url[k + 1]) || !is_hex(url[k + 2])))
+            return "invalid percent-encoding in the request target's path";
     }
     for (uint32_t k = 0; k < h->reason_len; k++) { /* HTAB, SP, VCHAR, obs-text: RFC 9112 4 */
         unsigned char ch = (unsigned char)h->text[h->reason + k];

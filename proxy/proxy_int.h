@@ -184,7 +184,8 @@ bool head_has_token(const struct head *h, enum header_id id, const char *token);
 bool head_list_is_only(const struct head *h, enum header_id id, const char *token);
 /* Validates the names (tokens, no whitespace before the colon), a status reason (no control
  * characters but HTAB) and a request target (printable ASCII, no fragment; bytes 0x80-0xFF too
- * if <target_8bit>): llhttp 8 lets those through. Returns what is wrong, or NULL. */
+ * if <target_8bit>; a '%' in the path followed by two hex digits): llhttp 8 lets those
+ * through. Returns what is wrong, or NULL. */
 const char *head_check_chars(const struct head *h, bool target_8bit);
 /* Appends the trailer fields of a chunked message, the headers of <h> from index <first> on, to
  * <out> as "name: value" lines. None that gslbd knows by name goes on: each of those frames,

@@ -547,6 +547,9 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         {"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"GET /a%2 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"GET /a% HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
         {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
         {"TRACE / HTTP/1.1\r\nHost: a\r\nCookie: secret\r\n\r\n", 405},
@@ -590,6 +593,10 @@ static void accepts_absolute_form_and_chunked_uploads(void **state)
     assert_int_equal(status, 200);
     assert_non_null(strstr(r.body, "GET /headers HTTP/1.1\n"));
     assert_non_null(strstr(r.body, "Host: example.com\n"));
+    resp_free(&r);
+    /* Percent-encodings in the path, and a bare '%' in the query, which is the origin's. */
+    status = request(gslbd.port, "GET /a%2Fb%c3%A9?q=100% HTTP/1.1\r\nHost: a\r\n\r\n", &r);
+    assert_int_equal(status, 200);
     resp_free(&r);
     /* A query without a path, and an OPTIONS without either (RFC 9112 3.2.1, 3.2.4). */
     status = request(gslbd.port, "GET http://example.com?headers HTTP/1.1\r\nHost: x\r\n\r\n", &r);
