@@ -2046,7 +2046,10 @@ static void a_busy_polling_worker_spins_for_its_window_then_sleeps(void **state)
     resp_free(&r);
     sleep_ms(1000);
     long spun = process_cpu_ms(d.pid) - before;
-    assert_true(spun >= 100); /* it polled after the request... */
+    /* It polled after the request: up to 300 ms of CPU, less on a machine busy enough to give
+     * it a share of a core (seen: under 100 ms); a worker that sleeps at once takes a few. */
+    if (spun < 30)
+        fail_msg("%ld ms of CPU in the second after a request", spun);
     assert_true(spun <= 700); /* ...and then went to sleep */
     before = process_cpu_ms(d.pid);
     sleep_ms(1000);
