@@ -260,8 +260,6 @@ static size_t stamp_of(time_t t, bool combined, const char **text)
     return combined ? combined_len : json_len;
 }
 
-#define LIT(out, text) sbuf_add((out), (text), sizeof(text) - 1)
-
 void accesslog_record(struct accesslog *log, struct sbuf *out, const struct accesslog_entry *e)
 {
     struct timespec now;
@@ -271,66 +269,66 @@ void accesslog_record(struct accesslog *log, struct sbuf *out, const struct acce
     if (log->format == PROXY_LOG_COMBINED) {
         size_t stamp_len = stamp_of(now.tv_sec, true, &stamp);
         sbuf_adds(out, e->client);
-        LIT(out, " - - [");
+        SBUF_LIT(out, " - - [");
         sbuf_add(out, stamp, stamp_len);
-        LIT(out, "] \"");
+        SBUF_LIT(out, "] \"");
         sbuf_adds(out, e->method);
-        LIT(out, " ");
+        SBUF_LIT(out, " ");
         combined_put(out, e->target, strlen(e->target));
-        LIT(out, " HTTP/");
+        SBUF_LIT(out, " HTTP/");
         sbuf_add_uint(out, (uint64_t)e->major);
-        LIT(out, ".");
+        SBUF_LIT(out, ".");
         sbuf_add_uint(out, (uint64_t)e->minor);
-        LIT(out, "\" ");
+        SBUF_LIT(out, "\" ");
         sbuf_add_uint(out, (uint64_t)e->status);
-        LIT(out, " ");
+        SBUF_LIT(out, " ");
         sbuf_add_uint(out, e->bytes_out);
-        LIT(out, " \"");
+        SBUF_LIT(out, " \"");
         combined_put(out, e->referer, e->referer_len);
-        LIT(out, "\" \"");
+        SBUF_LIT(out, "\" \"");
         combined_put(out, e->agent, e->agent_len);
-        LIT(out, "\"\n");
+        SBUF_LIT(out, "\"\n");
     } else {
         size_t stamp_len = stamp_of(now.tv_sec, false, &stamp);
         char ms[5] = {'.', (char)('0' + now.tv_nsec / 100000000),
                       (char)('0' + now.tv_nsec / 10000000 % 10),
                       (char)('0' + now.tv_nsec / 1000000 % 10), 'Z'};
-        LIT(out, "{\"time\":\"");
+        SBUF_LIT(out, "{\"time\":\"");
         sbuf_add(out, stamp, stamp_len);
         sbuf_add(out, ms, 5);
-        LIT(out, "\",\"client\":\"");
+        SBUF_LIT(out, "\",\"client\":\"");
         sbuf_adds(out, e->client);
-        LIT(out, "\",\"peer\":\"");
+        SBUF_LIT(out, "\",\"peer\":\"");
         sbuf_adds(out, e->peer);
-        LIT(out, "\",\"country\":");
+        SBUF_LIT(out, "\",\"country\":");
         json_put(out, e->country, strlen(e->country));
-        LIT(out, ",\"service\":");
+        SBUF_LIT(out, ",\"service\":");
         json_put(out, e->service, strlen(e->service));
-        LIT(out, ",\"region\":");
+        SBUF_LIT(out, ",\"region\":");
         json_put(out, e->region, strlen(e->region));
-        LIT(out, ",\"origin\":");
+        SBUF_LIT(out, ",\"origin\":");
         json_put(out, e->origin, strlen(e->origin));
-        LIT(out, ",\"method\":\"");
+        SBUF_LIT(out, ",\"method\":\"");
         sbuf_adds(out, e->method);
-        LIT(out, "\",\"path\":");
+        SBUF_LIT(out, "\",\"path\":");
         json_put(out, e->target, strlen(e->target));
-        LIT(out, ",\"referer\":");
+        SBUF_LIT(out, ",\"referer\":");
         json_put(out, e->referer, e->referer_len);
-        LIT(out, ",\"user_agent\":");
+        SBUF_LIT(out, ",\"user_agent\":");
         json_put(out, e->agent, e->agent_len);
-        LIT(out, ",\"status\":");
+        SBUF_LIT(out, ",\"status\":");
         sbuf_add_uint(out, (uint64_t)e->status);
-        LIT(out, ",\"bytes_in\":");
+        SBUF_LIT(out, ",\"bytes_in\":");
         sbuf_add_uint(out, e->bytes_in);
-        LIT(out, ",\"bytes_out\":");
+        SBUF_LIT(out, ",\"bytes_out\":");
         sbuf_add_uint(out, e->bytes_out);
-        LIT(out, ",\"duration_ms\":");
+        SBUF_LIT(out, ",\"duration_ms\":");
         add_ms(out, e->total_us);
-        LIT(out, ",\"upstream_ms\":");
+        SBUF_LIT(out, ",\"upstream_ms\":");
         add_ms(out, e->upstream_us);
-        LIT(out, ",\"retries\":");
+        SBUF_LIT(out, ",\"retries\":");
         sbuf_add_uint(out, (uint64_t)e->retries);
-        LIT(out, "}\n");
+        SBUF_LIT(out, "}\n");
     }
     accesslog_write(log, out->p, out->len);
     if (out->cap > 65536) { /* a huge target or agent: not kept */
