@@ -184,12 +184,12 @@ static void accesslog_write(struct accesslog *log, const char *line, size_t len)
     pthread_mutex_unlock(&log->lock);
 }
 
-/* A JSON string: '"', '\\' and control characters escaped, and bytes outside ASCII as \u00XX
- * (what the request carried is not known to be UTF-8), so that the line stays valid JSON. */
-static void json_put(struct sbuf *out, const char *s, size_t len)
+/* Appends <s> with '"', '\\' and the bytes outside printable ASCII escaped, so that a field
+ * never ends early or breaks the line: as JSON (\" \\ \u00XX; what the request carried is not
+ * known to be UTF-8, so each byte is a character), or as nginx escapes its log (\xHH). */
+static void escaped_put(struct sbuf *out, const char *s, size_t len, bool json)
 {
-    static const char hex[] = "0123456789abcdef";
-    sbuf_add(out, "\"", 1);
+    const char *hex = json ? "0123456789abcdef" : "0123456789ABCDEF";
     size_t run = 0; /* bytes before s[i] that need no escape, added in one go */
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
@@ -197,38 +197,34 @@ static void json_put(struct sbuf *out, const char *s, size_t len)
             continue;
         sbuf_add(out, s + run, i - run);
         run = i + 1;
-        if (ch == '"' || ch == '\\') {
+        if (json && (ch == '"' || ch == '\\')) {
             char esc[2] = {'\\', (char)ch};
             sbuf_add(out, esc, 2);
-        } else {
+        } else if (json) {
             char esc[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
             sbuf_add(out, esc, 6);
+        } else {
+            char esc[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
+            sbuf_add(out, esc, 4);
         }
     }
     sbuf_add(out, s + run, len - run);
-    sbuf_add(out, "\"", 1);
 }
 
-/* A string in a combined line, escaped as nginx escapes it: '"', '\\' and bytes outside printable
- * ASCII as \xHH, so that a field never ends early or breaks the line; "-" when empty. */
+static void json_put(struct sbuf *out, const char *s, size_t len)
+{
+    SBUF_LIT(out, "\"");
+    escaped_put(out, s, len, true);
+    SBUF_LIT(out, "\"");
+}
+
+/* A field of a combined line: "-" when empty. */
 static void combined_put(struct sbuf *out, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    if (len == 0) {
-        sbuf_add(out, "-", 1);
-        return;
-    }
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-            continue;
-        sbuf_add(out, s + run, i - run);
-        run = i + 1;
-        char esc[4] = {'\\', 'x', hex[ch >> 4], hex[ch & 15]};
-        sbuf_add(out, esc, 4);
-    }
-    sbuf_add(out, s + run, len - run);
+    if (len == 0)
+        SBUF_LIT(out, "-");
+    else
+        escaped_put(out, s, len, false);
 }
 
 /* Microseconds as milliseconds with three decimals ("12.345"). */
