@@ -479,8 +479,9 @@ int main(int argc, char **argv)
                         log_err("proxy: SIGHUP: %s; keeping the running TLS certificates and "
                                 "origin CAs",
                                 err);
-                    log_info("gslbd: SIGHUP: logs reopened; timeouts, limits, trusted proxies, "
-                             "forwarding headers, tries, passive checks, the sticky drain window, "
+                    log_info("gslbd: SIGHUP: logs reopened; timeouts, limits, trusted proxies "
+                             "and the client address header, forwarding headers, the target "
+                             "check, tries, passive checks, the sticky drain window, "
                              "deferred accepting, TLS certificates and ticket keys, origin CAs "
                              "and the log level applied; databases, health checks and the admin "
                              "console keep theirs until a restart");
