@@ -355,7 +355,7 @@ const char *head_check_chars(const struct head *h, bool target_8bit)
 {
     bool in_query = false;
     for (uint32_t k = 0; k < h->url_len; k++) { /* URI characters, no fragment: RFC 9112 3.2 */
-        const char *url = h->text + h->url; /* a head with no text yet has no target either */
+        const char *url = h->text + h->url;     /* a head with no text yet has no target either */
         unsigned char ch = (unsigned char)url[k];
         if (ch <= 0x20 || ch == 0x7f || (ch > 0x7f && !target_8bit) || ch == '#')
             return "invalid character in the request target";
