@@ -1217,7 +1217,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     ADD(p->metrics.connections_total, 1);
     if (atomic_fetch_add(&p->connections, 1) >= w->cfg->max_connections) {
         static const char busy[] =
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 20\r\n"
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 21\r\n"
             "Connection: close\r\nRetry-After: 1\r\n\r\n503 too many clients\n";
         atomic_fetch_sub(&p->connections, 1);
         ADD(p->metrics.connections_refused, 1);

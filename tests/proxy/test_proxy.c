@@ -1629,7 +1629,9 @@ static void refuses_clients_beyond_the_connection_limit(void **state)
     struct resp r;
     assert_true(conn_response(c, &r, false));
     assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "503 too many clients\n"); /* its length was once one short */
     resp_free(&r);
+    assert_int_equal(c->len, 0); /* nothing after it */
     char byte;
     assert_int_equal(recv(c->fd, &byte, 1, 0), 0);
     conn_close(c);
