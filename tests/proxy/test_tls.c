@@ -58,8 +58,9 @@ struct tls {
     SSL *ssl;
 };
 
-/* A TCP connection to <port>, no TLS yet. */
-static bool tcp_connect(int port, struct tls *t)
+/* A TCP connection to <port>, no TLS yet, with a receive buffer of <rcvbuf> bytes (0: the
+ * kernel's). */
+static bool tcp_connect_rcvbuf(int port, int rcvbuf, struct tls *t)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     struct timeval tv = {5, 0};
@@ -67,7 +68,14 @@ static bool tcp_connect(int port, struct tls *t)
     t->ssl = NULL;
     t->fd = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (rcvbuf > 0)
+        setsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     return connect(t->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+}
+
+static bool tcp_connect(int port, struct tls *t)
+{
+    return tcp_connect_rcvbuf(port, 0, t);
 }
 
 static bool tls_handshake(struct tls *t, const char *sni)
@@ -579,13 +587,8 @@ static void a_tls_client_that_reads_nothing_is_dropped_while_it_sends(void **sta
         "--listen-tls",        "127.0.0.1:0", "--tls-cert",      cert_a, "--tls-key", key_a,
         "--keepalive-timeout", "2s",          "--client-sndbuf", "16k",  NULL};
     stalled = gslbd_start(extra);
-    struct tls t = {.fd = socket(AF_INET, SOCK_STREAM, 0)};
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)listener_port(&stalled, 1))};
-    int small = 4096;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    setsockopt(t.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)); /* before the handshake */
-    assert_int_equal(connect(t.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct tls t;
+    assert_true(tcp_connect_rcvbuf(listener_port(&stalled, 1), 4096, &t));
     assert_true(tls_handshake(&t, "a.example"));
     /* 100 kB: more than the sockets hold, less than the 256 KiB at which gslbd stops reading */
     const char get[] = "GET /size/100000 HTTP/1.1\r\nHost: a.example\r\n\r\n";
