@@ -323,7 +323,7 @@ bool head_list_is_only(const struct head *h, enum header_id id, const char *toke
     return elements == 1;
 }
 
-/* RFC 9110 tchar: the characters a header name may use. */
+/* RFC 9110 tchar: the characters a header name or a method may use. */
 static const bool tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
     ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
@@ -337,13 +337,17 @@ static const bool tchar[256] = {
     ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
 };
 
+size_t token_span(const char *s, size_t len)
+{
+    size_t n = 0;
+    while (n < len && tchar[(unsigned char)s[n]])
+        n++;
+    return n;
+}
+
 static bool name_is_token(const struct head *h, const struct header *hd)
 {
-    for (uint32_t k = 0; k < hd->name_len; k++) {
-        if (!tchar[(unsigned char)h->text[hd->name + k]])
-            return false;
-    }
-    return hd->name_len > 0;
+    return hd->name_len > 0 && token_span(h->text + hd->name, hd->name_len) == hd->name_len;
 }
 
 static bool is_hex(char ch)

@@ -187,6 +187,8 @@ bool head_list_is_only(const struct head *h, enum header_id id, const char *toke
  * if <target_8bit>; a '%' in the path followed by two hex digits): llhttp 8 lets those
  * through. Returns what is wrong, or NULL. */
 const char *head_check_chars(const struct head *h, bool target_8bit);
+/* How many of the first <len> bytes of <s> are RFC 9110 tchars (a token), from the start. */
+size_t token_span(const char *s, size_t len);
 /* Appends the trailer fields of a chunked message, the headers of <h> from index <first> on, to
  * <out> as "name: value" lines. None that gslbd knows by name goes on: each of those frames,
  * routes, forwards or controls a message, which a trailer must not do (RFC 9110 6.5.1), or is

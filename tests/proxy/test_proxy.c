@@ -554,6 +554,10 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
         {"TRACE / HTTP/1.1\r\nHost: a\r\nCookie: secret\r\n\r\n", 405},
         {"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417},
+        {"FOO / HTTP/1.1\r\nHost: a\r\n\r\n", 501}, /* methods llhttp does not know */
+        {"GETX / HTTP/1.1\r\nHost: a\r\n\r\n", 501},
+        {"G\x01T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"FOO\x7f / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct conn *c = conn_open(gslbd.port);
