@@ -51,6 +51,8 @@ static const char usage_text[] =
     "  --trusted-proxies CIDR,... peers whose X-Forwarded-For / PROXY header is believed (none)\n"
     "  --client-ip-header NAME    the header those peers name the client in (X-Forwarded-For;\n"
     "                             e.g. X-Real-IP, CF-Connecting-IP)\n"
+    "  --request-id-header NAME   every forwarded request carries an ID in it, a trusted\n"
+    "                             peer's or a new one; logged (none; e.g. X-Request-ID)\n"
     "  --forwarded-header yes|no  also send RFC 7239 Forwarded (no)\n"
     "  --target-8bit yes|no       accept raw bytes 0x80-0xFF (UTF-8) in request targets, as\n"
     "                             nginx does (no: 400, as HAProxy)\n"

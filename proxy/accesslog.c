@@ -324,6 +324,10 @@ void accesslog_record(struct accesslog *log, struct sbuf *out, const struct acce
         add_ms(out, e->upstream_us);
         SBUF_LIT(out, ",\"retries\":");
         sbuf_add_uint(out, (uint64_t)e->retries);
+        if (e->request_id) {
+            SBUF_LIT(out, ",\"request_id\":");
+            json_put(out, e->request_id, strlen(e->request_id));
+        }
         SBUF_LIT(out, "}\n");
     }
     accesslog_write(log, out->p, out->len);

@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/sbuf.h"
 #include "common/xalloc.h"
@@ -161,7 +162,7 @@ static void request_bufs_take(struct client *c)
     }
     head_limit(&b->head, w->cfg->max_header_bytes, w->cfg->max_headers); /* reset already */
     head_limit(&b->resp, w->cfg->max_header_bytes, w->cfg->max_headers);
-    b->host[0] = b->target[0] = '\0';
+    b->host[0] = b->target[0] = b->request_id[0] = '\0';
     r->bufs = b;
 }
 
@@ -402,6 +403,9 @@ static void request_log(struct client *c)
         .bytes_out = r->bytes_out,
         .total_us = total_us,
         .upstream_us = r->upstream_us,
+        .request_id = !c->w->cfg->request_id_header[0] ? NULL
+                      : r->bufs                        ? r->bufs->request_id
+                                                       : "",
     };
     e.referer = request_header(r, "Referer", &e.referer_len);
     e.agent = request_header(r, "User-Agent", &e.agent_len);
@@ -416,17 +420,20 @@ static void own_response_write(struct client *c, int status, const char *message
 {
     struct request *r = &c->req;
     client_flush(c); /* interim heads already relayed go out before ours */
-    char body[160], head[384], date[40];
+    char body[160], head[640], date[40];
     int body_len =
         snprintf(body, sizeof(body), "%d %s: %s\n", status, status_text(status), message);
     http_date(time(NULL), date, sizeof(date)); /* RFC 9110 6.6.1, as nginx's own answers */
+    /* The ID of a request that was forwarded (a 502, a 504...): what to quote in a report. */
+    const char *id = r->bufs && r->bufs->request_id[0] ? r->bufs->request_id : NULL;
     int head_len = snprintf(
         head, sizeof(head),
         "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        "Content-Length: %d\r\n%s%sCache-Control: no-store\r\n\r\n",
+        "Content-Length: %d\r\n%s%s%s%s%s%sCache-Control: no-store\r\n\r\n",
         status, status_text(status), date, body_len, keep_alive ? "" : "Connection: close\r\n",
         /* RFC 9110 15.5.6; all but CONNECT and TRACE are forwarded */
-        status == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n" : "");
+        status == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n" : "",
+        id ? c->w->cfg->request_id_header : "", id ? ": " : "", id ? id : "", id ? "\r\n" : "");
     evbuffer_add(bufferevent_get_output(c->bev), head, (size_t)head_len);
     if (!r->head_method)
         evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)body_len);
@@ -709,6 +716,30 @@ static int64_t max_forwards(const struct head *h)
     return n;
 }
 
+/* The request's ID (request-id-header): <given>, a trusted peer's, when it fits (1 to
+ * REQUEST_ID_MAX visible ASCII characters), else a new one: 128 bits as 32 hex digits, nginx's
+ * $request_id form. Each worker's splitmix64 sequence starts at a random point and repeats no
+ * value within 2^64 steps, so that no two of a worker's IDs are alike. */
+static void request_id_set(struct client *c, const char *given, size_t given_len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *id = c->req.bufs->request_id;
+    bool fits = given_len > 0 && given_len <= REQUEST_ID_MAX;
+    for (size_t i = 0; fits && i < given_len; i++)
+        fits = given[i] > ' ' && given[i] < 0x7f;
+    if (fits) {
+        memcpy(id, given, given_len);
+        id[given_len] = '\0';
+        return;
+    }
+    for (int half = 0; half < 2; half++) {
+        uint64_t x = hash_mix64(c->w->request_id_next += 0x9e3779b97f4a7c15ULL);
+        for (int i = 0; i < 16; i++, x >>= 4)
+            id[half * 16 + i] = hex[x & 15];
+    }
+    id[32] = '\0';
+}
+
 /* Builds the head sent to the origin (kept for retries); <forwards>: max_forwards() of an
  * OPTIONS, -1 for other methods. */
 static void request_build_head(struct client *c, const char *path, size_t path_len,
@@ -732,9 +763,19 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     SBUF_LIT(&out, " HTTP/1.1\r\n");
     sbuf_add_header(&out, "Host", 4, r->bufs->host, host_len);
     int n_xff = 0, n_via = 0;
+    const char *id_name = c->w->cfg->request_id_header;
+    size_t id_name_len = strlen(id_name);
+    const struct header *given_id = NULL; /* a trusted peer's: the only one, or none is kept */
+    int n_given_id = 0;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
         const char *value = h->text + hd->value;
+        if (id_name_len && hd->name_len == id_name_len &&
+            strncasecmp(h->text + hd->name, id_name, id_name_len) == 0) {
+            given_id = hd;
+            n_given_id++;
+            continue;
+        }
         if (hd->id == H_HOST || hd->id == H_CONTENT_LENGTH || hd->id == H_X_FORWARDED_PROTO ||
             hd->id == H_X_FORWARDED_HOST || (hd->id == H_MAX_FORWARDS && forwards >= 0) ||
             (hd->id == H_EXPECT && r->minor == 0) ||
@@ -783,6 +824,12 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         SBUF_LIT(&out, "Content-Length: ");
         sbuf_add_uint(&out, c->parser.content_length);
         SBUF_LIT(&out, "\r\n");
+    }
+    if (id_name_len) {
+        bool keep = trusted && n_given_id == 1;
+        request_id_set(c, keep ? h->text + given_id->value : NULL, keep ? given_id->value_len : 0);
+        sbuf_add_header(&out, id_name, id_name_len, r->bufs->request_id,
+                        strlen(r->bufs->request_id));
     }
     if (r->websocket) /* the one protocol tunnelled, whatever else the client's Upgrade lists */
         SBUF_LIT(&out, "Upgrade: websocket\r\nConnection: upgrade\r\n");
@@ -984,16 +1031,26 @@ static bool request_route(struct client *c)
 /* ---- the read loop ---- */
 
 /* llhttp knows a fixed set of methods and stops at the first byte that leaves them, where <in>
- * now starts (what it took were letters of known methods). A method that is a token all the
- * same is one we do not implement, not a malformed request: 501 (RFC 9110 9.1). Left at 400:
- * a known method's first letters alone ("GE /"), which we cannot tell from a space after the
- * empty lines llhttp skips before a request. */
-static bool method_is_unknown_token(struct evbuffer *in)
+ * now starts (what it took were letters of known methods). A request line that is well formed
+ * all the same (the rest of a method token, a target, an HTTP version), and already here whole,
+ * names a method we do not implement: 501 (RFC 9110 9.1), not 400. Left at 400: a known
+ * method's first letters alone ("GE /"), which we cannot tell from a space after the empty lines
+ * llhttp skips before a request. */
+static bool request_line_has_unknown_method(struct evbuffer *in)
 {
-    char method[32];
-    ev_ssize_t n = evbuffer_copyout(in, method, sizeof(method));
-    size_t span = n > 0 ? token_span(method, (size_t)n) : 0;
-    return span > 0 && (span == (size_t)n || method[span] == ' ');
+    size_t eol_len;
+    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
+    if (eol.pos <= 0 || eol.pos > 8192)
+        return false;
+    const char *line = (const char *)evbuffer_pullup(in, eol.pos);
+    size_t len = (size_t)eol.pos, method = token_span(line, len), target = method + 1;
+    while (target < len && line[target] > ' ' && line[target] != 0x7f)
+        target++;
+    const char *version = line + target + 1;
+    return method > 0 && method < len && line[method] == ' ' && target > method + 1 &&
+           len == target + 9 && line[target] == ' ' && memcmp(version, "HTTP/", 5) == 0 &&
+           version[5] >= '0' && version[5] <= '9' && version[6] == '.' && version[7] >= '0' &&
+           version[7] <= '9';
 }
 
 static void request_parse_error(struct client *c, llhttp_errno_t err)
@@ -1012,7 +1069,8 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
         client_fail(c, 400, "obsolete line folding in a header");
     else if (err == HPE_CB_MESSAGE_COMPLETE) /* upstream_end_chunked_body() refused a trailer */
         client_fail(c, 400, "invalid character in a trailer field name");
-    else if (err == HPE_INVALID_METHOD && method_is_unknown_token(bufferevent_get_input(c->bev)))
+    else if (err == HPE_INVALID_METHOD &&
+             request_line_has_unknown_method(bufferevent_get_input(c->bev)))
         client_fail(c, 501, "unknown request method");
     else
         client_fail(c, 400,

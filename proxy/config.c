@@ -70,6 +70,14 @@ static int boolean(const char *v, bool *out)
     return 0;
 }
 
+/* A header name given as a setting: letters, digits, '-' and '_', shorter than <size>. */
+static bool header_name_setting(const char *v, size_t size)
+{
+    size_t len = strlen(v);
+    return len > 0 && len < size &&
+           strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == len;
+}
+
 static const struct {
     const char *key;
     size_t offset;
@@ -176,16 +184,20 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
     } else if (strcmp(key, "forwarded-header") == 0) {
         rc = boolean(value, &cfg->forwarded_header);
     } else if (strcmp(key, "client-ip-header") == 0) {
-        size_t len = strlen(value);
         /* RFC 7239's Forwarded ("for=...;proto=...") is not a list of addresses: refused */
-        if (len == 0 || len >= sizeof(cfg->client_ip_header) ||
-            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
-                len ||
+        if (!header_name_setting(value, sizeof(cfg->client_ip_header)) ||
             strcasecmp(value, "Forwarded") == 0)
             rc = -EINVAL;
         else /* X-Forwarded-For itself is known by its header id */
             snprintf(cfg->client_ip_header, sizeof(cfg->client_ip_header), "%s",
                      strcasecmp(value, "X-Forwarded-For") == 0 ? "" : value);
+    } else if (strcmp(key, "request-id-header") == 0) {
+        /* Not one that gslbd sets or acts on (Via, X-Forwarded-*, Host, framing...). */
+        if (*value != '\0' && (!header_name_setting(value, sizeof(cfg->request_id_header)) ||
+                               header_name_is_known(value, strlen(value))))
+            rc = -EINVAL;
+        else
+            snprintf(cfg->request_id_header, sizeof(cfg->request_id_header), "%s", value);
     } else if (strcmp(key, "target-8bit") == 0) {
         rc = boolean(value, &cfg->target_8bit);
     } else if (strcmp(key, "splice") == 0) {

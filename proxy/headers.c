@@ -202,6 +202,13 @@ static bool name_is(const char *name, const char *lower, size_t len)
 
 #define NAME_IS(name, literal) name_is((name), (literal), sizeof(literal) - 1)
 
+static enum header_id header_id_of(const char *name, size_t len);
+
+bool header_name_is_known(const char *name, size_t len)
+{
+    return header_id_of(name, len) != H_OTHER;
+}
+
 /* Which of the names the proxy acts on name[0..len) is: Proxy-* by its prefix, the others by
  * their length first, so that a name costs a compare or two. */
 static enum header_id header_id_of(const char *name, size_t len)
@@ -413,15 +420,18 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
     return false;
 }
 
-bool head_add_trailers(struct sbuf *out, const struct head *h, int first)
+bool head_add_trailers(struct sbuf *out, const struct head *h, int first, const char *also_left)
 {
+    size_t also_len = strlen(also_left);
     for (int i = first; i < h->n_headers; i++) {
         if (!name_is_token(h, &h->headers[i]))
             return false;
     }
     for (int i = first; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        if (hd->id == H_OTHER && !head_is_hop_by_hop(h, hd))
+        if (hd->id == H_OTHER && !head_is_hop_by_hop(h, hd) &&
+            !(hd->name_len == also_len &&
+              strncasecmp(h->text + hd->name, also_left, also_len) == 0))
             sbuf_add_header(out, h->text + hd->name, hd->name_len, h->text + hd->value,
                             hd->value_len);
     }

@@ -51,6 +51,9 @@ struct proxy_config {
     /* The header a trusted peer names the client in (X-Real-IP, CF-Connecting-IP...); "":
      * X-Forwarded-For. */
     char client_ip_header[64];
+    /* The header each forwarded request carries its ID in (X-Request-ID...); "": none. A trusted
+     * peer's ID is kept, any other is replaced by one of ours. */
+    char request_id_header[64];
     int workers;           /* 0: one per core */
     bool forwarded_header; /* also send an RFC 7239 Forwarded header */
     bool target_8bit;      /* bytes 0x80-0xFF (raw UTF-8) accepted in request targets */

@@ -187,14 +187,17 @@ bool head_list_is_only(const struct head *h, enum header_id id, const char *toke
  * if <target_8bit>; a '%' in the path followed by two hex digits): llhttp 8 lets those
  * through. Returns what is wrong, or NULL. */
 const char *head_check_chars(const struct head *h, bool target_8bit);
+/* Whether name[0..len) is one of the headers the proxy acts on (enum header_id). */
+bool header_name_is_known(const char *name, size_t len);
 /* How many of the first <len> bytes of <s> are RFC 9110 tchars (a token), from the start. */
 size_t token_span(const char *s, size_t len);
 /* Appends the trailer fields of a chunked message, the headers of <h> from index <first> on, to
  * <out> as "name: value" lines. None that gslbd knows by name goes on: each of those frames,
  * routes, forwards or controls a message, which a trailer must not do (RFC 9110 6.5.1), or is
- * hop-by-hop, as is what Connection names. Returns false, having added nothing, when a name is
- * not a token (llhttp 8 lets that through). */
-bool head_add_trailers(struct sbuf *out, const struct head *h, int first);
+ * hop-by-hop, as is what Connection names; nor any named <also_left> (the request-id-header, which
+ * is ours to set). Returns false, having added nothing, when a name is not a token (llhttp 8
+ * lets that through). */
+bool head_add_trailers(struct sbuf *out, const struct head *h, int first, const char *also_left);
 /* Whether header <hd> is hop-by-hop: never forwarded (Connection and what it names, Keep-Alive,
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*). */
 bool head_is_hop_by_hop(const struct head *h, const struct header *hd);
@@ -272,6 +275,7 @@ void accesslog_reopen(struct accesslog *log);
 /* What one line says about a finished request; strings may be empty, never NULL. */
 struct accesslog_entry {
     const char *client, *peer, *country, *service, *region, *origin, *method, *target;
+    const char *request_id;      /* NULL: no request-id-header; "": the request had none */
     const char *referer, *agent; /* not NUL-terminated: with their lengths */
     size_t referer_len, agent_len;
     int major, minor, status, retries;
@@ -380,6 +384,7 @@ struct worker {
     struct gslb_decision *decision;      /* scratch for the request being routed */
     struct sbuf scratch;                 /* for building heads that are copied out at once */
     struct sbuf log_line;                /* for building access log lines */
+    uint64_t request_id_next;            /* splitmix64 state for request IDs, seeded at random */
     struct wsnap *current;
     uint64_t generation;
     struct client *clients; /* all client connections, for shutdown */
@@ -568,12 +573,16 @@ void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout
 
 /* What a request holds only while it runs: lent by the worker when a connection has something
  * to parse, given back when it goes idle or closes. An idle keep-alive connection holds none. */
+/* The longest request ID taken from a trusted peer; ours have 32 hex digits. */
+#define REQUEST_ID_MAX 128
+
 struct req_bufs {
     struct req_bufs *next; /* among the worker's spares */
     struct head head, resp;
     struct sbuf out_head; /* the head as forwarded, kept for retries */
     char host[256];
-    char target[2048]; /* request target as logged (truncated) */
+    char target[2048];                   /* request target as logged (truncated) */
+    char request_id[REQUEST_ID_MAX + 1]; /* as forwarded (request-id-header); "": none */
 };
 
 struct request {

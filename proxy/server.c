@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <event2/http.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -575,6 +576,10 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
     w->id = id;
     w->base = event_base_new();
     w->decision = xmalloc(sizeof(*w->decision));
+    if (RAND_bytes((unsigned char *)&w->request_id_next, sizeof(w->request_id_next)) != 1) {
+        snprintf(err, errlen, "proxy: no random bytes for request IDs");
+        return -EIO;
+    }
     worker_config_refresh(w);
     w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
     if (w->dns == NULL) /* no resolv.conf: origins named by address still work */

@@ -224,7 +224,7 @@ static bool last_chunk_write(struct client *c, const struct head *h, int first, 
 {
     struct sbuf end = {0};
     SBUF_LIT(&end, "0\r\n");
-    bool ok = head_add_trailers(&end, h, first);
+    bool ok = head_add_trailers(&end, h, first, to_origin ? c->w->cfg->request_id_header : "");
     SBUF_LIT(&end, "\r\n");
     if (ok && to_origin)
         evbuffer_add(bufferevent_get_output(c->up->bev), end.p, end.len);

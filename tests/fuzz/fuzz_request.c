@@ -45,15 +45,25 @@ static int plain_port, proxy_protocol_port;
 
 /* ---- the strict origin ---- */
 
-enum counted { C_HOST, C_XFF, C_XF_PROTO, C_XF_HOST, C_VIA, C_EXPECT, C_CONNECTION, C_UPGRADE };
+enum counted {
+    C_HOST,
+    C_XFF,
+    C_XF_PROTO,
+    C_XF_HOST,
+    C_VIA,
+    C_EXPECT,
+    C_CONNECTION,
+    C_UPGRADE,
+    C_REQUEST_ID
+};
 
 struct origin_conn {
     int fd;
     llhttp_t parser;
     struct fuzz_header hd; /* the one being parsed */
-    int count[C_UPGRADE + 1];
+    int count[C_REQUEST_ID + 1];
     struct fuzz_framing framing;
-    bool xff_ends_with_address, connection_upgrade_only, upgrade_websocket;
+    bool xff_ends_with_address, connection_upgrade_only, upgrade_websocket, request_id_fits;
     bool in_trailers;   /* past the head: fields now are trailers */
     const char *breach; /* the first broken promise of this request */
 };
@@ -106,6 +116,8 @@ static int on_header_value_complete(llhttp_t *p)
     const char *breach = fuzz_header_complete(&o->hd);
     if (breach == NULL && o->in_trailers)
         breach = fuzz_trailer_check(hd);
+    if (breach == NULL && o->in_trailers && fuzz_header_is(hd, "X-Request-ID"))
+        breach = "a request ID in a trailer";
     if (breach)
         o->breach = breach;
     fuzz_framing_note(&o->framing, hd);
@@ -128,6 +140,11 @@ static int on_header_value_complete(llhttp_t *p)
     } else if (fuzz_header_is(hd, "Upgrade")) {
         o->count[C_UPGRADE]++;
         o->upgrade_websocket = fuzz_value_is(hd, "websocket");
+    } else if (fuzz_header_is(hd, "X-Request-ID")) {
+        o->count[C_REQUEST_ID]++;
+        o->request_id_fits = hd->value_len > 0 && hd->value_len <= 128;
+        for (size_t i = 0; i < hd->value_len; i++)
+            o->request_id_fits &= hd->value[i] > ' ' && hd->value[i] < 0x7f;
     }
     fuzz_header_reset(&o->hd);
     return 0;
@@ -144,6 +161,8 @@ static int on_headers_complete(llhttp_t *p)
         o->breach = "not one X-Forwarded-For ending with an address";
     else if (n[C_XF_PROTO] != 1 || n[C_XF_HOST] != 1 || n[C_VIA] != 1)
         o->breach = "not one X-Forwarded-Proto, X-Forwarded-Host and Via";
+    else if (n[C_REQUEST_ID] != 1 || !o->request_id_fits)
+        o->breach = "not one request ID of 1 to 128 visible characters";
     else if (!fuzz_framing_ok(&o->framing))
         o->breach = "Content-Length and Transfer-Encoding not as sent by a proxy";
     else if (n[C_CONNECTION] || n[C_UPGRADE]) {
@@ -359,6 +378,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         {"listen-proxy-protocol", "127.0.0.1:0"},
         {"max-body-size", "64k"},
         {"response-header-timeout", "1s"},
+        {"request-id-header", "X-Request-ID"},
     };
     struct proxy *proxy =
         fuzz_proxy_start(topology, settings, sizeof(settings) / sizeof(settings[0]));

@@ -219,6 +219,119 @@ static void takes_the_client_from_the_configured_header(void **state)
     assert_non_null(strstr(out, "client-ip-header"));
 }
 
+/* Polls <path> for up to <limit_ms> for a line holding <needle>, copied into <line>: the access
+ * log's writer thread flushes every 200 ms, later on a loaded machine. */
+static bool file_line_with(const char *path, const char *needle, char *line, size_t cap,
+                           int limit_ms)
+{
+    for (int64_t end = now_ms() + limit_ms;; sleep_ms(50)) {
+        bool found = false;
+        FILE *f = fopen(path, "r");
+        while (f && !found && fgets(line, (int)cap, f))
+            found = strstr(line, needle) != NULL;
+        if (f)
+            fclose(f);
+        if (found || now_ms() >= end)
+            return found;
+    }
+}
+
+/* The ID of request-id-header as the origin got it, from a /headers echo ("" if none). */
+static void echoed_request_id(const struct resp *r, char *id, size_t cap)
+{
+    const char *at = strstr(r->body, "X-Request-ID: ");
+    size_t len = at ? strcspn(at + 14, "\n") : 0;
+    snprintf(id, cap, "%.*s", (int)len, at ? at + 14 : "");
+    assert_null(at ? strstr(at + 1, "X-Request-ID: ") : NULL); /* one, never two */
+}
+
+static bool is_our_request_id(const char *id)
+{
+    return id && strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32;
+}
+
+/* request-id-header: every forwarded request carries an ID, a trusted peer's own (one that fits)
+ * or a new one, also in the access log and on gslbd's own answers to forwarded requests. */
+static void carries_a_request_id(void **state)
+{
+    (void)state;
+    char log_path[300], raw[512], id[200], first[64] = "", line[4096];
+    snprintf(log_path, sizeof(log_path), "%s/request-id.log", dir);
+    const char *extra[] = {"--request-id-header",
+                           "X-Request-ID",
+                           "--access-log",
+                           log_path,
+                           "--metrics-listen",
+                           "",
+                           NULL};
+    struct proc d = gslbd_start(extra);
+    static const struct {
+        const char *source, *given; /* given: the client's header lines */
+        bool kept;
+    } cases[] = {
+        {"127.0.0.2", "X-Request-ID: forged\r\n", false}, /* untrusted */
+        {"127.0.0.2", "", false},
+        {"127.0.0.1", "x-request-id: abc-123/x\r\n", true},
+        {"127.0.0.1", "X-Request-ID: a\r\nX-Request-ID: b\r\n", false}, /* which one? */
+        {"127.0.0.1", "X-Request-ID: two words\r\n", false},
+        {"127.0.0.1", "X-Request-ID: \r\n", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct conn *c = conn_open_from(d.port, cases[i].source);
+        struct resp r;
+        snprintf(raw, sizeof(raw), "GET /case%zu?headers HTTP/1.1\r\nHost: a\r\n%s\r\n", i,
+                 cases[i].given);
+        conn_send(c, raw);
+        assert_true(conn_response(c, &r, false));
+        assert_int_equal(r.status, 200);
+        echoed_request_id(&r, id, sizeof(id));
+        if (cases[i].kept)
+            assert_string_equal(id, "abc-123/x");
+        else if (!is_our_request_id(id))
+            fail_msg("case %zu: request ID \"%s\"", i, id);
+        if (!cases[i].kept && first[0] != '\0')
+            assert_string_not_equal(id, first); /* a new one each time */
+        if (!cases[i].kept)
+            snprintf(first, sizeof(first), "%s", id);
+        resp_free(&r);
+        conn_close(c);
+        char needle[32];
+        snprintf(needle, sizeof(needle), "/case%zu?headers", i);
+        assert_true(file_line_with(log_path, needle, line, sizeof(line), 5000));
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "request_id")), id);
+        json_decref(j);
+    }
+    /* A longer one than 128 characters is not taken. */
+    snprintf(raw, sizeof(raw), "GET /headers HTTP/1.1\r\nHost: a\r\nX-Request-ID: %0129d\r\n\r\n",
+             7);
+    struct resp r;
+    assert_int_equal(request(d.port, raw, &r), 200);
+    echoed_request_id(&r, id, sizeof(id));
+    assert_true(is_our_request_id(id));
+    resp_free(&r);
+    /* gslbd's own 502 for a forwarded request names its ID. */
+    assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: gone.test\r\n\r\n", &r), 502);
+    assert_true(is_our_request_id(resp_header(&r, "x-request-id")));
+    resp_free(&r);
+    gslbd_stop(&d);
+
+    char bin[300], cmd[1024], out[1024] = "";
+    snprintf(bin, sizeof(bin), "%s/gslbd", build);
+    static const char *const refused[] = {"Via", "x-forwarded-for", "'X Req'"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        snprintf(cmd, sizeof(cmd),
+                 "%s --db %s --geoip %s --request-id-header %s --check-config 2>&1", bin, db_path,
+                 city, refused[i]);
+        FILE *f = popen(cmd, "r");
+        size_t n = fread(out, 1, sizeof(out) - 1, f);
+        out[n] = '\0';
+        assert_int_equal(WEXITSTATUS(pclose(f)), 2);
+        assert_non_null(strstr(out, "request-id-header"));
+    }
+}
+
 /* The chain is forwarded as one line, the peer last, wherever the client's X-Forwarded-For
  * headers were among the others: until 2026-12-07 the peer was appended after the headers that
  * followed the first one, so that the origin got a broken head (nginx: 400). Via likewise (only
@@ -558,6 +671,7 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         {"GETX / HTTP/1.1\r\nHost: a\r\n\r\n", 501},
         {"G\x01T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"FOO\x7f / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
+        {"FOO / HTTP/x.1\r\nHost: a\r\n\r\n", 400}, /* not a request line */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct conn *c = conn_open(gslbd.port);
@@ -1531,23 +1645,6 @@ static void exposes_prometheus_metrics(void **state)
     resp_free(&r);
 }
 
-/* Polls <path> for up to <limit_ms> for a line holding <needle>, copied into <line>: the access
- * log's writer thread flushes every 200 ms, later on a loaded machine. */
-static bool file_line_with(const char *path, const char *needle, char *line, size_t cap,
-                           int limit_ms)
-{
-    for (int64_t end = now_ms() + limit_ms;; sleep_ms(50)) {
-        bool found = false;
-        FILE *f = fopen(path, "r");
-        while (f && !found && fgets(line, (int)cap, f))
-            found = strstr(line, needle) != NULL;
-        if (f)
-            fclose(f);
-        if (found || now_ms() >= end)
-            return found;
-    }
-}
-
 static void writes_one_access_log_line_per_request(void **state)
 {
     (void)state;
@@ -2517,6 +2614,7 @@ int main(void)
         cmocka_unit_test(relays_trailer_fields_both_ways),
         cmocka_unit_test(exposes_prometheus_metrics),
         cmocka_unit_test(writes_one_access_log_line_per_request),
+        cmocka_unit_test(carries_a_request_id),
         cmocka_unit_test(applies_a_committed_topology_change_within_a_second),
         cmocka_unit_test(refuses_clients_beyond_the_connection_limit),
         cmocka_unit_test(silent_clients_wait_in_the_kernel_until_they_speak),
