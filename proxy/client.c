@@ -100,7 +100,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         break;
     case T_CONNECT:
     case T_RESPONSE:
-        ADD(c->w->proxy->metrics.upstream_errors, 1);
+        upstream_error_count(c);
         upstream_report(c, true);
         c->req.last_failure_timeout = true;
         if (kind == T_CONNECT) {
@@ -381,6 +381,9 @@ static void request_log(struct client *c)
     } else {
         metrics_observe(metrics_series_get(&p->metrics, "none", PROXY_REGION_NONE), r->status, -1);
     }
+    if (r->origin && r->ws)
+        metrics_observe(r->ws->targets[r->origin->index].metrics, r->status,
+                        r->resp_head_sent ? r->upstream_us : -1);
     if (p->log == NULL)
         return;
 

@@ -1,8 +1,9 @@
 /* proxy/metrics.c - counters and latency histograms, and their Prometheus text exposition.
  *
  * Workers count with relaxed atomic adds on series that live as long as the proxy; the only lock
- * guards the list of series, taken when a (service, region) pair is seen for the first time by a
- * worker's snapshot view and when /metrics is scraped. */
+ * guards the lists of series, taken when a (service, region) pair is seen for the first time by a
+ * worker's snapshot view, when a snapshot view is made (the series of its origins), and when
+ * /metrics is scraped. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,9 @@
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
+/* A series and what it is of: (service, region), or (region, origin address). */
 struct metrics_entry {
-    char *service, *region;
+    char *key[2];
     struct metrics_series series;
     struct metrics_entry *next;
 };
@@ -26,37 +28,54 @@ void metrics_init(struct metrics *m)
     pthread_mutex_init(&m->lock, NULL);
 }
 
-void metrics_fini(struct metrics *m)
+static void entries_free(struct metrics_entry *e)
 {
-    struct metrics_entry *e = m->entries;
     while (e) {
         struct metrics_entry *next = e->next;
-        free(e->service);
-        free(e->region);
+        free(e->key[0]);
+        free(e->key[1]);
         free(e);
         e = next;
     }
+}
+
+void metrics_fini(struct metrics *m)
+{
+    entries_free(m->entries);
+    entries_free(m->origin_entries);
     pthread_mutex_destroy(&m->lock);
+}
+
+static struct metrics_series *entry_get(struct metrics *m, struct metrics_entry **list,
+                                        const char *key0, const char *key1)
+{
+    pthread_mutex_lock(&m->lock);
+    struct metrics_entry *e;
+    for (e = *list; e; e = e->next) {
+        if (strcmp(e->key[0], key0) == 0 && strcmp(e->key[1], key1) == 0)
+            break;
+    }
+    if (e == NULL) {
+        e = xcalloc(1, sizeof(*e));
+        e->key[0] = xstrdup(key0);
+        e->key[1] = xstrdup(key1);
+        e->next = *list;
+        *list = e;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return &e->series;
 }
 
 struct metrics_series *metrics_series_get(struct metrics *m, const char *service,
                                           const char *region)
 {
-    pthread_mutex_lock(&m->lock);
-    struct metrics_entry *e;
-    for (e = m->entries; e; e = e->next) {
-        if (strcmp(e->service, service) == 0 && strcmp(e->region, region) == 0)
-            break;
-    }
-    if (e == NULL) {
-        e = xcalloc(1, sizeof(*e));
-        e->service = xstrdup(service);
-        e->region = xstrdup(region);
-        e->next = m->entries;
-        m->entries = e;
-    }
-    pthread_mutex_unlock(&m->lock);
-    return &e->series;
+    return entry_get(m, &m->entries, service, region);
+}
+
+struct metrics_series *metrics_origin_series_get(struct metrics *m, const char *region,
+                                                 const char *origin)
+{
+    return entry_get(m, &m->origin_entries, region, origin);
 }
 
 #define GET(counter) ((unsigned long long)atomic_load_explicit(&(counter), memory_order_relaxed))
@@ -81,6 +100,49 @@ static void counter(FILE *out, const char *name, const char *help, const char *t
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, value);
 }
 
+/* The origins' series (the caller holds the lock): what each origin answered, how often it
+ * failed, and how long it took to answer (a summary without quantiles: the average, from sum and
+ * count; the regions' histograms have the distribution). */
+static void origins_render(struct metrics *m, FILE *out, const char *const classes[6])
+{
+    fputs("# HELP gslb_origin_requests_total Requests whose last attempt went to the origin, by "
+          "status class (gslbd's own 502 and 504 after it failed included).\n"
+          "# TYPE gslb_origin_requests_total counter\n",
+          out);
+    for (struct metrics_entry *e = m->origin_entries; e; e = e->next) {
+        for (int c = 0; c < 6; c++) {
+            unsigned long long n = GET(e->series.requests[c]);
+            if (n)
+                fprintf(out,
+                        "gslb_origin_requests_total{region=\"%s\",origin=\"%s\",code=\"%s\"} "
+                        "%llu\n",
+                        e->key[0], e->key[1], classes[c], n);
+        }
+    }
+    fputs("# HELP gslb_origin_failures_total Attempts on the origin that failed: no connection, a "
+          "timeout, a reset, an invalid response; retried ones included.\n"
+          "# TYPE gslb_origin_failures_total counter\n",
+          out);
+    for (struct metrics_entry *e = m->origin_entries; e; e = e->next) {
+        unsigned long long n = GET(e->series.failures);
+        if (n)
+            fprintf(out, "gslb_origin_failures_total{region=\"%s\",origin=\"%s\"} %llu\n",
+                    e->key[0], e->key[1], n);
+    }
+    fputs("# HELP gslb_origin_latency_seconds Time from sending a request to the origin to its "
+          "response headers.\n# TYPE gslb_origin_latency_seconds summary\n",
+          out);
+    for (struct metrics_entry *e = m->origin_entries; e; e = e->next) {
+        unsigned long long count = GET(e->series.upstream_ms_count);
+        if (count == 0)
+            continue;
+        fprintf(out, "gslb_origin_latency_seconds_sum{region=\"%s\",origin=\"%s\"} %.6f\n",
+                e->key[0], e->key[1], GET(e->series.upstream_us_sum) / 1e6);
+        fprintf(out, "gslb_origin_latency_seconds_count{region=\"%s\",origin=\"%s\"} %llu\n",
+                e->key[0], e->key[1], count);
+    }
+}
+
 char *metrics_render(struct metrics *m)
 {
     static const char *const classes[] = {"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -99,7 +161,7 @@ char *metrics_render(struct metrics *m)
             unsigned long long n = GET(e->series.requests[c]);
             if (n)
                 fprintf(out, "gslb_requests_total{service=\"%s\",region=\"%s\",code=\"%s\"} %llu\n",
-                        e->service, e->region, classes[c], n);
+                        e->key[0], e->key[1], classes[c], n);
         }
     }
     fputs("# HELP gslb_upstream_latency_seconds Time from sending a request to an origin to its "
@@ -115,18 +177,19 @@ char *metrics_render(struct metrics *m)
                 fprintf(out,
                         "gslb_upstream_latency_seconds_bucket{service=\"%s\",region=\"%s\","
                         "le=\"%g\"} %llu\n",
-                        e->service, e->region, bucket_ms[b] / 1000.0, cumulative);
+                        e->key[0], e->key[1], bucket_ms[b] / 1000.0, cumulative);
             else
                 fprintf(out,
                         "gslb_upstream_latency_seconds_bucket{service=\"%s\",region=\"%s\","
                         "le=\"+Inf\"} %llu\n",
-                        e->service, e->region, cumulative);
+                        e->key[0], e->key[1], cumulative);
         }
         fprintf(out, "gslb_upstream_latency_seconds_sum{service=\"%s\",region=\"%s\"} %.6f\n",
-                e->service, e->region, GET(e->series.upstream_us_sum) / 1e6);
+                e->key[0], e->key[1], GET(e->series.upstream_us_sum) / 1e6);
         fprintf(out, "gslb_upstream_latency_seconds_count{service=\"%s\",region=\"%s\"} %llu\n",
-                e->service, e->region, count);
+                e->key[0], e->key[1], count);
     }
+    origins_render(m, out, classes);
     pthread_mutex_unlock(&m->lock);
 
     counter(out, "gslb_connections_active", "Client connections open now.", "gauge",
@@ -191,12 +254,12 @@ struct proxy_region_stats *proxy_region_stats(struct proxy *proxy, size_t *n_out
     pthread_mutex_lock(&m->lock);
     for (struct metrics_entry *e = m->entries; e; e = e->next) {
         size_t i = 0;
-        while (i < n && strcmp(stats[i].region, e->region) != 0)
+        while (i < n && strcmp(stats[i].region, e->key[1]) != 0)
             i++;
         if (i == n) {
             stats = xreallocarray(stats, ++n, sizeof(*stats));
             memset(&stats[i], 0, sizeof(stats[i]));
-            snprintf(stats[i].region, sizeof(stats[i].region), "%s", e->region);
+            snprintf(stats[i].region, sizeof(stats[i].region), "%s", e->key[1]);
         }
         for (int c = 0; c < 6; c++) {
             uint64_t count = GET(e->series.requests[c]);

@@ -239,14 +239,16 @@ struct metrics_series {
     atomic_uint_fast64_t requests[6]; /* by status class: 1xx..5xx, and [0] for "aborted" */
     atomic_uint_fast64_t upstream_ms_buckets[METRICS_BUCKETS + 1];
     atomic_uint_fast64_t upstream_ms_count, upstream_us_sum;
+    atomic_uint_fast64_t failures; /* an origin's: its attempts that failed, retried ones too */
 };
 
 /* A counter of struct metrics, bumped from any thread. */
 #define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
 
 struct metrics {
-    pthread_mutex_t lock; /* guards the series list: creating one, and scraping */
-    struct metrics_entry *entries;
+    pthread_mutex_t lock;                 /* guards the series list: creating one, and scraping */
+    struct metrics_entry *entries;        /* by (service, region) */
+    struct metrics_entry *origin_entries; /* by (region, origin address) */
     atomic_uint_fast64_t connections_active, connections_total, connections_refused;
     atomic_uint_fast64_t retries, geo_lookups, geo_located, decisions, decision_ns_sum;
     atomic_uint_fast64_t bad_requests, upstream_errors, passive_ejections;
@@ -259,6 +261,9 @@ struct metrics {
 void metrics_init(struct metrics *m);
 void metrics_fini(struct metrics *m);
 /* The series for (service, region), created on first use; never freed before metrics_fini. */
+/* The series of an origin of a region, created on first use; likewise. */
+struct metrics_series *metrics_origin_series_get(struct metrics *m, const char *region,
+                                                 const char *origin);
 struct metrics_series *metrics_series_get(struct metrics *m, const char *service,
                                           const char *region);
 void metrics_observe(struct metrics_series *s, int status, int64_t upstream_us);
@@ -352,6 +357,7 @@ struct origin_target {
      * the origin context it was made under (one reference): see the lifetime rule in upstream.c. */
     SSL_SESSION *tls_session;
     SSL_CTX *tls_session_ctx;
+    struct metrics_series *metrics; /* the origin's, in its region */
 };
 
 /* A listening socket of a worker. */
@@ -720,6 +726,9 @@ void upstream_tls_sessions_free(struct wsnap *ws);
 int upstream_tls_session_new_cb(SSL *ssl, SSL_SESSION *sess);
 /* Passive checks: the outcome of a request to the client's current origin. */
 void upstream_report(struct client *c, bool failure);
+/* Counts a failed attempt (no connection, a timeout, a reset, an invalid response), in all and
+ * for the client's current origin. */
+void upstream_error_count(struct client *c);
 /* The origin failed the request once it was under way: counted and reported against it, and the
  * client answered <status> with <message> (or cut, if its response had started). */
 void upstream_fail(struct client *c, int status, const char *message);

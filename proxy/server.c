@@ -303,6 +303,8 @@ static struct wsnap *wsnap_create(struct proxy *proxy, const struct gslb_snapsho
             for (size_t o = 0; o < svc->pools[p].n_origins; o++) {
                 const struct gslb_origin *origin = &svc->pools[p].origins[o];
                 target_resolve(&ws->targets[origin->index], origin->address);
+                ws->targets[origin->index].metrics = metrics_origin_series_get(
+                    &proxy->metrics, snap->regions[svc->pools[p].region].name, origin->address);
                 ws->passive[origin->index] = passive_entry_get(&proxy->passive, origin->hash_key);
             }
         }

@@ -428,7 +428,7 @@ void upstream_start(struct client *c)
     if (up->bev == NULL) { /* OpenSSL could not start a session: as good as a failed connect */
         log_err("proxy: cannot start a TLS session with %s", o->address);
         free(up);
-        ADD(p->metrics.upstream_errors, 1);
+        upstream_error_count(c);
         upstream_start(c);
         return;
     }
@@ -444,7 +444,7 @@ void upstream_start(struct client *c)
             : bufferevent_socket_connect_hostname(up->bev, w->dns, AF_UNSPEC, t->host, t->port);
     if (rc != 0) {
         /* Refused synchronously (no route, no descriptors): as good as a failed connect. */
-        ADD(p->metrics.upstream_errors, 1);
+        upstream_error_count(c);
         client_timer_arm(c, T_NONE);
         upstream_release(c, false);
         upstream_start(c);
@@ -668,6 +668,13 @@ static const llhttp_settings_t response_settings = {
     .on_message_complete = on_response_complete,
 };
 
+void upstream_error_count(struct client *c)
+{
+    ADD(c->w->proxy->metrics.upstream_errors, 1);
+    if (c->req.origin && c->req.ws)
+        ADD(c->req.ws->targets[c->req.origin->index].metrics->failures, 1);
+}
+
 void upstream_report(struct client *c, bool failure)
 {
     struct request *r = &c->req;
@@ -691,7 +698,7 @@ void upstream_report(struct client *c, bool failure)
 
 void upstream_fail(struct client *c, int status, const char *message)
 {
-    ADD(c->w->proxy->metrics.upstream_errors, 1);
+    upstream_error_count(c);
     upstream_report(c, true);
     client_answer(c, status, message); /* or a cut, once the response has begun */
 }
@@ -700,7 +707,7 @@ void upstream_fail(struct client *c, int status, const char *message)
 static void upstream_failed_early(struct client *c, bool connected)
 {
     struct request *r = &c->req;
-    ADD(c->w->proxy->metrics.upstream_errors, 1);
+    upstream_error_count(c);
     upstream_report(c, true);
     bool replayable = !connected || (r->idempotent && !r->body_started);
     client_timer_arm(c, T_NONE);
@@ -758,7 +765,7 @@ static void upstream_read(struct upstream *up, struct evbuffer *in)
             client_tunnel_start(c);
             return;
         }
-        ADD(c->w->proxy->metrics.upstream_errors, 1);
+        upstream_error_count(c);
         log_debug("proxy: invalid response from %s: %s", c->req.origin->address,
                   llhttp_get_error_reason(&up->parser));
         client_answer(c, 502, "the origin sent an invalid response");

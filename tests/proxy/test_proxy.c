@@ -998,18 +998,28 @@ static void tunnels_websocket_upgrades_both_ways(void **state)
 }
 
 /* The value of the counter <name> (no labels) on gslbd <d>'s /metrics. */
-static uint64_t counter_value_of(const struct proc *d, const char *name)
+/* The value of series <name> (name and labels) of <d>'s /metrics, or 0 when it has none. */
+static uint64_t series_value_of(const struct proc *d, const char *name, bool *present)
 {
     struct resp r;
-    char want[128];
+    char want[256];
     assert_int_equal(request(d->metrics_port,
                              "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", &r),
                      200);
     snprintf(want, sizeof(want), "\n%s ", name);
     const char *at = strstr(r.body, want);
-    assert_non_null(at);
-    uint64_t value = strtoull(at + strlen(want), NULL, 10);
+    uint64_t value = at ? strtoull(at + strlen(want), NULL, 10) : 0;
+    *present = at != NULL;
     resp_free(&r);
+    return value;
+}
+
+static uint64_t counter_value_of(const struct proc *d, const char *name)
+{
+    bool present;
+    uint64_t value = series_value_of(d, name, &present);
+    if (!present)
+        fail_msg("no %s in /metrics", name);
     return value;
 }
 
@@ -1025,10 +1035,11 @@ static uint64_t counter_value(const char *name)
 static uint64_t counter_reaching(const struct proc *d, const char *name, uint64_t want,
                                  int limit_ms)
 {
-    uint64_t value = counter_value_of(d, name);
+    bool present; /* a series may come with its first count */
+    uint64_t value = series_value_of(d, name, &present);
     for (int64_t end = now_ms() + limit_ms; value < want && now_ms() < end;) {
         sleep_ms(20);
-        value = counter_value_of(d, name);
+        value = series_value_of(d, name, &present);
     }
     return value;
 }
@@ -1643,6 +1654,50 @@ static void exposes_prometheus_metrics(void **state)
     assert_non_null(decided);
     assert_true(strtod(decided + strlen(name), NULL) > 0); /* requests were routed before */
     resp_free(&r);
+}
+
+/* Each origin's series: the requests it answered by status class (gslbd's own 502 after its
+ * failure included), its failed attempts, and its latency (sum and count). */
+static void counts_requests_failures_and_latency_per_origin(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--passive-failures", "0", NULL}; /* nothing ejected */
+    struct proc d = gslbd_start(extra);
+    char ok[160], latency[160], failed[160], failures[160], eu_failures[160];
+    snprintf(ok, sizeof(ok),
+             "gslb_origin_requests_total{region=\"eu-west\",origin=\"127.0.0.1:%d\",code=\"2xx\"}",
+             eu.port);
+    snprintf(latency, sizeof(latency),
+             "gslb_origin_latency_seconds_count{region=\"eu-west\",origin=\"127.0.0.1:%d\"}",
+             eu.port);
+    snprintf(eu_failures, sizeof(eu_failures),
+             "gslb_origin_failures_total{region=\"eu-west\",origin=\"127.0.0.1:%d\"}", eu.port);
+    snprintf(failed, sizeof(failed), "%s",
+             "gslb_origin_requests_total{region=\"eu-west\",origin=\"127.0.0.1:1\",code=\"5xx\"}");
+    snprintf(failures, sizeof(failures), "%s",
+             "gslb_origin_failures_total{region=\"eu-west\",origin=\"127.0.0.1:1\"}");
+    struct resp r;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            request(d.port, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n",
+                    &r),
+            200);
+        assert_string_equal(r.body, "eu-west\n");
+        resp_free(&r);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: gone.test\r\n\r\n", &r), 502);
+        resp_free(&r);
+    }
+    /* Counted as each request ends, a moment after its answer may have reached us. */
+    assert_int_equal(counter_reaching(&d, ok, 3, 2000), 3);
+    assert_int_equal(counter_reaching(&d, latency, 3, 2000), 3);
+    assert_int_equal(counter_reaching(&d, failed, 2, 2000), 2);
+    assert_int_equal(counter_value_of(&d, failures), 2); /* one attempt each: its only origin */
+    bool present;
+    assert_int_equal(series_value_of(&d, eu_failures, &present), 0);
+    assert_false(present); /* only series with something to say are written */
+    gslbd_stop(&d);
 }
 
 static void writes_one_access_log_line_per_request(void **state)
@@ -2613,6 +2668,7 @@ int main(void)
         cmocka_unit_test(relays_chunked_and_close_delimited_bodies),
         cmocka_unit_test(relays_trailer_fields_both_ways),
         cmocka_unit_test(exposes_prometheus_metrics),
+        cmocka_unit_test(counts_requests_failures_and_latency_per_origin),
         cmocka_unit_test(writes_one_access_log_line_per_request),
         cmocka_unit_test(carries_a_request_id),
         cmocka_unit_test(applies_a_committed_topology_change_within_a_second),
