@@ -42,7 +42,8 @@ static void entries_free(struct metrics_entry *e)
 void metrics_fini(struct metrics *m)
 {
     entries_free(m->entries);
-    entries_free(m->origin_entries);
+    for (size_t b = 0; b < METRICS_ORIGIN_BUCKETS; b++)
+        entries_free(m->origin_buckets[b]);
     pthread_mutex_destroy(&m->lock);
 }
 
@@ -75,7 +76,12 @@ struct metrics_series *metrics_series_get(struct metrics *m, const char *service
 struct metrics_series *metrics_origin_series_get(struct metrics *m, const char *region,
                                                  const char *origin)
 {
-    return entry_get(m, &m->origin_entries, region, origin);
+    uint64_t hash = 1469598103934665603ULL; /* FNV-1a over "region origin" */
+    for (const char *s = region; *s; s++)
+        hash = (hash ^ (unsigned char)*s) * 1099511628211ULL;
+    for (const char *s = origin; *s; s++)
+        hash = (hash ^ (unsigned char)*s) * 1099511628211ULL;
+    return entry_get(m, &m->origin_buckets[hash % METRICS_ORIGIN_BUCKETS], region, origin);
 }
 
 #define GET(counter) ((unsigned long long)atomic_load_explicit(&(counter), memory_order_relaxed))
@@ -100,6 +106,10 @@ static void counter(FILE *out, const char *name, const char *help, const char *t
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, value);
 }
 
+#define FOR_EACH_ORIGIN_ENTRY(m, e)                                                                \
+    for (size_t bucket_ = 0; bucket_ < METRICS_ORIGIN_BUCKETS; bucket_++)                          \
+        for (struct metrics_entry *e = (m)->origin_buckets[bucket_]; e; e = e->next)
+
 /* The origins' series (the caller holds the lock): what each origin answered, how often it
  * failed, and how long it took to answer (a summary without quantiles: the average, from sum and
  * count; the regions' histograms have the distribution). */
@@ -109,7 +119,8 @@ static void origins_render(struct metrics *m, FILE *out, const char *const class
           "status class (gslbd's own 502 and 504 after it failed included).\n"
           "# TYPE gslb_origin_requests_total counter\n",
           out);
-    for (struct metrics_entry *e = m->origin_entries; e; e = e->next) {
+    FOR_EACH_ORIGIN_ENTRY(m, e)
+    {
         for (int c = 0; c < 6; c++) {
             unsigned long long n = GET(e->series.requests[c]);
             if (n)
@@ -123,7 +134,8 @@ static void origins_render(struct metrics *m, FILE *out, const char *const class
           "timeout, a reset, an invalid response; retried ones included.\n"
           "# TYPE gslb_origin_failures_total counter\n",
           out);
-    for (struct metrics_entry *e = m->origin_entries; e; e = e->next) {
+    FOR_EACH_ORIGIN_ENTRY(m, e)
+    {
         unsigned long long n = GET(e->series.failures);
         if (n)
             fprintf(out, "gslb_origin_failures_total{region=\"%s\",origin=\"%s\"} %llu\n",
@@ -132,7 +144,8 @@ static void origins_render(struct metrics *m, FILE *out, const char *const class
     fputs("# HELP gslb_origin_latency_seconds Time from sending a request to the origin to its "
           "response headers.\n# TYPE gslb_origin_latency_seconds summary\n",
           out);
-    for (struct metrics_entry *e = m->origin_entries; e; e = e->next) {
+    FOR_EACH_ORIGIN_ENTRY(m, e)
+    {
         unsigned long long count = GET(e->series.upstream_ms_count);
         if (count == 0)
             continue;

@@ -233,7 +233,8 @@ bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client, i
 
 /* ---- metrics.c ---- */
 
-#define METRICS_BUCKETS 14
+#define METRICS_BUCKETS        14
+#define METRICS_ORIGIN_BUCKETS 1024
 
 struct metrics_series {
     atomic_uint_fast64_t requests[6]; /* by status class: 1xx..5xx, and [0] for "aborted" */
@@ -246,9 +247,10 @@ struct metrics_series {
 #define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
 
 struct metrics {
-    pthread_mutex_t lock;                 /* guards the series list: creating one, and scraping */
-    struct metrics_entry *entries;        /* by (service, region) */
-    struct metrics_entry *origin_entries; /* by (region, origin address) */
+    pthread_mutex_t lock;          /* guards the series list: creating one, and scraping */
+    struct metrics_entry *entries; /* by (service, region) */
+    /* By (region, origin address), hashed: a snapshot view looks up each of its origins. */
+    struct metrics_entry *origin_buckets[METRICS_ORIGIN_BUCKETS];
     atomic_uint_fast64_t connections_active, connections_total, connections_refused;
     atomic_uint_fast64_t retries, geo_lookups, geo_located, decisions, decision_ns_sum;
     atomic_uint_fast64_t bad_requests, upstream_errors, passive_ejections;
