@@ -16,13 +16,16 @@ WERROR ?= -Werror
 CFLAGS ?= -O2 -g
 PKGS    = libmaxminddb sqlite3 jansson libevent libevent_openssl openssl
 PKGS   += libmicrohttpd libcrypto
-# llhttp: the C sources Debian's node-llhttp ships, compiled in (never with our -Werror).
+# llhttp: the C sources Debian's node-llhttp ships, compiled in (never with our -Werror), in
+# strict mode: without it llhttp 8 takes any two bytes after a chunk's data, and a CR followed by
+# any byte, for a CRLF, which lets a request be smuggled past a parser that reads them as sent.
 LLHTTP_DIR ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
+LLHTTP_DEFS = -DLLHTTP_STRICT_MODE=1
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 TEST_LIBS  := $(shell pkg-config --libs cmocka 2>/dev/null)
-ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -I. -I$(LLHTTP_INC) $(WARN) $(WERROR) $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -I. -I$(LLHTTP_INC) $(LLHTTP_DEFS) $(WARN) $(WERROR) $(DEP_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP
 SAN     = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 MODULES  = common geo db gslb proxy demo admin
@@ -42,9 +45,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -I$(LLHTTP_INC) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
+	$(CC) -std=c11 -I$(LLHTTP_INC) $(LLHTTP_DEFS) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
 
 # The admin console's static files, compiled in by tools/embed as admin_assets[] (admin_int.h).
 # assets.list holds the file list and changes only when it does, so adding or removing a file

@@ -54,8 +54,6 @@ static const char usage_text[] =
     "  --request-id-header NAME   every forwarded request carries an ID in it, a trusted\n"
     "                             peer's or a new one; logged (none; e.g. X-Request-ID)\n"
     "  --forwarded-header yes|no  also send RFC 7239 Forwarded (no)\n"
-    "  --target-8bit yes|no       accept raw bytes 0x80-0xFF (UTF-8) in request targets, as\n"
-    "                             nginx does (no: 400, as HAProxy)\n"
     "  --splice yes|no            large plain bodies origin -> client by splice() (yes)\n"
     "  --defer-accept yes|no      accept a client once its first bytes came (yes)\n"
     "  --workers N                event loops (0: one per core)\n"

@@ -895,7 +895,7 @@ static bool request_route(struct client *c)
         h->url_len < sizeof(r->bufs->target) - 1 ? h->url_len : sizeof(r->bufs->target) - 1;
     memcpy(target, h->text + h->url, target_len);
     target[target_len] = '\0';
-    const char *bad = head_check_chars(h, c->w->cfg->target_8bit);
+    const char *bad = head_check_chars(h);
     if (bad) {
         ADD(p->metrics.bad_requests, 1);
         client_fail(c, 400, bad);

@@ -198,8 +198,6 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
             rc = -EINVAL;
         else
             snprintf(cfg->request_id_header, sizeof(cfg->request_id_header), "%s", value);
-    } else if (strcmp(key, "target-8bit") == 0) {
-        rc = boolean(value, &cfg->target_8bit);
     } else if (strcmp(key, "splice") == 0) {
         rc = boolean(value, &cfg->splice_bodies);
     } else if (strcmp(key, "defer-accept") == 0) {

@@ -362,13 +362,13 @@ static bool is_hex(char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
 }
 
-const char *head_check_chars(const struct head *h, bool target_8bit)
+const char *head_check_chars(const struct head *h)
 {
     bool in_query = false;
     for (uint32_t k = 0; k < h->url_len; k++) { /* URI characters, no fragment: RFC 9112 3.2 */
         const char *url = h->text + h->url;     /* a head with no text yet has no target either */
         unsigned char ch = (unsigned char)url[k];
-        if (ch <= 0x20 || ch == 0x7f || (ch > 0x7f && !target_8bit) || ch == '#')
+        if (ch <= 0x20 || ch >= 0x7f || ch == '#')
             return "invalid character in the request target";
         /* A path's '%' starts two hex digits (RFC 3986 2.1), which an origin decodes: anything
          * else is read differently by different servers. A query's is left to the origin, as

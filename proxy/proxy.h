@@ -56,7 +56,6 @@ struct proxy_config {
     char request_id_header[64];
     int workers;           /* 0: one per core */
     bool forwarded_header; /* also send an RFC 7239 Forwarded header */
-    bool target_8bit;      /* bytes 0x80-0xFF (raw UTF-8) accepted in request targets */
     bool splice_bodies;    /* plain Content-Length bodies go origin -> client by splice() */
     bool defer_accept;     /* listeners hand a connection over once its first bytes came */
     /* Limits and timeouts (milliseconds); defaults from proxy_config_defaults(). */

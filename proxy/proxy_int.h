@@ -183,10 +183,10 @@ bool head_has_token(const struct head *h, enum header_id id, const char *token);
 /* True when the headers <id> together list exactly one element, <token>. */
 bool head_list_is_only(const struct head *h, enum header_id id, const char *token);
 /* Validates the names (tokens, no whitespace before the colon), a status reason (no control
- * characters but HTAB) and a request target (printable ASCII, no fragment; bytes 0x80-0xFF too
- * if <target_8bit>; a '%' in the path followed by two hex digits): llhttp 8 lets those
- * through. Returns what is wrong, or NULL. */
-const char *head_check_chars(const struct head *h, bool target_8bit);
+ * characters but HTAB) and a request target (printable ASCII, no fragment, a '%' in the path
+ * followed by two hex digits): checks of our own, whatever the parser lets through (llhttp 8's
+ * loose mode let all but the last through). Returns what is wrong, or NULL. */
+const char *head_check_chars(const struct head *h);
 /* Whether name[0..len) is one of the headers the proxy acts on (enum header_id). */
 bool header_name_is_known(const char *name, size_t len);
 /* How many of the first <len> bytes of <s> are RFC 9110 tchars (a token), from the start. */

@@ -572,7 +572,7 @@ static int on_response_headers_complete(llhttp_t *parser)
     /* llhttp 8 takes a status of fewer than three digits ("HTTP/1.1 2 OK"), which a client
      * would read as interim; one under 100 is invalid (RFC 9110 15). 600-999 are relayed, as
      * nginx does, for clients to treat as 5xx. */
-    if (head_check_chars(h, false) != NULL || parser->http_major != 1 || status < 100)
+    if (head_check_chars(h) != NULL || parser->http_major != 1 || status < 100)
         return -1;
     if (status < 200 && status != 101) {
         /* Interim (100 Continue, 103 Early Hints): relayed as interim, to HTTP/1.1 clients. */

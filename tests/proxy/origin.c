@@ -19,6 +19,8 @@
  *   /close   closes without answering    /cut/N      Content-Length N, N/2 bytes, close
  *   /reason-ctl a control character in the reason phrase
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
+ *   /status-cr  a CR in the status line followed by a header line ("\rXSet-Cookie: ...")
+ *   /chunk-no-crlf  chunked, with two bytes other than CRLF after the first chunk's data
  *   /bare    "HTTP/1.1 204", no reason phrase and no header at all
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
  *   /interim-garbled  100 Continue, then not a status line
@@ -339,6 +341,12 @@ static bool serve(struct conn *c)
         write_all(c->fd, "HTTP/1.1 204\r\n\r\n", 16);
     } else if (strcmp(path, "/garbled") == 0) {
         write_all(c->fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", 40);
+    } else if (strcmp(path, "/status-cr") == 0) {
+        const char *r = "HTTP/1.1 200 OK\rXSet-Cookie: injected=1\r\nContent-Length: 2\r\n\r\nhi";
+        write_all(c->fd, r, strlen(r));
+    } else if (strcmp(path, "/chunk-no-crlf") == 0) {
+        const char *r = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokAB0\r\n\r\n";
+        write_all(c->fd, r, strlen(r));
     } else if (strcmp(path, "/reason-ctl") == 0) {
         write_all(c->fd, "HTTP/1.1 200 O\001K\r\nContent-Length: 2\r\n\r\nhi", 41);
     } else if (strcmp(path, "/cl-conflict") == 0) {

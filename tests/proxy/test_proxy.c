@@ -648,6 +648,18 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
          400},
         {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n", 400},
+        /* What llhttp's loose mode took for a CRLF: any two bytes after a chunk's data, a CR and
+         * any byte. The first smuggled a second request ("40" read as "0"). */
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n40\r\n\r\n"
+         "GET /smuggled HTTP/1.1\r\nHost: a\r\nX: yyyyyyyyyyyy\r\n\r\n\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\rZhello\r\n0\r\n\r\n",
+         400},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\rZ",
+         400},
+        {"GET / HTTP/1.1\r\nHost: a\r\n\rZ", 400},
         {"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n", 400},
@@ -795,6 +807,17 @@ static void refuses_invalid_origin_responses_with_502(void **state)
     resp_free(&r);
     assert_int_equal(request(gslbd.port, "GET /reason-ctl HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
     resp_free(&r);
+    /* A CR not followed by LF, which llhttp's loose mode took for a CRLF: a header of the
+     * origin's reason phrase would have reached the client as a header of its own. */
+    assert_int_equal(request(gslbd.port, "GET /status-cr HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
+    assert_null(resp_header(&r, "set-cookie"));
+    resp_free(&r);
+    /* Two bytes other than CRLF after a chunk's data: cut, never relayed as a whole body. */
+    struct conn *c = conn_open(gslbd.port);
+    conn_send(c, "GET /chunk-no-crlf HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false));
+    resp_free(&r);
+    conn_close(c);
     /* A status of one or two digits, which llhttp 8 lets through; 600-999 go on. */
     assert_int_equal(request(gslbd.port, "GET /status/2 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
     resp_free(&r);
@@ -1628,8 +1651,7 @@ static void relays_trailer_fields_both_ways(void **state)
     conn_send(c, "POST /trailers HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "5\r\nhello\r\n0\r\nX : 1\r\n\r\n");
     assert_true(conn_response(c, &r, false));
-    assert_int_equal(r.status, 400);
-    assert_non_null(strstr(r.body, "trailer field name"));
+    assert_int_equal(r.status, 400); /* llhttp's strict mode refuses the name before we see it */
     assert_true(conn_closed(c));
     resp_free(&r);
     conn_close(c);
@@ -2357,25 +2379,16 @@ static void sighup_applies_the_config_file_and_names_what_needs_a_restart(void *
     (void)state;
     char conf[160];
     snprintf(conf, sizeof(conf), "%s/reload.conf", dir);
-    file_write(conf, "max-header-size 64k\naccess-log-format json\ntarget-8bit yes\n");
+    file_write(conf, "max-header-size 64k\naccess-log-format json\n");
     const char *extra[] = {"--config", conf, "--metrics-listen", "", NULL};
     struct proc d = gslbd_start(extra);
     assert_int_equal(request_with_big_header(d.port), 200);
-    /* target-8bit: raw UTF-8 in the target is forwarded as it came; controls stay refused. */
-    const char utf8_target[] = "GET /caf\xc3\xa9?headers HTTP/1.1\r\nHost: a\r\n\r\n";
     struct resp r;
-    assert_int_equal(request(d.port, utf8_target, &r), 200);
-    assert_non_null(strstr(r.body, "GET /caf\xc3\xa9?headers HTTP/1.1\n"));
-    resp_free(&r);
-    assert_int_equal(request(d.port, "GET /a\x7f HTTP/1.1\r\nHost: a\r\n\r\n", &r), 400);
-    resp_free(&r);
 
     file_write(conf, "# smaller heads now\nmax-header-size 2k\naccess-log-format combined\n");
     gslbd_sighup(&d);
     sleep_ms(100); /* the workers take it when woken, just after */
     assert_int_equal(request_with_big_header(d.port), 431); /* applied without a restart */
-    assert_int_equal(request(d.port, utf8_target, &r), 400);
-    resp_free(&r);
     assert_int_equal(request(d.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
     resp_free(&r);
     assert_int_equal(proc_log_count(&d, "'access-log' changed: it takes effect at restart"), 1);
