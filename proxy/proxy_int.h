@@ -611,6 +611,7 @@ struct request {
     uint32_t tried[REQ_MAX_TRIED];
     int n_tried, tries;
     bool last_failure_timeout;
+    bool stale_retried; /* sent again on a new connection after a pooled one went stale */
     const struct gslb_origin *pinned; /* a sticky client's draining origin: tried first */
     const struct gslb_origin *origin;
     uint32_t origin_region;

@@ -375,6 +375,8 @@ static struct bufferevent *tls_bufferevent(struct upstream *up, const struct gsl
     return bev;
 }
 
+static void upstream_open(struct client *c, const struct gslb_origin *o, bool fresh);
+
 void upstream_start(struct client *c)
 {
     struct request *r = &c->req;
@@ -403,9 +405,17 @@ void upstream_start(struct client *c)
     r->last_failure_timeout = false;
     if (r->svc->sticky)
         sticky_remember(&p->sticky, &r->client_addr, o);
+    upstream_open(c, o, false);
+}
 
+/* Sends the client's request to origin <o> (the request's current one): on a pooled connection,
+ * unless <fresh>, else on a new one. */
+static void upstream_open(struct client *c, const struct gslb_origin *o, bool fresh)
+{
+    struct request *r = &c->req;
+    struct worker *w = c->w;
     struct origin_target *t = &r->ws->targets[o->index];
-    struct upstream *up = t->idle;
+    struct upstream *up = fresh ? NULL : t->idle;
     if (up != NULL) {
         t->idle = up->next_idle;
         t->n_idle--;
@@ -707,10 +717,21 @@ void upstream_fail(struct client *c, int status, const char *message)
 static void upstream_failed_early(struct client *c, bool connected)
 {
     struct request *r = &c->req;
-    upstream_error_count(c);
-    upstream_report(c, true);
     bool replayable = !connected || (r->idempotent && !r->body_started);
     client_timer_arm(c, T_NONE);
+    if (connected && c->up->reused && replayable && !r->stale_retried) {
+        /* A pooled connection that the origin closed as we reused it (its keep-alive timeout
+         * racing ours) says nothing of the origin: the request goes to it again on a new
+         * connection, once, counted neither as a try nor as a failure, as nginx does. */
+        r->stale_retried = true;
+        log_debug("proxy: a pooled connection to %s was closed under us: a new one",
+                  r->origin->address);
+        upstream_release(c, false);
+        upstream_open(c, r->origin, true);
+        return;
+    }
+    upstream_error_count(c);
+    upstream_report(c, true);
     upstream_release(c, false);
     if (replayable) {
         upstream_start(c);

@@ -1140,15 +1140,26 @@ static void never_replays_a_post_dropped_on_a_pooled_connection(void **state)
     assert_int_equal(r.status, 502); /* not us-east, and not a hang */
     resp_free(&r);
     conn_close(c);
-    /* A GET in the same situation is idempotent: it is retried. */
+    /* A GET in the same situation is idempotent: it goes to the same origin again, on a new
+     * connection (a pooled one closed under us says nothing of the origin), not to the next
+     * region, and it is no failure of the origin's (a single origin gave 502 until 2026-12-07). */
+    char failures[160];
+    snprintf(failures, sizeof(failures),
+             "gslb_origin_failures_total{region=\"eu-west\",origin=\"127.0.0.1:%d\"}",
+             eu_once.port);
+    bool present;
+    uint64_t failed = series_value_of(&gslbd, failures, &present);
     c = conn_open(gslbd.port);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         conn_send(c, "GET / HTTP/1.1\r\nHost: once.test\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n");
         assert_true(conn_response(c, &r, false));
         assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "eu-once\n");
+        assert_string_equal(resp_header(&r, "x-req"), "1"); /* each on a new connection */
         resp_free(&r);
     }
     conn_close(c);
+    assert_int_equal(series_value_of(&gslbd, failures, &present), failed);
 }
 
 static void answers_503_502_and_504_for_each_kind_of_failure(void **state)
