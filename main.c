@@ -72,6 +72,7 @@ static const char usage_text[] =
     "  timeouts (ms, s or m): --client-header-timeout 10s --keepalive-timeout 60s\n"
     "    --client-body-timeout 60s --connect-timeout 3s --response-header-timeout 30s\n"
     "    --origin-read-timeout 60s --origin-idle-timeout 30s --shutdown-timeout 30s\n"
+    "    --tunnel-timeout 60m (a WebSocket tunnel with no byte either way is closed)\n"
     "    --lingering-time 30s --lingering-timeout 5s (a client still sending when its\n"
     "    connection is closed: what it sends is read and dropped so long, then the close)\n"
     "  limits: --max-header-size 64k --max-headers 100 --max-body-size 0 (unlimited)\n"

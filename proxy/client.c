@@ -10,7 +10,8 @@
  *              |                                    |             | or an error response
  *   C_FORWARD  | the request was routed             | connect,    | response done: C_IDLE or
  *              |                                    | response hd | C_CLOSING; 101: C_TUNNEL
- *   C_TUNNEL   | the origin switched protocols      | none        | either side closes
+ *   C_TUNNEL   | the origin switched protocols      | tunnel idle | both sides ended, an error
+ *              |                                    |             | or the idle timeout
  *   C_CLOSING  | a final response is being flushed  | none        | output empty: freed
  *
  * The parser pauses after each head and after each message: after the head so no body byte is
@@ -71,6 +72,8 @@ static const char *status_text(int status)
 
 /* ---- timers ---- */
 
+static void tunnel_close(struct client *c);
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct client *c = arg;
@@ -110,6 +113,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         } else {
             client_answer(c, 504, "the origin did not answer in time");
         }
+        break;
+    case T_TUNNEL: /* not a byte either way for tunnel-timeout */
+        tunnel_close(c);
         break;
     case T_NONE:
         break;
@@ -1396,44 +1402,84 @@ static struct bufferevent *tunnel_peer(struct client *c, struct bufferevent *bev
     return bev == c->bev ? c->up->bev : c->bev;
 }
 
+/* Which side <bev> is: TUNNEL_CLIENT or TUNNEL_ORIGIN. */
+static uint8_t tunnel_side(struct client *c, struct bufferevent *bev)
+{
+    return bev == c->bev ? TUNNEL_CLIENT : TUNNEL_ORIGIN;
+}
+
 static void tunnel_read_cb(struct bufferevent *bev, void *arg)
 {
     struct client *c = arg;
     struct bufferevent *to = tunnel_peer(c, bev);
     evbuffer_add_buffer(bufferevent_get_output(to), bufferevent_get_input(bev));
+    client_timer_arm(c, T_TUNNEL); /* lazy: moving the deadline costs no event change */
     if (evbuffer_get_length(bufferevent_get_output(to)) >= PROXY_HIGH_WATER) {
         bufferevent_disable(bev, EV_READ); /* tunnel_write_cb re-enables it */
         bufferevent_setwatermark(to, EV_WRITE, PROXY_HIGH_WATER / 2, 0);
     }
 }
 
+/* A side that ended its sending has that end passed on: its peer's socket is shut for writing
+ * once what the side sent has gone out to it, and the other way stays open until the peer ends
+ * too (a WebSocket close frame and the answer to it both arrive, as nginx relays them). */
+static void tunnel_pass_end(struct bufferevent *to)
+{
+    if (evbuffer_get_length(bufferevent_get_output(to)) == 0)
+        shutdown(bufferevent_getfd(to), SHUT_WR);
+}
+
 static void tunnel_write_cb(struct bufferevent *bev, void *arg)
 {
     struct client *c = arg;
+    struct bufferevent *from = tunnel_peer(c, bev);
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    bufferevent_enable(tunnel_peer(c, bev), EV_READ);
+    if (c->tunnel_ended & tunnel_side(c, from))
+        tunnel_pass_end(bev);
+    else
+        bufferevent_enable(from, EV_READ);
+}
+
+/* Ends the tunnel: what is buffered for the client goes out, then both connections close. */
+static void tunnel_close(struct client *c)
+{
+    request_log(c);
+    upstream_release(c, false);
+    client_close_after_flush(c);
 }
 
 static void tunnel_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct client *c = arg;
-    request_log(c);
-    upstream_release(c, false);
+    /* One side ended its sending, plainly: the other way goes on (TLS has no half-close that
+     * libevent passes on: a TLS side's end ends the tunnel). */
+    if (what == (BEV_EVENT_READING | BEV_EVENT_EOF) && !c->tls && !c->up->tls) {
+        c->tunnel_ended |= tunnel_side(c, bev);
+        bufferevent_disable(bev, EV_READ);
+        if (c->tunnel_ended == (TUNNEL_CLIENT | TUNNEL_ORIGIN)) {
+            tunnel_close(c);
+            return;
+        }
+        tunnel_pass_end(tunnel_peer(c, bev));
+        return;
+    }
     /* The client cannot be written to (an error, or it took nothing for keepalive-timeout): close
      * now, there is nobody to flush to. */
     if (bev == c->bev && (what & BEV_EVENT_WRITING)) {
+        request_log(c);
+        upstream_release(c, false);
         slow_client_count(c, what);
         client_close(c);
         return;
     }
-    /* Either side closed: pass on what is buffered for the client, then close both. */
-    client_close_after_flush(c);
+    /* An error or a TLS side's end: what is buffered for the client goes out, then both close. */
+    tunnel_close(c);
 }
 
 void client_tunnel_start(struct client *c)
 {
     c->state = C_TUNNEL;
-    client_timer_arm(c, T_NONE);
+    client_timer_arm(c, T_TUNNEL);
     /* Both bufferevents read for themselves from now on: a tunnel is not the hot path. */
     reader_set_timeout(&c->rd, NULL);
     reader_set_timeout(&c->up->rd, NULL);

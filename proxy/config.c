@@ -20,6 +20,7 @@ void proxy_config_defaults(struct proxy_config *cfg)
     cfg->response_header_timeout_ms = 30000;
     cfg->origin_read_timeout_ms = 60000;
     cfg->origin_idle_timeout_ms = 30000;
+    cfg->tunnel_timeout_ms = 3600 * 1000;
     cfg->shutdown_timeout_ms = 30000;
     cfg->lingering_time_ms = 30000;
     cfg->lingering_timeout_ms = 5000;
@@ -89,6 +90,7 @@ static const struct {
     {"response-header-timeout", offsetof(struct proxy_config, response_header_timeout_ms)},
     {"origin-read-timeout", offsetof(struct proxy_config, origin_read_timeout_ms)},
     {"origin-idle-timeout", offsetof(struct proxy_config, origin_idle_timeout_ms)},
+    {"tunnel-timeout", offsetof(struct proxy_config, tunnel_timeout_ms)},
     {"shutdown-timeout", offsetof(struct proxy_config, shutdown_timeout_ms)},
     {"lingering-time", offsetof(struct proxy_config, lingering_time_ms)},
     {"lingering-timeout", offsetof(struct proxy_config, lingering_timeout_ms)},

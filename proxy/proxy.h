@@ -66,6 +66,7 @@ struct proxy_config {
     int response_header_timeout_ms;
     int origin_read_timeout_ms;
     int origin_idle_timeout_ms; /* idle pooled origin connections are closed after this */
+    int tunnel_timeout_ms;      /* a WebSocket tunnel with no byte either way is closed */
     int shutdown_timeout_ms;    /* SIGTERM: how long in-flight requests may take to finish */
     int lingering_time_ms;      /* lingering close (proxy/linger.c): at most this in all, */
     int lingering_timeout_ms;   /* and this long without a byte from the client */

@@ -111,8 +111,8 @@ static inline int64_t proxy_elapsed_us(const struct timespec *since)
 enum client_state { C_IDLE, C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
 /* Timeouts: the client's timer kinds first, then those of bufferevents. Each is a libevent
  * "common timeout" of its worker, so arming one is a queue append, not a heap insertion. */
-enum client_timer { T_NONE, T_KEEPALIVE, T_HEADER, T_CONNECT, T_RESPONSE };
-enum { TO_CLIENT_BODY = T_RESPONSE + 1, TO_ORIGIN_READ, TO_ORIGIN_IDLE, TO_COUNT };
+enum client_timer { T_NONE, T_KEEPALIVE, T_HEADER, T_CONNECT, T_RESPONSE, T_TUNNEL };
+enum { TO_CLIENT_BODY = T_TUNNEL + 1, TO_ORIGIN_READ, TO_ORIGIN_IDLE, TO_COUNT };
 
 struct proxy;
 struct worker;
@@ -643,13 +643,16 @@ struct client {
     enum client_timer timer_kind; /* what <timer> is for; T_NONE: nothing */
     struct upstream *up;
     bool close_after, parser_paused, read_blocked;
-    bool linger;  /* closing while the client may still send: a lingering close (linger.c) */
+    bool linger; /* closing while the client may still send: a lingering close (linger.c) */
+    uint8_t tunnel_ended; /* C_TUNNEL: the sides that ended their sending, TUNNEL_CLIENT... */
     bool routing; /* request_route() runs: answers made in it leave the next request to the loop */
     bool tls;     /* <bev> is a TLS session (bufferevent_openssl) */
     bool peer_trusted;           /* worked out under live configuration <trusted_generation> */
     uint64_t trusted_generation; /* 0: not yet */
     struct request req;
 };
+
+enum { TUNNEL_CLIENT = 1, TUNNEL_ORIGIN = 2 };
 
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,
                    const struct proxy_listen *listen);

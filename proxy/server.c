@@ -490,6 +490,7 @@ static void worker_config_refresh(struct worker *w)
         [T_HEADER] = w->cfg->client_header_timeout_ms,
         [T_CONNECT] = w->cfg->connect_timeout_ms,
         [T_RESPONSE] = w->cfg->response_header_timeout_ms,
+        [T_TUNNEL] = w->cfg->tunnel_timeout_ms,
         [TO_CLIENT_BODY] = w->cfg->client_body_timeout_ms,
         [TO_ORIGIN_READ] = w->cfg->origin_read_timeout_ms,
         [TO_ORIGIN_IDLE] = w->cfg->origin_idle_timeout_ms,

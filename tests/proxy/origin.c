@@ -26,6 +26,7 @@
  *   /interim-garbled  100 Continue, then not a status line
  *   /interim-body     103 announcing (and followed by) 4 bytes of body, then 200
  *   /ws      101 Switching Protocols, then echoes bytes    /status/N  status N
+ *   /ws-slow the same, reading nothing for the first 500 ms
  *   /ws-bare 101 without Connection: upgrade, then bytes     /dated  a 200 with a Date of 1994
  *   /redirect/self  302 to itself by its own address (and Content-Location)
  *   /redirect/away  302 to another site
@@ -366,10 +367,12 @@ static bool serve(struct conn *c)
     } else if (strcmp(path, "/ws-bare") == 0 && upgrade) {
         const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nframes";
         write_all(c->fd, r, strlen(r));
-    } else if (strcmp(path, "/ws") == 0 && upgrade) {
+    } else if ((strcmp(path, "/ws") == 0 || strcmp(path, "/ws-slow") == 0) && upgrade) {
         const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n\r\n";
         write_all(c->fd, r, strlen(r));
+        if (path[3] == '-')
+            usleep(500 * 1000);
         for (;;) { /* echo until EOF */
             if (c->len == 0 && !fill(c))
                 return false;

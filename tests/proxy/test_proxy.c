@@ -958,14 +958,18 @@ static void supports_expect_100_continue(void **state)
     conn_close(c);
 }
 
-/* A connection through gslbd to the origin's WebSocket echo, past its 101. */
-static struct conn *websocket_open(void)
+/* A connection through the gslbd on <port> to the origin's WebSocket echo at <path>, past its
+ * 101. */
+static struct conn *websocket_open_at(int port, const char *path)
 {
-    struct conn *c = conn_open(gslbd.port);
+    struct conn *c = conn_open(port);
     struct resp r;
-    conn_send(c,
-              "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    char raw[256];
+    snprintf(raw, sizeof(raw),
+             "GET %s HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+             path);
+    conn_send(c, raw);
     assert_true(conn_response(c, &r, false));
     assert_int_equal(r.status, 101);
     /* Its hop-by-hop headers are the proxy's own, as on any response. */
@@ -977,10 +981,15 @@ static struct conn *websocket_open(void)
     return c;
 }
 
+static struct conn *websocket_open(int port)
+{
+    return websocket_open_at(port, "/ws");
+}
+
 static void tunnels_websocket_upgrades_both_ways(void **state)
 {
     (void)state;
-    struct conn *c = websocket_open();
+    struct conn *c = websocket_open(gslbd.port);
     for (int i = 0; i < 3; i++) {
         char msg[64], echo[64] = "";
         int n = snprintf(msg, sizeof(msg), "frame-%d-\x81\x7f binary", i);
@@ -1072,7 +1081,7 @@ static uint64_t counter_reaching(const struct proc *d, const char *name, uint64_
 static void a_tunnel_client_that_stops_reading_is_dropped(void **state)
 {
     (void)state;
-    struct conn *c = websocket_open();
+    struct conn *c = websocket_open(gslbd.port);
     uint64_t slow = counter_value("gslb_slow_clients_dropped_total");
     /* Echoed back and never read, until every buffer on the way is full (bounded: 64 MB). */
     static char block[65536];
@@ -1085,6 +1094,56 @@ static void a_tunnel_client_that_stops_reading_is_dropped(void **state)
     assert_true(conn_closed(c)); /* what was echoed, then the end (5 s receive timeout) */
     conn_close(c);
     assert_int_equal(counter_value("gslb_slow_clients_dropped_total"), slow + 1);
+}
+
+/* A client that sends its last bytes and half-closes gets all of the origin's answer to them:
+ * its end is passed on once they have gone out, and the other way stays open until the origin
+ * ends too (a WebSocket close frame and its answer). Until 2026-12-07 the origin connection was
+ * freed at the client's end, with what was still queued for it. */
+static void a_tunnel_passes_each_end_on_after_the_bytes_before_it(void **state)
+{
+    (void)state;
+    /* The origin reads nothing for 500 ms: bytes wait in gslbd when the client's end comes. */
+    struct conn *c = websocket_open_at(gslbd.port, "/ws-slow");
+    static char block[1 << 20];
+    for (size_t i = 0; i < sizeof(block); i++)
+        block[i] = (char)('a' + i % 23);
+    conn_write(c, block, sizeof(block));
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+    size_t got = 0;
+    while (got < sizeof(block) && (c->len > 0 || conn_fill(c))) {
+        size_t take = c->len < sizeof(block) - got ? c->len : sizeof(block) - got;
+        assert_memory_equal(c->buf, block + got, take);
+        conn_consume(c, take);
+        got += take;
+    }
+    assert_int_equal(got, sizeof(block)); /* every byte echoed, */
+    assert_true(conn_closed(c));          /* then the origin's end */
+    conn_close(c);
+}
+
+/* A tunnel with no byte either way for tunnel-timeout is closed; one with traffic is not. */
+static void closes_a_tunnel_idle_for_the_tunnel_timeout(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--tunnel-timeout", "1s", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    struct conn *busy = websocket_open(d.port), *idle = websocket_open(d.port);
+    int64_t start = now_ms();
+    for (int i = 0; i < 6; i++) { /* a byte each way every 300 ms, for 1.8 s */
+        sleep_ms(300);
+        conn_write(busy, "x", 1);
+        assert_true(busy->len > 0 || conn_fill(busy));
+        conn_consume(busy, busy->len);
+    }
+    assert_true(conn_closed(idle)); /* already, or within the 5 s receive timeout */
+    assert_true(now_ms() - start < 4000);
+    conn_write(busy, "y", 1); /* still open */
+    assert_true(conn_fill(busy));
+    assert_int_equal(busy->buf[0], 'y');
+    conn_close(busy);
+    conn_close(idle);
+    gslbd_stop(&d);
 }
 
 /* ---- failures ---- */
@@ -2673,6 +2732,8 @@ int main(void)
         cmocka_unit_test(a_reused_origin_connection_gets_a_whole_read_timeout),
         cmocka_unit_test(supports_expect_100_continue),
         cmocka_unit_test(tunnels_websocket_upgrades_both_ways),
+        cmocka_unit_test(a_tunnel_passes_each_end_on_after_the_bytes_before_it),
+        cmocka_unit_test(closes_a_tunnel_idle_for_the_tunnel_timeout),
         cmocka_unit_test(a_tunnel_client_that_stops_reading_is_dropped),
         cmocka_unit_test(fails_over_to_the_next_region_when_an_origin_is_unreachable),
         cmocka_unit_test(retries_idempotent_requests_only),
