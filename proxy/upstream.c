@@ -611,10 +611,11 @@ static int on_response_headers_complete(llhttp_t *parser)
     upstream_report(c, status >= 500);
     r->upstream_us = proxy_elapsed_us(&r->t_upstream);
     bool no_body = r->head_method || status == 204 || status == 304;
-    /* Whatever body a 204 or 304 announces may still come after it: that connection is not
-     * reused. */
-    up->spoilt = (status == 204 || status == 304) && (parser->flags & F_CONTENT_LENGTH) &&
-                 parser->content_length > 0;
+    /* Whatever body a 204 or 304 announces (a length or the chunked coding) may still come after
+     * it: that connection is not reused. */
+    up->spoilt = (status == 204 || status == 304) &&
+                 (((parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0) ||
+                  (parser->flags & F_CHUNKED));
     /* A body without a length (chunked or close-delimited from the origin) goes to an HTTP/1.1
      * client chunked; an HTTP/1.0 client knows no chunked coding (RFC 9112 6.1): it gets the bare
      * bytes, ended by the end of the connection. */

@@ -16,6 +16,7 @@
  *   /counted/N  N bytes, Content-Length, byte i being 'a' + i % 23 (order and loss show)
  *   /counted/N/K  the same, with a pause of 300 ms after the first K bytes
  *   /late-204   a 204 announcing 4 bytes of body, which come 200 ms later (they may not)
+ *   /late-204-chunked  the same with the chunked coding
  *   /close   closes without answering    /cut/N      Content-Length N, N/2 bytes, close
  *   /reason-ctl a control character in the reason phrase
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
@@ -322,6 +323,11 @@ static bool serve(struct conn *c)
         write_all(c->fd, "HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\n", 46);
         usleep(200000);
         write_all(c->fd, "204\n", 4);
+    } else if (strcmp(path, "/late-204-chunked") == 0) {
+        const char *h204 = "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n";
+        write_all(c->fd, h204, strlen(h204));
+        usleep(200000);
+        write_all(c->fd, "4\r\n204\n\r\n0\r\n\r\n", 15);
     } else if (strcmp(path, "/stall") == 0) {
         write_all(c->fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 44);
         sleep(10);

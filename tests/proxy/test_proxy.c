@@ -902,6 +902,10 @@ static void a_204_goes_out_without_content_length_or_body(void **state)
     resp_free(&r);
     assert_int_equal(exchange(c, next, &r), 200);
     resp_free(&r);
+    assert_int_equal(exchange(c, "GET /late-204-chunked HTTP/1.1\r\nHost: a\r\n\r\n", &r), 204);
+    resp_free(&r);
+    assert_int_equal(exchange(c, next, &r), 200);
+    resp_free(&r);
     conn_close(c);
 }
 
