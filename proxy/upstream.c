@@ -559,6 +559,10 @@ static void response_head_write(struct client *c, int status, bool final)
     if (final) {
         if (r->resp_chunked)
             SBUF_LIT(&out, "Transfer-Encoding: chunked\r\n");
+        /* An answer before the whole request body came (a 413, a 401 to an Expect): the
+         * connection ends after it (request_finish()), which the client is told now. */
+        if (!r->body_done)
+            c->close_after = true;
         if (c->close_after || !r->keep_alive || c->w->stopping || r->resp_close_delimited)
             SBUF_LIT(&out, "Connection: close\r\n");
         else if (r->minor == 0)
