@@ -554,19 +554,21 @@ static int on_url(llhttp_t *parser, const char *at, size_t len)
     struct client *c = client_of(parser);
     /* Known from here on: an answer to a HEAD has no body, even a refusal of its head. */
     c->req.head_method = parser->method == HTTP_HEAD;
-    return head_append(&c->req.bufs->head, HEAD_PART_URL, at, len, true) ? 0 : -1;
+    return head_append(&c->req.bufs->head, HEAD_PART_URL, at, len, 0) ? 0 : -1;
 }
 
 static int on_header_field(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    return head_append(&c->req.bufs->head, HEAD_PART_NAME, at, len, true) ? 0 : -1;
+    return head_append(&c->req.bufs->head, HEAD_PART_NAME, at, len, 0) ? 0 : -1;
 }
 
 static int on_header_value(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    return head_append(&c->req.bufs->head, HEAD_PART_VALUE, at, len, at == c->chunk_start) ? 0 : -1;
+    unsigned edges = (at == c->chunk_start ? HEAD_STARTS_READ : 0) |
+                     (at + len == c->chunk_end ? HEAD_ENDS_READ : 0);
+    return head_append(&c->req.bufs->head, HEAD_PART_VALUE, at, len, edges) ? 0 : -1;
 }
 
 static int on_header_value_complete(llhttp_t *parser)
@@ -1126,6 +1128,7 @@ void client_process(struct client *c)
         struct evbuffer_iovec vec;
         evbuffer_peek(in, -1, NULL, &vec, 1); /* reads land in chains of up to 64 KiB */
         c->chunk_start = vec.iov_base;
+        c->chunk_end = c->chunk_start + vec.iov_len;
         llhttp_errno_t err = llhttp_execute(&c->parser, vec.iov_base, vec.iov_len);
         size_t used = err == HPE_OK
                           ? vec.iov_len

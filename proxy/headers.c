@@ -37,6 +37,7 @@ void head_reset(struct head *h)
     h->url = h->url_len = h->reason = h->reason_len = 0;
     h->state = HEAD_IDLE;
     h->too_large = h->too_many = h->folded = h->connection_close = h->connection_names = false;
+    h->value_ran_to_end = false;
 }
 
 void head_fini(struct head *h)
@@ -66,7 +67,7 @@ static bool text_append(struct head *h, const char *at, size_t len)
     return true;
 }
 
-bool head_append(struct head *h, int what, const char *at, size_t len, bool continues_chunk)
+bool head_append(struct head *h, int what, const char *at, size_t len, unsigned edges)
 {
     struct header *hd;
     switch (what) {
@@ -102,12 +103,15 @@ bool head_append(struct head *h, int what, const char *at, size_t len, bool cont
         if (h->n_headers == 0)
             return false;
         hd = &h->headers[h->n_headers - 1];
-        if (h->state == HEAD_VALUE_DONE || (h->state == HEAD_VALUE && !continues_chunk)) {
-            /* A second piece of a value that did not start where the last read ended: the
-             * value went on after a line break (obs-fold), which RFC 9112 lets us refuse. */
+        if (h->state == HEAD_VALUE_DONE ||
+            (h->state == HEAD_VALUE && !((edges & HEAD_STARTS_READ) && h->value_ran_to_end))) {
+            /* A second piece of a value that does not go on where the last one ended, at the end
+             * of a read: the value went on after a line break (obs-fold), which RFC 9112 lets us
+             * refuse. (A fold at the start of a read once passed for a value split by reads.) */
             h->folded = true;
             return false;
         }
+        h->value_ran_to_end = (edges & HEAD_ENDS_READ) != 0;
         if (h->state != HEAD_VALUE) {
             hd->value = (uint32_t)h->len;
             h->state = HEAD_VALUE;

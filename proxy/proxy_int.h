@@ -159,6 +159,7 @@ struct head {
     uint32_t reason, reason_len; /* status reason (responses) */
     enum { HEAD_IDLE, HEAD_FIELD, HEAD_VALUE, HEAD_VALUE_DONE } state;
     bool too_large, too_many, folded;
+    bool value_ran_to_end; /* the last piece of a value ended its read buffer */
     /* What Connection headers name is hop-by-hop too: "close", or (connection_names) names
      * other than close, keep-alive and upgrade, which the fixed list covers. */
     bool connection_close, connection_names;
@@ -168,9 +169,13 @@ struct head {
 void head_limit(struct head *h, size_t max_bytes, int max_headers);
 void head_reset(struct head *h);
 void head_fini(struct head *h);
-/* Appends a piece of a field (name), value, URL or reason; returns false once a limit is hit. */
-bool head_append(struct head *h, int what, const char *at, size_t len, bool continues_chunk);
+/* Appends a piece of a field (name), value, URL or reason; returns false once a limit is hit.
+ * <edges> (HEAD_STARTS_READ, HEAD_ENDS_READ) says where a value's piece lies in the buffer the
+ * parser reads: a piece that starts a buffer continues its value only if the piece before ran
+ * to the end of its own; else a line break came between them (obs-fold). */
+bool head_append(struct head *h, int what, const char *at, size_t len, unsigned edges);
 enum { HEAD_PART_NAME, HEAD_PART_VALUE, HEAD_PART_URL, HEAD_PART_REASON };
+enum { HEAD_STARTS_READ = 1, HEAD_ENDS_READ = 2 };
 void head_value_complete(struct head *h);
 /* Adds the non-empty values of the first <n> headers <id> of <h> (all there are, or fewer), in
  * order, each followed by ", ": a list that the caller ends with its own item, on one line
@@ -638,7 +643,7 @@ struct client {
     struct sock_reader rd;
     bool expect_proxy_header;
     llhttp_t parser;
-    const char *chunk_start; /* start of the buffer llhttp is parsing: obs-fold detection */
+    const char *chunk_start, *chunk_end; /* the buffer llhttp is parsing: obs-fold detection */
     enum client_state state;
     enum client_timer timer_kind; /* what <timer> is for; T_NONE: nothing */
     struct upstream *up;
@@ -703,7 +708,7 @@ struct upstream {
     struct wsnap *ws;
     uint32_t origin; /* index in ws->targets */
     llhttp_t parser;
-    const char *chunk_start;
+    const char *chunk_start, *chunk_end; /* the buffer llhttp is parsing: obs-fold detection */
     size_t body_run_start, body_run_len; /* identity body bytes in the buffer being parsed */
     struct upstream *next_idle;
     struct lazy_timer idle_timer; /* its event made at the first pooling */

@@ -478,21 +478,21 @@ static int on_response_begin(llhttp_t *parser)
 static int on_status(llhttp_t *parser, const char *at, size_t len)
 {
     struct upstream *up = upstream_of(parser);
-    return head_append(&up->c->req.bufs->resp, HEAD_PART_REASON, at, len, true) ? 0 : -1;
+    return head_append(&up->c->req.bufs->resp, HEAD_PART_REASON, at, len, 0) ? 0 : -1;
 }
 
 static int on_field(llhttp_t *parser, const char *at, size_t len)
 {
     struct upstream *up = upstream_of(parser);
-    return head_append(&up->c->req.bufs->resp, HEAD_PART_NAME, at, len, true) ? 0 : -1;
+    return head_append(&up->c->req.bufs->resp, HEAD_PART_NAME, at, len, 0) ? 0 : -1;
 }
 
 static int on_value(llhttp_t *parser, const char *at, size_t len)
 {
     struct upstream *up = upstream_of(parser);
-    return head_append(&up->c->req.bufs->resp, HEAD_PART_VALUE, at, len, at == up->chunk_start)
-               ? 0
-               : -1;
+    unsigned edges = (at == up->chunk_start ? HEAD_STARTS_READ : 0) |
+                     (at + len == up->chunk_end ? HEAD_ENDS_READ : 0);
+    return head_append(&up->c->req.bufs->resp, HEAD_PART_VALUE, at, len, edges) ? 0 : -1;
 }
 
 static int on_value_complete(llhttp_t *parser)
@@ -762,6 +762,7 @@ static void upstream_read(struct upstream *up, struct evbuffer *in)
         evbuffer_peek(in, -1, NULL, &vec, 1); /* reads land in chains of up to 64 KiB */
         up->got_response_byte = true;
         up->chunk_start = vec.iov_base;
+        up->chunk_end = up->chunk_start + vec.iov_len;
         up->body_run_len = 0;
         llhttp_errno_t err = llhttp_execute(&up->parser, vec.iov_base, vec.iov_len);
         size_t used = err == HPE_OK

@@ -21,6 +21,7 @@
  *   /reason-ctl a control character in the reason phrase
  *   /garbled an invalid status line      /cl-conflict two different Content-Length values
  *   /status-cr  a CR in the status line followed by a header line ("\rXSet-Cookie: ...")
+ *   /fold-split a header value folded onto a line that comes 200 ms later
  *   /chunk-no-crlf  chunked, with two bytes other than CRLF after the first chunk's data
  *   /bare    "HTTP/1.1 204", no reason phrase and no header at all
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
@@ -348,6 +349,10 @@ static bool serve(struct conn *c)
         write_all(c->fd, "HTTP/1.1 204\r\n\r\n", 16);
     } else if (strcmp(path, "/garbled") == 0) {
         write_all(c->fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", 40);
+    } else if (strcmp(path, "/fold-split") == 0) {
+        write_all(c->fd, "HTTP/1.1 200 OK\r\nX-A: aa\r\n", 26);
+        usleep(200000);
+        write_all(c->fd, " bb\r\nContent-Length: 2\r\n\r\nhi", 31);
     } else if (strcmp(path, "/status-cr") == 0) {
         const char *r = "HTTP/1.1 200 OK\rXSet-Cookie: injected=1\r\nContent-Length: 2\r\n\r\nhi";
         write_all(c->fd, r, strlen(r));

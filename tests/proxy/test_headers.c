@@ -19,8 +19,8 @@ static void head_of(struct head *h, const char *const headers[][2], size_t n)
     memset(h, 0, sizeof(*h));
     head_limit(h, 4096, 10);
     for (size_t i = 0; i < n; i++) {
-        assert_true(head_append(h, HEAD_PART_NAME, headers[i][0], strlen(headers[i][0]), true));
-        assert_true(head_append(h, HEAD_PART_VALUE, headers[i][1], strlen(headers[i][1]), true));
+        assert_true(head_append(h, HEAD_PART_NAME, headers[i][0], strlen(headers[i][0]), 0));
+        assert_true(head_append(h, HEAD_PART_VALUE, headers[i][1], strlen(headers[i][1]), 0));
         head_value_complete(h);
     }
 }
