@@ -625,17 +625,49 @@ static const llhttp_settings_t request_settings = {
 
 /* ---- routing a parsed head ---- */
 
+static bool is_alnum(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+/* A Host value or an absolute-form authority (RFC 3986 3.2.2, 3.2.3): a reg-name (unreserved,
+ * pct-encoded and sub-delims characters) or an IPv6 literal in brackets, then, after a ':', a
+ * port of at most five digits and 65535. ("[::1", "a.example:abc", "a.example:999999" went on
+ * until 2026-12-07.) */
 static bool host_is_valid(const char *host, size_t len)
 {
     if (len == 0 || len > 255)
         return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)host[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              strchr("-._~:[]!$&'()*+,;=%", ch)))
+    size_t end = 0;
+    if (host[0] == '[') {
+        while (++end < len && host[end] != ']') {
+            char ch = host[end];
+            if (!is_alnum(ch) && ch != ':' && ch != '.')
+                return false;
+        }
+        if (end == len || end < 3)
+            return false;
+        end++;
+    } else {
+        for (; end < len && host[end] != ':'; end++) {
+            char ch = host[end];
+            if (!is_alnum(ch) && (ch == '\0' || !strchr("-._~!$&'()*+,;=%", ch)))
+                return false;
+        }
+        if (end == 0)
             return false;
     }
-    return true;
+    if (end == len)
+        return true;
+    if (host[end] != ':' || len - end - 1 > 5)
+        return false;
+    unsigned port = 0;
+    for (size_t i = end + 1; i < len; i++) {
+        if (host[i] < '0' || host[i] > '9')
+            return false;
+        port = port * 10 + (unsigned)(host[i] - '0');
+    }
+    return port <= 65535;
 }
 
 /* Whether the connection's peer is a trusted proxy: worked out once per connection, and again

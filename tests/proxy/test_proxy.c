@@ -668,6 +668,13 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         {"GET / HTTP/1.1\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a.example:abc\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a.example:999999\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a.example:65536\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: a:b:c\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: :80\r\n\r\n", 400},
+        {"GET http://[::1/ HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET nowhere HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
@@ -755,6 +762,16 @@ static void accepts_absolute_form_and_chunked_uploads(void **state)
     assert_non_null(strstr(r.body, "GET /headers HTTP/1.1\n"));
     assert_non_null(strstr(r.body, "Host: example.com\n"));
     resp_free(&r);
+    /* Hosts with ports and IPv6 literals. */
+    static const char *const hosts[] = {"[::1]:8080", "[::ffff:10.0.0.1]", "a.example:65535",
+                                        "a.example:", "xn--bcher-kva.example"};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        char raw[160];
+        snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", hosts[i]);
+        if (request(gslbd.port, raw, &r) != 200)
+            fail_msg("Host: %s: %d", hosts[i], r.status);
+        resp_free(&r);
+    }
     /* Percent-encodings in the path, and a bare '%' in the query, which is the origin's. */
     status = request(gslbd.port, "GET /a%2Fb%c3%A9?q=100% HTTP/1.1\r\nHost: a\r\n\r\n", &r);
     assert_int_equal(status, 200);
