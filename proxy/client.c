@@ -1096,6 +1096,19 @@ static bool request_line_has_unknown_method(struct evbuffer *in)
            version[7] <= '9';
 }
 
+/* llhttp refuses versions other than 0.9, 1.0, 1.1 and 2.0 as "invalid", having read their
+ * digits; where <in> now starts, the rest of the version and the line's end follow. A well formed
+ * version that we do not serve gets 505 (gslbd answers 2.0 and 0.9 so itself), not 400. */
+static bool request_line_has_other_version(struct evbuffer *in)
+{
+    char rest[8];
+    ev_ssize_t n = evbuffer_copyout(in, rest, sizeof(rest));
+    ev_ssize_t i = 0;
+    while (i < n && ((rest[i] >= '0' && rest[i] <= '9') || rest[i] == '.'))
+        i++;
+    return i + 1 < n && rest[i] == '\r' && rest[i + 1] == '\n';
+}
+
 static void request_parse_error(struct client *c, llhttp_errno_t err)
 {
     struct request *r = &c->req;
@@ -1115,6 +1128,9 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
     else if (err == HPE_INVALID_METHOD &&
              request_line_has_unknown_method(bufferevent_get_input(c->bev)))
         client_fail(c, 501, "unknown request method");
+    else if (err == HPE_INVALID_VERSION &&
+             request_line_has_other_version(bufferevent_get_input(c->bev)))
+        client_fail(c, 505, "only HTTP/1.0 and HTTP/1.1 are served here");
     else
         client_fail(c, 400,
                     err == HPE_USER ? "invalid request" : llhttp_get_error_reason(&c->parser));

@@ -683,6 +683,9 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         {"GET /a%2 HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET /a% HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
+        {"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505}, /* llhttp's "invalid" versions */
+        {"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505},
+        {"GET / HTTP/1.2x\r\nHost: a\r\n\r\n", 400},
         {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
         {"TRACE / HTTP/1.1\r\nHost: a\r\nCookie: secret\r\n\r\n", 405},
         {"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417},
