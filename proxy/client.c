@@ -394,7 +394,13 @@ static void request_log(struct client *c)
         return;
 
     char client[IP_ADDR_STRLEN];
-    ip_addr_format(&r->client_addr, client, sizeof(client));
+    /* A request refused before it was routed has no method of its own yet (llhttp knows it once
+     * the target begins), nor a client address worked out: its peer's. */
+    const char *method = r->head_done ? llhttp_method_name((llhttp_method_t)r->method)
+                         : r->bufs && r->bufs->head.url_len
+                             ? llhttp_method_name((llhttp_method_t)c->parser.method)
+                             : "-";
+    ip_addr_format(r->client_addr.family ? &r->client_addr : &c->peer, client, sizeof(client));
     struct accesslog_entry e = {
         .client = client,
         .peer = c->peer_text,
@@ -402,7 +408,7 @@ static void request_log(struct client *c)
         .service = service,
         .region = region,
         .origin = r->origin ? r->origin->address : "",
-        .method = llhttp_method_name((llhttp_method_t)r->method),
+        .method = method,
         .target = target,
         .major = r->major,
         .minor = r->minor,

@@ -1885,6 +1885,21 @@ static void writes_one_access_log_line_per_request(void **state)
     if (upstream_ms < 145 || upstream_ms > 5000 || duration_ms < upstream_ms)
         fail_msg("upstream_ms %.3f, duration_ms %.3f: %s", upstream_ms, duration_ms, last);
     json_decref(j);
+
+    /* A request refused before its method was known: no method (llhttp's 0 read "DELETE"
+     * until 2026-12-07), and the peer as the client (it was "?"). */
+    struct conn *c = conn_open_from(gslbd.port, "127.0.0.3");
+    conn_send(c, "\x16\x03\x01 / HTTP/1.1\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 400);
+    resp_free(&r);
+    conn_close(c);
+    assert_true(file_line_with(access_log, "\"peer\":\"127.0.0.3\"", last, sizeof(last), 5000));
+    j = json_loads(last, 0, &e);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "-");
+    assert_string_equal(json_string_value(json_object_get(j, "client")), "127.0.0.3");
+    json_decref(j);
 }
 
 static void applies_a_committed_topology_change_within_a_second(void **state)
