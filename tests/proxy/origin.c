@@ -214,6 +214,36 @@ static void send_sized(int fd, long n, bool chunked)
 }
 
 /* Serves one request; returns false when the connection is to be closed. */
+/* Answers made in advance: <first>, then, 200 ms later, <then> if any. */
+struct canned {
+    const char *path, *first, *then;
+};
+
+static const struct canned canned_answers[] = {
+    {"/bare", "HTTP/1.1 204\r\n\r\n", NULL},
+    {"/garbled", "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", NULL},
+    {"/reason-ctl", "HTTP/1.1 200 O\001K\r\nContent-Length: 2\r\n\r\nhi", NULL},
+    {"/status-cr", "HTTP/1.1 200 OK\rXSet-Cookie: injected=1\r\nContent-Length: 2\r\n\r\nhi", NULL},
+    {"/cl-conflict", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+     NULL},
+    {"/chunk-no-crlf", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokAB0\r\n\r\n",
+     NULL},
+    {"/interim-garbled", "HTTP/1.1 100 Continue\r\n\r\nXYZ garbage\r\n\r\n", NULL},
+    {"/late-204", "HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\n", "204\n"},
+    {"/late-204-chunked", "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+     "4\r\n204\n\r\n0\r\n\r\n"},
+    {"/fold-split", "HTTP/1.1 200 OK\r\nX-A: aa\r\n", " bb\r\nContent-Length: 2\r\n\r\nhi"},
+};
+
+static const struct canned *canned_answer(const char *path)
+{
+    for (size_t i = 0; i < sizeof(canned_answers) / sizeof(canned_answers[0]); i++) {
+        if (strcmp(path, canned_answers[i].path) == 0)
+            return &canned_answers[i];
+    }
+    return NULL;
+}
+
 static bool serve(struct conn *c)
 {
     char line[8192], method[16], path[4096], head[32768];
@@ -266,7 +296,14 @@ static bool serve(struct conn *c)
     }
 
     char body[256];
-    if (sscanf(path, "/size/%ld", &n) == 1 || sscanf(path, "/chunked/%ld", &n) == 1) {
+    const struct canned *canned = canned_answer(path);
+    if (canned) {
+        write_all(c->fd, canned->first, strlen(canned->first));
+        if (canned->then) {
+            usleep(200000);
+            write_all(c->fd, canned->then, strlen(canned->then));
+        }
+    } else if (sscanf(path, "/size/%ld", &n) == 1 || sscanf(path, "/chunked/%ld", &n) == 1) {
         send_sized(c->fd, n, path[1] == 'c');
     } else if (sscanf(path, "/eof/%ld", &n) == 1) {
         char h[256];
@@ -320,15 +357,6 @@ static bool serve(struct conn *c)
                      "Connection: X-Gone\r\n\r\n%zx\r\n%s\r\n0\r\n%s\r\n",
                      strlen(got), got, own);
         write_all(c->fd, out, (size_t)len);
-    } else if (strcmp(path, "/late-204") == 0) {
-        write_all(c->fd, "HTTP/1.1 204 No Content\r\nContent-Length: 4\r\n\r\n", 46);
-        usleep(200000);
-        write_all(c->fd, "204\n", 4);
-    } else if (strcmp(path, "/late-204-chunked") == 0) {
-        const char *h204 = "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n";
-        write_all(c->fd, h204, strlen(h204));
-        usleep(200000);
-        write_all(c->fd, "4\r\n204\n\r\n0\r\n\r\n", 15);
     } else if (strcmp(path, "/stall") == 0) {
         write_all(c->fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 44);
         sleep(10);
@@ -345,28 +373,6 @@ static bool serve(struct conn *c)
         else
             usleep(100000); /* then the end */
         return false;
-    } else if (strcmp(path, "/bare") == 0) {
-        write_all(c->fd, "HTTP/1.1 204\r\n\r\n", 16);
-    } else if (strcmp(path, "/garbled") == 0) {
-        write_all(c->fd, "HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", 40);
-    } else if (strcmp(path, "/fold-split") == 0) {
-        write_all(c->fd, "HTTP/1.1 200 OK\r\nX-A: aa\r\n", 26);
-        usleep(200000);
-        write_all(c->fd, " bb\r\nContent-Length: 2\r\n\r\nhi", 31);
-    } else if (strcmp(path, "/status-cr") == 0) {
-        const char *r = "HTTP/1.1 200 OK\rXSet-Cookie: injected=1\r\nContent-Length: 2\r\n\r\nhi";
-        write_all(c->fd, r, strlen(r));
-    } else if (strcmp(path, "/chunk-no-crlf") == 0) {
-        const char *r = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokAB0\r\n\r\n";
-        write_all(c->fd, r, strlen(r));
-    } else if (strcmp(path, "/reason-ctl") == 0) {
-        write_all(c->fd, "HTTP/1.1 200 O\001K\r\nContent-Length: 2\r\n\r\nhi", 41);
-    } else if (strcmp(path, "/cl-conflict") == 0) {
-        const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!";
-        write_all(c->fd, r, strlen(r));
-    } else if (strcmp(path, "/interim-garbled") == 0) {
-        const char *r = "HTTP/1.1 100 Continue\r\n\r\nXYZ garbage\r\n\r\n";
-        write_all(c->fd, r, strlen(r));
     } else if (strcmp(path, "/interim-body") == 0) {
         const char *hints = "HTTP/1.1 103 Early Hints\r\nContent-Length: 4\r\n\r\nbody";
         write_all(c->fd, hints, strlen(hints));
