@@ -255,7 +255,7 @@ static bool is_our_request_id(const char *id)
 static void carries_a_request_id(void **state)
 {
     (void)state;
-    char log_path[300], raw[512], id[200], first[64] = "", line[4096];
+    char log_path[300], raw[512], id[200], first[200] = "", line[4096];
     snprintf(log_path, sizeof(log_path), "%s/request-id.log", dir);
     const char *extra[] = {"--request-id-header",
                            "X-Request-ID",
