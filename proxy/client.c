@@ -1119,6 +1119,13 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
 {
     struct request *r = &c->req;
     struct proxy *p = c->w->proxy;
+    if (err == HPE_CLOSED_CONNECTION) {
+        /* Bytes after a request that ended the connection by a Connection: close in its
+         * trailer fields, which llhttp heeds (we forward no such field): no request, so no
+         * answer; the connection ends as that request said. */
+        client_close_after_flush(c);
+        return;
+    }
     ADD(p->metrics.bad_requests, 1);
     if (r->bufs->head.too_large && r->bufs->head.n_headers == 0) /* in the request line */
         client_fail(c, 414, "request target too long");

@@ -1783,6 +1783,21 @@ static void relays_trailer_fields_both_ways(void **state)
     assert_true(conn_closed(c));
     resp_free(&r);
     conn_close(c);
+
+    /* A Connection: close among the trailer fields, which llhttp heeds, ends the connection
+     * after the answer; what follows gets none (it got a 400 for "Data after Connection: close",
+     * an answer to no request: found by the fuzzer). */
+    c = conn_open(gslbd.port);
+    conn_send(c, "POST /trailers HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "5\r\nhello\r\n0\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "none\n"); /* the origin got no trailer fields */
+    assert_int_equal(c->len, 0);
+    char byte;
+    assert_int_equal(recv(c->fd, &byte, 1, 0), 0);
+    resp_free(&r);
+    conn_close(c);
 }
 
 /* ---- observability and live changes ---- */
