@@ -844,8 +844,11 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         upstream_failed_early(c, true);
         return;
     }
-    llhttp_errno_t finish =
-        llhttp_message_needs_eof(&up->parser) ? llhttp_finish(&up->parser) : HPE_INVALID_EOF_STATE;
+    /* Only a plain end (EOF) ends a close-delimited body; a reset cuts it (it passed for the end
+     * until 2026-12-07). */
+    llhttp_errno_t finish = !(what & BEV_EVENT_ERROR) && llhttp_message_needs_eof(&up->parser)
+                                ? llhttp_finish(&up->parser)
+                                : HPE_INVALID_EOF_STATE;
     if ((finish == HPE_OK || finish == HPE_PAUSED) && c->req.resp_done) {
         client_response_done(c, false); /* a close-delimited body ended */
         return;

@@ -9,6 +9,7 @@
  *
  * The request path picks the behaviour:
  *   /size/N  N bytes, Content-Length     /chunked/N  N bytes, chunked      /eof/N  close-delimited
+ *   /eof-reset/N  close-delimited, the connection then reset (SO_LINGER 0) instead of closed
  *   /echo    reads the body, answers "BYTES SUM"  /headers  the request head as body
  *   (the head is the body too for any OPTIONS, and for any path whose query is "?headers")
  *   /slow/MS answers after MS ms         /stall      head, 5 of 10 bytes, then silence
@@ -305,12 +306,17 @@ static bool serve(struct conn *c)
         }
     } else if (sscanf(path, "/size/%ld", &n) == 1 || sscanf(path, "/chunked/%ld", &n) == 1) {
         send_sized(c->fd, n, path[1] == 'c');
-    } else if (sscanf(path, "/eof/%ld", &n) == 1) {
+    } else if (sscanf(path, "/eof/%ld", &n) == 1 || sscanf(path, "/eof-reset/%ld", &n) == 1) {
         char h[256];
         int len = snprintf(h, sizeof(h),
                            "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nConnection: close\r\n\r\n", name);
         write_all(c->fd, h, (size_t)len);
         send_pattern(c->fd, (uint64_t)n, false);
+        if (path[4] == '-') { /* the end is a reset: no end of the body at all */
+            usleep(100000);
+            struct linger reset = {1, 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        }
         return false;
     } else if (strcmp(path, "/echo") == 0 || strcmp(path, "/continue") == 0) {
         int len = snprintf(body, sizeof(body), "%llu %u\n", (unsigned long long)count, sum);

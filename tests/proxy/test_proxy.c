@@ -1738,6 +1738,13 @@ static void relays_chunked_and_close_delimited_bodies(void **state)
     assert_true(conn_response(c, &r, false));
     assert_int_equal(r.status, 200);
     resp_free(&r);
+    /* A close-delimited body ended by a reset is cut for the client (no last chunk), not passed
+     * on as whole. */
+    conn_send(c, "GET /eof-reset/5000 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_false(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 5000);
+    resp_free(&r);
     conn_close(c);
 }
 
