@@ -1154,10 +1154,18 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
  * (Connection: close, HTTP/1.0) has been read whole: nothing more is read, so a client that
  * half-closes after it is still answered, and one that left is noticed by the write of its
  * answer. A plain client accepted with such a request never has its socket watched at all. */
+static bool last_request_read(const struct client *c)
+{
+    return c->state == C_FORWARD && c->req.body_done && !c->req.keep_alive && !c->req.websocket;
+}
+
 static void client_watch(struct client *c)
 {
-    if (c->state == C_FORWARD && c->req.body_done && !c->req.keep_alive && !c->req.websocket &&
-        c->rd.own)
+    if (c->tls_ended && !last_request_read(c) && c->state != C_FORWARD) {
+        client_gone(c); /* nothing more will come */
+        return;
+    }
+    if (last_request_read(c))
         reader_disable(&c->rd);
     else if (c->rd.unarmed)
         reader_enable(&c->rd);
@@ -1335,6 +1343,16 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what == BEV_EVENT_CONNECTED) /* a TLS handshake completed: requests may come */
         return;
+    if (what == (BEV_EVENT_READING | BEV_EVENT_EOF) && c->tls &&
+        (last_request_read(c) || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)) {
+        /* A TLS client's close_notify ends only its sending (OpenSSL writes on): its last
+         * request, whole, is answered, as a plain client's is after its FIN. It may come in the
+         * same read as requests not parsed yet (libevent tells of the end first), or behind
+         * pipelined ones: they are parsed in turn, and client_watch() ends the connection if
+         * what is left is no whole last request. */
+        c->tls_ended = true;
+        return;
+    }
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->state == C_FORWARD &&
         !c->req.body_done) {
         client_fail(c, 408, "request body timeout");

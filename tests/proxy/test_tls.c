@@ -535,6 +535,45 @@ static void a_tls_client_still_sending_reads_its_answer(void **state)
     tls_close(&t);
 }
 
+/* A TLS client that ends its sending (a close_notify) after its last request gets the answer, as
+ * a plain client does after a FIN; until 2026-12-07 it got a 499 and a close. The close_notify
+ * at once, and 100 ms later. */
+static void a_tls_client_that_ends_after_its_last_request_gets_the_answer(void **state)
+{
+    (void)state;
+    const char req[] = "GET /slow/300 HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n";
+    for (int wait = 0; wait < 2; wait++) {
+        struct tls t;
+        char *resp;
+        size_t len;
+        assert_true(tls_open(tls_port, "a.example", &t));
+        assert_int_equal(SSL_write(t.ssl, req, (int)strlen(req)), (int)strlen(req));
+        sleep_ms(wait * 100);
+        assert_int_equal(SSL_shutdown(t.ssl), 0); /* sent; the peer's not yet */
+        if (tls_request(&t, "", &resp, &len) != 200)
+            fail_msg("close_notify after %d ms: no answer", wait * 100);
+        free(resp);
+        tls_close(&t);
+    }
+    /* Behind a pipelined request, the last one is answered too, and then the connection ends. */
+    struct tls t;
+    const char two[] = "GET /slow/200 HTTP/1.1\r\nHost: a.example\r\n\r\n"
+                       "GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n";
+    assert_true(tls_open(tls_port, "a.example", &t));
+    assert_int_equal(SSL_write(t.ssl, two, (int)strlen(two)), (int)strlen(two));
+    assert_int_equal(SSL_shutdown(t.ssl), 0);
+    static char got[8192];
+    size_t len = 0;
+    for (int n; len < sizeof(got) - 1 &&
+                (n = SSL_read(t.ssl, got + len, (int)(sizeof(got) - 1 - len))) > 0;)
+        len += (size_t)n;
+    got[len] = '\0';
+    const char *second = strstr(got, "HTTP/1.1 200 ");
+    assert_non_null(second);
+    assert_non_null(strstr(second + 1, "HTTP/1.1 200 "));
+    tls_close(&t);
+}
+
 static void plain_http_on_the_tls_port_gets_no_answer(void **state)
 {
     (void)state;
@@ -1339,6 +1378,7 @@ int main(void)
         cmocka_unit_test(the_sni_name_picks_the_certificate),
         cmocka_unit_test(one_session_carries_keep_alive_requests_and_a_large_body),
         cmocka_unit_test(a_tls_client_still_sending_reads_its_answer),
+        cmocka_unit_test(a_tls_client_that_ends_after_its_last_request_gets_the_answer),
         cmocka_unit_test(plain_http_on_the_tls_port_gets_no_answer),
         cmocka_unit_test(a_tls_client_past_the_connection_limit_is_closed_without_plain_bytes),
         cmocka_unit_test(a_tls_client_that_reads_nothing_is_dropped_while_it_sends),
