@@ -717,6 +717,10 @@ static void client_address(struct client *c)
                 a++;
             while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
                 b--;
+            if (a == b) { /* an empty item, which a list's recipient ignores (RFC 9110 5.6.1) */
+                end = start > 0 ? start - 1 : 0;
+                continue;
+            }
             struct ip_addr addr;
             if (b - a >= sizeof(item))
                 return;

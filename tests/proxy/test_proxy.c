@@ -137,7 +137,10 @@ static void routes_clients_by_their_forwarded_address(void **state)
                                            {"8.8.8.8", "us-east\n"},
                                            {"1.1.1.1", "ap-southeast\n"},
                                            {"2001:4860:4860::8888", "us-east\n"},
-                                           {"203.0.113.9, 81.2.69.142", "eu-west\n"}};
+                                           {"203.0.113.9, 81.2.69.142", "eu-west\n"},
+                                           /* empty items are skipped (RFC 9110 5.6.1) */
+                                           {" 81.2.69.142 ,  ", "eu-west\n"},
+                                           {"81.2.69.142, ,127.0.0.1", "eu-west\n"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int status;
         char *body = get_from(cases[i][0], "example.com", "/", &status);
