@@ -687,20 +687,31 @@ static int tls_servername_cb(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-/* HTTP/1.1 is all we speak: say so when the client offers ALPN, refuse nothing otherwise. */
+/* HTTP/1.x is all we speak: a client that offers ALPN gets http/1.1 (or http/1.0, if that is
+ * what it offers), and one that offers neither (h2 alone) the fatal no_application_protocol
+ * alert RFC 7301 3.2 asks for, not a session whose first bytes we would refuse. */
 static int tls_alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
     (void)ssl;
     (void)arg;
+    const unsigned char *http10 = NULL;
     for (unsigned int i = 0; i < inlen; i += 1u + in[i]) {
-        if (in[i] == 8 && i + 9 <= inlen && memcmp(in + i + 1, "http/1.1", 8) == 0) {
+        if (in[i] != 8 || i + 9 > inlen)
+            continue;
+        if (memcmp(in + i + 1, "http/1.1", 8) == 0) {
             *out = in + i + 1;
             *outlen = 8;
             return SSL_TLSEXT_ERR_OK;
         }
+        if (memcmp(in + i + 1, "http/1.0", 8) == 0)
+            http10 = in + i + 1;
     }
-    return SSL_TLSEXT_ERR_NOACK;
+    if (http10 == NULL)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = http10;
+    *outlen = 8;
+    return SSL_TLSEXT_ERR_OK;
 }
 
 static int tls_fail(char *err, size_t errlen, const char *what, const char *path)

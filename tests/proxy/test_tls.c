@@ -574,6 +574,39 @@ static void a_tls_client_that_ends_after_its_last_request_gets_the_answer(void *
     tls_close(&t);
 }
 
+/* Whether a handshake offering ALPN <protos> (wire format) succeeds; <chosen>: what was agreed. */
+static bool alpn_handshake(const char *protos, size_t len, char *chosen, size_t cap)
+{
+    struct tls t;
+    assert_true(tcp_connect(tls_port, &t));
+    t.ssl = SSL_new(client_ctx);
+    SSL_set_tlsext_host_name(t.ssl, "a.example");
+    assert_int_equal(SSL_set_alpn_protos(t.ssl, (const unsigned char *)protos, (unsigned)len), 0);
+    SSL_set_fd(t.ssl, t.fd);
+    bool ok = SSL_connect(t.ssl) == 1;
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    if (ok)
+        SSL_get0_alpn_selected(t.ssl, &p, &n);
+    snprintf(chosen, cap, "%.*s", (int)n, p ? (const char *)p : "");
+    tls_close(&t);
+    return ok;
+}
+
+/* HTTP/1.1 (or 1.0) is agreed when offered; a client offering h2 alone gets the fatal
+ * no_application_protocol alert (RFC 7301 3.2), not a session whose bytes would be refused. */
+static void alpn_agrees_on_http_1_or_refuses_the_handshake(void **state)
+{
+    (void)state;
+    char chosen[32];
+    assert_true(alpn_handshake("\x02h2\x08http/1.1", 12, chosen, sizeof(chosen)));
+    assert_string_equal(chosen, "http/1.1");
+    assert_true(alpn_handshake("\x08http/1.0", 9, chosen, sizeof(chosen)));
+    assert_string_equal(chosen, "http/1.0");
+    assert_false(alpn_handshake("\x02h2", 3, chosen, sizeof(chosen)));
+    ERR_clear_error();
+}
+
 static void plain_http_on_the_tls_port_gets_no_answer(void **state)
 {
     (void)state;
@@ -1379,6 +1412,7 @@ int main(void)
         cmocka_unit_test(one_session_carries_keep_alive_requests_and_a_large_body),
         cmocka_unit_test(a_tls_client_still_sending_reads_its_answer),
         cmocka_unit_test(a_tls_client_that_ends_after_its_last_request_gets_the_answer),
+        cmocka_unit_test(alpn_agrees_on_http_1_or_refuses_the_handshake),
         cmocka_unit_test(plain_http_on_the_tls_port_gets_no_answer),
         cmocka_unit_test(a_tls_client_past_the_connection_limit_is_closed_without_plain_bytes),
         cmocka_unit_test(a_tls_client_that_reads_nothing_is_dropped_while_it_sends),
