@@ -1145,8 +1145,9 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
     else if (err == HPE_INVALID_METHOD &&
              request_line_has_unknown_method(bufferevent_get_input(c->bev)))
         client_fail(c, 501, "unknown request method");
-    else if (err == HPE_INVALID_VERSION &&
-             request_line_has_other_version(bufferevent_get_input(c->bev)))
+    else if ((err == HPE_INVALID_VERSION &&
+              request_line_has_other_version(bufferevent_get_input(c->bev))) ||
+             err == HPE_PAUSED_H2_UPGRADE) /* the HTTP/2 preface ("PRI * HTTP/2.0") */
         client_fail(c, 505, "only HTTP/1.0 and HTTP/1.1 are served here");
     else
         client_fail(c, 400,

@@ -689,6 +689,7 @@ static void refuses_request_smuggling_and_malformed_requests(void **state)
         {"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505}, /* llhttp's "invalid" versions */
         {"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505},
         {"GET / HTTP/1.2x\r\nHost: a\r\n\r\n", 400},
+        {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505}, /* an HTTP/2 client's preface */
         {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
         {"TRACE / HTTP/1.1\r\nHost: a\r\nCookie: secret\r\n\r\n", 405},
         {"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417},
