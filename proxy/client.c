@@ -1385,15 +1385,21 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     (void)salen;
     ADD(p->metrics.connections_total, 1);
     if (atomic_fetch_add(&p->connections, 1) >= w->cfg->max_connections) {
-        static const char busy[] =
-            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 21\r\n"
-            "Connection: close\r\nRetry-After: 1\r\n\r\n503 too many clients\n";
+        static const char body[] = "503 Service Unavailable: too many clients\n";
         atomic_fetch_sub(&p->connections, 1);
         ADD(p->metrics.connections_refused, 1);
         /* A TLS client would read the plain answer as a broken record: it gets the close alone,
          * a handshake being more than an overloaded proxy should spend on a refusal. */
-        if (!listen->tls)
-            (void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (!listen->tls) {
+            char busy[320], date[40];
+            http_date(time(NULL), date, sizeof(date));
+            int len = snprintf(busy, sizeof(busy),
+                               "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\nContent-Type: "
+                               "text/plain; charset=utf-8\r\nContent-Length: %zu\r\nConnection: "
+                               "close\r\nRetry-After: 1\r\nCache-Control: no-store\r\n\r\n%s",
+                               date, sizeof(body) - 1, body);
+            (void)!send(fd, busy, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
         /* Closed with the request unread, the socket would send a reset, which may destroy the
          * 503 before the client reads it: what came (at accept, the request is there) is
          * discarded first, uncopied (MSG_TRUNC). */

@@ -1976,7 +1976,10 @@ static void refuses_clients_beyond_the_connection_limit(void **state)
     struct resp r;
     assert_true(conn_response(c, &r, false));
     assert_int_equal(r.status, 503);
-    assert_string_equal(r.body, "503 too many clients\n"); /* its length was once one short */
+    /* Its length was once one short; like gslbd's other answers since 2026-12-07. */
+    assert_string_equal(r.body, "503 Service Unavailable: too many clients\n");
+    assert_date_is_now(resp_header(&r, "date"));
+    assert_string_equal(resp_header(&r, "cache-control"), "no-store");
     resp_free(&r);
     assert_int_equal(c->len, 0); /* nothing after it */
     char byte;
