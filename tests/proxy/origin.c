@@ -199,9 +199,10 @@ static void send_pattern(int fd, uint64_t n, bool chunked)
         write_all(fd, "0\r\n\r\n", 5);
 }
 
-/* A 200 of <n> pattern bytes, with Content-Length or chunked. */
-static void send_sized(int fd, long n, bool chunked)
+/* A 200 of <n> pattern bytes, with Content-Length or chunked; the head alone for a HEAD. */
+static void send_sized(const struct conn *c, long n, bool chunked)
 {
+    int fd = c->fd;
     char h[256];
     int len =
         chunked
@@ -211,7 +212,8 @@ static void send_sized(int fd, long n, bool chunked)
             : snprintf(h, sizeof(h),
                        "HTTP/1.1 200 OK\r\nX-Origin: %s\r\nContent-Length: %ld\r\n\r\n", name, n);
     write_all(fd, h, (size_t)len);
-    send_pattern(fd, (uint64_t)n, chunked);
+    if (!c->head_request)
+        send_pattern(fd, (uint64_t)n, chunked);
 }
 
 /* Serves one request; returns false when the connection is to be closed. */
@@ -277,7 +279,7 @@ static bool serve(struct conn *c)
         write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     long n = 0;
     if (sscanf(path, "/early/%ld", &n) == 1) {
-        send_sized(c->fd, n, false);
+        send_sized(c, n, false);
         shutdown(c->fd, SHUT_WR);
         while (recv(c->fd, c->buf, sizeof(c->buf), 0) > 0)
             ;
@@ -305,7 +307,7 @@ static bool serve(struct conn *c)
             write_all(c->fd, canned->then, strlen(canned->then));
         }
     } else if (sscanf(path, "/size/%ld", &n) == 1 || sscanf(path, "/chunked/%ld", &n) == 1) {
-        send_sized(c->fd, n, path[1] == 'c');
+        send_sized(c, n, path[1] == 'c');
     } else if (sscanf(path, "/eof/%ld", &n) == 1 || sscanf(path, "/eof-reset/%ld", &n) == 1) {
         char h[256];
         int len = snprintf(h, sizeof(h),
@@ -337,7 +339,7 @@ static bool serve(struct conn *c)
         for (size_t i = 0; i < sizeof(block); i++)
             block[i] = (char)('a' + i % 23);
         write_all(c->fd, h, (size_t)len);
-        for (long sent = 0; sent < n;) {
+        for (long sent = 0; sent < n && !c->head_request;) {
             long offset = sent % (long)sizeof(block), take = (long)sizeof(block) - offset;
             if (take > n - sent)
                 take = n - sent;
