@@ -270,11 +270,16 @@ void accesslog_record(struct accesslog *log, struct sbuf *out, const struct acce
         SBUF_LIT(out, "] \"");
         sbuf_adds(out, e->method);
         SBUF_LIT(out, " ");
-        combined_put(out, e->target, strlen(e->target));
-        SBUF_LIT(out, " HTTP/");
-        sbuf_add_uint(out, (uint64_t)e->major);
-        SBUF_LIT(out, ".");
-        sbuf_add_uint(out, (uint64_t)e->minor);
+        if (*e->target)
+            combined_put(out, e->target, strlen(e->target));
+        else
+            SBUF_LIT(out, "-");
+        if (e->major) { /* none for a request refused before its version was read */
+            SBUF_LIT(out, " HTTP/");
+            sbuf_add_uint(out, (uint64_t)e->major);
+            SBUF_LIT(out, ".");
+            sbuf_add_uint(out, (uint64_t)e->minor);
+        }
         SBUF_LIT(out, "\" ");
         sbuf_add_uint(out, (uint64_t)e->status);
         SBUF_LIT(out, " ");

@@ -369,6 +369,10 @@ static void request_log(struct client *c)
     struct request *r = &c->req;
     const char *region = r->origin && r->ws ? r->ws->snap->regions[r->origin_region].name : "";
     const char *service = r->svc ? r->svc->name : "";
+    /* A request refused before it was routed: the target as far as it was read. */
+    if (r->bufs && !r->bufs->target[0] && r->bufs->head.url_len)
+        snprintf(r->bufs->target, sizeof(r->bufs->target), "%.*s", (int)r->bufs->head.url_len,
+                 r->bufs->head.text + r->bufs->head.url);
     const char *target = r->bufs ? r->bufs->target : "";
     int64_t total_us = proxy_elapsed_us(&r->t_start);
 
@@ -410,8 +414,9 @@ static void request_log(struct client *c)
         .origin = r->origin ? r->origin->address : "",
         .method = method,
         .target = target,
-        .major = r->major,
-        .minor = r->minor,
+        /* Before routing, the parser's: 0 until the version came. */
+        .major = r->major ? r->major : c->parser.http_major,
+        .minor = r->major ? r->minor : c->parser.http_minor,
         .status = r->status,
         .retries = r->tries > 1 ? r->tries - 1 : 0,
         .bytes_in = r->bytes_in,

@@ -2609,6 +2609,19 @@ static void reopens_the_access_log_on_sighup(void **state)
     assert_non_null(strstr(line, "\"GET /after?q=\\x22x\\x22 HTTP/1.1\" 200 "));
     assert_non_null(strstr(line, " \"http://r.example/\" \"t\\x22ester\\x5C1\"\n"));
     assert_false(file_line_with(moved, "/after", line, sizeof(line), 0)); /* the new file only */
+    /* Requests refused before they were routed: what of the request line was read ("- -" for
+     * none), no version before it came ("GET  HTTP/0.0" and "DELETE  HTTP/0.0" until
+     * 2026-12-07). */
+    static const char *const refused[][2] = {
+        {"GET /bad?x HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", "\"GET /bad?x HTTP/1.1\" 400 "},
+        {"\x16\x03\x01 / HTTP/1.1\r\n\r\n", "\"- -\" 400 "},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        assert_int_equal(request(d.port, refused[i][0], &r), 400);
+        resp_free(&r);
+        if (!file_line_with(log_path, refused[i][1], line, sizeof(line), 5000))
+            fail_msg("no line with %s", refused[i][1]);
+    }
     gslbd_stop(&d);
 }
 
