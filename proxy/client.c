@@ -354,7 +354,7 @@ static const char *request_header(const struct request *r, const char *name, siz
     size_t name_len = strlen(name);
     for (int i = 0; i < r->head_fields; i++) {
         const struct header *hd = &h->headers[i];
-        if (hd->name_len == name_len && strncasecmp(h->text + hd->name, name, name_len) == 0) {
+        if (head_name_is(h, hd, name, name_len)) {
             *len_out = hd->value_len;
             return h->text + hd->value;
         }
@@ -706,9 +706,7 @@ static void client_address(struct client *c)
     size_t named_len = *named ? strlen(named) : 0;
     for (int i = h->n_headers - 1; i >= 0; i--) {
         const struct header *hd = &h->headers[i];
-        if (named_len ? hd->name_len != named_len ||
-                            strncasecmp(h->text + hd->name, named, named_len) != 0
-                      : hd->id != H_X_FORWARDED_FOR)
+        if (named_len ? !head_name_is(h, hd, named, named_len) : hd->id != H_X_FORWARDED_FOR)
             continue;
         const char *v = h->text + hd->value;
         size_t end = hd->value_len;
@@ -828,8 +826,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
         const char *value = h->text + hd->value;
-        if (id_name_len && hd->name_len == id_name_len &&
-            strncasecmp(h->text + hd->name, id_name, id_name_len) == 0) {
+        if (id_name_len && head_name_is(h, hd, id_name, id_name_len)) {
             given_id = hd;
             n_given_id++;
             continue;

@@ -207,6 +207,11 @@ static bool name_is(const char *name, const char *lower, size_t len)
 
 #define NAME_IS(name, literal) name_is((name), (literal), sizeof(literal) - 1)
 
+bool head_name_is(const struct head *h, const struct header *hd, const char *name, size_t len)
+{
+    return hd->name_len == len && strncasecmp(h->text + hd->name, name, len) == 0;
+}
+
 static enum header_id header_id_of(const char *name, size_t len);
 
 bool header_name_is_known(const char *name, size_t len)
@@ -435,8 +440,7 @@ bool head_add_trailers(struct sbuf *out, const struct head *h, int first, const 
     for (int i = first; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
         if (hd->id == H_OTHER && !head_is_hop_by_hop(h, hd) &&
-            !(hd->name_len == also_len &&
-              strncasecmp(h->text + hd->name, also_left, also_len) == 0))
+            !head_name_is(h, hd, also_left, also_len))
             sbuf_add_header(out, h->text + hd->name, hd->name_len, h->text + hd->value,
                             hd->value_len);
     }

@@ -192,6 +192,9 @@ bool head_list_is_only(const struct head *h, enum header_id id, const char *toke
  * followed by two hex digits): checks of our own, whatever the parser lets through (llhttp 8's
  * loose mode let all but the last through). Returns what is wrong, or NULL. */
 const char *head_check_chars(const struct head *h);
+/* Whether header <hd> of <h> is named name[0..len), in any case: for names known only at run
+ * time (settings); the fixed ones have their enum header_id. */
+bool head_name_is(const struct head *h, const struct header *hd, const char *name, size_t len);
 /* Whether name[0..len) is one of the headers the proxy acts on (enum header_id). */
 bool header_name_is_known(const char *name, size_t len);
 /* How many of the first <len> bytes of <s> are RFC 9110 tchars (a token), from the start. */
