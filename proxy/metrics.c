@@ -74,14 +74,10 @@ struct metrics_series *metrics_series_get(struct metrics *m, const char *service
 }
 
 struct metrics_series *metrics_origin_series_get(struct metrics *m, const char *region,
-                                                 const char *origin)
+                                                 const struct gslb_origin *origin)
 {
-    uint64_t hash = 1469598103934665603ULL; /* FNV-1a over "region origin" */
-    for (const char *s = region; *s; s++)
-        hash = (hash ^ (unsigned char)*s) * 1099511628211ULL;
-    for (const char *s = origin; *s; s++)
-        hash = (hash ^ (unsigned char)*s) * 1099511628211ULL;
-    return entry_get(m, &m->origin_buckets[hash % METRICS_ORIGIN_BUCKETS], region, origin);
+    return entry_get(m, &m->origin_buckets[origin->hash_key % METRICS_ORIGIN_BUCKETS], region,
+                     origin->address);
 }
 
 #define GET(counter) ((unsigned long long)atomic_load_explicit(&(counter), memory_order_relaxed))

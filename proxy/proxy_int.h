@@ -257,7 +257,8 @@ struct metrics_series {
 struct metrics {
     pthread_mutex_t lock;          /* guards the series list: creating one, and scraping */
     struct metrics_entry *entries; /* by (service, region) */
-    /* By (region, origin address), hashed: a snapshot view looks up each of its origins. */
+    /* By (region, origin address), in buckets by the address's hash (the origin's hash_key): a
+     * snapshot view looks up each of its origins. */
     struct metrics_entry *origin_buckets[METRICS_ORIGIN_BUCKETS];
     atomic_uint_fast64_t connections_active, connections_total, connections_refused;
     atomic_uint_fast64_t retries, geo_lookups, geo_located, decisions, decision_ns_sum;
@@ -273,7 +274,7 @@ void metrics_fini(struct metrics *m);
 /* The series for (service, region), created on first use; never freed before metrics_fini. */
 /* The series of an origin of a region, created on first use; likewise. */
 struct metrics_series *metrics_origin_series_get(struct metrics *m, const char *region,
-                                                 const char *origin);
+                                                 const struct gslb_origin *origin);
 struct metrics_series *metrics_series_get(struct metrics *m, const char *service,
                                           const char *region);
 void metrics_observe(struct metrics_series *s, int status, int64_t upstream_us);

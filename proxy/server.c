@@ -304,7 +304,7 @@ static struct wsnap *wsnap_create(struct proxy *proxy, const struct gslb_snapsho
                 const struct gslb_origin *origin = &svc->pools[p].origins[o];
                 target_resolve(&ws->targets[origin->index], origin->address);
                 ws->targets[origin->index].metrics = metrics_origin_series_get(
-                    &proxy->metrics, snap->regions[svc->pools[p].region].name, origin->address);
+                    &proxy->metrics, snap->regions[svc->pools[p].region].name, origin);
                 ws->passive[origin->index] = passive_entry_get(&proxy->passive, origin->hash_key);
             }
         }
