@@ -434,26 +434,41 @@ static void request_log(struct client *c)
 
 /* ---- responses of our own ---- */
 
+/* An answer of the proxy's own is one line of plain text, "STATUS REASON: <message>". */
+static int own_body_format(char *out, size_t cap, int status, const char *message)
+{
+    return snprintf(out, cap, "%d %s: %s\n", status, status_text(status), message);
+}
+
+/* Its head, with a Date (RFC 9110 6.6.1, as nginx's own answers) and the header lines
+ * <fields>. */
+static int own_head_format(char *out, size_t cap, int status, int body_len, const char *fields)
+{
+    char date[40];
+    http_date(time(NULL), date, sizeof(date));
+    return snprintf(out, cap,
+                    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    "Content-Length: %d\r\n%sCache-Control: no-store\r\n\r\n",
+                    status, status_text(status), date, body_len, fields);
+}
+
 /* Writes a response of the proxy's own: <message> as one line of plain text, and "Connection:
  * close" unless <keep_alive>. */
 static void own_response_write(struct client *c, int status, const char *message, bool keep_alive)
 {
     struct request *r = &c->req;
     client_flush(c); /* interim heads already relayed go out before ours */
-    char body[160], head[640], date[40];
-    int body_len =
-        snprintf(body, sizeof(body), "%d %s: %s\n", status, status_text(status), message);
-    http_date(time(NULL), date, sizeof(date)); /* RFC 9110 6.6.1, as nginx's own answers */
+    char body[160], fields[320], head[640];
+    int body_len = own_body_format(body, sizeof(body), status, message);
+    int n =
+        snprintf(fields, sizeof(fields), "%s%s", keep_alive ? "" : "Connection: close\r\n",
+                 /* RFC 9110 15.5.6; all but CONNECT and TRACE are forwarded */
+                 status == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n" : "");
     /* The ID of a request that was forwarded (a 502, a 504...): what to quote in a report. */
-    const char *id = r->bufs && r->bufs->request_id[0] ? r->bufs->request_id : NULL;
-    int head_len = snprintf(
-        head, sizeof(head),
-        "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-        "Content-Length: %d\r\n%s%s%s%s%s%sCache-Control: no-store\r\n\r\n",
-        status, status_text(status), date, body_len, keep_alive ? "" : "Connection: close\r\n",
-        /* RFC 9110 15.5.6; all but CONNECT and TRACE are forwarded */
-        status == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n" : "",
-        id ? c->w->cfg->request_id_header : "", id ? ": " : "", id ? id : "", id ? "\r\n" : "");
+    if (r->bufs && r->bufs->request_id[0])
+        snprintf(fields + n, sizeof(fields) - (size_t)n, "%s: %s\r\n", c->w->cfg->request_id_header,
+                 r->bufs->request_id);
+    int head_len = own_head_format(head, sizeof(head), status, body_len, fields);
     evbuffer_add(bufferevent_get_output(c->bev), head, (size_t)head_len);
     if (!r->head_method)
         evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)body_len);
@@ -1387,19 +1402,16 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     (void)salen;
     ADD(p->metrics.connections_total, 1);
     if (atomic_fetch_add(&p->connections, 1) >= w->cfg->max_connections) {
-        static const char body[] = "503 Service Unavailable: too many clients\n";
         atomic_fetch_sub(&p->connections, 1);
         ADD(p->metrics.connections_refused, 1);
         /* A TLS client would read the plain answer as a broken record: it gets the close alone,
          * a handshake being more than an overloaded proxy should spend on a refusal. */
         if (!listen->tls) {
-            char busy[320], date[40];
-            http_date(time(NULL), date, sizeof(date));
-            int len = snprintf(busy, sizeof(busy),
-                               "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\nContent-Type: "
-                               "text/plain; charset=utf-8\r\nContent-Length: %zu\r\nConnection: "
-                               "close\r\nRetry-After: 1\r\nCache-Control: no-store\r\n\r\n%s",
-                               date, sizeof(body) - 1, body);
+            char body[80], busy[400];
+            int body_len = own_body_format(body, sizeof(body), 503, "too many clients");
+            int len = own_head_format(busy, sizeof(busy), 503, body_len,
+                                      "Connection: close\r\nRetry-After: 1\r\n");
+            len += snprintf(busy + len, sizeof(busy) - (size_t)len, "%s", body);
             (void)!send(fd, busy, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
         }
         /* Closed with the request unread, the socket would send a reset, which may destroy the
