@@ -167,6 +167,19 @@ static void ignores_forwarded_address_from_an_untrusted_peer(void **state)
     conn_close(c);
 }
 
+/* `gslbd --check-config --KEY VALUE` (<value> as the shell reads it) exits 2 naming <key>. */
+static void check_config_refuses(const char *key, const char *value)
+{
+    char cmd[1024], out[1024] = "";
+    snprintf(cmd, sizeof(cmd), "%s/gslbd --db %s --geoip %s --%s %s --check-config 2>&1", build,
+             db_path, city, key, value);
+    FILE *f = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    assert_int_equal(WEXITSTATUS(pclose(f)), 2);
+    assert_non_null(strstr(out, key));
+}
+
 /* client-ip-header: a trusted peer names the client in X-Real-IP (any case), X-Forwarded-For no
  * longer counts for the address (it is still forwarded, appended to); an untrusted peer's is
  * ignored; a name that is no header name is refused, named. */
@@ -202,24 +215,8 @@ static void takes_the_client_from_the_configured_header(void **state)
     conn_close(c);
     gslbd_stop(&d);
 
-    char bin[300], cmd[1024], out[1024] = "";
-    snprintf(bin, sizeof(bin), "%s/gslbd", build);
-    snprintf(cmd, sizeof(cmd),
-             "%s --db %s --geoip %s --client-ip-header 'X Real' --check-config 2>&1", bin, db_path,
-             city);
-    FILE *f = popen(cmd, "r");
-    size_t n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    assert_int_equal(WEXITSTATUS(pclose(f)), 2);
-    assert_non_null(strstr(out, "client-ip-header"));
-    snprintf(cmd, sizeof(cmd),
-             "%s --db %s --geoip %s --client-ip-header forwarded --check-config 2>&1", bin, db_path,
-             city);
-    f = popen(cmd, "r");
-    n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    assert_int_equal(WEXITSTATUS(pclose(f)), 2); /* not a list of addresses */
-    assert_non_null(strstr(out, "client-ip-header"));
+    check_config_refuses("client-ip-header", "'X Real'");
+    check_config_refuses("client-ip-header", "forwarded"); /* not a list of addresses */
 }
 
 /* Polls <path> for up to <limit_ms> for a line holding <needle>, copied into <line>: the access
@@ -320,19 +317,9 @@ static void carries_a_request_id(void **state)
     resp_free(&r);
     gslbd_stop(&d);
 
-    char bin[300], cmd[1024], out[1024] = "";
-    snprintf(bin, sizeof(bin), "%s/gslbd", build);
     static const char *const refused[] = {"Via", "x-forwarded-for", "'X Req'"};
-    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-        snprintf(cmd, sizeof(cmd),
-                 "%s --db %s --geoip %s --request-id-header %s --check-config 2>&1", bin, db_path,
-                 city, refused[i]);
-        FILE *f = popen(cmd, "r");
-        size_t n = fread(out, 1, sizeof(out) - 1, f);
-        out[n] = '\0';
-        assert_int_equal(WEXITSTATUS(pclose(f)), 2);
-        assert_non_null(strstr(out, "request-id-header"));
-    }
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        check_config_refuses("request-id-header", refused[i]);
 }
 
 /* The chain is forwarded as one line, the peer last, wherever the client's X-Forwarded-For
