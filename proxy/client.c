@@ -1183,8 +1183,11 @@ static bool last_request_read(const struct client *c)
 
 static void client_watch(struct client *c)
 {
-    if (c->tls_ended && !last_request_read(c) && c->state != C_FORWARD) {
-        client_gone(c); /* nothing more will come */
+    if (c->sent_end) { /* nothing more comes: what was read whole is answered, then it closes */
+        if (c->state != C_FORWARD)
+            client_close_after_flush(c); /* the answers, and no partial request's */
+        else if (!c->req.body_done && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+            client_gone(c); /* a body cut by the end */
         return;
     }
     if (last_request_read(c))
@@ -1365,14 +1368,16 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what == BEV_EVENT_CONNECTED) /* a TLS handshake completed: requests may come */
         return;
-    if (what == (BEV_EVENT_READING | BEV_EVENT_EOF) && c->tls &&
+    if (what == (BEV_EVENT_READING | BEV_EVENT_EOF) &&
         (last_request_read(c) || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)) {
-        /* A TLS client's close_notify ends only its sending (OpenSSL writes on): its last
-         * request, whole, is answered, as a plain client's is after its FIN. It may come in the
-         * same read as requests not parsed yet (libevent tells of the end first), or behind
-         * pipelined ones: they are parsed in turn, and client_watch() ends the connection if
-         * what is left is no whole last request. */
-        c->tls_ended = true;
+        /* The client ended its sending behind requests not parsed yet (pipelined ones wait
+         * while one is forwarded; libevent may tell a TLS client's close_notify before the
+         * requests that came in the same read) or, TLS (OpenSSL writes on), after its last
+         * request: a half-close, as a plain client's FIN is. Those read whole are answered in
+         * turn, and client_watch() ends the connection at what is left (a partial request, or
+         * a body cut). A FIN behind nothing but a request in flight is the client leaving:
+         * that request is abandoned (499), as nginx does. */
+        c->sent_end = true;
         return;
     }
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->state == C_FORWARD &&

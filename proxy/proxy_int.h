@@ -654,9 +654,9 @@ struct client {
     bool close_after, parser_paused, read_blocked;
     bool linger; /* closing while the client may still send: a lingering close (linger.c) */
     uint8_t tunnel_ended; /* C_TUNNEL: the sides that ended their sending, TUNNEL_CLIENT... */
-    bool tls_ended;       /* a TLS client's close_notify came: it sends nothing more */
-    bool routing; /* request_route() runs: answers made in it leave the next request to the loop */
-    bool tls;     /* <bev> is a TLS session (bufferevent_openssl) */
+    bool sent_end; /* the client ended its sending (FIN, close_notify) behind requests to answer */
+    bool routing;  /* request_route() runs: answers made in it leave the next request to the loop */
+    bool tls;      /* <bev> is a TLS session (bufferevent_openssl) */
     bool peer_trusted;           /* worked out under live configuration <trusted_generation> */
     uint64_t trusted_generation; /* 0: not yet */
     struct request req;

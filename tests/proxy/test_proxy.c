@@ -613,6 +613,34 @@ static void answers_a_last_request_after_its_client_half_closes(void **state)
         assert_true(conn_closed(c));
         conn_close(c);
     }
+
+    /* Pipelined requests and then the end: those read whole are answered in order, a partial
+     * one behind them is not, and the connection closes. Until 2026-12-07 the end came while
+     * the first was forwarded and both got a 499 and no answer. */
+    for (int partial = 0; partial < 2; partial++) {
+        struct resp r;
+        struct conn *c = conn_open(gslbd.port);
+        conn_send(c, "GET /slow/200 HTTP/1.1\r\nHost: a\r\n\r\n"
+                     "GET /status/201 HTTP/1.1\r\nHost: a\r\n\r\n");
+        if (partial)
+            conn_send(c, "GET / HTTP/1.1\r\nHo");
+        shutdown(c->fd, SHUT_WR);
+        for (int i = 0; i < 2; i++) {
+            assert_true(conn_response(c, &r, false));
+            assert_int_equal(r.status, i == 0 ? 200 : 201);
+            resp_free(&r);
+        }
+        assert_true(conn_fill(c) == false && c->len == 0); /* nothing more, the end */
+        conn_close(c);
+    }
+    /* A FIN behind nothing but a keep-alive request in flight is the client leaving: that
+     * request is abandoned, as nginx does (no answer is written to a client gone). */
+    struct conn *c = conn_open(gslbd.port);
+    conn_send(c, "GET /slow/300 HTTP/1.1\r\nHost: a\r\n\r\n");
+    sleep_ms(50);
+    shutdown(c->fd, SHUT_WR);
+    assert_true(conn_fill(c) == false && c->len == 0);
+    conn_close(c);
 }
 
 static void refuses_request_smuggling_and_malformed_requests(void **state)
