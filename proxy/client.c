@@ -836,6 +836,8 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     int n_xff = 0, n_via = 0;
     const char *id_name = c->w->cfg->request_id_header;
     size_t id_name_len = strlen(id_name);
+    const char *ip_name = c->w->cfg->client_ip_header; /* "": X-Forwarded-For */
+    size_t ip_name_len = strlen(ip_name);
     const struct header *given_id = NULL; /* a trusted peer's: the only one, or none is kept */
     int n_given_id = 0;
     for (int i = 0; i < h->n_headers; i++) {
@@ -846,10 +848,13 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
             n_given_id++;
             continue;
         }
+        /* Forwarded from an untrusted peer is whatever the client made up, as its
+         * X-Forwarded-For is; the client-ip-header is written below, with the client found. */
         if (hd->id == H_HOST || hd->id == H_CONTENT_LENGTH || hd->id == H_X_FORWARDED_PROTO ||
             hd->id == H_X_FORWARDED_HOST || (hd->id == H_MAX_FORWARDS && forwards >= 0) ||
             (hd->id == H_EXPECT && r->minor == 0) ||
-            (hd->id == H_FORWARDED && c->w->cfg->forwarded_header) || head_is_hop_by_hop(h, hd))
+            (hd->id == H_FORWARDED && (c->w->cfg->forwarded_header || !trusted)) ||
+            (ip_name_len && head_name_is(h, hd, ip_name, ip_name_len)) || head_is_hop_by_hop(h, hd))
             continue;
         if (hd->id == H_VIA || hd->id == H_X_FORWARDED_FOR) { /* each written as one line below */
             n_via += hd->id == H_VIA;
@@ -868,10 +873,13 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     else
         SBUF_LIT(&out, "\r\nX-Forwarded-Proto: http\r\n");
     sbuf_add_header(&out, "X-Forwarded-Host", 16, r->bufs->host, host_len);
-    if (c->w->cfg->forwarded_header) {
-        char client[IP_ADDR_STRLEN];
-        bool v6 = r->client_addr.family == AF_INET6;
+    char client[IP_ADDR_STRLEN];
+    if (ip_name_len || c->w->cfg->forwarded_header)
         ip_addr_format(&r->client_addr, client, sizeof(client));
+    if (ip_name_len) /* one, naming the client found: an origin can trust it */
+        sbuf_add_header(&out, ip_name, ip_name_len, client, strlen(client));
+    if (c->w->cfg->forwarded_header) {
+        bool v6 = r->client_addr.family == AF_INET6;
         SBUF_LIT(&out, "Forwarded: for=");
         sbuf_adds(&out, v6 ? "\"[" : "");
         sbuf_adds(&out, client);

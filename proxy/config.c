@@ -186,13 +186,14 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
     } else if (strcmp(key, "forwarded-header") == 0) {
         rc = boolean(value, &cfg->forwarded_header);
     } else if (strcmp(key, "client-ip-header") == 0) {
-        /* RFC 7239's Forwarded ("for=...;proto=...") is not a list of addresses: refused */
+        /* RFC 7239's Forwarded ("for=...;proto=...") is not a list of addresses, and gslbd
+         * writes the header the client is named in: none it sets or acts on otherwise. */
+        bool xff = strcasecmp(value, "X-Forwarded-For") == 0;
         if (!header_name_setting(value, sizeof(cfg->client_ip_header)) ||
-            strcasecmp(value, "Forwarded") == 0)
+            (!xff && header_name_is_known(value, strlen(value))))
             rc = -EINVAL;
         else /* X-Forwarded-For itself is known by its header id */
-            snprintf(cfg->client_ip_header, sizeof(cfg->client_ip_header), "%s",
-                     strcasecmp(value, "X-Forwarded-For") == 0 ? "" : value);
+            snprintf(cfg->client_ip_header, sizeof(cfg->client_ip_header), "%s", xff ? "" : value);
     } else if (strcmp(key, "request-id-header") == 0) {
         /* Not one that gslbd sets or acts on (Via, X-Forwarded-*, Host, framing...). */
         if (*value != '\0' && (!header_name_setting(value, sizeof(cfg->request_id_header)) ||

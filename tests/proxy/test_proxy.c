@@ -182,7 +182,9 @@ static void check_config_refuses(const char *key, const char *value)
 
 /* client-ip-header: a trusted peer names the client in X-Real-IP (any case), X-Forwarded-For no
  * longer counts for the address (it is still forwarded, appended to); an untrusted peer's is
- * ignored; a name that is no header name is refused, named. */
+ * ignored. The origin gets one X-Real-IP, naming the client found, whoever the peer (until
+ * 2026-12-07 an untrusted client's own went through). A name that is no header name, or one gslbd
+ * sets or acts on, is refused, named. */
 static void takes_the_client_from_the_configured_header(void **state)
 {
     (void)state;
@@ -205,18 +207,46 @@ static void takes_the_client_from_the_configured_header(void **state)
         char xff[128];
         snprintf(xff, sizeof(xff), "X-Forwarded-For: %s, 127.0.0.1\n", cases[i][1]);
         assert_non_null(strstr(r.body, xff));
+        char *real = strcasestr(r.body, "\nX-Real-IP: ");
+        assert_non_null(real);
+        assert_int_equal(strncmp(real + 12, cases[i][0], 7), 0); /* 8.8.8.8 or 81.2.69.142 */
+        assert_null(strcasestr(real + 1, "\nX-Real-IP:"));
         resp_free(&r);
     }
     struct conn *c = conn_open_from(d.port, "127.0.0.2");
-    conn_send(c, "GET / HTTP/1.1\r\nHost: example.com\r\nX-Real-IP: 8.8.8.8\r\n\r\n");
+    conn_send(c, "GET /headers HTTP/1.1\r\nHost: example.com\r\nX-Real-IP: 8.8.8.8\r\n"
+                 "x-real-ip: 8.8.4.4\r\n\r\n");
     assert_true(conn_response(c, &r, false));
-    assert_string_equal(r.body, "ap-southeast\n"); /* 127.0.0.2's own location: none */
+    assert_string_equal(resp_header(&r, "x-origin"), "ap-southeast"); /* 127.0.0.2: nowhere */
+    assert_non_null(strcasestr(r.body, "\nX-Real-IP: 127.0.0.2\n"));
+    assert_null(strstr(r.body, "8.8."));
     resp_free(&r);
     conn_close(c);
     gslbd_stop(&d);
 
     check_config_refuses("client-ip-header", "'X Real'");
     check_config_refuses("client-ip-header", "forwarded"); /* not a list of addresses */
+    check_config_refuses("client-ip-header", "Via");
+    check_config_refuses("client-ip-header", "x-forwarded-host");
+}
+
+/* A client's own RFC 7239 Forwarded (forwarded-header off) goes on from a trusted peer only: from
+ * any other it is made up, as its X-Forwarded-For is (until 2026-12-07 it went through). */
+static void forwards_a_clients_forwarded_header_from_trusted_peers_only(void **state)
+{
+    (void)state;
+    const char raw[] = "GET /headers HTTP/1.1\r\nHost: a\r\nForwarded: for=9.9.9.9\r\n\r\n";
+    struct resp r;
+    assert_int_equal(request(gslbd.port, raw, &r), 200);
+    assert_non_null(strstr(r.body, "\nForwarded: for=9.9.9.9\n"));
+    resp_free(&r);
+    struct conn *c = conn_open_from(gslbd.port, "127.0.0.2");
+    conn_send(c, raw);
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_null(strstr(r.body, "9.9.9.9"));
+    resp_free(&r);
+    conn_close(c);
 }
 
 /* Polls <path> for up to <limit_ms> for a line holding <needle>, copied into <line>: the access
@@ -2847,6 +2877,7 @@ int main(void)
         cmocka_unit_test(routes_clients_by_their_forwarded_address),
         cmocka_unit_test(ignores_forwarded_address_from_an_untrusted_peer),
         cmocka_unit_test(takes_the_client_from_the_configured_header),
+        cmocka_unit_test(forwards_a_clients_forwarded_header_from_trusted_peers_only),
         cmocka_unit_test(forwards_without_hop_by_hop_headers_and_with_forwarding_headers),
         cmocka_unit_test(forwards_one_x_forwarded_for_and_one_via_line_wherever_they_were),
         cmocka_unit_test(redirects_to_the_origin_itself_point_at_the_proxy_instead),
