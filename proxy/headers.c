@@ -223,8 +223,8 @@ bool header_name_is_known(const char *name, size_t len)
  * their length first, so that a name costs a compare or two. */
 static enum header_id header_id_of(const char *name, size_t len)
 {
-    if (len >= 6 && NAME_IS(name, "proxy-"))
-        return H_PROXY;
+    if (len >= 6 && NAME_IS(name, "proxy-")) /* but RFC 9209's Proxy-Status, end to end */
+        return len == 12 && NAME_IS(name + 6, "status") ? H_OTHER : H_PROXY;
     switch (len) {
     case 2:
         return NAME_IS(name, "te") ? H_TE : H_OTHER;

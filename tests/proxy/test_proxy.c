@@ -498,6 +498,13 @@ static void forwards_without_hop_by_hop_headers_and_with_forwarding_headers(void
     assert_null(strcasestr(r.body, "Trailer"));
     resp_free(&r);
 
+    /* Of the Proxy-* fields, RFC 9209's Proxy-Status is end to end: what an intermediary behind
+     * the origin says of its handling goes on (until 2026-12-07 it was dropped with the rest). */
+    assert_int_equal(request(gslbd.port, "GET /proxy-fields HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    assert_string_equal(resp_header(&r, "proxy-status"), "cache.example; hit");
+    assert_null(resp_header(&r, "proxy-authenticate"));
+    resp_free(&r);
+
     /* A WebSocket upgrade goes on as exactly that, whatever else the client's Upgrade headers
      * list (this origin answers 200, so the tunnel never opens). */
     status = request(gslbd.port,
