@@ -872,7 +872,8 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         SBUF_LIT(&out, "\r\nX-Forwarded-Proto: https\r\n");
     else
         SBUF_LIT(&out, "\r\nX-Forwarded-Proto: http\r\n");
-    sbuf_add_header(&out, "X-Forwarded-Host", 16, r->bufs->host, host_len);
+    if (host_len) /* an HTTP/1.0 request may name none: Host goes on empty (RFC 9112 3.2) */
+        sbuf_add_header(&out, "X-Forwarded-Host", 16, r->bufs->host, host_len);
     char client[IP_ADDR_STRLEN];
     if (ip_name_len || c->w->cfg->forwarded_header)
         ip_addr_format(&r->client_addr, client, sizeof(client));
@@ -884,9 +885,13 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         sbuf_adds(&out, v6 ? "\"[" : "");
         sbuf_adds(&out, client);
         sbuf_adds(&out, v6 ? "]\"" : "");
-        sbuf_adds(&out, c->tls ? ";proto=https;host=\"" : ";proto=http;host=\"");
-        sbuf_add(&out, r->bufs->host, host_len);
-        SBUF_LIT(&out, "\"\r\n");
+        sbuf_adds(&out, c->tls ? ";proto=https" : ";proto=http");
+        if (host_len) {
+            SBUF_LIT(&out, ";host=\"");
+            sbuf_add(&out, r->bufs->host, host_len);
+            SBUF_LIT(&out, "\"");
+        }
+        SBUF_LIT(&out, "\r\n");
     }
     if (forwards > 0) { /* 0 was answered here */
         SBUF_LIT(&out, "Max-Forwards: ");

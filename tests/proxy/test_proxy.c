@@ -594,6 +594,13 @@ static void serves_http10_clients(void **state)
     assert_true(conn_closed(c));
     conn_close(c);
 
+    /* Forwarded as HTTP/1.1 with an empty Host (RFC 9112 3.2), and no X-Forwarded-Host: there
+     * is no host to tell of (until 2026-12-07 it was sent empty). */
+    assert_int_equal(request(gslbd.port, "GET /headers HTTP/1.0\r\n\r\n", &r), 200);
+    assert_non_null(strstr(r.body, "\nHost: \n"));
+    assert_null(strcasestr(r.body, "X-Forwarded-Host"));
+    resp_free(&r);
+
     /* An HTTP/1.0 client's Expect is ignored (RFC 9110 10.1.1): no 417, nothing forwarded. */
     assert_int_equal(request(gslbd.port, "GET /headers HTTP/1.0\r\nExpect: 200-ok\r\n\r\n", &r),
                      200);
@@ -2709,6 +2716,10 @@ static void serves_ipv6_listeners_and_sends_rfc7239_forwarded(void **state)
     assert_non_null(strstr(r.body, "Forwarded: for=\"[2001:4860:4860::8888]\";proto=http;"
                                    "host=\"www.example.com\"\n"));
     assert_null(strstr(r.body, "for=1.2.3.4")); /* the client's own Forwarded is replaced */
+    resp_free(&r);
+    conn_send(c, "GET /headers HTTP/1.0\r\n\r\n"); /* no host: no host= either */
+    assert_true(conn_response(c, &r, false));
+    assert_non_null(strstr(r.body, "Forwarded: for=\"[::1]\";proto=http\n"));
     resp_free(&r);
     conn_close(c);
     gslbd_stop(&d);
