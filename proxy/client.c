@@ -404,10 +404,13 @@ static void request_log(struct client *c)
                          : r->bufs && r->bufs->head.url_len
                              ? llhttp_method_name((llhttp_method_t)c->parser.method)
                              : "-";
+    char balancer[IP_ADDR_STRLEN];
     ip_addr_format(r->client_addr.family ? &r->client_addr : &c->peer, client, sizeof(client));
+    if (c->balancer.family) /* the peer is the socket's, not what its PROXY header named */
+        ip_addr_format(&c->balancer, balancer, sizeof(balancer));
     struct accesslog_entry e = {
         .client = client,
-        .peer = c->peer_text,
+        .peer = c->balancer.family ? balancer : c->peer_text,
         .country = r->geo.country,
         .service = service,
         .region = region,
@@ -1325,29 +1328,42 @@ bool client_answer(struct client *c, int status, const char *message)
 
 static void client_read(struct client *c)
 {
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t have = evbuffer_get_length(in);
     if (c->expect_proxy_header) {
-        struct evbuffer *in = bufferevent_get_input(c->bev);
-        size_t have = evbuffer_get_length(in);
-        size_t want = have < 536 ? have : 536; /* the longest v2 header we accept */
+        size_t want = have < PROXYPROTO_PARSE_MAX ? have : PROXYPROTO_PARSE_MAX;
         struct ip_addr src;
         bool has_addr = false;
         int n = proxyproto_parse(evbuffer_pullup(in, (ssize_t)want), want, &src, &has_addr);
-        if (n == 0 && want < 536) {
+        if (n == 0) {
             reader_enable(&c->rd); /* wait for the rest */
             return;
         }
-        if (n <= 0) {
+        if (n < 0) {
             ADD(c->w->proxy->metrics.bad_requests, 1);
             client_close(c);
             return;
         }
-        evbuffer_drain(in, (size_t)n);
+        size_t take = (size_t)n < have ? (size_t)n : have;
+        evbuffer_drain(in, take);
+        have -= take;
+        c->proxy_header_left = (uint32_t)((size_t)n - take);
         if (has_addr) {
+            c->balancer = c->peer;
             c->peer = ip_addr_unmap_v4(&src);
             ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
             c->trusted_generation = 0; /* a new peer: ask again */
         }
         c->expect_proxy_header = false;
+    }
+    if (c->proxy_header_left) { /* TLVs of a large v2 header, dropped as they come */
+        size_t take = c->proxy_header_left < have ? c->proxy_header_left : have;
+        evbuffer_drain(in, take);
+        c->proxy_header_left -= (uint32_t)take;
+        if (c->proxy_header_left) {
+            reader_enable(&c->rd);
+            return;
+        }
     }
     client_process(c);
 }

@@ -219,9 +219,13 @@ size_t http_date(time_t t, char *out, size_t cap);
 
 /* ---- proxyproto.c ---- */
 
+#define PROXYPROTO_PARSE_MAX 232 /* a v2 header's fixed part and largest address block */
+
 /* Parses a PROXY protocol v1 or v2 header at the start of <buf>. Returns the header's length
- * and fills <src> when it carries an address (LOCAL/UNKNOWN leave it unset and return
- * *has_addr false), 0 when more bytes are needed, or -1 when it is not a valid header. */
+ * (for v2, possibly more than <len>: TLVs not there yet, to be dropped as they come) and fills
+ * <src> when it carries an address (LOCAL/UNKNOWN leave it unset and return *has_addr false), 0
+ * when more bytes are needed (never with PROXYPROTO_PARSE_MAX of them), or -1 when it is not a
+ * valid header. */
 int proxyproto_parse(const uint8_t *buf, size_t len, struct ip_addr *src, bool *has_addr);
 
 /* ---- sticky.c: the origins sticky clients were last sent to (see the file) ---- */
@@ -644,8 +648,10 @@ struct client {
     struct client *next, *prev;
     struct ip_addr peer; /* the socket peer, or the PROXY protocol source */
     char peer_text[IP_ADDR_STRLEN];
+    struct ip_addr balancer; /* the socket peer, when a PROXY header named another: for the log */
     struct sock_reader rd;
     bool expect_proxy_header;
+    uint32_t proxy_header_left; /* bytes of its header's TLVs still to come and be dropped */
     llhttp_t parser;
     const char *chunk_start, *chunk_end; /* the buffer llhttp is parsing: obs-fold detection */
     enum client_state state;

@@ -2,8 +2,9 @@
  * balancer in front of us sends to say who the client really is.
  *
  * Only accepted from trusted peers (client.c decides); here we only parse. Version 1 is one text
- * line of at most 107 bytes; version 2 a binary block after a 12-byte signature. TLVs in v2 are
- * skipped. */
+ * line of at most 107 bytes; version 2 a binary block after a 12-byte signature, of up to 64 KiB:
+ * its addresses are read from its first PROXYPROTO_PARSE_MAX bytes, and its TLVs, which we skip,
+ * need not be there (the caller drops them as they come). */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,26 +58,20 @@ static int parse_v2(const uint8_t *buf, size_t len, struct ip_addr *src, bool *h
     size_t body = (size_t)buf[14] << 8 | buf[15];
     if ((ver_cmd & 0xf0) != 0x20 || (ver_cmd & 0x0f) > 1)
         return -1;
-    if (len < 16 + body)
+    bool local = (ver_cmd & 0x0f) == 0; /* a health check from the balancer itself */
+    bool v4 = fam == 0x11 || fam == 0x12, v6 = fam == 0x21 || fam == 0x22; /* TCP or UDP */
+    size_t addrs = local ? 0 : v4 ? 12 : v6 ? 36 : 0; /* UNSPEC or UNIX: none we can use */
+    if (body < addrs)
+        return -1;
+    if (len < 16 + addrs)
         return 0;
-    *has_addr = false;
-    if ((ver_cmd & 0x0f) == 0) /* LOCAL: a health check from the balancer itself */
-        return (int)(16 + body);
-    memset(src, 0, sizeof(*src));
-    if (fam == 0x11 || fam == 0x12) { /* TCP or UDP over IPv4 */
-        if (body < 12)
-            return -1;
-        src->family = AF_INET;
-        memcpy(src->bytes, buf + 16, 4);
-        *has_addr = true;
-    } else if (fam == 0x21 || fam == 0x22) { /* over IPv6 */
-        if (body < 36)
-            return -1;
-        src->family = AF_INET6;
-        memcpy(src->bytes, buf + 16, 16);
-        *has_addr = true;
+    *has_addr = addrs > 0;
+    if (addrs) {
+        memset(src, 0, sizeof(*src));
+        src->family = v4 ? AF_INET : AF_INET6;
+        memcpy(src->bytes, buf + 16, v4 ? 4 : 16);
     }
-    return (int)(16 + body); /* UNSPEC or UNIX: no address we can use */
+    return (int)(16 + body);
 }
 
 int proxyproto_parse(const uint8_t *buf, size_t len, struct ip_addr *src, bool *has_addr)

@@ -2511,10 +2511,30 @@ static size_t proxy_v2_header(uint8_t *out, const char *src)
     return 28;
 }
 
+/* A PROXY protocol v2 header from <src> whose TLVs (one NOOP) make its length field <body>. */
+static size_t proxy_v2_header_of(uint8_t *out, const char *src, size_t body)
+{
+    proxy_v2_header(out, src);
+    size_t tlv = body - 12 - 3;
+    out[14] = (uint8_t)(body >> 8), out[15] = (uint8_t)body;
+    out[28] = 0x04; /* PP2_TYPE_NOOP */
+    out[29] = (uint8_t)(tlv >> 8), out[30] = (uint8_t)tlv;
+    memset(out + 31, 'T', tlv);
+    return 16 + body;
+}
+
 static void believes_the_proxy_protocol_from_trusted_peers_only(void **state)
 {
     (void)state;
-    const char *extra[] = {"--listen-proxy-protocol", "127.0.0.1:0", "--metrics-listen", "", NULL};
+    char log_path[200], logged[1024];
+    snprintf(log_path, sizeof(log_path), "%s/pp.log", dir);
+    const char *extra[] = {"--listen-proxy-protocol",
+                           "127.0.0.1:0",
+                           "--metrics-listen",
+                           "",
+                           "--access-log",
+                           log_path,
+                           NULL};
     struct proc d = gslbd_start(extra);
     int pp_port = listener_port(&d, 1); /* the PROXY listener is the second one */
     struct resp r;
@@ -2535,6 +2555,29 @@ static void believes_the_proxy_protocol_from_trusted_peers_only(void **state)
     assert_string_equal(r.body, "ap-southeast\n");
     resp_free(&r);
     conn_close(c);
+    /* The log's client is the PROXY source, its peer the balancer that sent the header. */
+    if (!file_line_with(log_path, "\"client\":\"1.1.1.1\"", logged, sizeof(logged), 5000))
+        fail_msg("no log line for 1.1.1.1");
+    assert_non_null(strstr(logged, "\"peer\":\"127.0.0.1\""));
+
+    /* TLVs make a v2 header up to 64 KiB long (the spec's bound); they are dropped as they come,
+     * here in pieces. Until 2026-12-07 one over 536 bytes closed the connection. */
+    static uint8_t big[16 + 65535 + 64];
+    const size_t bodies[] = {600, 4000, 65535};
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        len = proxy_v2_header_of(big, "81.2.69.142", bodies[i]);
+        memcpy(big + len, req, strlen(req));
+        c = conn_open(pp_port);
+        conn_write(c, big, 100);
+        sleep_ms(20);
+        conn_write(c, big + 100, len - 200);
+        sleep_ms(20);
+        conn_write(c, big + len - 100, 100 + strlen(req));
+        assert_true(conn_response(c, &r, false));
+        assert_string_equal(r.body, "eu-west\n");
+        resp_free(&r);
+        conn_close(c);
+    }
 
     /* From an untrusted peer the header is not believed: it is just a malformed request. */
     c = conn_open_from(pp_port, "127.0.0.2");
