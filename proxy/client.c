@@ -151,6 +151,8 @@ static void req_bufs_free(struct req_bufs *b)
     head_fini(&b->head);
     head_fini(&b->resp);
     free(b->out_head.p);
+    if (b->replay)
+        evbuffer_free(b->replay);
     free(b);
 }
 
@@ -183,6 +185,8 @@ static void request_bufs_give_back(struct client *c)
         head_reset(&b->head);
         head_reset(&b->resp);
         out_head_reset(&b->out_head);
+        if (b->replay)
+            evbuffer_drain(b->replay, evbuffer_get_length(b->replay));
         b->next = w->spare_bufs;
         w->spare_bufs = b;
         w->n_spare_bufs++;
@@ -973,6 +977,7 @@ static bool request_route(struct client *c)
     r->chunked = (c->parser.flags & F_CHUNKED) != 0;
     r->idempotent = r->method == HTTP_GET || r->method == HTTP_HEAD || r->method == HTTP_OPTIONS ||
                     r->method == HTTP_PUT || r->method == HTTP_DELETE;
+    r->body_kept = r->idempotent; /* a retry may send it again, while it is small */
     char *target = r->bufs->target;
     size_t target_len =
         h->url_len < sizeof(r->bufs->target) - 1 ? h->url_len : sizeof(r->bufs->target) - 1;

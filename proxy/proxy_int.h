@@ -597,6 +597,8 @@ void reader_restart_timeout(struct sock_reader *r, const struct timeval *timeout
 /* The longest request ID taken from a trusted peer; ours have 32 hex digits. */
 #define REQUEST_ID_MAX 128
 
+#define REQ_REPLAY_MAX (64 * 1024) /* the largest request body kept for a retry */
+
 struct req_bufs {
     struct req_bufs *next; /* among the worker's spares */
     struct head head, resp;
@@ -604,6 +606,7 @@ struct req_bufs {
     char host[256];
     char target[2048];                   /* request target as logged (truncated) */
     char request_id[REQUEST_ID_MAX + 1]; /* as forwarded (request-id-header); "": none */
+    struct evbuffer *replay; /* the body as sent to the origin, while body_kept: for a retry */
 };
 
 struct request {
@@ -612,6 +615,7 @@ struct request {
     uint8_t method;
     bool keep_alive, chunked, websocket, head_method, idempotent;
     bool head_done, body_done, body_started;
+    bool body_kept;  /* all of the body sent so far is in bufs->replay (REQ_REPLAY_MAX at most) */
     int head_fields; /* the request head's fields: a chunked body's trailer fields follow them */
     uint64_t body_bytes, bytes_in, bytes_out;
     struct ip_addr client_addr;

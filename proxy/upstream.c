@@ -4,9 +4,10 @@
  *
  * Retries: a connect failure or timeout, or a connection closed before any response byte, sends
  * the request to the next origin of the region and then to the next region, up to max_tries in
- * all. The second case only for idempotent methods whose body, if any, has not started to flow,
- * because only then can the request be replayed unchanged. Once response bytes have reached the
- * client nothing is retried: a response cut by the origin is cut for the client too. */
+ * all. The second case only for idempotent methods whose body, if any, has not started to flow or
+ * is still kept whole (up to REQ_REPLAY_MAX: what was sent goes again, the rest follows), because
+ * only then can the request be replayed unchanged. Once response bytes have reached the client
+ * nothing is retried: a response cut by the origin is cut for the client too. */
 #include <errno.h>
 #include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
@@ -220,6 +221,26 @@ static size_t chunk_size_line(char *buf, size_t len)
 /* Ends a chunked body of ours: the last chunk, the trailer fields of <h> (from index <first>),
  * the final CRLF; to the origin (<to_origin>), or to the client. False when a trailer field is
  * not valid: nothing is written then. */
+/* Request body bytes (framing included) for the origin, also kept for a retry while they may
+ * be. */
+static void body_send(struct client *c, const void *data, size_t len)
+{
+    struct request *r = &c->req;
+    struct req_bufs *b = r->bufs;
+    evbuffer_add(bufferevent_get_output(c->up->bev), data, len);
+    if (!r->body_kept)
+        return;
+    if (b->replay == NULL)
+        b->replay = evbuffer_new();
+    if (b->replay == NULL || evbuffer_get_length(b->replay) + len > REQ_REPLAY_MAX) {
+        r->body_kept = false; /* too large to keep: a failure from now on is the client's */
+        if (b->replay)
+            evbuffer_drain(b->replay, evbuffer_get_length(b->replay));
+        return;
+    }
+    evbuffer_add(b->replay, data, len);
+}
+
 static bool last_chunk_write(struct client *c, const struct head *h, int first, bool to_origin)
 {
     struct sbuf end = {0};
@@ -227,7 +248,7 @@ static bool last_chunk_write(struct client *c, const struct head *h, int first, 
     bool ok = head_add_trailers(&end, h, first, to_origin ? c->w->cfg->request_id_header : "");
     SBUF_LIT(&end, "\r\n");
     if (ok && to_origin)
-        evbuffer_add(bufferevent_get_output(c->up->bev), end.p, end.len);
+        body_send(c, end.p, end.len);
     else if (ok)
         client_write(c, end.p, end.len);
     free(end.p);
@@ -247,11 +268,11 @@ void upstream_write_body(struct client *c, const void *data, size_t len)
     struct evbuffer *out = bufferevent_get_output(up->bev);
     if (c->req.chunked) { /* re-framed: chunk extensions are dropped, sizes are ours */
         char size[24];
-        evbuffer_add(out, size, chunk_size_line(size, len));
-        evbuffer_add(out, data, len);
-        evbuffer_add(out, "\r\n", 2);
+        body_send(c, size, chunk_size_line(size, len));
+        body_send(c, data, len);
+        body_send(c, "\r\n", 2);
     } else {
-        evbuffer_add(out, data, len);
+        body_send(c, data, len);
     }
     if (evbuffer_get_length(out) >= PROXY_HIGH_WATER && !c->read_blocked) {
         /* The origin reads slower than the client sends: stop reading the client until the
@@ -295,6 +316,10 @@ static void upstream_send_head(struct client *c)
                      c->req.bufs->out_head.len);
     else
         bev_write_through_bytes(up->bev, c->req.bufs->out_head.p, c->req.bufs->out_head.len);
+    struct evbuffer *replay = c->req.bufs->replay;
+    size_t replay_len = replay && c->req.body_kept ? evbuffer_get_length(replay) : 0;
+    if (replay_len) /* a retry: the body sent to the last one, the rest following */
+        evbuffer_add(bufferevent_get_output(up->bev), evbuffer_pullup(replay, -1), replay_len);
     proxy_now(&c->req.t_upstream);
     up->head_sent = true;
     if (c->req.body_done)
@@ -416,6 +441,8 @@ static void upstream_open(struct client *c, const struct gslb_origin *o, bool fr
     struct worker *w = c->w;
     struct origin_target *t = &r->ws->targets[o->index];
     struct upstream *up = fresh ? NULL : t->idle;
+    if (r->head_done && !r->body_done)
+        c->parser_paused = true; /* a retry: the rest of the body waits for the head */
     if (up != NULL) {
         t->idle = up->next_idle;
         t->n_idle--;
@@ -722,7 +749,7 @@ void upstream_fail(struct client *c, int status, const char *message)
 static void upstream_failed_early(struct client *c, bool connected)
 {
     struct request *r = &c->req;
-    bool replayable = !connected || (r->idempotent && !r->body_started);
+    bool replayable = !connected || (r->idempotent && (!r->body_started || r->body_kept));
     client_timer_arm(c, T_NONE);
     if (connected && c->up->reused && replayable && !r->stale_retried) {
         /* A pooled connection that the origin closed as we reused it (its keep-alive timeout

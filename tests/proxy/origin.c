@@ -4,7 +4,8 @@
  *
  * usage: origin NAME [normal|reset|once|fail] [PORT]   ("fail": 503 to everything)
  *   ("reset": close every connection as soon as a request arrives; "once": answer the first
- *   request of a connection, then read the next one whole and close without answering; PORT:
+ *   request of a connection, then read the next one whole, or only its head if it has the field
+ *   "X-Once: head", and close without answering; PORT:
  *   bind that port, with SO_REUSEADDR, to come back where a killed origin was)
  *
  * The request path picks the behaviour:
@@ -257,7 +258,7 @@ static bool serve(struct conn *c)
     char line[8192], method[16], path[4096], head[32768];
     size_t head_len = 0;
     int64_t content_length = -1;
-    bool chunked = false, expect = false, close_after = false, upgrade = false;
+    bool chunked = false, expect = false, close_after = false, upgrade = false, head_only = false;
 
     if (!read_line(c, line, sizeof(line)) || sscanf(line, "%15s %4095s", method, path) != 2)
         return false;
@@ -273,12 +274,14 @@ static bool serve(struct conn *c)
             expect = true;
         else if (strncasecmp(line, "Connection:", 11) == 0 && strcasestr(line, "close"))
             close_after = true;
+        else if (strcasecmp(line, "X-Once: head") == 0)
+            head_only = true;
         else if (strncasecmp(line, "Upgrade:", 8) == 0)
             upgrade = true;
     }
     c->requests++;
     c->head_request = strcmp(method, "HEAD") == 0;
-    if (reset_mode)
+    if (reset_mode || (once_mode && head_only && c->requests > 1))
         return false;
     if (strcmp(path, "/continue") == 0 && expect)
         write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);

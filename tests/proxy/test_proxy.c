@@ -1338,8 +1338,38 @@ static void never_replays_a_post_dropped_on_a_pooled_connection(void **state)
         assert_string_equal(resp_header(&r, "x-req"), "1"); /* each on a new connection */
         resp_free(&r);
     }
+    /* So does an idempotent request with a body small enough to be kept (64 KiB), whole or with
+     * its rest still to come: what was sent goes again, the rest follows. Until 2026-12-07 any
+     * body made it a 502. */
+    conn_send(c, "PUT /echo HTTP/1.1\r\nHost: once.test\r\nX-Forwarded-For: 81.2.69.142\r\n"
+                 "Content-Length: 11\r\n\r\nhello=world");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_int_equal(strncmp(r.body, "11 ", 3), 0);
+    assert_string_equal(resp_header(&r, "x-req"), "1");
+    resp_free(&r);
+    conn_send(c, "PUT /echo HTTP/1.1\r\nHost: once.test\r\nX-Forwarded-For: 81.2.69.142\r\n"
+                 "X-Once: head\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    sleep_ms(200); /* the pooled connection has failed, the new one has the first chunk */
+    conn_send(c, "6\r\n=world\r\n0\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_int_equal(strncmp(r.body, "11 ", 3), 0);
+    assert_string_equal(resp_header(&r, "x-req"), "1");
+    resp_free(&r);
+    /* A larger one is not kept: the origin dropped it, the client sent it, 502. */
+    static char big[70000 + 512];
+    int n = snprintf(big, sizeof(big),
+                     "PUT /echo HTTP/1.1\r\nHost: once.test\r\nX-Forwarded-For: 81.2.69.142\r\n"
+                     "Content-Length: 70000\r\n\r\n");
+    memset(big + n, 'b', 70000);
+    conn_write(c, big, (size_t)n + 70000);
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 502);
+    resp_free(&r);
     conn_close(c);
-    assert_int_equal(series_value_of(&gslbd, failures, &present), failed);
+    /* The stale retries were no failures; the 502 is one, as the POST's was. */
+    assert_int_equal(series_value_of(&gslbd, failures, &present), failed + 1);
 }
 
 static void answers_503_502_and_504_for_each_kind_of_failure(void **state)
