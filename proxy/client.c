@@ -582,18 +582,36 @@ static int on_message_begin(llhttp_t *parser)
     return 0;
 }
 
+/* max-header-size counts the head's bytes as they came, separators and line ends too (the head's
+ * text leaves those out): those up to <end>, in the buffer being parsed. A request's parse starts
+ * in a buffer of its own (the one before pauses after it), so what it used before is bytes_in. */
+static bool head_within_limit(struct client *c, const char *end)
+{
+    struct request *r = &c->req;
+    if (r->head_done || r->bytes_in + (size_t)(end - c->chunk_start) <= c->w->cfg->max_header_bytes)
+        return true; /* trailer fields are limited by the head's text alone */
+    r->bufs->head.too_large = true;
+    return false;
+}
+
 static int on_url(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
     /* Known from here on: an answer to a HEAD has no body, even a refusal of its head. */
     c->req.head_method = parser->method == HTTP_HEAD;
-    return head_append(&c->req.bufs->head, HEAD_PART_URL, at, len, 0) ? 0 : -1;
+    return head_within_limit(c, at + len) &&
+                   head_append(&c->req.bufs->head, HEAD_PART_URL, at, len, 0)
+               ? 0
+               : -1;
 }
 
 static int on_header_field(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    return head_append(&c->req.bufs->head, HEAD_PART_NAME, at, len, 0) ? 0 : -1;
+    return head_within_limit(c, at + len) &&
+                   head_append(&c->req.bufs->head, HEAD_PART_NAME, at, len, 0)
+               ? 0
+               : -1;
 }
 
 static int on_header_value(llhttp_t *parser, const char *at, size_t len)
@@ -601,7 +619,10 @@ static int on_header_value(llhttp_t *parser, const char *at, size_t len)
     struct client *c = client_of(parser);
     unsigned edges = (at == c->chunk_start ? HEAD_STARTS_READ : 0) |
                      (at + len == c->chunk_end ? HEAD_ENDS_READ : 0);
-    return head_append(&c->req.bufs->head, HEAD_PART_VALUE, at, len, edges) ? 0 : -1;
+    return head_within_limit(c, at + len) &&
+                   head_append(&c->req.bufs->head, HEAD_PART_VALUE, at, len, edges)
+               ? 0
+               : -1;
 }
 
 static int on_header_value_complete(llhttp_t *parser)
