@@ -262,7 +262,9 @@ void client_close(struct client *c)
     if (c->next)
         c->next->prev = c->prev;
     reader_detach(&c->rd);
-    if (w->n_spare < MAX_SPARE_CLIENTS && !w->stopping) {
+    /* One closed while it is routed is kept in any case: the loop that routes it reads its state
+     * (C_CLOSING) after. */
+    if ((w->n_spare < MAX_SPARE_CLIENTS && !w->stopping) || c->routing) {
         /* Kept for the next accept: its timer, stage, reader events and a plain socket's
          * bufferevent are made once. Its timer stays pending if it is (lazy, it finds nothing to
          * do, or a deadline of the connection that takes this one over): deleting it now and
@@ -275,6 +277,7 @@ void client_close(struct client *c)
             bev_plain_park(c->bev, linger_fd < 0);
         }
         c->timer_kind = T_NONE;
+        c->state = C_CLOSING;
         request_bufs_give_back(c);
         evbuffer_drain(c->stage, evbuffer_get_length(c->stage));
         c->next = w->spare;
