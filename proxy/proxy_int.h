@@ -187,10 +187,10 @@ const char *head_get(const struct head *h, enum header_id id, size_t *len_out, i
 bool head_has_token(const struct head *h, enum header_id id, const char *token);
 /* True when the headers <id> together list exactly one element, <token>. */
 bool head_list_is_only(const struct head *h, enum header_id id, const char *token);
-/* Validates the names (tokens, no whitespace before the colon), a status reason (no control
- * characters but HTAB) and a request target (printable ASCII, no fragment, a '%' in the path
- * followed by two hex digits): checks of our own, whatever the parser lets through (llhttp 8's
- * loose mode let all but the last through). Returns what is wrong, or NULL. */
+/* Validates what strict llhttp lets through: names (none empty; their characters are llhttp's
+ * to check), a status reason (no control characters but HTAB) and a request target (printable
+ * ASCII, no fragment, a '%' in the path followed by two hex digits). Returns what is wrong, or
+ * NULL. */
 const char *head_check_chars(const struct head *h);
 /* Whether header <hd> of <h> is named name[0..len), in any case: for names known only at run
  * time (settings); the fixed ones have their enum header_id. */

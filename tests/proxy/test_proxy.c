@@ -687,6 +687,31 @@ static void answers_a_last_request_after_its_client_half_closes(void **state)
     conn_close(c);
 }
 
+/* A header name is a token (RFC 9110 5.1): with any other character, in a request's head or
+ * trailer it is a 400, in a response's a 502. llhttp checks it, and gslbd relies on it. */
+static void refuses_header_names_that_are_no_tokens(void **state)
+{
+    (void)state;
+    const char bad[] = "()<>@,;\\\"/[]?={} \t\x01\x7f\x80\xff";
+    char raw[256];
+    struct resp r;
+    for (size_t i = 0; i < sizeof(bad) - 1; i++) {
+        snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\nX%cY: 1\r\n\r\n", bad[i]);
+        if (request(gslbd.port, raw, &r) != 400)
+            fail_msg("a name with 0x%02x: %d", (unsigned char)bad[i], r.status);
+        resp_free(&r);
+        snprintf(raw, sizeof(raw),
+                 "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "1\r\nx\r\n0\r\nX%cY: 1\r\n\r\n",
+                 bad[i]);
+        if (request(gslbd.port, raw, &r) != 400)
+            fail_msg("a trailer name with 0x%02x: %d", (unsigned char)bad[i], r.status);
+        resp_free(&r);
+    }
+    assert_int_equal(request(gslbd.port, "GET /name-bad HTTP/1.1\r\nHost: a\r\n\r\n", &r), 502);
+    resp_free(&r);
+}
+
 static void refuses_request_smuggling_and_malformed_requests(void **state)
 {
     (void)state;
@@ -2986,6 +3011,7 @@ int main(void)
         cmocka_unit_test(reads_on_after_pausing_for_a_client_far_ahead),
         cmocka_unit_test(serves_http10_clients),
         cmocka_unit_test(answers_a_last_request_after_its_client_half_closes),
+        cmocka_unit_test(refuses_header_names_that_are_no_tokens),
         cmocka_unit_test(refuses_request_smuggling_and_malformed_requests),
         cmocka_unit_test(refuses_obs_fold_wherever_the_reads_cut_the_head),
         cmocka_unit_test(accepts_absolute_form_and_chunked_uploads),
