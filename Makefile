@@ -13,7 +13,14 @@ WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wold-
           -Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wundef -Wvla -Wnull-dereference \
           -Wimplicit-fallthrough
 WERROR ?= -Werror
-CFLAGS ?= -O2 -g
+# Unless CFLAGS is given (the sanitizer and fuzz builds give theirs): -O3, and gslbd linked with
+# link-time optimisation, which inlines across modules and into llhttp's callbacks (together
+# about 14% fewer instructions per proxied request than -O2). The objects carry their plain code
+# too (fat), so the test programs link them without it.
+ifeq ($(origin CFLAGS),undefined)
+CFLAGS  = -O3 -g
+LTO    ?= -flto=auto -ffat-lto-objects
+endif
 PKGS    = libmaxminddb sqlite3 jansson libevent libevent_openssl openssl
 PKGS   += libmicrohttpd libcrypto
 # llhttp: the C sources Debian's node-llhttp ships, compiled in (never with our -Werror), in
@@ -43,11 +50,11 @@ all: $(PROGRAMS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(LTO) -c -o $@ $<
 
 $(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -I$(LLHTTP_INC) $(LLHTTP_DEFS) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
+	$(CC) -std=c11 -I$(LLHTTP_INC) $(LLHTTP_DEFS) $(CPPFLAGS) $(CFLAGS) $(LTO) -w -c -o $@ $<
 
 # The admin console's static files, compiled in by tools/embed as admin_assets[] (admin_int.h).
 # assets.list holds the file list and changes only when it does, so adding or removing a file
@@ -75,7 +82,7 @@ $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/gslbd: $(BUILD)/main.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(CC) $(CFLAGS) $(LTO) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(BUILD)/gslbctl: $(BUILD)/tools/gslbctl.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
