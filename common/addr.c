@@ -25,6 +25,29 @@ int ip_addr_parse(const char *text, struct ip_addr *addr_out)
     return -EINVAL;
 }
 
+int ip_addr_parse_v4(const char *text, size_t len, struct ip_addr *addr_out)
+{
+    uint8_t bytes[4];
+    size_t at = 0;
+    for (int part = 0; part < 4; part++) {
+        if (part > 0 && (at >= len || text[at++] != '.'))
+            return -EINVAL;
+        size_t start = at;
+        unsigned value = 0;
+        while (at < len && at - start < 4 && text[at] >= '0' && text[at] <= '9')
+            value = value * 10 + (unsigned)(text[at++] - '0');
+        if (at == start || value > 255 || (text[start] == '0' && at - start > 1))
+            return -EINVAL;
+        bytes[part] = (uint8_t)value;
+    }
+    if (at != len)
+        return -EINVAL;
+    memset(addr_out, 0, sizeof(*addr_out));
+    addr_out->family = AF_INET;
+    memcpy(addr_out->bytes, bytes, 4);
+    return 0;
+}
+
 int ip_addr_from_sockaddr(const struct sockaddr *sa, struct ip_addr *addr_out)
 {
     memset(addr_out, 0, sizeof(*addr_out));

@@ -27,6 +27,9 @@ struct ip_cidr {
 
 /* Parses a textual IPv4 or IPv6 address. Returns 0, or -EINVAL. */
 int ip_addr_parse(const char *text, struct ip_addr *addr_out);
+/* Parses text[0..len) as a dotted-quad IPv4 address exactly as inet_pton() does (four decimal
+ * parts up to 255, no leading zeros), without needing it NUL-terminated; -EINVAL otherwise. */
+int ip_addr_parse_v4(const char *text, size_t len, struct ip_addr *addr_out);
 /* Reads the address of an AF_INET or AF_INET6 socket address. Returns 0, or -EAFNOSUPPORT. */
 int ip_addr_from_sockaddr(const struct sockaddr *sa, struct ip_addr *addr_out);
 /* Fills <ss> (a struct sockaddr_storage) with <addr> and <port>; returns its length. */

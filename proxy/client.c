@@ -760,7 +760,6 @@ static void client_address(struct client *c)
             size_t start = end;
             while (start > 0 && v[start - 1] != ',')
                 start--;
-            char item[IP_ADDR_STRLEN + 8];
             size_t a = start, b = end;
             while (a < b && (v[a] == ' ' || v[a] == '\t'))
                 a++;
@@ -771,23 +770,26 @@ static void client_address(struct client *c)
                 continue;
             }
             struct ip_addr addr;
-            if (b - a >= sizeof(item))
-                return;
-            memcpy(item, v + a, b - a);
-            item[b - a] = '\0';
-            if (item[0] == '[') { /* [v6]:port */
-                char *close = strchr(item, ']');
-                if (close)
-                    *close = '\0';
-                memmove(item, item + 1, strlen(item));
-            } else if (strchr(item, ':') == strrchr(item, ':') && strchr(item, '.')) {
-                char *colon = strchr(item, ':'); /* v4:port */
-                if (colon)
-                    *colon = '\0';
+            if (ip_addr_parse_v4(v + a, b - a, &addr) != 0) { /* not the common case */
+                char item[IP_ADDR_STRLEN + 8];
+                if (b - a >= sizeof(item))
+                    return;
+                memcpy(item, v + a, b - a);
+                item[b - a] = '\0';
+                if (item[0] == '[') { /* [v6]:port */
+                    char *close = strchr(item, ']');
+                    if (close)
+                        *close = '\0';
+                    memmove(item, item + 1, strlen(item));
+                } else if (strchr(item, ':') == strrchr(item, ':') && strchr(item, '.')) {
+                    char *colon = strchr(item, ':'); /* v4:port */
+                    if (colon)
+                        *colon = '\0';
+                }
+                if (ip_addr_parse(item, &addr) != 0)
+                    return; /* garbage: keep the last trusted hop */
+                addr = ip_addr_unmap_v4(&addr);
             }
-            if (ip_addr_parse(item, &addr) != 0)
-                return; /* garbage: keep the last trusted hop */
-            addr = ip_addr_unmap_v4(&addr);
             r->client_addr = addr;
             if (!proxy_peer_trusted(c->w->cfg, &addr))
                 return;

@@ -5,6 +5,8 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/addr.h"
@@ -19,6 +21,40 @@ static void ipv4_text_matches_inet_ntop_for_every_octet(void **state)
         ip_addr_format(&a, ours, sizeof(ours));
         inet_ntop(AF_INET, a.bytes, theirs, sizeof(theirs));
         assert_string_equal(ours, theirs);
+    }
+}
+
+/* ip_addr_parse_v4() (X-Forwarded-For's fast path) takes exactly what inet_pton() takes, over
+ * every octet form and a set of near misses, and reads only the <len> bytes it is given. */
+static void ipv4_parsing_agrees_with_inet_pton(void **state)
+{
+    (void)state;
+    static const char *const odd[] = {
+        "",         "1.2.3",      "1.2.3.4.",  ".1.2.3.4", "1..2.3",    "1.2.3.4.5", "01.2.3.4",
+        "1.2.3.00", "256.1.1.1",  "1.2.3.-4",  "1.2.3.4 ", " 1.2.3.4",  "1.2.3.4a",  "0.0.0.0",
+        "1.2.3.0",  "1.2.3.1000", "1.2.3.255", "1.2.3.+4", "1.2.3.0x1", "::1",       "1:2.3.4"};
+    const int n_odd = (int)(sizeof(odd) / sizeof(odd[0]));
+    char text[32];
+    for (int i = 0; i < n_odd + 1100; i++) {
+        int o = i - n_odd; /* then 10.0.7.0 to 10.999.7.231, and 000.1.1.1 to 099.1.1.1 */
+        if (i < n_odd)
+            snprintf(text, sizeof(text), "%s", odd[i]);
+        else if (o < 1000)
+            snprintf(text, sizeof(text), "10.%d.7.%d", o, o % 256);
+        else
+            snprintf(text, sizeof(text), "%03d.1.1.1", o - 1000);
+        struct ip_addr ours;
+        unsigned char theirs[16];
+        bool want = inet_pton(AF_INET, text, theirs) == 1;
+        char padded[40]; /* what follows the length must not be read */
+        snprintf(padded, sizeof(padded), "%s9.9", text);
+        bool got = ip_addr_parse_v4(padded, strlen(text), &ours) == 0;
+        if (got != want)
+            fail_msg("\"%s\": inet_pton %d, ours %d", text, want, got);
+        if (got) {
+            assert_int_equal(ours.family, AF_INET);
+            assert_memory_equal(ours.bytes, theirs, 4);
+        }
     }
 }
 
@@ -68,6 +104,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ipv4_text_matches_inet_ntop_for_every_octet),
+        cmocka_unit_test(ipv4_parsing_agrees_with_inet_pton),
         cmocka_unit_test(addresses_round_trip_through_text),
         cmocka_unit_test(cidrs_refuse_host_bits_and_match_mapped_addresses),
     };
