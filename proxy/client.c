@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
 #include "common/hash.h"
@@ -244,9 +245,20 @@ void client_spares_free(struct worker *w)
     w->n_spare_bufs = 0;
 }
 
+/* Whether the client sent bytes that were not read (a stray line end after its last request, a
+ * TLS close_notify): a socket closed on them answers with a reset, which can destroy the end of
+ * the answer still in flight. */
+static bool socket_has_unread(evutil_socket_t fd)
+{
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 void client_close(struct client *c)
 {
     struct worker *w = c->w;
+    if (c->state == C_CLOSING && !c->linger && !w->cut_off)
+        c->linger = socket_has_unread(bufferevent_getfd(c->bev));
     /* A TLS session closes its socket when freed: the lingering close takes a duplicate. */
     evutil_socket_t linger_fd = -1;
     if (c->linger && !w->cut_off)
@@ -882,12 +894,13 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
             continue;
         }
         /* Forwarded from an untrusted peer is whatever the client made up, as its
-         * X-Forwarded-For is; the client-ip-header is written below, with the client found. */
+         * X-Forwarded-For is; the client-ip-header is written below, with the client found, and
+         * no look-alike of what we set goes on. */
         if (hd->id == H_HOST || hd->id == H_CONTENT_LENGTH || hd->id == H_X_FORWARDED_PROTO ||
             hd->id == H_X_FORWARDED_HOST || (hd->id == H_MAX_FORWARDS && forwards >= 0) ||
             (hd->id == H_EXPECT && r->minor == 0) ||
             (hd->id == H_FORWARDED && (c->w->cfg->forwarded_header || !trusted)) ||
-            (ip_name_len && head_name_is(h, hd, ip_name, ip_name_len)) || head_is_hop_by_hop(h, hd))
+            head_is_set_for_origin(h, hd, c->w->cfg) || head_is_hop_by_hop(h, hd))
             continue;
         if (hd->id == H_VIA || hd->id == H_X_FORWARDED_FOR) { /* each written as one line below */
             n_via += hd->id == H_VIA;

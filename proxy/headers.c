@@ -413,8 +413,11 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
     case H_TRANSFER_ENCODING:
     case H_UPGRADE:
         return true;
-    default:
+    case H_OTHER:
         break;
+    default: /* a field the proxy acts on (framing, routing, forwarding) is never a connection
+              * option (RFC 9110 7.6.1): "Connection: Content-Length" must not unframe a body */
+        return false;
     }
     const char *name = h->text + hd->name;
     if (h->connection_close && hd->name_len == 5 && NAME_IS(name, "close"))
@@ -429,9 +432,38 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
     return false;
 }
 
-bool head_add_trailers(struct sbuf *out, const struct head *h, int first, const char *also_left)
+/* Whether <hd>'s name is <name> (any case) once each of its '_' is read as '-'. */
+static bool name_reads_as(const struct head *h, const struct header *hd, const char *name)
 {
-    size_t also_len = strlen(also_left);
+    size_t len = strlen(name);
+    if (hd->name_len != len || len == 0)
+        return false;
+    const char *s = h->text + hd->name;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i] == '_' ? '-' : s[i];
+        if ((ch | 0x20) != (name[i] | 0x20))
+            return false;
+    }
+    return true;
+}
+
+bool head_is_set_for_origin(const struct head *h, const struct header *hd,
+                            const struct proxy_config *cfg)
+{
+    if (hd->id != H_OTHER)
+        return false;
+    static const char *const fixed[] = {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (name_reads_as(h, hd, fixed[i]))
+            return true;
+    }
+    return name_reads_as(h, hd, cfg->client_ip_header) ||
+           name_reads_as(h, hd, cfg->request_id_header);
+}
+
+bool head_add_trailers(struct sbuf *out, const struct head *h, int first,
+                       const struct proxy_config *to_origin)
+{
     for (int i = first; i < h->n_headers; i++) {
         if (!name_is_token(h, &h->headers[i]))
             return false;
@@ -439,7 +471,7 @@ bool head_add_trailers(struct sbuf *out, const struct head *h, int first, const 
     for (int i = first; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
         if (hd->id == H_OTHER && !head_is_hop_by_hop(h, hd) &&
-            !head_name_is(h, hd, also_left, also_len))
+            !(to_origin && head_is_set_for_origin(h, hd, to_origin)))
             sbuf_add_header(out, h->text + hd->name, hd->name_len, h->text + hd->value,
                             hd->value_len);
     }

@@ -199,13 +199,20 @@ bool head_name_is(const struct head *h, const struct header *hd, const char *nam
 bool header_name_is_known(const char *name, size_t len);
 /* How many of the first <len> bytes of <s> are RFC 9110 tchars (a token), from the start. */
 size_t token_span(const char *s, size_t len);
+/* Whether request header <hd> is one gslbd sets for the origin under <cfg> and gslbd does not
+ * know by an id (X-Forwarded-For/-Proto/-Host, the client-ip-header, the request-id-header), or
+ * reads as one once each '_' of its name is read as '-': CGI-style servers (PHP, WSGI, Rack) see
+ * X_Real_IP as the same HTTP_X_REAL_IP as X-Real-IP, so a client's own would pass for ours. */
+bool head_is_set_for_origin(const struct head *h, const struct header *hd,
+                            const struct proxy_config *cfg);
 /* Appends the trailer fields of a chunked message, the headers of <h> from index <first> on, to
  * <out> as "name: value" lines. None that gslbd knows by name goes on: each of those frames,
  * routes, forwards or controls a message, which a trailer must not do (RFC 9110 6.5.1), or is
- * hop-by-hop, as is what Connection names; nor any named <also_left> (the request-id-header, which
- * is ours to set). Returns false, having added nothing, when a name is not a token (llhttp 8
+ * hop-by-hop, as is what Connection names; nor, in a request (<to_origin>: its configuration),
+ * any head_is_set_for_origin(). Returns false, having added nothing, when a name is empty (llhttp
  * lets that through). */
-bool head_add_trailers(struct sbuf *out, const struct head *h, int first, const char *also_left);
+bool head_add_trailers(struct sbuf *out, const struct head *h, int first,
+                       const struct proxy_config *to_origin);
 /* Whether header <hd> is hop-by-hop: never forwarded (Connection and what it names, Keep-Alive,
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*). */
 bool head_is_hop_by_hop(const struct head *h, const struct header *hd);

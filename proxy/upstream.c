@@ -245,7 +245,7 @@ static bool last_chunk_write(struct client *c, const struct head *h, int first, 
 {
     struct sbuf end = {0};
     SBUF_LIT(&end, "0\r\n");
-    bool ok = head_add_trailers(&end, h, first, to_origin ? c->w->cfg->request_id_header : "");
+    bool ok = head_add_trailers(&end, h, first, to_origin ? c->w->cfg : NULL);
     SBUF_LIT(&end, "\r\n");
     if (ok && to_origin)
         body_send(c, end.p, end.len);

@@ -26,6 +26,7 @@
  *   /fold-split a header value folded onto a line that comes 200 ms later
  *   /proxy-fields  a Proxy-Status (RFC 9209) and a Proxy-Authenticate
  *   /name-bad   a header whose name is no token ("X(Y")
+ *   /conn-framing  a Connection header naming Content-Length, Date and X-Gone
  *   /chunk-no-crlf  chunked, with two bytes other than CRLF after the first chunk's data
  *   /bare    "HTTP/1.1 204", no reason phrase and no header at all
  *   /interim 103 Early Hints, then 200   /continue   100 Continue before reading the body
@@ -239,6 +240,10 @@ static const struct canned canned_answers[] = {
     {"/late-204-chunked", "HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
      "4\r\n204\n\r\n0\r\n\r\n"},
     {"/fold-split", "HTTP/1.1 200 OK\r\nX-A: aa\r\n", " bb\r\nContent-Length: 2\r\n\r\nhi"},
+    {"/conn-framing",
+     "HTTP/1.1 200 OK\r\nConnection: Content-Length, Date, X-Gone\r\nX-Gone: 1\r\n"
+     "Content-Length: 5\r\n\r\nhello",
+     NULL},
     {"/name-bad", "HTTP/1.1 200 OK\r\nX(Y: 1\r\nContent-Length: 2\r\n\r\nhi", NULL},
     {"/proxy-fields",
      "HTTP/1.1 200 OK\r\nProxy-Status: cache.example; hit\r\nProxy-Authenticate: Basic\r\n"

@@ -555,6 +555,27 @@ static void a_tls_client_that_ends_after_its_last_request_gets_the_answer(void *
         free(resp);
         tls_close(&t);
     }
+    /* An answer larger than the socket buffers, still being written when the close_notify comes:
+     * the close that follows it must not be a reset that destroys its end (until 2026-12-07 the
+     * unread close_notify made it one). */
+    {
+        struct tls big;
+        char *resp;
+        size_t len;
+        const char ask[] =
+            "GET /size/40000000 HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n";
+        assert_true(tls_open(tls_port, "a.example", &big));
+        assert_int_equal(SSL_write(big.ssl, ask, (int)strlen(ask)), (int)strlen(ask));
+        sleep_ms(200);
+        assert_int_equal(SSL_shutdown(big.ssl), 0);
+        sleep_ms(300);
+        assert_int_equal(tls_request(&big, "", &resp, &len), 200);
+        const char *at = strstr(resp, "\r\n\r\n") + 4;
+        assert_int_equal(len - (size_t)(at - resp), 40000000);
+        free(resp);
+        tls_close(&big);
+    }
+
     /* Behind a pipelined request, the last one is answered too, and then the connection ends. */
     struct tls t;
     const char two[] = "GET /slow/200 HTTP/1.1\r\nHost: a.example\r\n\r\n"
