@@ -513,20 +513,29 @@ static bool authority_is_origin(const char *authority, size_t len, const char *a
 bool location_rewrite(const char *value, size_t len, const char *origin_address,
                       const char *client_host, bool https, struct sbuf *out)
 {
+    /* http://, https://, or // (a network-path reference, the scheme the request's) */
     size_t scheme_len = len >= 7 && strncasecmp(value, "http://", 7) == 0    ? 7
                         : len >= 8 && strncasecmp(value, "https://", 8) == 0 ? 8
+                        : len >= 2 && value[0] == '/' && value[1] == '/'     ? 2
                                                                              : 0;
-    if (scheme_len == 0 || client_host[0] == '\0')
+    if (scheme_len == 0)
         return false;
     const char *authority = value + scheme_len;
     size_t authority_len = 0; /* the value is not NUL-terminated: scan within it */
     while (authority_len < len - scheme_len && !strchr("/?#", authority[authority_len]))
         authority_len++;
-    if (!authority_is_origin(authority, authority_len, origin_address, scheme_len == 8))
+    if (!authority_is_origin(authority, authority_len, origin_address, scheme_len == 8) &&
+        !(scheme_len == 2 && authority_is_origin(authority, authority_len, origin_address, true)))
         return false;
-    /* Where the client reached us: its scheme, the host it asked for. */
-    sbuf_adds(out, https ? "https://" : "http://");
-    sbuf_adds(out, client_host);
-    sbuf_add(out, authority + authority_len, len - scheme_len - authority_len);
+    const char *rest = authority + authority_len;
+    size_t rest_len = len - scheme_len - authority_len;
+    if (client_host[0] == '\0') { /* none asked for (HTTP/1.0): a path alone (RFC 9110 10.2.2) */
+        if (rest_len == 0 || rest[0] != '/')
+            sbuf_add(out, "/", 1);
+    } else { /* where the client reached us: its scheme, the host it asked for */
+        sbuf_adds(out, scheme_len == 2 ? "//" : https ? "https://" : "http://");
+        sbuf_adds(out, client_host);
+    }
+    sbuf_add(out, rest, rest_len);
     return true;
 }

@@ -217,8 +217,9 @@ bool head_add_trailers(struct sbuf *out, const struct head *h, int first,
  * TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*). */
 bool head_is_hop_by_hop(const struct head *h, const struct header *hd);
 /* An origin's Location (or Content-Location) that points at the origin itself, as
- * http(s)://ADDRESS/..., rewritten to point at <client_host>, the host the client asked for:
- * appends the new value to <out> and returns true; false leaves the value as it was. */
+ * http(s)://ADDRESS/... or //ADDRESS/..., rewritten to point at <client_host>, the host the client
+ * asked for (when it asked for none, to the path alone): appends the new value to <out> and
+ * returns true; false leaves the value as it was. */
 bool location_rewrite(const char *value, size_t len, const char *origin_address,
                       const char *client_host, bool https, struct sbuf *out);
 /* <t> as a Date value (RFC 9110 5.6.7, IMF-fixdate) in out[0..cap); returns its length. */

@@ -37,6 +37,7 @@
  *   /ws-bare 101 without Connection: upgrade, then bytes     /dated  a 200 with a Date of 1994
  *   /redirect/self  302 to itself by its own address (and Content-Location)
  *   /redirect/away  302 to another site
+ *   /redirect/net-path  302 to itself by a network-path reference ("//127.0.0.1:PORT/...")
  *   /early/N  N bytes, Content-Length, before reading any of the request body; then the
  *             connection ends with a lingering close (the rest of the request read and dropped)
  *   /trailers  chunked: the request's trailer lines (or "none"), then trailer fields of its own,
@@ -420,9 +421,14 @@ static bool serve(struct conn *c)
                 return false;
             c->len = 0;
         }
-    } else if (strcmp(path, "/redirect/self") == 0 || strcmp(path, "/redirect/away") == 0) {
+    } else if (strcmp(path, "/redirect/self") == 0 || strcmp(path, "/redirect/away") == 0 ||
+               strcmp(path, "/redirect/net-path") == 0) {
         char extra[256];
-        if (path[10] == 's')
+        if (path[10] == 'n')
+            snprintf(extra, sizeof(extra),
+                     "Location: //127.0.0.1:%d/landing\r\nContent-Location: //127.0.0.1:%d\r\n",
+                     own_port, own_port);
+        else if (path[10] == 's')
             snprintf(extra, sizeof(extra),
                      "Location: http://127.0.0.1:%d/landing?from=self\r\n"
                      "Content-Location: HTTP://127.0.0.1:%d/redirect/self\r\n",

@@ -422,6 +422,23 @@ static void redirects_to_the_origin_itself_point_at_the_proxy_instead(void **sta
                      302);
     assert_string_equal(resp_header(&r, "location"), "https://elsewhere.example/landing");
     resp_free(&r);
+    /* A network-path reference to the origin, and (HTTP/1.0 naming no host) the path alone:
+     * until 2026-12-07 both went on with the origin's address (found by a differential test). */
+    static const char *const cases[][4] = {
+        {"GET /redirect/net-path HTTP/1.1\r\nHost: www.example.com\r\n",
+         "//www.example.com/landing", "//www.example.com"},
+        {"GET /redirect/net-path HTTP/1.0\r\n", "/landing", "/"},
+        {"GET /redirect/self HTTP/1.0\r\n", "/landing?from=self", "/redirect/self"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char raw[256];
+        snprintf(raw, sizeof(raw), "%sX-Forwarded-For: 81.2.69.142\r\n\r\n", cases[i][0]);
+        assert_int_equal(request(gslbd.port, raw, &r), 302);
+        assert_string_equal(resp_header(&r, "location"), cases[i][1]);
+        assert_string_equal(resp_header(&r, "content-location"), cases[i][2]);
+        assert_null(strstr(r.head, "127.0.0.1"));
+        resp_free(&r);
+    }
 }
 
 /* <date>, a Date value, is an IMF-fixdate within a minute of now. */
