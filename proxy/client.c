@@ -675,6 +675,9 @@ static int on_message_complete(llhttp_t *parser)
     if (c->req.chunked && !upstream_end_chunked_body(c))
         return -1; /* request_parse_error() answers 400 */
     c->req.body_done = true;
+    /* A Connection: close among trailer fields, which llhttp heeds (nothing after it is read):
+     * the answer says so, as the close that follows it. */
+    c->req.keep_alive = c->req.keep_alive && llhttp_should_keep_alive(parser);
     reader_set_timeout(&c->rd, NULL);
     if (c->state == C_FORWARD)
         upstream_request_sent(c);
@@ -1303,6 +1306,13 @@ void client_process(struct client *c)
         }
         c->parser_paused = true;
         if (c->state == C_HEAD && c->req.head_done && c->req.ws == NULL) {
+            /* Paused after the head, none of a body used: bytes_in is the head whole, its last
+             * line ends too, which no callback counted. */
+            if (c->req.bytes_in > c->w->cfg->max_header_bytes) {
+                c->req.bufs->head.too_large = true;
+                request_parse_error(c, HPE_USER);
+                return;
+            }
             c->routing = true;
             bool go_on = request_route(c);
             c->routing = false; /* <c> may be closed, its memory stays till the next accept */

@@ -636,7 +636,7 @@ struct request {
     uint32_t tried[REQ_MAX_TRIED];
     int n_tried, tries;
     bool last_failure_timeout;
-    bool stale_retried; /* sent again on a new connection after a pooled one went stale */
+    uint16_t stale_retried; /* bit i: try i went again on a new connection, its pooled one stale */
     const struct gslb_origin *pinned; /* a sticky client's draining origin: tried first */
     const struct gslb_origin *origin;
     uint32_t origin_region;

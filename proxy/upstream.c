@@ -751,11 +751,12 @@ static void upstream_failed_early(struct client *c, bool connected)
     struct request *r = &c->req;
     bool replayable = !connected || (r->idempotent && (!r->body_started || r->body_kept));
     client_timer_arm(c, T_NONE);
-    if (connected && c->up->reused && replayable && !r->stale_retried) {
+    uint16_t this_try = (uint16_t)(1u << (r->n_tried - 1)); /* n_tried <= REQ_MAX_TRIED (16) */
+    if (connected && c->up->reused && replayable && !(r->stale_retried & this_try)) {
         /* A pooled connection that the origin closed as we reused it (its keep-alive timeout
          * racing ours) says nothing of the origin: the request goes to it again on a new
          * connection, once, counted neither as a try nor as a failure, as nginx does. */
-        r->stale_retried = true;
+        r->stale_retried |= this_try;
         log_debug("proxy: a pooled connection to %s was closed under us: a new one",
                   r->origin->address);
         upstream_release(c, false);

@@ -2,7 +2,8 @@
  * on libevent or llhttp so that it shares no code with what it tests. Thread per connection,
  * blocking sockets, on 127.0.0.1 at a kernel-chosen port, which it prints on stdout.
  *
- * usage: origin NAME [normal|reset|once|fail] [PORT]   ("fail": 503 to everything)
+ * usage: origin NAME [normal|reset|once|stale|fail] [PORT]   ("fail": 503 to everything;
+ *   "stale": answer the first request it gets, then close every connection a request comes on)
  *   ("reset": close every connection as soon as a request arrives; "once": answer the first
  *   request of a connection, then read the next one whole, or only its head if it has the field
  *   "X-Once: head", and close without answering; PORT:
@@ -65,7 +66,8 @@
 
 static const char *name;
 static int own_port; /* where it listens: /redirect/self names it */
-static bool reset_mode, once_mode, fail_mode;
+static bool reset_mode, once_mode, fail_mode, stale_mode;
+static atomic_int answered; /* requests answered, in stale mode */
 static atomic_int connections;
 
 struct conn {
@@ -289,7 +291,8 @@ static bool serve(struct conn *c)
     }
     c->requests++;
     c->head_request = strcmp(method, "HEAD") == 0;
-    if (reset_mode || (once_mode && head_only && c->requests > 1))
+    if (reset_mode || (once_mode && head_only && c->requests > 1) ||
+        (stale_mode && atomic_fetch_add(&answered, 1) > 0))
         return false;
     if (strcmp(path, "/continue") == 0 && expect)
         write_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -467,6 +470,7 @@ int main(int argc, char **argv)
     name = argv[1];
     reset_mode = argc > 2 && strcmp(argv[2], "reset") == 0;
     once_mode = argc > 2 && strcmp(argv[2], "once") == 0;
+    stale_mode = argc > 2 && strcmp(argv[2], "stale") == 0;
     fail_mode = argc > 2 && strcmp(argv[2], "fail") == 0;
     signal(SIGPIPE, SIG_IGN);
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
