@@ -881,7 +881,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
     sbuf_add(&out, path, path_len);
     SBUF_LIT(&out, " HTTP/1.1\r\n");
     sbuf_add_header(&out, "Host", 4, r->bufs->host, host_len);
-    int n_xff = 0, n_via = 0;
+    int n_xff = 0, n_via = 0, n_forwarded = 0;
     const char *id_name = c->w->cfg->request_id_header;
     size_t id_name_len = strlen(id_name);
     const char *ip_name = c->w->cfg->client_ip_header; /* "": X-Forwarded-For */
@@ -901,13 +901,14 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
          * no look-alike of what we set goes on. */
         if (hd->id == H_HOST || hd->id == H_CONTENT_LENGTH || hd->id == H_X_FORWARDED_PROTO ||
             hd->id == H_X_FORWARDED_HOST || (hd->id == H_MAX_FORWARDS && forwards >= 0) ||
-            (hd->id == H_EXPECT && r->minor == 0) ||
-            (hd->id == H_FORWARDED && (c->w->cfg->forwarded_header || !trusted)) ||
+            (hd->id == H_EXPECT && r->minor == 0) || (hd->id == H_FORWARDED && !trusted) ||
             head_is_set_for_origin(h, hd, c->w->cfg) || head_is_hop_by_hop(h, hd))
             continue;
-        if (hd->id == H_VIA || hd->id == H_X_FORWARDED_FOR) { /* each written as one line below */
+        if (hd->id == H_VIA || hd->id == H_X_FORWARDED_FOR ||
+            (hd->id == H_FORWARDED && c->w->cfg->forwarded_header)) { /* one line each, below */
             n_via += hd->id == H_VIA;
             n_xff += hd->id == H_X_FORWARDED_FOR;
+            n_forwarded += hd->id == H_FORWARDED;
             continue;
         }
         sbuf_add_header(&out, h->text + hd->name, hd->name_len, value, hd->value_len);
@@ -930,7 +931,9 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         sbuf_add_header(&out, ip_name, ip_name_len, client, strlen(client));
     if (c->w->cfg->forwarded_header) {
         bool v6 = r->client_addr.family == AF_INET6;
-        SBUF_LIT(&out, "Forwarded: for=");
+        SBUF_LIT(&out, "Forwarded: "); /* a trusted peer's chain, then our element */
+        head_add_list(&out, h, H_FORWARDED, n_forwarded);
+        SBUF_LIT(&out, "for=");
         sbuf_adds(&out, v6 ? "\"[" : "");
         sbuf_adds(&out, client);
         sbuf_adds(&out, v6 ? "]\"" : "");
