@@ -19,6 +19,8 @@
  * after the message so pipelined requests wait their turn. */
 #include <errno.h>
 #include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1448,6 +1450,27 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
         client_process(c); /* pipelined requests that waited for this */
 }
 
+/* A handshake that failed on plain HTTP (OpenSSL tells it by its first bytes): a 400 in plain
+ * text says what happened, as nginx's does, instead of a bare close. True when it was that. */
+static bool tls_plain_http_refuse(struct client *c)
+{
+    unsigned long err, http = 0;
+    while ((err = bufferevent_get_openssl_error(c->bev)) != 0)
+        http |= ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST;
+    if (!http)
+        return false;
+    char body[120], answer[512];
+    int body_len = own_body_format(body, sizeof(body), 400, "plain HTTP was sent to an HTTPS port");
+    int len = own_head_format(answer, sizeof(answer), 400, body_len, "Connection: close\r\n");
+    len += snprintf(answer + len, sizeof(answer) - (size_t)len, "%s", body);
+    (void)!send(bufferevent_getfd(c->bev), answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ADD(c->w->proxy->metrics.bad_requests, 1);
+    c->linger = true; /* the rest of the request is unread: no reset before it is read */
+    c->state = C_CLOSING;
+    client_close(c);
+    return true;
+}
+
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct client *c = arg;
@@ -1466,6 +1489,8 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
         c->sent_end = true;
         return;
     }
+    if ((what & BEV_EVENT_ERROR) && c->tls && tls_plain_http_refuse(c))
+        return;
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && c->state == C_FORWARD &&
         !c->req.body_done) {
         client_fail(c, 408, "request body timeout");
