@@ -4,10 +4,10 @@
  * store) in front of a strict origin: threads here that parse every request the proxy forwards
  * with llhttp (no lenient flag) and check what the proxy promises of it, aborting on the first
  * breach: one Host, one X-Forwarded-For ending with an address, one X-Forwarded-Proto, one
- * X-Forwarded-Host, one Via; no hop-by-hop header (Connection and Upgrade only for a WebSocket
- * upgrade); Content-Length or Transfer-Encoding (only "chunked"), never both, never repeated.
- * The origin answers each request with a short 200 (101 for an upgrade, then closes; 100 first
- * when the request expects it).
+ * X-Forwarded-Host (none when Host is empty: HTTP/1.0 naming none), one Via; no hop-by-hop header
+ * (Connection and Upgrade only for a WebSocket upgrade); Content-Length or Transfer-Encoding (only
+ * "chunked"), never both, never repeated. The origin answers each request with a short 200 (101 for
+ * an upgrade, then closes; 100 first when the request expects it).
  *
  * Each input is sent as-is by a client on a fresh loopback connection, which reads the answers,
  * half-closes once the requests that came whole (as llhttp reads the input) are answered, and
@@ -63,7 +63,8 @@ struct origin_conn {
     struct fuzz_header hd; /* the one being parsed */
     int count[C_REQUEST_ID + 1];
     struct fuzz_framing framing;
-    bool xff_ends_with_address, connection_upgrade_only, upgrade_websocket, request_id_fits;
+    bool xff_ends_with_address, connection_upgrade_only, upgrade_websocket, request_id_fits,
+        host_empty;
     bool in_trailers;   /* past the head: fields now are trailers */
     const char *breach; /* the first broken promise of this request */
 };
@@ -121,9 +122,10 @@ static int on_header_value_complete(llhttp_t *p)
     if (breach)
         o->breach = breach;
     fuzz_framing_note(&o->framing, hd);
-    if (fuzz_header_is(hd, "Host"))
+    if (fuzz_header_is(hd, "Host")) {
         o->count[C_HOST]++;
-    else if (fuzz_header_is(hd, "X-Forwarded-For")) {
+        o->host_empty = hd->value_len == 0;
+    } else if (fuzz_header_is(hd, "X-Forwarded-For")) {
         o->count[C_XFF]++;
         o->xff_ends_with_address = ends_with_address(hd->value, hd->value_len);
     } else if (fuzz_header_is(hd, "X-Forwarded-Proto"))
@@ -159,8 +161,8 @@ static int on_headers_complete(llhttp_t *p)
         o->breach = "not one Host";
     else if (n[C_XFF] != 1 || !o->xff_ends_with_address)
         o->breach = "not one X-Forwarded-For ending with an address";
-    else if (n[C_XF_PROTO] != 1 || n[C_XF_HOST] != 1 || n[C_VIA] != 1)
-        o->breach = "not one X-Forwarded-Proto, X-Forwarded-Host and Via";
+    else if (n[C_XF_PROTO] != 1 || n[C_XF_HOST] != !o->host_empty || n[C_VIA] != 1)
+        o->breach = "not one X-Forwarded-Proto, X-Forwarded-Host (none for no host) and Via";
     else if (n[C_REQUEST_ID] != 1 || !o->request_id_fits)
         o->breach = "not one request ID of 1 to 128 visible characters";
     else if (!fuzz_framing_ok(&o->framing))
