@@ -1394,11 +1394,11 @@ static void client_read(struct client *c)
         struct ip_addr src;
         bool has_addr = false;
         int n = proxyproto_parse(evbuffer_pullup(in, (ssize_t)want), want, &src, &has_addr);
-        if (n == 0) {
+        if (n == 0 && !c->sent_end) {
             reader_enable(&c->rd); /* wait for the rest */
             return;
         }
-        if (n < 0) {
+        if (n <= 0) { /* not a header, or one the client's end cut */
             ADD(c->w->proxy->metrics.bad_requests, 1);
             client_close(c);
             return;
@@ -1420,7 +1420,10 @@ static void client_read(struct client *c)
         evbuffer_drain(in, take);
         c->proxy_header_left -= (uint32_t)take;
         if (c->proxy_header_left) {
-            reader_enable(&c->rd);
+            if (c->sent_end)
+                client_close(c);
+            else
+                reader_enable(&c->rd);
             return;
         }
     }
@@ -1487,6 +1490,10 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
          * a body cut). A FIN behind nothing but a request in flight is the client leaving:
          * that request is abandoned (499), as nginx does. */
         c->sent_end = true;
+        /* A plain client's reader tells of the end after the bytes before it were handed on:
+         * with nothing in flight to come back for them, they are seen to now. */
+        if (!c->tls && c->state != C_FORWARD)
+            client_read(c);
         return;
     }
     if ((what & BEV_EVENT_ERROR) && c->tls && tls_plain_http_refuse(c))
