@@ -432,10 +432,10 @@ bool head_is_hop_by_hop(const struct head *h, const struct header *hd)
     return false;
 }
 
-/* Whether <hd>'s name is <name> (any case) once each of its '_' is read as '-'. */
-static bool name_reads_as(const struct head *h, const struct header *hd, const char *name)
+/* Whether <hd>'s name is name[0..len) (any case) once each of its '_' is read as '-'. */
+static bool name_reads_as(const struct head *h, const struct header *hd, const char *name,
+                          size_t len)
 {
-    size_t len = strlen(name);
     if (hd->name_len != len || len == 0)
         return false;
     const char *s = h->text + hd->name;
@@ -452,13 +452,11 @@ bool head_is_set_for_origin(const struct head *h, const struct header *hd,
 {
     if (hd->id != H_OTHER)
         return false;
-    static const char *const fixed[] = {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (name_reads_as(h, hd, fixed[i]))
-            return true;
-    }
-    return name_reads_as(h, hd, cfg->client_ip_header) ||
-           name_reads_as(h, hd, cfg->request_id_header);
+    return name_reads_as(h, hd, "X-Forwarded-For", 15) ||
+           name_reads_as(h, hd, "X-Forwarded-Proto", 17) ||
+           name_reads_as(h, hd, "X-Forwarded-Host", 16) ||
+           name_reads_as(h, hd, cfg->client_ip_header, strlen(cfg->client_ip_header)) ||
+           name_reads_as(h, hd, cfg->request_id_header, strlen(cfg->request_id_header));
 }
 
 bool head_add_trailers(struct sbuf *out, const struct head *h, int first,
