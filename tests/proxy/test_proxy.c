@@ -743,6 +743,26 @@ static void answers_a_last_request_after_its_client_half_closes(void **state)
         assert_true(conn_fill(c) == false && c->len == 0); /* nothing more, the end */
         conn_close(c);
     }
+    /* So are pipelined requests that wait for a client slow to take the answers before them
+     * (256 KiB of them queued): the end does not drop them. */
+    {
+        enum { N = 8 };
+        struct resp r;
+        struct conn *c = conn_open(gslbd.port);
+        for (int i = 0; i < N; i++)
+            conn_send(c, "GET /size/100000 HTTP/1.1\r\nHost: a\r\n\r\n");
+        shutdown(c->fd, SHUT_WR);
+        sleep_ms(300); /* the client takes nothing for a while */
+        for (int i = 0; i < N; i++) {
+            if (!conn_response(c, &r, false))
+                fail_msg("answer %d of %d missing", i + 1, N);
+            assert_int_equal(r.body_len, 100000);
+            resp_free(&r);
+        }
+        assert_true(conn_closed(c));
+        conn_close(c);
+    }
+
     /* A partial request and then the end, nothing in flight: closed at once, not at the header
      * timeout (1 s here); so a partial PROXY header. Found by the fuzzer, slowed by the wait. */
     static const char *const cut[][2] = {{"GET / HT", NULL}, {"PROX", "127.0.0.1"}};
