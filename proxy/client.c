@@ -903,7 +903,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
          * no look-alike of what we set goes on. */
         if (hd->id == H_HOST || hd->id == H_CONTENT_LENGTH || hd->id == H_X_FORWARDED_PROTO ||
             hd->id == H_X_FORWARDED_HOST || (hd->id == H_MAX_FORWARDS && forwards >= 0) ||
-            (hd->id == H_EXPECT && r->minor == 0) || (hd->id == H_FORWARDED && !trusted) ||
+            hd->id == H_EXPECT || (hd->id == H_FORWARDED && !trusted) ||
             head_is_set_for_origin(h, hd, c->w->cfg) || head_is_hop_by_hop(h, hd))
             continue;
         if (hd->id == H_VIA || hd->id == H_X_FORWARDED_FOR ||
@@ -1072,6 +1072,7 @@ static bool request_route(struct client *c)
         client_fail(c, 417, "only Expect: 100-continue is understood");
         return false;
     }
+    r->expect_continue = expect && ((c->parser.flags & F_CHUNKED) || c->parser.content_length > 0);
     if (c->w->cfg->max_body_bytes && (c->parser.flags & F_CONTENT_LENGTH) &&
         c->parser.content_length > c->w->cfg->max_body_bytes) {
         ADD(p->metrics.bad_requests, 1);
@@ -1331,6 +1332,14 @@ void client_body_resume(struct client *c)
 {
     if (!c->parser_paused || c->req.body_done)
         return;
+    if (c->req.expect_continue) {
+        /* Ours, as the body can flow, as nginx and Envoy send theirs: the Expect is not
+         * forwarded, since many origins never answer one, and a client that waits for the 100
+         * would wait out its own timer (curl, a second) or ours (a 408). */
+        c->req.expect_continue = false;
+        client_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        client_flush(c);
+    }
     c->parser_paused = false;
     llhttp_resume(&c->parser);
     reader_set_timeout(&c->rd, &c->w->timeout_tv[TO_CLIENT_BODY]);

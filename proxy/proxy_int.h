@@ -623,7 +623,8 @@ struct request {
     uint8_t method;
     bool keep_alive, chunked, websocket, head_method, idempotent;
     bool head_done, body_done, body_started;
-    bool body_kept;  /* all of the body sent so far is in bufs->replay (REQ_REPLAY_MAX at most) */
+    bool body_kept; /* all of the body sent so far is in bufs->replay (REQ_REPLAY_MAX at most) */
+    bool expect_continue; /* Expect: 100-continue with a body: our 100 goes out as it is read */
     int head_fields; /* the request head's fields: a chunked body's trailer fields follow them */
     uint64_t body_bytes, bytes_in, bytes_out;
     struct ip_addr client_addr;

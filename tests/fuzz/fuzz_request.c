@@ -6,8 +6,8 @@
  * breach: one Host, one X-Forwarded-For ending with an address, one X-Forwarded-Proto, one
  * X-Forwarded-Host (none when Host is empty: HTTP/1.0 naming none), one Via; no hop-by-hop header
  * (Connection and Upgrade only for a WebSocket upgrade); Content-Length or Transfer-Encoding (only
- * "chunked"), never both, never repeated. The origin answers each request with a short 200 (101 for
- * an upgrade, then closes; 100 first when the request expects it).
+ * "chunked"), never both, never repeated; no Expect (the proxy answers 100-continue itself). The
+ * origin answers each request with a short 200 (101 for an upgrade, then closes).
  *
  * Each input is sent as-is by a client on a fresh loopback connection, which reads the answers,
  * half-closes once the requests that came whole (as llhttp reads the input) are answered, and
@@ -173,10 +173,8 @@ static int on_headers_complete(llhttp_t *p)
         if (!websocket)
             o->breach = "Connection or Upgrade forwarded outside a WebSocket upgrade";
     }
-    if (o->breach == NULL && n[C_EXPECT]) { /* the proxy waits for it before the body */
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        (void)!send(o->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
-    }
+    if (o->breach == NULL && n[C_EXPECT]) /* the proxy answers 100-continue itself */
+        o->breach = "an Expect forwarded";
     return 0;
 }
 

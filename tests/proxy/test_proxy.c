@@ -1218,6 +1218,25 @@ static void supports_expect_100_continue(void **state)
     assert_string_equal(r.body, "5 532\n");
     resp_free(&r);
     conn_close(c);
+
+    /* The 100 is gslbd's own, sent as it reads the body, and the Expect is not forwarded: an
+     * origin that never answers one (this one, here) kept a client waiting for it until a 408
+     * (curl: its own 1 s timer) until 2026-12-07 (found by a differential test; nginx and Envoy
+     * answer it themselves). Once per request, retries included. */
+    c = conn_open(gslbd.port);
+    int64_t start = now_ms();
+    conn_send(c, "POST /headers HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                 "Expect: 100-continue\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 100);
+    assert_true(now_ms() - start < 500);
+    resp_free(&r);
+    conn_send(c, "hello");
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 200);
+    assert_null(strcasestr(r.body, "Expect"));
+    resp_free(&r);
+    conn_close(c);
 }
 
 /* A connection through the gslbd on <port> to the origin's WebSocket echo at <path>, past its
