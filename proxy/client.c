@@ -476,6 +476,19 @@ static int own_head_format(char *out, size_t cap, int status, int body_len, cons
                     status, status_text(status), date, body_len, fields);
 }
 
+/* Sends a response of the proxy's own straight to socket <fd>, with "Connection: close" and the
+ * header lines <fields>, if the socket takes it at once: for a connection about to be closed
+ * with no bufferevent (or none to wait for). */
+static void own_answer_send(evutil_socket_t fd, int status, const char *message, const char *fields)
+{
+    char body[160], head_fields[160], answer[800];
+    int body_len = own_body_format(body, sizeof(body), status, message);
+    snprintf(head_fields, sizeof(head_fields), "Connection: close\r\n%s", fields);
+    int len = own_head_format(answer, sizeof(answer), status, body_len, head_fields);
+    len += snprintf(answer + len, sizeof(answer) - (size_t)len, "%s", body);
+    (void)!send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* Writes a response of the proxy's own: <message> as one line of plain text, and "Connection:
  * close" unless <keep_alive>. */
 static void own_response_write(struct client *c, int status, const char *message, bool keep_alive)
@@ -499,6 +512,20 @@ static void own_response_write(struct client *c, int status, const char *message
     r->status = status;
     r->bytes_out += (uint64_t)head_len + (r->head_method ? 0 : (uint64_t)body_len);
     log_debug("proxy: %d %s", status, message);
+}
+
+void client_cut_off(struct client *c)
+{
+    struct request *r = &c->req;
+    if (c->state == C_FORWARD) {
+        if (!r->resp_head_sent && !c->tls) { /* a 503 goes out, if the socket takes it */
+            client_flush(c);                 /* interim heads relayed before it */
+            own_answer_send(bufferevent_getfd(c->bev), 503, "the proxy is shutting down", "");
+        }
+        r->status = r->status ? r->status : 503;
+        request_log(c);
+    }
+    client_close(c);
 }
 
 void client_fail(struct client *c, int status, const char *message)
@@ -1471,11 +1498,7 @@ static bool tls_plain_http_refuse(struct client *c)
         http |= ERR_GET_REASON(err) == SSL_R_HTTP_REQUEST;
     if (!http)
         return false;
-    char body[120], answer[512];
-    int body_len = own_body_format(body, sizeof(body), 400, "plain HTTP was sent to an HTTPS port");
-    int len = own_head_format(answer, sizeof(answer), 400, body_len, "Connection: close\r\n");
-    len += snprintf(answer + len, sizeof(answer) - (size_t)len, "%s", body);
-    (void)!send(bufferevent_getfd(c->bev), answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    own_answer_send(bufferevent_getfd(c->bev), 400, "plain HTTP was sent to an HTTPS port", "");
     ADD(c->w->proxy->metrics.bad_requests, 1);
     c->linger = true; /* the rest of the request is unread: no reset before it is read */
     c->state = C_CLOSING;
@@ -1538,14 +1561,8 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         ADD(p->metrics.connections_refused, 1);
         /* A TLS client would read the plain answer as a broken record: it gets the close alone,
          * a handshake being more than an overloaded proxy should spend on a refusal. */
-        if (!listen->tls) {
-            char body[80], busy[400];
-            int body_len = own_body_format(body, sizeof(body), 503, "too many clients");
-            int len = own_head_format(busy, sizeof(busy), 503, body_len,
-                                      "Connection: close\r\nRetry-After: 1\r\n");
-            len += snprintf(busy + len, sizeof(busy) - (size_t)len, "%s", body);
-            (void)!send(fd, busy, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        }
+        if (!listen->tls)
+            own_answer_send(fd, 503, "too many clients", "Retry-After: 1\r\n");
         /* Closed with the request unread, the socket would send a reset, which may destroy the
          * 503 before the client reads it: what came (at accept, the request is there) is
          * discarded first, uncopied (MSG_TRUNC). */

@@ -702,6 +702,9 @@ void client_fail(struct client *c, int status, const char *message);
  * reconnect for every request of an outage. Else client_fail(). True when the connection goes
  * on. */
 bool client_answer(struct client *c, int status, const char *message);
+/* At shutdown's deadline: a request still being forwarded is logged (as a 503, which a plain
+ * client gets when no response had begun; one begun is cut), then the connection closed. */
+void client_cut_off(struct client *c);
 /* Parses what the client has sent, as far as the request's state allows. */
 void client_process(struct client *c);
 /* The origin has the request head: let request body bytes flow. */

@@ -567,7 +567,7 @@ static void *worker_main(void *arg)
     /* Past the deadline (or all done): whoever is left is cut off. */
     w->stopping = w->cut_off = true;
     while (w->clients)
-        client_close(w->clients);
+        client_cut_off(w->clients);
     linger_end_all(w);
     reader_thread_fini();
     return NULL;
