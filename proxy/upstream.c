@@ -334,7 +334,9 @@ void upstream_request_sent(struct client *c)
     struct upstream *up = c->up;
     if (up == NULL || !up->head_sent || c->req.resp_head_sent)
         return;
-    reader_set_timeout(&up->rd, &c->w->timeout_tv[TO_ORIGIN_READ]);
+    /* Until the response head, response-header-timeout alone: origin-read-timeout, between reads
+     * of a response, starts with it (a shorter one cut a slow head short). */
+    reader_set_timeout(&up->rd, NULL);
     client_timer_arm(c, T_RESPONSE);
 }
 
@@ -447,9 +449,9 @@ static void upstream_open(struct client *c, const struct gslb_origin *o, bool fr
         t->idle = up->next_idle;
         t->n_idle--;
         up->c = c; /* its idle timer, if it fires now, finds it in use */
-        /* libevent counts a read timeout from the last read: set it afresh, so the idle time
-         * does not eat into this request's (an upload's stays off until the body is through). */
-        reader_restart_timeout(&up->rd, c->req.body_done ? &w->timeout_tv[TO_ORIGIN_READ] : NULL);
+        /* No read timeout until the response head (the client's T_RESPONSE times that), and
+         * none of the idle time left over to eat into the response's. */
+        reader_restart_timeout(&up->rd, NULL);
         c->up = up;
         upstream_send_head(c);
         return;
