@@ -247,6 +247,63 @@ void client_spares_free(struct worker *w)
     w->n_spare_bufs = 0;
 }
 
+/* ---- idle connections ----
+ *
+ * Keep-alive connections waiting for their next request, in the order they began to wait: at
+ * max-connections, the oldest that has nothing unread or queued gives its place to the new
+ * client, as nginx reuses its idle keep-alive connections, so that idle ones never keep new
+ * clients out. A server may close an idle connection at any time (RFC 9112 9.3). One that has
+ * not sent a request yet is not taken: client-header-timeout bounds those. */
+static void idle_list_add(struct client *c)
+{
+    struct worker *w = c->w;
+    if (c->idle_listed)
+        return;
+    c->idle_listed = true;
+    c->idle_next = NULL;
+    c->idle_prev = w->idle_newest;
+    if (w->idle_newest)
+        w->idle_newest->idle_next = c;
+    else
+        w->idle_oldest = c;
+    w->idle_newest = c;
+}
+
+static void idle_list_remove(struct client *c)
+{
+    struct worker *w = c->w;
+    if (!c->idle_listed)
+        return;
+    c->idle_listed = false;
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        w->idle_oldest = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    else
+        w->idle_newest = c->idle_prev;
+}
+
+static bool socket_has_unread(evutil_socket_t fd);
+
+/* Closes the oldest of the first few idle connections with nothing unread or queued; false when
+ * there is none. */
+static bool client_evict_idle(struct worker *w)
+{
+    int looked = 0;
+    for (struct client *v = w->idle_oldest; v && looked < 8; v = v->idle_next, looked++) {
+        if (v->state != C_IDLE || evbuffer_get_length(bufferevent_get_input(v->bev)) > 0 ||
+            evbuffer_get_length(bufferevent_get_output(v->bev)) > 0 ||
+            socket_has_unread(bufferevent_getfd(v->bev)))
+            continue;
+        ADD(w->proxy->metrics.idle_evicted, 1);
+        client_close(v);
+        return true;
+    }
+    return false;
+}
+
 /* Whether the client sent bytes that were not read (a stray line end after its last request, a
  * TLS close_notify): a socket closed on them answers with a reset, which can destroy the end of
  * the answer still in flight. */
@@ -259,6 +316,7 @@ static bool socket_has_unread(evutil_socket_t fd)
 void client_close(struct client *c)
 {
     struct worker *w = c->w;
+    idle_list_remove(c);
     if (c->state == C_CLOSING && !c->linger && !w->cut_off)
         c->linger = socket_has_unread(bufferevent_getfd(c->bev));
     /* A TLS session closes its socket when freed: the lingering close takes a duplicate. */
@@ -346,6 +404,7 @@ static bool client_may_send_more(const struct client *c)
 /* Stops reading and frees the connection once everything queued has been written. */
 static void client_close_after_flush(struct client *c)
 {
+    idle_list_remove(c);
     c->linger = client_may_send_more(c);
     client_flush(c);
     c->state = C_CLOSING;
@@ -621,6 +680,7 @@ static int on_message_begin(llhttp_t *parser)
     struct client *c = client_of(parser);
     if (c->state == C_IDLE) {
         c->state = C_HEAD;
+        idle_list_remove(c);
         proxy_now(&c->req.t_start);
     }
     return 0;
@@ -1390,6 +1450,7 @@ static bool request_finish(struct client *c, bool upstream_reusable)
     }
     request_bufs_give_back(c); /* the next request, if it is there, takes them again */
     c->state = C_IDLE;
+    idle_list_add(c);
     client_timer_arm(c, T_KEEPALIVE);
     if (c->parser_paused)
         llhttp_resume(&c->parser);
@@ -1556,7 +1617,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     struct proxy *p = w->proxy;
     (void)salen;
     ADD(p->metrics.connections_total, 1);
-    if (atomic_fetch_add(&p->connections, 1) >= w->cfg->max_connections) {
+    if (atomic_fetch_add(&p->connections, 1) >= w->cfg->max_connections && !client_evict_idle(w)) {
         atomic_fetch_sub(&p->connections, 1);
         ADD(p->metrics.connections_refused, 1);
         /* A TLS client would read the plain answer as a broken record: it gets the close alone,

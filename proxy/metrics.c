@@ -212,6 +212,9 @@ char *metrics_render(struct metrics *m)
     counter(out, "gslb_connections_refused_total",
             "Client connections refused at the connection limit.", "counter",
             GET(m->connections_refused));
+    counter(out, "gslb_connections_idle_closed_total",
+            "Idle client connections closed to make room at the connection limit.", "counter",
+            GET(m->idle_evicted));
     counter(out, "gslb_retries_total", "Requests sent again to another origin or region.",
             "counter", GET(m->retries));
     counter(out, "gslb_geo_lookups_total", "Client addresses looked up.", "counter",

@@ -273,6 +273,7 @@ struct metrics {
      * snapshot view looks up each of its origins. */
     struct metrics_entry *origin_buckets[METRICS_ORIGIN_BUCKETS];
     atomic_uint_fast64_t connections_active, connections_total, connections_refused;
+    atomic_uint_fast64_t idle_evicted; /* idle connections closed to make room at the limit */
     atomic_uint_fast64_t retries, geo_lookups, geo_located, decisions, decision_ns_sum;
     atomic_uint_fast64_t bad_requests, upstream_errors, passive_ejections;
     atomic_uint_fast64_t origin_tls_full, origin_tls_resumed; /* handshakes with origins */
@@ -418,6 +419,7 @@ struct worker {
     uint64_t generation;
     struct client *clients; /* all client connections, for shutdown */
     struct client *spare;   /* closed ones kept for reuse, with their timer and stage */
+    struct client *idle_oldest, *idle_newest; /* waiting for a request: see client_evict_idle() */
     int n_spare;
     struct req_bufs *spare_bufs; /* given back by connections gone idle (client.c) */
     int n_spare_bufs;
@@ -659,7 +661,8 @@ struct client {
     struct worker *w;
     size_t head_pending; /* a response head waiting in w->scratch, ahead of <stage> */
     struct client *next, *prev;
-    struct ip_addr peer; /* the socket peer, or the PROXY protocol source */
+    struct client *idle_next, *idle_prev; /* on w's idle list (idle_listed), oldest first */
+    struct ip_addr peer;                  /* the socket peer, or the PROXY protocol source */
     char peer_text[IP_ADDR_STRLEN];
     struct ip_addr balancer; /* the socket peer, when a PROXY header named another: for the log */
     struct sock_reader rd;
@@ -674,8 +677,9 @@ struct client {
     bool linger; /* closing while the client may still send: a lingering close (linger.c) */
     uint8_t tunnel_ended; /* C_TUNNEL: the sides that ended their sending, TUNNEL_CLIENT... */
     bool sent_end; /* the client ended its sending (FIN, close_notify) behind requests to answer */
-    bool routing;  /* request_route() runs: answers made in it leave the next request to the loop */
-    bool tls;      /* <bev> is a TLS session (bufferevent_openssl) */
+    bool idle_listed;
+    bool routing; /* request_route() runs: answers made in it leave the next request to the loop */
+    bool tls;     /* <bev> is a TLS session (bufferevent_openssl) */
     bool peer_trusted;           /* worked out under live configuration <trusted_generation> */
     uint64_t trusted_generation; /* 0: not yet */
     struct request req;
