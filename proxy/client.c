@@ -247,6 +247,15 @@ void client_spares_free(struct worker *w)
     w->n_spare_bufs = 0;
 }
 
+/* Whether the client sent bytes that were not read (a stray line end after its last request, a
+ * TLS close_notify): a socket closed on them answers with a reset, which can destroy the end of
+ * the answer still in flight. */
+static bool socket_has_unread(evutil_socket_t fd)
+{
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 /* ---- idle connections ----
  *
  * Keep-alive connections waiting for their next request, in the order they began to wait: at
@@ -285,8 +294,6 @@ static void idle_list_remove(struct client *c)
         w->idle_newest = c->idle_prev;
 }
 
-static bool socket_has_unread(evutil_socket_t fd);
-
 /* Closes the oldest of the first few idle connections with nothing unread or queued; false when
  * there is none. */
 static bool client_evict_idle(struct worker *w)
@@ -302,15 +309,6 @@ static bool client_evict_idle(struct worker *w)
         return true;
     }
     return false;
-}
-
-/* Whether the client sent bytes that were not read (a stray line end after its last request, a
- * TLS close_notify): a socket closed on them answers with a reset, which can destroy the end of
- * the answer still in flight. */
-static bool socket_has_unread(evutil_socket_t fd)
-{
-    int n = 0;
-    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 void client_close(struct client *c)
@@ -698,24 +696,26 @@ static bool head_within_limit(struct client *c, const char *end)
     return false;
 }
 
+/* A piece of the request head, within the limit, into its text: llhttp's 0, or -1. */
+static int request_head_append(struct client *c, int what, const char *at, size_t len,
+                               unsigned edges)
+{
+    return head_within_limit(c, at + len) && head_append(&c->req.bufs->head, what, at, len, edges)
+               ? 0
+               : -1;
+}
+
 static int on_url(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
     /* Known from here on: an answer to a HEAD has no body, even a refusal of its head. */
     c->req.head_method = parser->method == HTTP_HEAD;
-    return head_within_limit(c, at + len) &&
-                   head_append(&c->req.bufs->head, HEAD_PART_URL, at, len, 0)
-               ? 0
-               : -1;
+    return request_head_append(c, HEAD_PART_URL, at, len, 0);
 }
 
 static int on_header_field(llhttp_t *parser, const char *at, size_t len)
 {
-    struct client *c = client_of(parser);
-    return head_within_limit(c, at + len) &&
-                   head_append(&c->req.bufs->head, HEAD_PART_NAME, at, len, 0)
-               ? 0
-               : -1;
+    return request_head_append(client_of(parser), HEAD_PART_NAME, at, len, 0);
 }
 
 static int on_header_value(llhttp_t *parser, const char *at, size_t len)
@@ -723,10 +723,7 @@ static int on_header_value(llhttp_t *parser, const char *at, size_t len)
     struct client *c = client_of(parser);
     unsigned edges = (at == c->chunk_start ? HEAD_STARTS_READ : 0) |
                      (at + len == c->chunk_end ? HEAD_ENDS_READ : 0);
-    return head_within_limit(c, at + len) &&
-                   head_append(&c->req.bufs->head, HEAD_PART_VALUE, at, len, edges)
-               ? 0
-               : -1;
+    return request_head_append(c, HEAD_PART_VALUE, at, len, edges);
 }
 
 static int on_header_value_complete(llhttp_t *parser)

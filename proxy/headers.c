@@ -2,9 +2,9 @@
  *
  * llhttp hands names and values over in pieces (split wherever a read ended), so the head keeps
  * one text buffer and offsets into it. Its limits are what turn an oversized head into a 431.
- * Two things llhttp 8 accepts in its loose mode that a proxy must not: obs-fold (a value
- * continued on the next line) and whitespace between a name and its colon; both are caught here
- * too, whatever the parser's mode. */
+ * Obs-fold (a value continued on the next line), which llhttp 8 accepts in its loose mode, is
+ * caught here too, whatever the parser's mode; whitespace between a name and its colon, and any
+ * other character a name may not have, strict llhttp refuses itself. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -218,9 +218,6 @@ static size_t chunk_size_line(char *buf, size_t len)
     return n + 2;
 }
 
-/* Ends a chunked body of ours: the last chunk, the trailer fields of <h> (from index <first>),
- * the final CRLF; to the origin (<to_origin>), or to the client. False when a trailer field is
- * not valid: nothing is written then. */
 /* Request body bytes (framing included) for the origin, also kept for a retry while they may
  * be. */
 static void body_send(struct client *c, const void *data, size_t len)
@@ -241,6 +238,9 @@ static void body_send(struct client *c, const void *data, size_t len)
     evbuffer_add(b->replay, data, len);
 }
 
+/* Ends a chunked body of ours: the last chunk, the trailer fields of <h> (from index <first>),
+ * the final CRLF; to the origin (<to_origin>), or to the client. False when a trailer field is
+ * not valid: nothing is written then. */
 static bool last_chunk_write(struct client *c, const struct head *h, int first, bool to_origin)
 {
     struct sbuf end = {0};
