@@ -453,6 +453,9 @@ static void request_log(struct client *c)
                  r->bufs->head.text + r->bufs->head.url);
     const char *target = r->bufs ? r->bufs->target : "";
     int64_t total_us = proxy_elapsed_us(&r->t_start);
+    /* No response head came (a 504, a 502, the client gone): the log has the last try's wait. */
+    if (!r->resp_head_sent && r->tries)
+        r->upstream_us = proxy_elapsed_us(&r->t_upstream);
 
     if (r->ws && r->svc) {
         struct metrics_series **slot =
@@ -742,15 +745,23 @@ static int on_headers_complete(llhttp_t *parser)
     return (parser->flags & F_CHUNKED) || parser->content_length > 0 ? HPE_PAUSED : 0;
 }
 
+/* A chunk is refused as its size comes, before any of it is forwarded: past max-body-size (a
+ * Content-Length is, in the head), or past what any file could hold (2^63 - 1, as nginx). */
+static int on_chunk_header(llhttp_t *parser)
+{
+    struct client *c = client_of(parser);
+    uint64_t max = c->w->cfg->max_body_bytes;
+    if (parser->content_length > INT64_MAX ||
+        (max && parser->content_length > max - c->req.body_bytes))
+        return -1; /* request_parse_error() answers 400 or 413 */
+    return 0;
+}
+
 static int on_body(llhttp_t *parser, const char *at, size_t len)
 {
     struct client *c = client_of(parser);
-    struct request *r = &c->req;
-    uint64_t max = c->w->cfg->max_body_bytes;
-    r->body_bytes += len;
-    r->body_started = true;
-    if (max && r->body_bytes > max)
-        return -1; /* request_parse_error() answers 413 */
+    c->req.body_bytes += len;
+    c->req.body_started = true;
     upstream_write_body(c, at, len);
     return 0;
 }
@@ -777,6 +788,7 @@ static const llhttp_settings_t request_settings = {
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
+    .on_chunk_header = on_chunk_header,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
@@ -1306,8 +1318,10 @@ static void request_parse_error(struct client *c, llhttp_errno_t err)
     else if (r->bufs->head.too_large || r->bufs->head.too_many)
         client_fail(c, 431,
                     r->bufs->head.too_many ? "too many header fields" : "request head too large");
-    else if (c->w->cfg->max_body_bytes && r->body_bytes > c->w->cfg->max_body_bytes)
+    else if (err == HPE_CB_CHUNK_HEADER && c->parser.content_length <= INT64_MAX)
         client_fail(c, 413, "the request body is larger than allowed");
+    else if (err == HPE_CB_CHUNK_HEADER)
+        client_fail(c, 400, "chunk size too large");
     else if (r->bufs->head.folded)
         client_fail(c, 400, "obsolete line folding in a header");
     else if (err == HPE_CB_MESSAGE_COMPLETE) /* upstream_end_chunked_body() refused a trailer */
@@ -1726,7 +1740,13 @@ static void tunnel_read_cb(struct bufferevent *bev, void *arg)
 {
     struct client *c = arg;
     struct bufferevent *to = tunnel_peer(c, bev);
-    evbuffer_add_buffer(bufferevent_get_output(to), bufferevent_get_input(bev));
+    struct evbuffer *in = bufferevent_get_input(bev);
+    uint64_t moved = evbuffer_get_length(in);
+    if (bev == c->bev) /* the access log counts the tunnel's bytes too */
+        c->req.bytes_in += moved;
+    else
+        c->req.bytes_out += moved;
+    evbuffer_add_buffer(bufferevent_get_output(to), in);
     client_timer_arm(c, T_TUNNEL); /* lazy: moving the deadline costs no event change */
     if (evbuffer_get_length(bufferevent_get_output(to)) >= PROXY_HIGH_WATER) {
         bufferevent_disable(bev, EV_READ); /* tunnel_write_cb re-enables it */

@@ -427,6 +427,7 @@ void upstream_start(struct client *c)
         ADD(p->metrics.retries, 1);
     r->tries++;
     r->tried[r->n_tried++] = o->index;
+    proxy_now(&r->t_upstream); /* the log's wait if no head comes; sending the head restarts it */
     r->origin = o;
     r->origin_region = region;
     r->last_failure_timeout = false;
@@ -632,6 +633,7 @@ static int on_response_headers_complete(llhttp_t *parser)
             !head_has_token(h, H_CONNECTION, "upgrade"))
             return -1;
         r->status = 101;
+        r->upstream_us = proxy_elapsed_us(&r->t_upstream);
         r->resp_head_sent = true;
         response_head_write(c, 101, false);
         return 2; /* llhttp_execute() returns HPE_PAUSED_UPGRADE: the tunnel starts */

@@ -411,11 +411,13 @@ static bool serve(struct conn *c)
     } else if (strcmp(path, "/ws-bare") == 0 && upgrade) {
         const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nframes";
         write_all(c->fd, r, strlen(r));
-    } else if ((strcmp(path, "/ws") == 0 || strcmp(path, "/ws-slow") == 0) && upgrade) {
+    } else if ((strcmp(path, "/ws") == 0 || strcmp(path, "/ws-slow") == 0 ||
+                strcmp(path, "/ws-logged") == 0) &&
+               upgrade) {
         const char *r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n\r\n";
         write_all(c->fd, r, strlen(r));
-        if (path[3] == '-')
+        if (strcmp(path, "/ws-slow") == 0)
             usleep(500 * 1000);
         for (;;) { /* echo until EOF */
             if (c->len == 0 && !fill(c))
