@@ -539,14 +539,15 @@ static int own_head_format(char *out, size_t cap, int status, int body_len, cons
 /* Sends a response of the proxy's own straight to socket <fd>, with "Connection: close" and the
  * header lines <fields>, if the socket takes it at once: for a connection about to be closed
  * with no bufferevent (or none to wait for). */
-static void own_answer_send(evutil_socket_t fd, int status, const char *message, const char *fields)
+static ssize_t own_answer_send(evutil_socket_t fd, int status, const char *message,
+                               const char *fields)
 {
     char body[160], head_fields[160], answer[800];
     int body_len = own_body_format(body, sizeof(body), status, message);
     snprintf(head_fields, sizeof(head_fields), "Connection: close\r\n%s", fields);
     int len = own_head_format(answer, sizeof(answer), status, body_len, head_fields);
     len += snprintf(answer + len, sizeof(answer) - (size_t)len, "%s", body);
-    (void)!send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* Writes a response of the proxy's own: <message> as one line of plain text, and "Connection:
@@ -1622,6 +1623,37 @@ void client_gone(struct client *c)
     client_close(c);
 }
 
+/* The access log's line for a client refused at the connection limit, unread: a 503 from its
+ * peer for no request known, with the bytes dropped and those of the answer (none to TLS). */
+static void refused_log(struct worker *w, const struct sockaddr *sa, uint64_t bytes_in,
+                        uint64_t bytes_out)
+{
+    if (w->proxy->log == NULL)
+        return;
+    struct ip_addr peer;
+    char text[IP_ADDR_STRLEN];
+    ip_addr_from_sockaddr(sa, &peer);
+    peer = ip_addr_unmap_v4(&peer);
+    ip_addr_format(&peer, text, sizeof(text));
+    struct accesslog_entry e = {
+        .client = text,
+        .peer = text,
+        .country = "",
+        .service = "",
+        .region = "",
+        .origin = "",
+        .method = "-",
+        .target = "",
+        .referer = "",
+        .agent = "",
+        .request_id = w->cfg->request_id_header[0] ? "" : NULL,
+        .status = 503,
+        .bytes_in = bytes_in,
+        .bytes_out = bytes_out,
+    };
+    accesslog_record(w->proxy->log, &w->log_line, &e);
+}
+
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,
                    const struct proxy_listen *listen)
 {
@@ -1633,13 +1665,14 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         ADD(p->metrics.connections_refused, 1);
         /* A TLS client would read the plain answer as a broken record: it gets the close alone,
          * a handshake being more than an overloaded proxy should spend on a refusal. */
-        if (!listen->tls)
-            own_answer_send(fd, 503, "too many clients", "Retry-After: 1\r\n");
+        ssize_t sent =
+            listen->tls ? 0 : own_answer_send(fd, 503, "too many clients", "Retry-After: 1\r\n");
         /* Closed with the request unread, the socket would send a reset, which may destroy the
          * 503 before the client reads it: what came (at accept, the request is there) is
          * discarded first, uncopied (MSG_TRUNC). */
-        (void)!recv(fd, NULL, 1 << 20, MSG_DONTWAIT | MSG_TRUNC);
+        ssize_t dropped = recv(fd, NULL, 1 << 20, MSG_DONTWAIT | MSG_TRUNC);
         evutil_closesocket(fd);
+        refused_log(w, sa, dropped > 0 ? (uint64_t)dropped : 0, sent > 0 ? (uint64_t)sent : 0);
         return;
     }
     SSL *ssl = listen->tls ? tls_server_session_new(w) : NULL;

@@ -2340,6 +2340,17 @@ static void refuses_clients_beyond_the_connection_limit(void **state)
     char byte;
     assert_int_equal(recv(c->fd, &byte, 1, 0), 0);
     conn_close(c);
+    /* Logged (it was only counted until 2026-12-07): no request read, the bytes dropped. */
+    char line[2048];
+    assert_true(file_line_with(d.log, "\"status\":503", line, sizeof(line), 5000));
+    json_error_t e;
+    json_t *j = json_loads(line, 0, &e);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "-");
+    assert_string_equal(json_string_value(json_object_get(j, "client")), "127.0.0.1");
+    assert_true(json_integer_value(json_object_get(j, "bytes_in")) >= 6000);
+    assert_true(json_integer_value(json_object_get(j, "bytes_out")) > 100);
+    json_decref(j);
     for (int i = 0; i < 5; i++)
         conn_close(held[i]);
     sleep_ms(100);
