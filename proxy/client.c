@@ -472,7 +472,9 @@ static void request_log(struct client *c)
     } else {
         metrics_observe(metrics_series_get(&p->metrics, "none", PROXY_REGION_NONE), r->status, -1);
     }
-    if (r->origin && r->ws)
+    /* The origin's series: what it answered, or gslbd's 502 or 504 for it; not a client that
+     * left (499) or stalled (408) before it answered. */
+    if (r->origin && r->ws && (r->resp_head_sent || (r->status != 499 && r->status != 408)))
         metrics_observe(r->ws->targets[r->origin->index].metrics, r->status,
                         r->resp_head_sent ? r->upstream_us : -1);
     if (p->log == NULL)

@@ -2235,6 +2235,23 @@ static void counts_requests_failures_and_latency_per_origin(void **state)
     bool present;
     assert_int_equal(series_value_of(&d, eu_failures, &present), 0);
     assert_false(present); /* only series with something to say are written */
+
+    /* A client that leaves before the origin answers is a 499 of the service's, not the
+     * origin's doing: its series has no 4xx (it had until 2026-12-07). */
+    struct conn *c = conn_open(d.port);
+    conn_send(c, "GET /slow/300 HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n");
+    sleep_ms(50);
+    conn_close(c);
+    assert_int_equal(
+        counter_reaching(&d, "gslb_requests_total{service=\"www\",region=\"eu-west\",code=\"4xx\"}",
+                         1, 2000),
+        1);
+    char client_gone[160];
+    snprintf(client_gone, sizeof(client_gone),
+             "gslb_origin_requests_total{region=\"eu-west\",origin=\"127.0.0.1:%d\",code=\"4xx\"}",
+             eu.port);
+    assert_int_equal(series_value_of(&d, client_gone, &present), 0);
+    assert_false(present);
     gslbd_stop(&d);
 }
 
