@@ -1051,9 +1051,12 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         sbuf_add_uint(&out, (uint64_t)forwards - 1);
         SBUF_LIT(&out, "\r\n");
     }
-    SBUF_LIT(&out, "Via: ");
+    SBUF_LIT(&out, "Via: "); /* with the version the request came in (RFC 9110 7.6.3) */
     head_add_list(&out, h, H_VIA, n_via);
-    SBUF_LIT(&out, "1.1 gslb\r\n");
+    if (r->minor == 0)
+        SBUF_LIT(&out, "1.0 gslb\r\n");
+    else
+        SBUF_LIT(&out, "1.1 gslb\r\n");
     if (r->chunked) {
         SBUF_LIT(&out, "Transfer-Encoding: chunked\r\n");
     } else if (c->parser.flags & F_CONTENT_LENGTH) {

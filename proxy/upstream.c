@@ -575,9 +575,12 @@ static void response_head_write(struct client *c, int status, bool final)
         }
         sbuf_add_header(&out, h->text + hd->name, hd->name_len, h->text + hd->value, hd->value_len);
     }
-    SBUF_LIT(&out, "Via: ");
+    SBUF_LIT(&out, "Via: "); /* with the version the response came in (RFC 9110 7.6.3) */
     head_add_list(&out, h, H_VIA, n_via);
-    SBUF_LIT(&out, "1.1 gslb\r\n");
+    if (c->up->parser.http_minor == 0)
+        SBUF_LIT(&out, "1.0 gslb\r\n");
+    else
+        SBUF_LIT(&out, "1.1 gslb\r\n");
     if (final && !dated) { /* a proxy adds the Date an origin left out (RFC 9110 6.6.1) */
         char date[40];
         SBUF_LIT(&out, "Date: ");

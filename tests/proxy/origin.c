@@ -400,6 +400,10 @@ static bool serve(struct conn *c)
         else
             usleep(100000); /* then the end */
         return false;
+    } else if (strcmp(path, "/http10") == 0) { /* an HTTP/1.0 server: the end after it */
+        const char *old = "HTTP/1.0 200 OK\r\nVia: 1.0 old\r\nContent-Length: 4\r\n\r\nold\n";
+        write_all(c->fd, old, strlen(old));
+        return false;
     } else if (strcmp(path, "/interim-body") == 0) {
         const char *hints = "HTTP/1.1 103 Early Hints\r\nContent-Length: 4\r\n\r\nbody";
         write_all(c->fd, hints, strlen(hints));

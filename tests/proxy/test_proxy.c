@@ -641,6 +641,13 @@ static void serves_http10_clients(void **state)
     assert_int_equal(request(gslbd.port, "GET /headers HTTP/1.0\r\n\r\n", &r), 200);
     assert_non_null(strstr(r.body, "\nHost: \n"));
     assert_null(strcasestr(r.body, "X-Forwarded-Host"));
+    /* Via names the version each message came in (RFC 9110 7.6.3); it said 1.1 until
+     * 2026-12-07. */
+    assert_non_null(strstr(r.body, "\nVia: 1.0 gslb\n"));
+    resp_free(&r);
+    assert_int_equal(request(gslbd.port, "GET /http10 HTTP/1.1\r\nHost: a\r\n\r\n", &r), 200);
+    assert_string_equal(resp_header(&r, "via"), "1.0 old, 1.0 gslb");
+    assert_string_equal(r.body, "old\n");
     resp_free(&r);
 
     /* An HTTP/1.0 client's Expect is ignored (RFC 9110 10.1.1): no 417, nothing forwarded. */
