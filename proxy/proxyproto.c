@@ -34,11 +34,16 @@ static int parse_v1(const uint8_t *buf, size_t len, struct ip_addr *src, bool *h
     memcpy(line, buf, n);
     line[n] = '\0';
     *has_addr = false;
-    if (strncmp(line, "PROXY UNKNOWN", 13) == 0)
-        return (int)n + 2;
-    char extra;
+    if (strncmp(line, "PROXY UNKNOWN", 13) == 0 && (line[13] == '\0' || line[13] == ' '))
+        return (int)n + 2; /* whatever follows is to be ignored */
+    /* The spec's form exactly: single spaces, decimal ports with no sign and no leading zero
+     * (what sscanf() lets through is refused by the line written back differing). */
+    char extra, canonical[V1_MAX + 16];
     if (sscanf(line, "PROXY %7s %47s %47s %u %u%c", proto, a, b, &sport, &dport, &extra) != 5 ||
         sport > 65535 || dport > 65535)
+        return -1;
+    snprintf(canonical, sizeof(canonical), "PROXY %s %s %s %u %u", proto, a, b, sport, dport);
+    if (strcmp(canonical, line) != 0)
         return -1;
     struct ip_addr dst;
     if (ip_addr_parse(a, src) != 0 || ip_addr_parse(b, &dst) != 0)

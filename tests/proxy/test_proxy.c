@@ -2980,11 +2980,23 @@ static void believes_the_proxy_protocol_from_trusted_peers_only(void **state)
     resp_free(&r);
     conn_close(c);
 
-    /* And garbage instead of a header closes the connection... */
-    c = conn_open(pp_port);
-    conn_send(c, "PROXY TCP9 x y z\r\n");
-    assert_true(conn_closed(c));
-    conn_close(c);
+    /* And garbage instead of a header closes the connection, as does a version 1 line not in
+     * the spec's form (double spaces, a signed or zero-padded port, a word after UNKNOWN were
+     * taken until 2026-12-07)... */
+    const char *garbage[] = {"PROXY TCP9 x y z\r\n",
+                             "PROXY TCP4  81.2.69.142 127.0.0.1 1 80\r\n",
+                             "PROXY TCP4 81.2.69.142 127.0.0.1 +1 80\r\n",
+                             "PROXY TCP4 81.2.69.142 127.0.0.1 01 80\r\n",
+                             "PROXY TCP4 81.2.69.142 127.0.0.1 1 80 \r\n",
+                             "PROXY UNKNOWNS\r\n"};
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+        c = conn_open(pp_port);
+        conn_send(c, garbage[i]);
+        conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        if (!conn_closed(c))
+            fail_msg("taken: %s", garbage[i]);
+        conn_close(c);
+    }
     /* ...as does a version 1 line over the spec's 107 bytes (CRLF included), one at it passes. */
     for (int size = 107; size <= 108; size++) {
         char line[256];
