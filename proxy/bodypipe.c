@@ -178,6 +178,6 @@ static bool body_pipe_pump(struct client *c)
         return true;
     body_pipe_stop(up);
     c->req.resp_done = true;
-    client_response_done(c, llhttp_should_keep_alive(&up->parser));
+    client_response_done(c, head_keeps_alive(&c->req.bufs->resp, &up->parser));
     return false;
 }

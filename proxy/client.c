@@ -560,10 +560,11 @@ static void own_response_write(struct client *c, int status, const char *message
     client_flush(c); /* interim heads already relayed go out before ours */
     char body[160], fields[320], head[640];
     int body_len = own_body_format(body, sizeof(body), status, message);
-    int n =
-        snprintf(fields, sizeof(fields), "%s%s", keep_alive ? "" : "Connection: close\r\n",
-                 /* RFC 9110 15.5.6; all but CONNECT and TRACE are forwarded */
-                 status == 405 ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n" : "");
+    int n = snprintf(fields, sizeof(fields), "%s%s", keep_alive ? "" : "Connection: close\r\n",
+                     /* RFC 9110 15.5.6, 9.3.7; all but CONNECT and TRACE are forwarded */
+                     status == 405 || (status == 200 && r->method == HTTP_OPTIONS)
+                         ? "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n"
+                         : "");
     /* The ID of a request that was forwarded (a 502, a 504...): what to quote in a report. */
     if (r->bufs && r->bufs->request_id[0])
         snprintf(fields + n, sizeof(fields) - (size_t)n, "%s: %s\r\n", c->w->cfg->request_id_header,
@@ -777,7 +778,7 @@ static int on_message_complete(llhttp_t *parser)
     c->req.body_done = true;
     /* A Connection: close among trailer fields, which llhttp heeds (nothing after it is read):
      * the answer says so, as the close that follows it. */
-    c->req.keep_alive = c->req.keep_alive && llhttp_should_keep_alive(parser);
+    c->req.keep_alive = c->req.keep_alive && head_keeps_alive(&c->req.bufs->head, parser);
     reader_set_timeout(&c->rd, NULL);
     if (c->state == C_FORWARD)
         upstream_request_sent(c);
@@ -1122,7 +1123,7 @@ static bool request_route(struct client *c)
     r->major = c->parser.http_major;
     r->minor = c->parser.http_minor;
     r->method = c->parser.method;
-    r->keep_alive = llhttp_should_keep_alive(&c->parser) && !c->close_after;
+    r->keep_alive = head_keeps_alive(h, &c->parser) && !c->close_after;
     r->chunked = (c->parser.flags & F_CHUNKED) != 0;
     r->idempotent = r->method == HTTP_GET || r->method == HTTP_HEAD || r->method == HTTP_OPTIONS ||
                     r->method == HTTP_PUT || r->method == HTTP_DELETE;
@@ -1169,8 +1170,9 @@ static bool request_route(struct client *c)
         }
     }
     /* An HTTP/1.0 client's Expect is ignored (RFC 9110 10.1.1), and not forwarded either. */
-    const char *expect = r->minor == 1 ? head_get(h, H_EXPECT, &len, &count) : NULL;
-    if (expect && (count != 1 || len != 12 || strncasecmp(expect, "100-continue", 12) != 0)) {
+    /* A list (RFC 9110 10.1.1): an empty one expects nothing (it was a 417 until 2026-12-07). */
+    bool expect = false;
+    if (r->minor == 1 && !head_list_all_are(h, H_EXPECT, "100-continue", &expect)) {
         client_fail(c, 417, "only Expect: 100-continue is understood");
         return false;
     }

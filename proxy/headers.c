@@ -281,6 +281,11 @@ void head_value_complete(struct head *h)
         connection_note(h, h->text + hd->value, hd->value_len);
 }
 
+bool head_keeps_alive(const struct head *h, const llhttp_t *parser)
+{
+    return !h->connection_close && llhttp_should_keep_alive(parser);
+}
+
 const char *head_get(const struct head *h, enum header_id id, size_t *len_out, int *count_out)
 {
     const char *found = NULL;
@@ -319,6 +324,23 @@ bool head_has_token(const struct head *h, enum header_id id, const char *token)
             return true;
     }
     return false;
+}
+
+bool head_list_all_are(const struct head *h, enum header_id id, const char *token, bool *seen)
+{
+    size_t token_len = strlen(token), pos, element_len;
+    const char *element;
+    *seen = false;
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct header *hd = &h->headers[i];
+        for (pos = 0; hd->id == id && list_next(h->text + hd->value, hd->value_len, &pos, &element,
+                                                &element_len);) {
+            if (element_len != token_len || strncasecmp(element, token, token_len) != 0)
+                return false;
+            *seen = true;
+        }
+    }
+    return true;
 }
 
 bool head_list_is_only(const struct head *h, enum header_id id, const char *token)

@@ -181,12 +181,19 @@ void head_value_complete(struct head *h);
  * order, each followed by ", ": a list that the caller ends with its own item, on one line
  * wherever its pieces were in the head. */
 void head_add_list(struct sbuf *out, const struct head *h, enum header_id id, int n);
+/* Whether the connection of the message <h>, parsed by <parser>, carries another one: llhttp's
+ * answer, unless "close" is among the Connection options, which llhttp 8 heeds in HTTP/1.1 only
+ * (RFC 9112 9.3 puts it before HTTP/1.0's keep-alive). */
+bool head_keeps_alive(const struct head *h, const llhttp_t *parser);
 /* The value of the last header <id>; NULL if absent, and *count says how many there were. */
 const char *head_get(const struct head *h, enum header_id id, size_t *len_out, int *count_out);
 /* True when <token> appears in the comma-separated value of any header <id>. */
 bool head_has_token(const struct head *h, enum header_id id, const char *token);
 /* True when the headers <id> together list exactly one element, <token>. */
 bool head_list_is_only(const struct head *h, enum header_id id, const char *token);
+/* Whether every element of the lists <id> is <token>, in any case, empty ones aside (no element
+ * at all: true); *seen says whether <token> was there. */
+bool head_list_all_are(const struct head *h, enum header_id id, const char *token, bool *seen);
 /* Validates what strict llhttp lets through: names (none empty; their characters are llhttp's
  * to check), a status reason (no control characters but HTAB) and a request target (printable
  * ASCII, no fragment, a '%' in the path followed by two hex digits). Returns what is wrong, or

@@ -783,7 +783,7 @@ static void upstream_failed_early(struct client *c, bool connected)
 static void response_finished(struct client *c)
 {
     struct upstream *up = c->up;
-    bool reusable = llhttp_should_keep_alive(&up->parser) && !up->spoilt &&
+    bool reusable = head_keeps_alive(&c->req.bufs->resp, &up->parser) && !up->spoilt &&
                     evbuffer_get_length(bufferevent_get_input(up->bev)) == 0;
     client_response_done(c, reusable);
 }

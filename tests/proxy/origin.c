@@ -73,6 +73,7 @@ static atomic_int connections;
 struct conn {
     int fd, id, requests;
     bool head_request;
+    bool said_close; /* a response on it said "close": another request is an error of the proxy */
     char buf[1 << 16];
     size_t len;          /* bytes buffered in <buf> */
     char trailers[1024]; /* the last chunked request body's trailer lines, each ended by "\n" */
@@ -400,6 +401,12 @@ static bool serve(struct conn *c)
         else
             usleep(100000); /* then the end */
         return false;
+    } else if (strcmp(path, "/http10-close") == 0) { /* says close, among keep-alive, and stays */
+        const char *old = c->said_close ? "HTTP/1.0 500 Reused\r\nContent-Length: 7\r\n\r\nreused\n"
+                                        : "HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\n"
+                                          "Content-Length: 4\r\n\r\nold\n";
+        c->said_close = true;
+        write_all(c->fd, old, strlen(old));
     } else if (strcmp(path, "/http10") == 0) { /* an HTTP/1.0 server: the end after it */
         const char *old = "HTTP/1.0 200 OK\r\nVia: 1.0 old\r\nContent-Length: 4\r\n\r\nold\n";
         write_all(c->fd, old, strlen(old));
