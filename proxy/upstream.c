@@ -855,6 +855,10 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         /* Heads and bodies leave in several writes: never hold one back for an ACK. */
         setsockopt(bufferevent_getfd(up->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         up->connected = true;
+        /* A request the origin takes nothing of for origin-read-timeout is given up (nginx's
+         * proxy_send_timeout): an upload to an origin that stopped reading held both
+         * connections for good, its client gone or not. */
+        reader_set_write_timeout(&up->rd, up->w->timeouts[TO_ORIGIN_READ]);
         if (!up->tls)
             reader_take_over(&up->rd, up->w->base);
         else if (SSL_session_reused(bufferevent_openssl_get_ssl(up->bev)))
@@ -870,7 +874,9 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
-        upstream_fail(c, 504, "the origin stopped sending");
+        upstream_fail(c, 504,
+                      what & BEV_EVENT_WRITING ? "the origin stopped reading"
+                                               : "the origin stopped sending");
         return;
     }
     /* EOF or error after connecting: the origin may have the request, even on a pooled

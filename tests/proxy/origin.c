@@ -305,6 +305,10 @@ static bool serve(struct conn *c)
             ;
         return false;
     }
+    if (sscanf(path, "/noread/%ld", &n) == 1) { /* takes none of the body, for n ms */
+        usleep((useconds_t)n * 1000);
+        return false;
+    }
     uint64_t count = 0;
     uint32_t sum = 0;
     c->trailers[0] = '\0';

@@ -3236,6 +3236,41 @@ static void times_out_a_stalled_request_body_with_408(void **state)
     gslbd_stop(&d);
 }
 
+/* An origin that takes none of a request body for origin-read-timeout gets it no longer: the
+ * client gets a 504 (until 2026-12-07 the upload held both connections until the origin closed,
+ * its client gone or not; found by a robustness test; nginx's proxy_send_timeout). */
+static void gives_up_on_an_origin_that_stops_reading_the_request(void **state)
+{
+    (void)state;
+    const char *extra[] = {"--origin-read-timeout", "1s", "--metrics-listen", "", NULL};
+    struct proc d = gslbd_start(extra);
+    struct conn *c = conn_open(d.port);
+    struct resp r;
+    conn_send(c, "POST /noread/8000 HTTP/1.1\r\nHost: a\r\nContent-Length: 50000000\r\n\r\n");
+    static char chunk[65536];
+    size_t sent = 0;
+    int64_t start = now_ms(), last = start;
+    while (now_ms() - last < 300 && now_ms() - start < 5000) { /* until the sockets are full */
+        ssize_t n = send(c->fd, chunk, sizeof(chunk), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            last = now_ms();
+        } else {
+            sleep_ms(10);
+        }
+    }
+    assert_true(sent < 50000000);
+    assert_true(conn_response(c, &r, false));
+    assert_int_equal(r.status, 504);
+    assert_non_null(strstr(r.body, "stopped reading"));
+    if (now_ms() - last > 4000) /* the origin itself closes at 8 s */
+        fail_msg("answered %lld ms after the last byte the origin took",
+                 (long long)(now_ms() - last));
+    resp_free(&r);
+    conn_close(c);
+    gslbd_stop(&d);
+}
+
 static void gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeout(void **state)
 {
     (void)state;
@@ -3435,6 +3470,7 @@ int main(void)
         cmocka_unit_test(serves_ipv6_listeners_and_sends_rfc7239_forwarded),
         cmocka_unit_test(closes_pooled_origin_connections_after_their_idle_timeout),
         cmocka_unit_test(times_out_a_stalled_request_body_with_408),
+        cmocka_unit_test(gives_up_on_an_origin_that_stops_reading_the_request),
         cmocka_unit_test(gives_up_on_an_origin_that_does_not_accept_within_the_connect_timeout),
         cmocka_unit_test(ejects_origins_that_keep_failing_but_never_more_than_the_cap),
         cmocka_unit_test(workers_share_their_passive_verdicts),
