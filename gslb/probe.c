@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sockerr.h"
 #include "common/xalloc.h"
 #include "gslb/gslb_int.h"
 
@@ -54,6 +55,7 @@ struct target {
     struct bufferevent *bev;
     struct timespec started; /* of the check in flight */
     char last_failure[160];
+    bool skipping;                 /* the last check could not be made here (check_skip) */
     struct gslb_check_stats stats; /* under the prober's stats_lock */
 };
 
@@ -200,6 +202,7 @@ static void check_done(struct target *t, bool ok, const char *reason)
         bufferevent_free(t->bev);
         t->bev = NULL;
     }
+    t->skipping = false;
     if (t->check.type != DB_CHECK_NONE)
         stats_add(t, ok);
     if (!ok)
@@ -213,6 +216,22 @@ static void check_done(struct target *t, bool ok, const char *reason)
                      t->last_failure);
         target_settle(t, why);
     }
+    if (t->present)
+        check_schedule(t, false);
+}
+
+/* A check this machine could not make (no descriptor, no local port): it says nothing of the
+ * origin and counts neither way (a flood of clients past the descriptor limit took every region
+ * down until 2026-12-07). The next comes at the usual interval. */
+static void check_skip(struct target *t, int err)
+{
+    if (t->bev) {
+        bufferevent_free(t->bev);
+        t->bev = NULL;
+    }
+    if (!t->skipping)
+        log_warn("health: %s not checked: %s (here, not at the origin)", t->key, strerror(err));
+    t->skipping = true;
     if (t->present)
         check_schedule(t, false);
 }
@@ -318,6 +337,10 @@ static void check_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     int err = EVUTIL_SOCKET_ERROR();
+    if (sockerr_is_local_shortage(err)) {
+        check_skip(t, err);
+        return;
+    }
     snprintf(reason, sizeof(reason), "connect: %s",
              err ? evutil_socket_error_to_string(err) : "connection closed");
     check_done(t, false, reason);
@@ -359,8 +382,12 @@ static void check_start(evutil_socket_t fd, short what, void *arg)
     bufferevent_set_timeouts(t->bev, &tv, &tv);
     bufferevent_setcb(t->bev, check_read_cb, NULL, check_event_cb, t);
     if (bufferevent_socket_connect_hostname(t->bev, t->prober->dns, AF_UNSPEC, t->host, t->port) !=
-        0)
-        check_done(t, false, "connect: cannot start");
+        0) {
+        if (sockerr_is_local_shortage(errno))
+            check_skip(t, errno);
+        else
+            check_done(t, false, "connect: cannot start");
+    }
 }
 
 /* ---- the set of targets ---- */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sockerr.h"
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
@@ -442,7 +443,7 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
         log_warn("proxy: accept: %s", strerror(errno));
         last = now;
     }
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+    if (sockerr_is_local_shortage(errno)) {
         struct timeval pause = {0, ACCEPT_PAUSE_MS * 1000};
         for (int i = 0; i < PROXY_MAX_LISTEN; i++) {
             if (w->listeners[i].ev)

@@ -21,6 +21,7 @@
 
 #include "common/log.h"
 #include "common/sbuf.h"
+#include "common/sockerr.h"
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
@@ -483,8 +484,13 @@ static void upstream_open(struct client *c, const struct gslb_origin *o, bool fr
             ? bufferevent_socket_connect(up->bev, (struct sockaddr *)&t->addr, (int)t->addrlen)
             : bufferevent_socket_connect_hostname(up->bev, w->dns, AF_UNSPEC, t->host, t->port);
     if (rc != 0) {
-        /* Refused synchronously (no route, no descriptors): as good as a failed connect. */
-        upstream_error_count(c);
+        /* Refused synchronously: no route is as good as a failed connect; no descriptor or local
+         * port is this machine's shortage, not the origin's failure (another origin's pooled
+         * connection may still serve). */
+        if (sockerr_is_local_shortage(errno))
+            ADD(w->proxy->metrics.upstream_errors, 1);
+        else
+            upstream_error_count(c);
         client_timer_arm(c, T_NONE);
         upstream_release(c, false);
         upstream_start(c);

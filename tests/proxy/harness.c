@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -182,6 +183,8 @@ void gslbd_sighup(const struct proc *p)
 }
 
 /* Starts gslbd with the common flags plus <extra> (NULL-terminated), waits until it serves. */
+int gslbd_fd_limit;
+
 struct proc gslbd_start(const char *const *extra)
 {
     static int serial;
@@ -223,6 +226,10 @@ struct proc gslbd_start(const char *const *extra)
         int fd = open(p.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, STDERR_FILENO);
         dup2(fd, STDOUT_FILENO); /* never hold the test runner's pipe open */
+        if (gslbd_fd_limit) {
+            struct rlimit limit = {(rlim_t)gslbd_fd_limit, (rlim_t)gslbd_fd_limit};
+            setrlimit(RLIMIT_NOFILE, &limit);
+        }
         execv(bin, (char *const *)(uintptr_t)argv);
         _exit(127);
     }

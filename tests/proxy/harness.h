@@ -35,6 +35,8 @@ int proc_stop(struct proc *p, int sig);
 /* Starts gslbd on <db_path> with the tests' common flags plus <extra> (NULL-terminated; later
  * flags win) and waits until it serves. */
 struct proc gslbd_start(const char *const *extra);
+/* When not 0, the open-file limit (soft and hard) gslbd_start() runs gslbd with. */
+extern int gslbd_fd_limit;
 /* SIGTERM, then checks gslbd exited 0 with no sanitizer report in its log. */
 void gslbd_stop(struct proc *p);
 /* How many lines of <p>'s log hold <text>. */

@@ -375,6 +375,35 @@ static void operator_overrides_apply_within_a_second_and_survive_a_restart(void 
     assert_non_null(strstr(all, "forced down by an operator"));
 }
 
+/* Clients past the descriptor limit leave the prober none to check with: a check that cannot be
+ * made here says nothing of the origin (until 2026-12-07 it counted as a failure, and every
+ * region went down until the hold-down after the flood; found by a robustness test). */
+static void a_check_that_cannot_be_made_here_blames_no_origin(void **state)
+{
+    (void)state;
+    gslbd_stop(&gslbd);
+    gslbd_fd_limit = 64;
+    gslbd = gslbd_start(daemon_flags);
+    gslbd_fd_limit = 0;
+    assert_true(wait_region("www/us-east", 1, 3000) > 0);
+    struct conn *held[100];
+    for (int i = 0; i < 100; i++) {
+        held[i] = conn_open(gslbd.port);
+        conn_send(held[i], "GET / HTTP/1.1\r\n"); /* accepted, the rest of its head to come */
+    }
+    assert_true(wait_region("www/us-east", 0, INTERVAL_MS * (FALL + 5)) < 0); /* never down */
+    assert_true(proc_log_count(&gslbd, "not checked: Too many open files") > 0);
+    for (int i = 0; i < 100; i++)
+        conn_close(held[i]);
+    sleep_ms(200);
+    struct resp r;
+    assert_int_equal(
+        request(gslbd.port, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n", &r),
+        200);
+    assert_string_equal(r.body, "us-east\n");
+    resp_free(&r);
+}
+
 static void exits_cleanly(void **state)
 {
     (void)state;
@@ -390,6 +419,7 @@ int main(void)
         cmocka_unit_test(an_http_check_fails_on_an_unexpected_status),
         cmocka_unit_test(metrics_show_origin_and_region_health),
         cmocka_unit_test(operator_overrides_apply_within_a_second_and_survive_a_restart),
+        cmocka_unit_test(a_check_that_cannot_be_made_here_blames_no_origin),
         cmocka_unit_test(exits_cleanly),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
