@@ -104,7 +104,7 @@ static inline int64_t proxy_elapsed_us(const struct timespec *since)
 }
 
 /* Bytes buffered towards a slow peer before we stop reading from the other side. */
-#define PROXY_HIGH_WATER (256 * 1024)
+#define PROXY_HIGH_WATER (64 * 1024)
 #define PROXY_READ_CHUNK (64 * 1024)
 #define BODY_PIPE_SPARES 64 /* empty pipes a worker keeps */
 
