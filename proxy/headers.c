@@ -328,13 +328,15 @@ bool head_has_token(const struct head *h, enum header_id id, const char *token)
 
 bool head_list_all_are(const struct head *h, enum header_id id, const char *token, bool *seen)
 {
-    size_t token_len = strlen(token), pos, element_len;
+    size_t token_len = strlen(token), element_len;
     const char *element;
     *seen = false;
     for (int i = 0; i < h->n_headers; i++) {
         const struct header *hd = &h->headers[i];
-        for (pos = 0; hd->id == id && list_next(h->text + hd->value, hd->value_len, &pos, &element,
-                                                &element_len);) {
+        if (hd->id != id)
+            continue;
+        size_t pos = 0;
+        while (list_next(h->text + hd->value, hd->value_len, &pos, &element, &element_len)) {
             if (element_len != token_len || strncasecmp(element, token, token_len) != 0)
                 return false;
             *seen = true;
