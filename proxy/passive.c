@@ -6,8 +6,12 @@
  * periods; never more than the configured share of a pool is ejected at once.
  *
  * The board is an open-addressing table keyed by the origin's address hash (so an address used
- * by several pools is judged once), fixed in size at start-up; every field is an atomic, written
- * by whichever worker saw the event. An ejection is claimed by a compare-and-swap on its deadline,
+ * by several pools is judged once), fixed in size at start-up. Each worker's view of a snapshot
+ * holds a reference to the entries of its origins, taken and given back under the board's lock
+ * when the view is made and freed; an entry no view holds any more is reclaimed (its slot marked
+ * a tombstone, which lookups pass over and additions reuse), so origins that come and go over
+ * months never fill the board. Its fields are atomics, written by whichever worker saw the
+ * event, without the lock. An ejection is claimed by a compare-and-swap on its deadline,
  * so two workers never eject the same origin twice; the pool cap is read without a lock and may
  * be passed by one when two workers eject two origins of a pool at the same instant. A
  * generation counter tells workers to refresh their view of who is ejected. */
@@ -17,37 +21,69 @@
 #include "common/xalloc.h"
 #include "proxy/proxy_int.h"
 
-#define BOARD_SLOTS      (1u << 14)
 #define MAX_EJECTION_MS  300000
 #define MAX_BACKOFF_STEP 5
+#define SLOT_FREE        0
+#define SLOT_TOMBSTONE   2 /* keys are odd */
 
 void passive_board_init(struct passive_board *b)
 {
-    b->slots = xcalloc(BOARD_SLOTS, sizeof(*b->slots));
+    b->slots = xcalloc(PASSIVE_BOARD_SLOTS, sizeof(*b->slots));
+    pthread_mutex_init(&b->lock, NULL);
     atomic_init(&b->generation, 1);
 }
 
 void passive_board_fini(struct passive_board *b)
 {
+    pthread_mutex_destroy(&b->lock);
     free(b->slots);
     b->slots = NULL;
 }
 
 struct passive_entry *passive_entry_get(struct passive_board *b, uint64_t key)
 {
-    key |= 1; /* 0 marks a free slot */
-    for (size_t i = 0; i < BOARD_SLOTS; i++) {
-        struct passive_entry *e = &b->slots[(key + i) & (BOARD_SLOTS - 1)];
-        uint64_t seen = atomic_load_explicit(&e->key, memory_order_acquire);
-        if (seen == 0 && atomic_compare_exchange_strong(&e->key, &seen, key))
-            return e;
-        if (seen == key)
-            return e;
+    key |= 1;
+    struct passive_entry *e = NULL, *reusable = NULL;
+    pthread_mutex_lock(&b->lock);
+    for (size_t i = 0; i < PASSIVE_BOARD_SLOTS; i++) {
+        struct passive_entry *slot = &b->slots[(key + i) & (PASSIVE_BOARD_SLOTS - 1)];
+        uint64_t seen = atomic_load_explicit(&slot->key, memory_order_relaxed);
+        if (seen == key) {
+            e = slot;
+            break;
+        }
+        if (seen == SLOT_TOMBSTONE && reusable == NULL)
+            reusable = slot;
+        if (seen == SLOT_FREE) { /* the key is in no slot further on */
+            reusable = reusable ? reusable : slot;
+            break;
+        }
     }
-    if (!atomic_exchange(&b->full_warned, true))
-        log_warn("proxy: more than %u origin addresses seen: passive checks skip the rest",
-                 BOARD_SLOTS);
-    return NULL;
+    if (e == NULL && reusable) { /* a new origin starts with a clean record */
+        e = reusable;
+        atomic_store(&e->failures, 0);
+        atomic_store(&e->ejections, 0);
+        atomic_store(&e->until_ms, 0);
+        atomic_store(&e->last_until_ms, 0);
+        atomic_store(&e->key, key);
+    }
+    if (e)
+        e->refs++;
+    pthread_mutex_unlock(&b->lock);
+    if (e == NULL && !atomic_exchange(&b->full_warned, true))
+        log_warn("proxy: more than %u origin addresses in use: passive checks skip the rest",
+                 PASSIVE_BOARD_SLOTS);
+    return e;
+}
+
+void passive_entry_put(struct passive_board *b, struct passive_entry *e)
+{
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&b->lock);
+    if (--e->refs == 0)
+        atomic_store(&e->key, SLOT_TOMBSTONE);
+    pthread_mutex_unlock(&b->lock);
 }
 
 static bool ejected(const struct passive_entry *e)

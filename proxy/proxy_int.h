@@ -344,8 +344,11 @@ struct wsnap {
 
 /* ---- passive.c: passive checks on a board shared by the workers (see the file) ---- */
 
+#define PASSIVE_BOARD_SLOTS (1u << 14)
+
 struct passive_entry {
-    _Atomic uint64_t key;       /* the origin's address hash; 0: a free slot */
+    _Atomic uint64_t key;       /* the origin's address hash (odd); 0 free, 2 a tombstone */
+    uint32_t refs;              /* worker views that hold it, under the board's lock */
     _Atomic uint32_t failures;  /* in a row, over all workers */
     _Atomic uint32_t ejections; /* back-off step */
     _Atomic int64_t until_ms;   /* ejected until then (monotonic), 0 if not ejected */
@@ -354,14 +357,18 @@ struct passive_entry {
 
 struct passive_board {
     struct passive_entry *slots;
+    pthread_mutex_t lock;        /* adding, reclaiming: each view made or freed */
     _Atomic uint64_t generation; /* bumped on every ejection and every lifted one */
     atomic_bool full_warned;
 };
 
 void passive_board_init(struct passive_board *b);
 void passive_board_fini(struct passive_board *b);
-/* The entry of the origin with address hash <key>, added if new; NULL when the board is full. */
+/* The entry of the origin with address hash <key>, added if new, with a reference taken; NULL
+ * when the board is full. */
 struct passive_entry *passive_entry_get(struct passive_board *b, uint64_t key);
+/* Gives back a reference passive_entry_get() took (NULL: none); the last one frees the slot. */
+void passive_entry_put(struct passive_board *b, struct passive_entry *e);
 /* Lifts the ejections that are due and refreshes <ws>'s origin_up and next expiry. */
 void passive_sync(struct wsnap *ws, struct passive_board *b, int64_t now);
 /* Counts a success or failure of origin <index> of <pool>. Returns true when this report ejected

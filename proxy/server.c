@@ -257,8 +257,10 @@ bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *ad
 
 /* ---- the worker's view of the topology ---- */
 
-static void wsnap_free(struct wsnap *ws)
+static void wsnap_free(struct proxy *proxy, struct wsnap *ws)
 {
+    for (size_t i = 0; i < ws->snap->n_origins; i++)
+        passive_entry_put(&proxy->passive, ws->passive[i]);
     upstream_pool_drain(ws);
     upstream_tls_sessions_free(ws);
     gslb_balancer_destroy(ws->balancer);
@@ -306,7 +308,9 @@ static struct wsnap *wsnap_create(struct proxy *proxy, const struct gslb_snapsho
                 target_resolve(&ws->targets[origin->index], origin->address);
                 ws->targets[origin->index].metrics = metrics_origin_series_get(
                     &proxy->metrics, snap->regions[svc->pools[p].region].name, origin);
-                ws->passive[origin->index] = passive_entry_get(&proxy->passive, origin->hash_key);
+                if (ws->passive[origin->index] == NULL) /* one reference per view */
+                    ws->passive[origin->index] =
+                        passive_entry_get(&proxy->passive, origin->hash_key);
             }
         }
     }
@@ -345,7 +349,7 @@ struct wsnap *worker_wsnap(struct worker *w)
                 old->retired = true;
                 upstream_pool_drain(old);
                 if (old->inflight == 0)
-                    wsnap_free(old);
+                    wsnap_free(w->proxy, old);
             }
         } else {
             gslb_snapshot_release(snap);
@@ -365,9 +369,8 @@ struct wsnap *worker_wsnap(struct worker *w)
 
 void wsnap_release(struct worker *w, struct wsnap *ws)
 {
-    (void)w;
     if (--ws->inflight == 0 && ws->retired)
-        wsnap_free(ws);
+        wsnap_free(w->proxy, ws);
 }
 
 /* ---- workers ---- */
@@ -1024,7 +1027,7 @@ static void worker_fini(struct worker *w)
     body_pipes_free(w);
     listeners_close(w);
     if (w->current)
-        wsnap_free(w->current);
+        wsnap_free(w->proxy, w->current);
     if (w->shutdown_check)
         event_free(w->shutdown_check);
     if (w->wakeup) {
