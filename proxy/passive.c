@@ -9,12 +9,12 @@
  * by several pools is judged once), fixed in size at start-up. Each worker's view of a snapshot
  * holds a reference to the entries of its origins, taken and given back under the board's lock
  * when the view is made and freed; an entry no view holds any more is reclaimed (its slot marked
- * a tombstone, which lookups pass over and additions reuse), so origins that come and go over
- * months never fill the board. Its fields are atomics, written by whichever worker saw the
- * event, without the lock. An ejection is claimed by a compare-and-swap on its deadline,
- * so two workers never eject the same origin twice; the pool cap is read without a lock and may
- * be passed by one when two workers eject two origins of a pool at the same instant. A
- * generation counter tells workers to refresh their view of who is ejected. */
+ * a tombstone, which lookups pass over and additions reuse, or freed when no probe needs to pass
+ * it), so origins that come and go over months never fill the board. Its fields are atomics,
+ * written by whichever worker saw the event, without the lock. An ejection is claimed by a
+ * compare-and-swap on its deadline, so two workers never eject the same origin twice; the pool cap
+ * is read without a lock and may be passed by one when two workers eject two origins of a pool at
+ * the same instant. A generation counter tells workers to refresh their view of who is ejected. */
 #include <stdlib.h>
 
 #include "common/log.h"
@@ -28,7 +28,7 @@
 
 void passive_board_init(struct passive_board *b)
 {
-    b->slots = xcalloc(PASSIVE_BOARD_SLOTS, sizeof(*b->slots));
+    *b = (struct passive_board){.slots = xcalloc(PASSIVE_BOARD_SLOTS, sizeof(*b->slots))};
     pthread_mutex_init(&b->lock, NULL);
     atomic_init(&b->generation, 1);
 }
@@ -67,8 +67,8 @@ struct passive_entry *passive_entry_get(struct passive_board *b, uint64_t key)
         atomic_store(&e->last_until_ms, 0);
         atomic_store(&e->key, key);
     }
-    if (e)
-        e->refs++;
+    if (e && e->refs++ == 0)
+        b->live++;
     pthread_mutex_unlock(&b->lock);
     if (e == NULL && !atomic_exchange(&b->full_warned, true))
         log_warn("proxy: more than %u origin addresses in use: passive checks skip the rest",
@@ -76,13 +76,39 @@ struct passive_entry *passive_entry_get(struct passive_board *b, uint64_t key)
     return e;
 }
 
+static uint64_t slot_key(struct passive_board *b, size_t i)
+{
+    return atomic_load_explicit(&b->slots[i & (PASSIVE_BOARD_SLOTS - 1)].key, memory_order_relaxed);
+}
+
+/* A run of tombstones that a free slot ends stops no probe that the free slot would not: the
+ * whole run, through slot <at>, is free again (a board of tombstones would make every lookup
+ * scan it). */
+static void tombstones_clear(struct passive_board *b, size_t at)
+{
+    size_t end = at;
+    while (slot_key(b, end) == SLOT_TOMBSTONE && end - at < PASSIVE_BOARD_SLOTS)
+        end++;
+    if (slot_key(b, end) != SLOT_FREE)
+        return;
+    for (size_t i = end - 1; slot_key(b, i) == SLOT_TOMBSTONE; i--)
+        atomic_store(&b->slots[i & (PASSIVE_BOARD_SLOTS - 1)].key, SLOT_FREE);
+}
+
 void passive_entry_put(struct passive_board *b, struct passive_entry *e)
 {
     if (e == NULL)
         return;
     pthread_mutex_lock(&b->lock);
-    if (--e->refs == 0)
+    if (--e->refs == 0) {
         atomic_store(&e->key, SLOT_TOMBSTONE);
+        if (--b->live == 0) { /* nothing held: the board starts over */
+            for (size_t i = 0; i < PASSIVE_BOARD_SLOTS; i++)
+                atomic_store(&b->slots[i].key, SLOT_FREE);
+        } else {
+            tombstones_clear(b, (size_t)(e - b->slots));
+        }
+    }
     pthread_mutex_unlock(&b->lock);
 }
 

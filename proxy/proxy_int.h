@@ -358,6 +358,7 @@ struct passive_entry {
 struct passive_board {
     struct passive_entry *slots;
     pthread_mutex_t lock;        /* adding, reclaiming: each view made or freed */
+    size_t live;                 /* entries held, under the lock */
     _Atomic uint64_t generation; /* bumped on every ejection and every lifted one */
     atomic_bool full_warned;
 };

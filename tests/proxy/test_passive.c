@@ -71,12 +71,45 @@ static void a_key_is_found_past_a_reclaimed_slot_before_it(void **state)
     passive_board_fini(&b);
 }
 
+/* Reclaimed slots that no lookup needs to pass become free again: a board churned through many
+ * times over holds no run of tombstones for every lookup to scan. */
+static void reclaimed_slots_at_the_end_of_a_run_are_free_again(void **state)
+{
+    (void)state;
+    struct passive_board b;
+    passive_board_init(&b);
+    struct passive_entry *held = passive_entry_get(&b, 3); /* the board is never empty */
+    struct passive_entry *a = passive_entry_get(&b, 11);
+    struct passive_entry *c = passive_entry_get(&b, 11 + PASSIVE_BOARD_SLOTS); /* next slot */
+    passive_entry_put(&b, a); /* a tombstone: c is found past it */
+    assert_int_equal(atomic_load(&a->key), 2);
+    passive_entry_put(&b, c); /* the end of the run: both free */
+    assert_int_equal(atomic_load(&c->key), 0);
+    assert_int_equal(atomic_load(&a->key), 0);
+    /* Half a board at a time, in runs (two keys start at each odd slot), given back in the
+     * order taken: no tombstone is left. */
+    for (uint64_t round = 0; round < 8; round++) {
+        for (uint64_t i = 0; i < PASSIVE_BOARD_SLOTS / 2; i++) {
+            entries[i] = passive_entry_get(&b, 5 + (round * PASSIVE_BOARD_SLOTS + i) * 2);
+            assert_non_null(entries[i]);
+        }
+        for (size_t i = 0; i < PASSIVE_BOARD_SLOTS / 2; i++)
+            passive_entry_put(&b, entries[i]);
+    }
+    for (size_t i = 0; i < PASSIVE_BOARD_SLOTS; i++) {
+        uint64_t key = atomic_load(&b.slots[i].key);
+        assert_true(key == 0 || &b.slots[i] == held);
+    }
+    passive_board_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(origins_that_come_and_go_never_fill_the_board),
         cmocka_unit_test(an_entry_keeps_its_record_while_held_and_starts_clean_when_reused),
         cmocka_unit_test(a_key_is_found_past_a_reclaimed_slot_before_it),
+        cmocka_unit_test(reclaimed_slots_at_the_end_of_a_run_are_free_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
