@@ -207,12 +207,18 @@ static void request_end(struct client *c)
 
 #define MAX_SPARE_CLIENTS 128
 
-/* Frees a TLS client's bufferevent. OpenSSL takes the session of an SSL freed without a
- * close_notify sent for a bad one and drops it from those clients resume by ID (sessions.c): we
- * never send one (libevent does not), so we say the shutdown is done, as nginx does. */
-static void client_tls_bev_free(struct bufferevent *bev)
+/* Frees a TLS client's bufferevent; after an orderly end (<orderly>: all of the answer written)
+ * a close_notify goes first, as from nginx, so that a client tells the end of a body that only
+ * the end of the connection delimits from a cut one (none was sent until 2026-12-07; found by a
+ * robustness test). It is written at once or not at all: libevent would not wait for it. Either
+ * way the shutdown is said to be done: OpenSSL takes the session of an SSL freed without one
+ * for a bad one and drops it from those clients resume by ID (sessions.c). */
+static void client_tls_bev_free(struct bufferevent *bev, bool orderly)
 {
-    SSL_set_shutdown(bufferevent_openssl_get_ssl(bev), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (orderly && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        (void)SSL_shutdown(ssl);
+    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     bufferevent_free(bev);
 }
 
@@ -220,7 +226,7 @@ static void client_tls_bev_free(struct bufferevent *bev)
 static void client_free(struct client *c)
 {
     if (c->bev && c->tls)
-        client_tls_bev_free(c->bev);
+        client_tls_bev_free(c->bev, false);
     else if (c->bev)
         bufferevent_free(c->bev);
     reader_fini(&c->rd);
@@ -314,8 +320,9 @@ static bool client_evict_idle(struct worker *w)
 void client_close(struct client *c)
 {
     struct worker *w = c->w;
+    bool orderly = c->state == C_CLOSING && !w->cut_off; /* the answer is out */
     idle_list_remove(c);
-    if (c->state == C_CLOSING && !c->linger && !w->cut_off)
+    if (orderly && !c->linger)
         c->linger = socket_has_unread(bufferevent_getfd(c->bev));
     /* A TLS session closes its socket when freed: the lingering close takes a duplicate. */
     evutil_socket_t linger_fd = -1;
@@ -332,6 +339,10 @@ void client_close(struct client *c)
     if (c->next)
         c->next->prev = c->prev;
     reader_detach(&c->rd);
+    if (c->tls) { /* its socket closes with it */
+        client_tls_bev_free(c->bev, orderly);
+        c->bev = NULL;
+    }
     /* One closed while it is routed is kept in any case: the loop that routes it reads its state
      * (C_CLOSING) after. */
     if ((w->n_spare < MAX_SPARE_CLIENTS && !w->stopping) || c->routing) {
@@ -340,12 +351,8 @@ void client_close(struct client *c)
          * do, or a deadline of the connection that takes this one over): deleting it now and
          * adding it again at the next accept would cost two timer queue changes per
          * connection. */
-        if (c->tls) {
-            client_tls_bev_free(c->bev);
-            c->bev = NULL;
-        } else {
+        if (!c->tls)
             bev_plain_park(c->bev, linger_fd < 0);
-        }
         c->timer_kind = T_NONE;
         c->state = C_CLOSING;
         request_bufs_give_back(c);

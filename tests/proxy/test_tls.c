@@ -595,6 +595,30 @@ static void a_tls_client_that_ends_after_its_last_request_gets_the_answer(void *
     tls_close(&t);
 }
 
+/* An orderly end is a close_notify, as from nginx, after an answer and after a refusal alike:
+ * a client tells the end of a body that only the end of the connection delimits from a cut one
+ * (none was sent until 2026-12-07; found by a robustness test). */
+static void an_orderly_end_sends_a_close_notify(void **state)
+{
+    (void)state;
+    const char *asks[] = {"GET /eof/100000 HTTP/1.0\r\nHost: a.example\r\n\r\n",
+                          "GET / HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n",
+                          "GET / HTTP/1.1\r\n\r\n"}; /* no Host: a 400 */
+    for (size_t i = 0; i < sizeof(asks) / sizeof(asks[0]); i++) {
+        struct tls t;
+        assert_true(tls_open(tls_port, "a.example", &t));
+        assert_int_equal(SSL_write(t.ssl, asks[i], (int)strlen(asks[i])), (int)strlen(asks[i]));
+        char buf[16384];
+        size_t got = 0;
+        int n;
+        while ((n = SSL_read(t.ssl, buf, sizeof(buf))) > 0)
+            got += (size_t)n;
+        if (SSL_get_error(t.ssl, n) != SSL_ERROR_ZERO_RETURN)
+            fail_msg("%s: %zu bytes, then no close_notify", asks[i], got);
+        tls_close(&t);
+    }
+}
+
 /* Plain HTTP sent to the TLS port gets a plain 400 that says so, as from nginx, not a bare
  * reset (until 2026-12-07; found by a differential test). */
 static void plain_http_to_the_tls_port_gets_a_plain_400(void **state)
@@ -1445,6 +1469,7 @@ int main(void)
         cmocka_unit_test(one_session_carries_keep_alive_requests_and_a_large_body),
         cmocka_unit_test(a_tls_client_still_sending_reads_its_answer),
         cmocka_unit_test(a_tls_client_that_ends_after_its_last_request_gets_the_answer),
+        cmocka_unit_test(an_orderly_end_sends_a_close_notify),
         cmocka_unit_test(plain_http_to_the_tls_port_gets_a_plain_400),
         cmocka_unit_test(alpn_agrees_on_http_1_or_refuses_the_handshake),
         cmocka_unit_test(a_tls_client_past_the_connection_limit_is_closed_without_plain_bytes),
