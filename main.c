@@ -113,17 +113,24 @@ static void settings_free(struct settings *s)
 static int config_file_read(const char *path, struct settings *s, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
-    char line[1024];
+    char *line = NULL;
+    size_t cap = 0;
     int lineno = 0;
     if (f == NULL) {
         snprintf(err, errlen, "config: %s: %s", path, strerror(errno));
         return -errno;
     }
-    while (fgets(line, sizeof(line), f)) {
+    /* Lines of any length (a long trusted-proxies list was cut at 1,023 bytes until
+     * 2026-12-07); a comment starts with a '#' that begins the line or follows a blank, so that
+     * one inside a value (a path) is kept. */
+    while (getline(&line, &cap, f) >= 0) {
         lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
+        for (char *hash = strchr(line, '#'); hash; hash = strchr(hash + 1, '#')) {
+            if (hash == line || hash[-1] == ' ' || hash[-1] == '\t') {
+                *hash = '\0';
+                break;
+            }
+        }
         char *key = line + strspn(line, " \t");
         size_t klen = strcspn(key, " \t=\r\n");
         if (klen == 0)
@@ -139,10 +146,12 @@ static int config_file_read(const char *path, struct settings *s, char *err, siz
         value[vlen] = '\0';
         if (settings_add(s, key, value, false) != 0) {
             snprintf(err, errlen, "config: %s:%d: too many settings", path, lineno);
+            free(line);
             fclose(f);
             return -EINVAL;
         }
     }
+    free(line);
     fclose(f);
     return 0;
 }

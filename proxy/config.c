@@ -104,6 +104,8 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
     long n = 0;
     uint64_t size;
     int rc = 0;
+    struct sockaddr_storage ss;
+    socklen_t sslen;
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         if (strcmp(key, durations[i].key) == 0) {
             int ms;
@@ -136,7 +138,7 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
     } else if (strcmp(key, "listen") == 0 || strcmp(key, "listen-proxy-protocol") == 0 ||
                strcmp(key, "listen-tls") == 0) {
         if (cfg->n_listen == PROXY_MAX_LISTEN || strlen(value) >= sizeof(cfg->listen[0].address) ||
-            strchr(value, ':') == NULL) {
+            proxy_address_parse(value, &ss, &sslen) != 0) {
             rc = -EINVAL;
         } else {
             struct proxy_listen *l = &cfg->listen[cfg->n_listen++];
@@ -145,7 +147,8 @@ int proxy_config_set(struct proxy_config *cfg, const char *key, const char *valu
             l->tls = strcmp(key, "listen-tls") == 0;
         }
     } else if (strcmp(key, "metrics-listen") == 0) {
-        if (strlen(value) >= sizeof(cfg->metrics_listen) || (*value && !strchr(value, ':')))
+        if (strlen(value) >= sizeof(cfg->metrics_listen) ||
+            (*value && proxy_address_parse(value, &ss, &sslen) != 0))
             rc = -EINVAL;
         else
             snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "%s", value);

@@ -103,6 +103,9 @@ static inline int64_t proxy_elapsed_us(const struct timespec *since)
     return (int64_t)(now.tv_sec - since->tv_sec) * 1000000 + (now.tv_nsec - since->tv_nsec) / 1000;
 }
 
+/* Parses "ADDR:PORT", "[V6]:PORT" or ":PORT" (all IPv4 addresses) into <ss>: 0 or -EINVAL. */
+int proxy_address_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len);
+
 /* Bytes buffered towards a slow peer before we stop reading from the other side. */
 #define PROXY_HIGH_WATER (64 * 1024)
 #define PROXY_READ_CHUNK (64 * 1024)

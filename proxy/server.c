@@ -29,8 +29,7 @@
 
 _Thread_local struct proxy_clock proxy_clock;
 
-/* Parses "ADDR:PORT", "[V6]:PORT" or ":PORT" (all IPv4 addresses) into <ss>. */
-static int address_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+int proxy_address_parse(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 {
     char host[128];
     const char *colon = strrchr(text, ':');
@@ -72,18 +71,20 @@ static int address_free(const struct sockaddr_storage *ss, socklen_t len)
     return rc;
 }
 
-static evutil_socket_t listen_socket(const char *address, bool first, char *err, size_t errlen)
+/* A listening socket on <address>, the value of setting <key> (errors name it). */
+static evutil_socket_t listen_socket(const char *key, const char *address, bool first, char *err,
+                                     size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len;
     int one = 1;
-    if (address_parse(address, &ss, &len) != 0) {
-        snprintf(err, errlen, "listen: '%s' is not ADDR:PORT, [V6]:PORT or :PORT", address);
+    if (proxy_address_parse(address, &ss, &len) != 0) {
+        snprintf(err, errlen, "%s: '%s' is not ADDR:PORT, [V6]:PORT or :PORT", key, address);
         return -1;
     }
     int busy = first ? address_free(&ss, len) : 0;
     if (busy != 0) {
-        snprintf(err, errlen, "listen %s: %s", address, strerror(-busy));
+        snprintf(err, errlen, "%s %s: %s", key, address, strerror(-busy));
         return -1;
     }
     evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -94,7 +95,7 @@ static evutil_socket_t listen_socket(const char *address, bool first, char *err,
         /* Linux hands TCP_NODELAY down to accepted sockets: one call here, none per client */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
         bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "listen %s: %s", address, strerror(errno));
+        snprintf(err, errlen, "%s %s: %s", key, address, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -599,8 +600,9 @@ static int worker_init(struct proxy *p, struct worker *w, int id, char *err, siz
     w->wakeup = event_new(w->base, w->wake_fds[0], EV_READ | EV_PERSIST, wakeup_cb, w);
     event_add(w->wakeup, NULL);
     for (size_t i = 0; i < p->cfg.n_listen; i++) {
-        evutil_socket_t fd = id == 0 ? p->listen_fds[i]
-                                     : listen_socket(p->cfg.listen[i].address, false, err, errlen);
+        evutil_socket_t fd =
+            id == 0 ? p->listen_fds[i]
+                    : listen_socket("listen", p->cfg.listen[i].address, false, err, errlen);
         if (fd < 0)
             return -EADDRINUSE;
         struct worker_listener *l = &w->listeners[i];
@@ -680,10 +682,14 @@ static int tls_servername_cb(SSL *ssl, int *alert, void *arg)
 {
     const struct tls_contexts *tls = SSL_get_ex_data(ssl, tls_contexts_index);
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    /* A name's trailing dot (a fully qualified "www.example.com.") is no part of it, as in Host;
+     * it gave the first certificate until 2026-12-07. */
+    size_t len = name ? strlen(name) : 0;
+    len -= len > 1 && name[len - 1] == '.';
     (void)alert;
     (void)arg;
     for (size_t i = 1; tls && name && i < tls->n_server; i++) {
-        if (X509_check_host(SSL_CTX_get0_certificate(tls->server[i]), name, 0, 0, NULL) == 1) {
+        if (X509_check_host(SSL_CTX_get0_certificate(tls->server[i]), name, len, 0, NULL) == 1) {
             SSL_set_SSL_CTX(ssl, tls->server[i]);
             break;
         }
@@ -969,7 +975,7 @@ static void *metrics_main(void *arg)
 
 static int metrics_start(struct proxy *p, char *err, size_t errlen)
 {
-    evutil_socket_t fd = listen_socket(p->cfg.metrics_listen, true, err, errlen);
+    evutil_socket_t fd = listen_socket("metrics-listen", p->cfg.metrics_listen, true, err, errlen);
     if (fd < 0)
         return -EADDRINUSE;
     p->metrics_port = socket_port(fd);
@@ -1119,7 +1125,8 @@ struct proxy *proxy_create(const struct proxy_config *cfg, struct geo *geo,
     live->tls = tls;
     publish_slot_swap(&p->live, &live->obj);
     for (size_t i = 0; i < cfg->n_listen; i++) {
-        if ((p->listen_fds[i] = listen_socket(cfg->listen[i].address, true, err, errlen)) < 0)
+        if ((p->listen_fds[i] =
+                 listen_socket("listen", cfg->listen[i].address, true, err, errlen)) < 0)
             goto fail;
         p->listen_ports[i] = socket_port(p->listen_fds[i]);
         /* Port 0 picked a port: the other workers must bind that same one. */

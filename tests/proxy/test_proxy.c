@@ -3044,10 +3044,18 @@ static void believes_the_proxy_protocol_from_trusted_peers_only(void **state)
 static void takes_settings_from_the_file_with_flags_winning(void **state)
 {
     (void)state;
-    char path[160], bin[300], cmd[2048];
+    char path[160], bin[300], cmd[2048], log_path[200], text[4096];
     snprintf(path, sizeof(path), "%s/gslbd.conf", dir);
-    file_write(path, "# test config\nworkers 1\nmax-body-size = 10   # bytes\nlisten 127.0.0.1:1\n"
-                     "metrics-listen\n");
+    /* Lines of any length (one was cut at 1,023 bytes, its rest read as a key) and a '#' inside
+     * a value (a comment only at the start or after a blank; both until 2026-12-07). */
+    snprintf(log_path, sizeof(log_path), "%s/a#b.log", dir);
+    char *long_comment = text + snprintf(text, sizeof(text), "# ");
+    memset(long_comment, 'x', 2000);
+    snprintf(long_comment + 2000, sizeof(text) - 2002,
+             "\nworkers 1\nmax-body-size = 10   # bytes\nlisten 127.0.0.1:1\n"
+             "metrics-listen\naccess-log %s\n",
+             log_path);
+    file_write(path, text);
     /* The file's listen (port 1, not ours to bind) is replaced by the flag's. */
     const char *extra[] = {"--config", path, NULL};
     struct proc d = gslbd_start(extra);
@@ -3058,7 +3066,9 @@ static void takes_settings_from_the_file_with_flags_winning(void **state)
                              &r),
                      413); /* the file's max-body-size applies */
     resp_free(&r);
+    assert_true(file_line_with(log_path, "\"status\":413", text, sizeof(text), 5000));
     gslbd_stop(&d);
+    check_config_refuses("metrics-listen", "127.0.0.1:abc"); /* named "listen" until 2026-12-07 */
 
     /* A bad value is refused naming the key, and --check-config says so with status 2. */
     file_write(path, "connect-timeout soon\n");

@@ -468,6 +468,8 @@ static void the_sni_name_picks_the_certificate(void **state)
     static const struct {
         const char *sni, *expect;
     } cases[] = {{"b.example", "b.example"},
+                 {"b.example.", "b.example"}, /* fully qualified: the first until 2026-12-07 */
+                 {"B.Example", "b.example"},
                  {"a.example", "a.example"},
                  {"other.example", "a.example"},
                  {NULL, "a.example"}};
