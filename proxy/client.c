@@ -1094,7 +1094,7 @@ static const struct gslb_origin *sticky_draining_origin(struct client *c,
     const struct gslb_snapshot *snap = r->ws->snap;
     uint16_t tag;
     if (!sticky_recall(&c->w->proxy->sticky, &r->client_addr, c->w->cfg->sticky_drain_window_ms,
-                       &tag))
+                       proxy_now_ms(), &tag))
         return NULL;
     for (size_t p = 0; p < r->svc->n_pools; p++) {
         const struct gslb_pool *pool = &r->svc->pools[p];

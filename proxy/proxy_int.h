@@ -254,12 +254,13 @@ struct sticky_table {
 
 void sticky_init(struct sticky_table *t);
 void sticky_fini(struct sticky_table *t);
+/* Notes that <client> was sent to <origin> at <now_ms> (proxy_now_ms()). */
 void sticky_remember(struct sticky_table *t, const struct ip_addr *client,
-                     const struct gslb_origin *origin);
-/* The low 16 bits of the hash key of the origin <client> was sent to within <window_ms> (0:
- * never). */
+                     const struct gslb_origin *origin, int64_t now_ms);
+/* The low 16 bits of the hash key of the origin <client> was sent to within <window_ms> before
+ * <now_ms> (0: never). */
 bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client, int window_ms,
-                   uint16_t *origin_tag_out);
+                   int64_t now_ms, uint16_t *origin_tag_out);
 
 /* ---- metrics.c ---- */
 

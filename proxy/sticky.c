@@ -7,11 +7,13 @@
  * it makes there keeps the memory fresh, so only sessions idle for longer than the window move.
  *
  * One table per proxy, shared by the workers without locks: each slot is one 64-bit word written
- * and read atomically (client tag 28 bits, origin tag 16 bits, time 20 bits in seconds, which
- * wraps after 12 days: windows are limited to a day). A slot may be overwritten by another client
- * that lands on it; that client's predecessor then loses its memory and is treated as new. The
- * origin tag is 16 bits of the origin's hash: the caller checks it against the service's origins
- * (a clash between two draining origins of one service is 1 in 65,536). */
+ * and read atomically (client tag 20 bits, origin tag 16 bits, time 28 bits in seconds, which
+ * wraps after 8 years; it wrapped after 12 days until 2026-12-07, when an entry left alone that
+ * long looked fresh again). A slot may be overwritten by another client that lands on it; that
+ * client's predecessor then loses its memory and is treated as new (a client taken for another
+ * is 1 in a million, and gets a draining origin of its service). The origin tag is 16 bits of the
+ * origin's hash: the caller checks it against the service's origins (a clash between two
+ * draining origins of one service is 1 in 65,536). */
 #include <stdlib.h>
 
 #include "common/hash.h"
@@ -40,24 +42,21 @@ void sticky_fini(struct sticky_table *t)
     t->slots = NULL;
 }
 
-#define CLIENT_TAG 0xfffffff000000000ULL
-#define TIME_BITS  0xfffffULL
-
-static uint64_t seconds_now(void)
-{
-    return (uint64_t)(proxy_now_ms() / 1000) & TIME_BITS;
-}
+#define CLIENT_TAG   0xfffff00000000000ULL
+#define ORIGIN_SHIFT 28
+#define TIME_BITS    0xfffffffULL
 
 void sticky_remember(struct sticky_table *t, const struct ip_addr *client,
-                     const struct gslb_origin *origin)
+                     const struct gslb_origin *origin, int64_t now_ms)
 {
     uint64_t key = client_key(client);
-    uint64_t entry = (key & CLIENT_TAG) | (origin->hash_key & 0xffff) << 20 | seconds_now();
+    uint64_t entry = (key & CLIENT_TAG) | (origin->hash_key & 0xffff) << ORIGIN_SHIFT |
+                     ((uint64_t)(now_ms / 1000) & TIME_BITS);
     atomic_store_explicit(&t->slots[key & (STICKY_SLOTS - 1)], entry, memory_order_relaxed);
 }
 
 bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client, int window_ms,
-                   uint16_t *origin_tag_out)
+                   int64_t now_ms, uint16_t *origin_tag_out)
 {
     if (window_ms <= 0)
         return false;
@@ -66,9 +65,9 @@ bool sticky_recall(const struct sticky_table *t, const struct ip_addr *client, i
         atomic_load_explicit(&t->slots[key & (STICKY_SLOTS - 1)], memory_order_relaxed);
     if (entry == 0 || (entry & CLIENT_TAG) != (key & CLIENT_TAG))
         return false;
-    uint64_t age = (seconds_now() - (entry & TIME_BITS)) & TIME_BITS;
+    uint64_t age = ((uint64_t)(now_ms / 1000) - (entry & TIME_BITS)) & TIME_BITS;
     if (age * 1000 > (uint64_t)window_ms)
         return false;
-    *origin_tag_out = (uint16_t)(entry >> 20);
+    *origin_tag_out = (uint16_t)(entry >> ORIGIN_SHIFT);
     return true;
 }

@@ -433,7 +433,7 @@ void upstream_start(struct client *c)
     r->origin_region = region;
     r->last_failure_timeout = false;
     if (r->svc->sticky)
-        sticky_remember(&p->sticky, &r->client_addr, o);
+        sticky_remember(&p->sticky, &r->client_addr, o, proxy_now_ms());
     upstream_open(c, o, false);
 }
 
