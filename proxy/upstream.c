@@ -12,12 +12,14 @@
 #include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/sbuf.h"
@@ -851,11 +853,34 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
     proxy_clock_release();
 }
 
+/* Why a TLS connection to an origin failed before it was up, in the log (a certificate that
+ * does not verify, a protocol error, a plain server): otherwise only counted. At most once a
+ * second per worker, as a broken origin fails every request. */
+static void tls_failure_log(struct upstream *up, struct bufferevent *bev)
+{
+    static _Thread_local time_t last;
+    time_t now = time(NULL);
+    if (now == last)
+        return;
+    last = now;
+    long verify = SSL_get_verify_result(bufferevent_openssl_get_ssl(bev));
+    unsigned long err = bufferevent_get_openssl_error(bev);
+    int sock_err = EVUTIL_SOCKET_ERROR();
+    char why[200];
+    if (verify != X509_V_OK)
+        snprintf(why, sizeof(why), "certificate: %s", X509_verify_cert_error_string(verify));
+    else if (err)
+        ERR_error_string_n(err, why, sizeof(why));
+    else
+        snprintf(why, sizeof(why), "%s",
+                 sock_err ? evutil_socket_error_to_string(sock_err) : "connection closed");
+    log_warn("proxy: TLS with origin %s failed: %s", up->c->req.origin->address, why);
+}
+
 static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct upstream *up = arg;
     struct client *c = up->c;
-    (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
         int one = 1;
         /* Heads and bodies leave in several writes: never hold one back for an ACK. */
@@ -876,6 +901,8 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (!up->connected) {
+        if (up->tls)
+            tls_failure_log(up, bev);
         upstream_failed_early(c, false);
         return;
     }

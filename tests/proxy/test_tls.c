@@ -777,9 +777,11 @@ static void origins_are_reached_over_tls_with_their_certificates_checked(void **
     /* The right name: verified against origin-ca-file, served. */
     assert_int_equal(get_through_tls_origin(port, "\"tls\": true, \"tls_name\": \"a.example\""),
                      200);
-    /* A name the certificate does not carry: refused, the client gets 502. */
+    /* A name the certificate does not carry: refused, the client gets 502, and the log says
+     * why (nothing did until 2026-12-07; found by a robustness test). */
     assert_int_equal(get_through_tls_origin(port, "\"tls\": true, \"tls_name\": \"b.example\""),
                      502);
+    assert_true(log_has(&gslbd, "TLS with origin", "certificate: hostname mismatch", 3000));
     /* The same, told not to check: served. */
     assert_int_equal(get_through_tls_origin(
                          port, "\"tls\": true, \"tls_name\": \"b.example\", \"tls_verify\": false"),
