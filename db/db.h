@@ -223,6 +223,9 @@ struct db_health_row {
 /* Stores the current state of <object>; with <transition>, also appends it to the history. */
 int db_health_record(struct db *db, const char *object, bool up, int64_t time_ms,
                      const char *reason, bool transition);
+/* Drops the current state of <object> (NULL: of every object), one no longer configured; its
+ * history stays. */
+int db_health_forget(struct db *db, const char *object);
 /* Current states by object, or the newest <limit> changes first. Free with db_health_free(). */
 int db_health_state(struct db *db, struct db_health_row **rows_out, size_t *n_out);
 int db_health_history(struct db *db, size_t limit, struct db_health_row **rows_out, size_t *n_out);

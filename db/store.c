@@ -756,6 +756,22 @@ int db_health_record(struct db *db, const char *object, bool up, int64_t time_ms
     return rc;
 }
 
+int db_health_forget(struct db *db, const char *object)
+{
+    char err[256];
+    sqlite3_stmt *stmt = NULL;
+    int rc = prepare(
+        db, object ? "DELETE FROM health_state WHERE object = ?" : "DELETE FROM health_state",
+        &stmt, err, sizeof(err));
+    if (rc == 0) {
+        if (object)
+            sqlite3_bind_text(stmt, 1, object, -1, SQLITE_TRANSIENT);
+        rc = step_done(db, stmt, err, sizeof(err));
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 void db_items_free(void *items, size_t n, size_t size, db_item_fini_fn item_fini)
 {
     for (size_t i = 0; i < n; i++)

@@ -119,6 +119,18 @@ static void record(struct gslb_prober *p, const char *kind, const char *key, boo
         log_err("health: cannot record %s in the store", object);
 }
 
+/* Drops the stored state of an origin or region no longer configured (kind NULL: of all, before
+ * the first snapshot's): the board, gslbctl health and the console showed removed ones, down
+ * for good, until 2026-12-07. */
+static void forget(struct gslb_prober *p, const char *kind, const char *key)
+{
+    char object[320];
+    if (kind)
+        snprintf(object, sizeof(object), "%s %s", kind, key);
+    if (p->db && db_health_forget(p->db, kind ? object : NULL) != 0)
+        log_err("health: cannot forget %s in the store", kind ? object : "old states");
+}
+
 /* ---- the webhook ---- */
 
 static void webhook_done(struct evhttp_request *req, void *arg)
@@ -469,6 +481,8 @@ static void holds_load(struct gslb_prober *p)
 /* Moves to <snap>: keeps the state of origins it still has, starts checking new ones. */
 static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *snap)
 {
+    if (p->n_targets == 0 && p->n_regions == 0)
+        forget(p, NULL, NULL); /* what a run before this one configured */
     for (size_t i = 0; i < p->n_targets; i++)
         p->targets[i]->present = false;
     for (size_t s = 0; s < snap->n_services; s++) {
@@ -508,6 +522,10 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
                     check_schedule(t, true);
             }
         }
+    }
+    for (size_t i = 0; i < p->n_targets; i++) {
+        if (!p->targets[i]->present)
+            forget(p, "origin", p->targets[i]->key);
     }
     pthread_mutex_lock(&p->stats_lock);
     for (size_t i = 0; i < p->n_targets;) { /* origins no longer configured */
@@ -554,8 +572,14 @@ static void targets_update(struct gslb_prober *p, const struct gslb_snapshot *sn
                 largest_pool = svc->pools[pl].n_origins;
         }
     }
-    for (size_t i = 0; i < n_old; i++)
+    for (size_t i = 0; i < n_old; i++) {
+        bool kept = false;
+        for (size_t k = 0; k < p->n_regions && !kept; k++)
+            kept = strcmp(p->regions[k].key, old[i].key) == 0;
+        if (!kept)
+            forget(p, "region", old[i].key);
         free(old[i].key);
+    }
     free(old);
     free(p->pool_up);
     p->pool_up = xcalloc(largest_pool + 1, sizeof(*p->pool_up));

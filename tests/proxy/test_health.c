@@ -26,6 +26,7 @@
 #define HOLDDOWN_MS 1500
 
 static struct proc eu, us, gslbd;
+static char topology[2048]; /* the group's, as imported */
 static char interval[16], timeout[16], fall[16], holddown[16], webhook[64];
 static const char *daemon_flags[] = {"--health-checks",
                                      "tcp",
@@ -159,12 +160,11 @@ static void *load_main(void *arg)
 static int group_setup(void **state)
 {
     (void)state;
-    char topo[2048];
     harness_init("gslb-health");
     hook_start();
     eu = origin_start("eu-west", NULL, 0);
     us = origin_start("us-east", NULL, 0);
-    snprintf(topo, sizeof(topo),
+    snprintf(topology, sizeof(topology),
              "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26},"
              " {\"name\": \"us-east\", \"lat\": 39.04, \"lon\": -77.49}],"
              " \"services\": [{\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
@@ -173,7 +173,7 @@ static int group_setup(void **state)
              "\"200-299\"}}]},"
              "  {\"region\": \"us-east\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}]}",
              eu.port, us.port);
-    topology_import(db_path, topo);
+    topology_import(db_path, topology);
     snprintf(interval, sizeof(interval), "%dms", INTERVAL_MS);
     snprintf(timeout, sizeof(timeout), "%dms", TIMEOUT_MS);
     snprintf(fall, sizeof(fall), "%d", FALL);
@@ -375,6 +375,45 @@ static void operator_overrides_apply_within_a_second_and_survive_a_restart(void 
     assert_non_null(strstr(all, "forced down by an operator"));
 }
 
+/* `gslbctl health` of the store, whole. */
+static void health_board(char *all, size_t cap)
+{
+    char cmd[512], line[512];
+    snprintf(cmd, sizeof(cmd), "%s/gslbctl --db %s health", build, db_path);
+    FILE *out = popen(cmd, "r");
+    all[0] = '\0';
+    while (fgets(line, sizeof(line), out))
+        strncat(all, line, cap - strlen(all) - 1);
+    assert_int_equal(pclose(out), 0);
+}
+
+/* An origin or region taken out of the topology leaves the board (gslbctl health, the console):
+ * they stayed there for good until 2026-12-07, down if they were (found by a code review). */
+static void removed_origins_and_regions_leave_the_board(void **state)
+{
+    (void)state;
+    char all[8192];
+    health_board(all, sizeof(all));
+    assert_non_null(strstr(all, "region www/us-east"));
+    char only_eu[1024];
+    snprintf(only_eu, sizeof(only_eu),
+             "{\"regions\": [{\"name\": \"eu-west\", \"lat\": 53.35, \"lon\": -6.26}],"
+             " \"services\": [{\"name\": \"www\", \"hosts\": [\"*\"], \"pools\": ["
+             "  {\"region\": \"eu-west\", \"origins\": [{\"address\": \"127.0.0.1:%d\"}]}]}]}",
+             eu.port);
+    topology_import(db_path, only_eu);
+    for (int64_t end = now_ms() + 3000; now_ms() < end; sleep_ms(100)) {
+        health_board(all, sizeof(all));
+        if (strstr(all, "us-east") == NULL)
+            break;
+    }
+    if (strstr(all, "us-east"))
+        fail_msg("still on the board:\n%s", all);
+    assert_non_null(strstr(all, "region www/eu-west"));
+    topology_import(db_path, topology); /* the group's again */
+    assert_true(wait_region("www/us-east", 1, 3000) > 0);
+}
+
 /* Clients past the descriptor limit leave the prober none to check with: a check that cannot be
  * made here says nothing of the origin (until 2026-12-07 it counted as a failure, and every
  * region went down until the hold-down after the flood; found by a robustness test). */
@@ -419,6 +458,7 @@ int main(void)
         cmocka_unit_test(an_http_check_fails_on_an_unexpected_status),
         cmocka_unit_test(metrics_show_origin_and_region_health),
         cmocka_unit_test(operator_overrides_apply_within_a_second_and_survive_a_restart),
+        cmocka_unit_test(removed_origins_and_regions_leave_the_board),
         cmocka_unit_test(a_check_that_cannot_be_made_here_blames_no_origin),
         cmocka_unit_test(exits_cleanly),
     };
