@@ -484,8 +484,9 @@ int main(int argc, char **argv)
                     log_err("gslbd: SIGHUP: %s; keeping the running configuration", err);
                 } else {
                     log_threshold = again.log_level;
-                    const char *restart = NULL;
-                    if (proxy_reconfigure(proxy, &again.proxy, &restart, err, sizeof(err)) != 0)
+                    char restart[200];
+                    if (proxy_reconfigure(proxy, &again.proxy, restart, sizeof(restart), err,
+                                          sizeof(err)) != 0)
                         log_err("proxy: SIGHUP: %s; keeping the running TLS certificates and "
                                 "origin CAs",
                                 err);
@@ -495,9 +496,8 @@ int main(int argc, char **argv)
                              "deferred accepting, TLS certificates and ticket keys, origin CAs "
                              "and the log level applied; databases, health checks and the admin "
                              "console keep theirs until a restart");
-                    if (restart)
-                        log_warn("gslbd: SIGHUP: '%s' changed: it takes effect at restart",
-                                 restart);
+                    if (restart[0])
+                        log_warn("gslbd: SIGHUP: changed, taking effect at restart: %s", restart);
                 }
                 settings_free(&fresh);
             }

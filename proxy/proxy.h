@@ -121,13 +121,14 @@ void proxy_destroy(struct proxy *proxy); /* accepts NULL; shuts down first if ne
  * next (requests in flight keep the timeouts they were given). The tls-cert/tls-key files and
  * origin-ca-file are read again, even at unchanged paths: new connections (to clients and to
  * origins) use what they hold, open ones keep theirs. Listeners (TLS on or off included),
- * workers, the metrics listener and the access log keep their running values: <restart_out> gets
- * the name of the first of those that <cfg> would change (it needs a restart), or NULL.
+ * workers, the metrics listener and the access log keep their running values: <restart_out> (of
+ * <restart_cap> bytes) gets the names of those that <cfg> would change (they need a restart),
+ * comma-separated, or "". (Only the first was named until 2026-12-07.)
  * Returns 0, or -EINVAL when a certificate, key or CA file did not load: then every TLS context
  * stays as it was, the other settings still apply, and <err> names the setting and the path.
  * Call it from one thread at a time. */
-int proxy_reconfigure(struct proxy *proxy, const struct proxy_config *cfg, const char **restart_out,
-                      char *err, size_t errlen);
+int proxy_reconfigure(struct proxy *proxy, const struct proxy_config *cfg, char *restart_out,
+                      size_t restart_cap, char *err, size_t errlen);
 
 /* Reopens the access log (after logrotate moved it). Safe from any thread. */
 void proxy_reopen_logs(struct proxy *proxy);

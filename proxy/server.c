@@ -1209,37 +1209,47 @@ static bool listen_same(const char *running, const char *wanted)
 }
 
 /* Whether two configurations differ in what only a restart can change; names the first. */
-static const char *boot_setting_changed(const struct proxy_config *a, const struct proxy_config *b)
+/* Appends ", <name>" (the first without the comma) to <out> of <cap> bytes. */
+static void name_add(char *out, size_t cap, const char *name)
 {
-    if (a->n_listen != b->n_listen)
-        return "listen";
-    for (size_t i = 0; i < a->n_listen; i++) {
-        if (!listen_same(a->listen[i].address, b->listen[i].address) ||
-            a->listen[i].proxy_protocol != b->listen[i].proxy_protocol ||
-            a->listen[i].tls != b->listen[i].tls)
-            return "listen";
-    }
-    if (a->workers != b->workers)
-        return "workers";
-    if (strcmp(a->metrics_listen, b->metrics_listen) != 0)
-        return "metrics-listen";
-    if (a->client_sndbuf != b->client_sndbuf)
-        return "client-sndbuf";
-    if (a->busy_poll_us != b->busy_poll_us)
-        return "busy-poll";
-    if (strcmp(a->access_log, b->access_log) != 0 || a->access_log_format != b->access_log_format)
-        return "access-log";
-    return NULL;
+    size_t len = strlen(out);
+    snprintf(out + len, cap - len, "%s%s", len ? ", " : "", name);
 }
 
-int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, const char **restart_out,
-                      char *err, size_t errlen)
+/* The settings that need a restart and that <b> changes from <a>, named in <out> ("" if none). */
+static void boot_settings_changed(const struct proxy_config *a, const struct proxy_config *b,
+                                  char *out, size_t cap)
+{
+    bool listen = a->n_listen != b->n_listen;
+    for (size_t i = 0; !listen && i < a->n_listen; i++)
+        listen = !listen_same(a->listen[i].address, b->listen[i].address) ||
+                 a->listen[i].proxy_protocol != b->listen[i].proxy_protocol ||
+                 a->listen[i].tls != b->listen[i].tls;
+    out[0] = '\0';
+    if (listen)
+        name_add(out, cap, "listen");
+    if (a->workers != b->workers)
+        name_add(out, cap, "workers");
+    if (strcmp(a->metrics_listen, b->metrics_listen) != 0)
+        name_add(out, cap, "metrics-listen");
+    if (a->client_sndbuf != b->client_sndbuf)
+        name_add(out, cap, "client-sndbuf");
+    if (a->busy_poll_us != b->busy_poll_us)
+        name_add(out, cap, "busy-poll");
+    if (strcmp(a->access_log, b->access_log) != 0)
+        name_add(out, cap, "access-log");
+    if (a->access_log_format != b->access_log_format)
+        name_add(out, cap, "access-log-format");
+}
+
+int proxy_reconfigure(struct proxy *p, const struct proxy_config *cfg, char *restart_out,
+                      size_t restart_cap, char *err, size_t errlen)
 {
     struct live_config *live = xcalloc(1, sizeof(*live));
     publish_obj_init(&live->obj, live_config_destroy);
     live->cfg = *cfg;
     /* What needs a restart keeps its running value. */
-    *restart_out = boot_setting_changed(&p->cfg, cfg);
+    boot_settings_changed(&p->cfg, cfg, restart_out, restart_cap);
     descriptor_limit_fit(cfg, p->n_workers);
     memcpy(live->cfg.listen, p->cfg.listen, sizeof(live->cfg.listen));
     live->cfg.n_listen = p->cfg.n_listen;
