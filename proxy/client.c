@@ -464,20 +464,14 @@ static void request_log(struct client *c)
     if (!r->resp_head_sent && r->tries)
         r->upstream_us = proxy_elapsed_us(&r->t_upstream);
 
-    if (r->ws && r->svc) {
-        struct metrics_series **slot =
-            &r->ws->series[(size_t)(r->svc - r->ws->snap->services) * r->ws->snap->n_regions +
-                           (r->origin ? r->origin_region : 0)];
-        if (r->origin == NULL)
-            metrics_observe(metrics_series_get(&p->metrics, service, PROXY_REGION_NONE), r->status,
-                            -1);
-        else {
-            if (*slot == NULL)
-                *slot = metrics_series_get(&p->metrics, service, region);
-            metrics_observe(*slot, r->status, r->resp_head_sent ? r->upstream_us : -1);
-        }
+    if (r->ws && r->svc && r->origin) {
+        size_t s = (size_t)(r->svc - r->ws->snap->services);
+        metrics_observe(r->ws->series[s * r->ws->snap->n_regions + r->origin_region], r->status,
+                        r->resp_head_sent ? r->upstream_us : -1);
+    } else if (r->ws && r->svc) {
+        metrics_observe(r->ws->series_unrouted[r->svc - r->ws->snap->services], r->status, -1);
     } else {
-        metrics_observe(metrics_series_get(&p->metrics, "none", PROXY_REGION_NONE), r->status, -1);
+        metrics_observe(p->metrics.unrouted, r->status, -1);
     }
     /* The origin's series: what it answered, or gslbd's 502 or 504 for it; not a client that
      * left (499) or stalled (408) before it answered. */

@@ -1,9 +1,12 @@
 /* proxy/metrics.c - counters and latency histograms, and their Prometheus text exposition.
  *
- * Workers count with relaxed atomic adds on series that live as long as the proxy; the only lock
- * guards the lists of series, taken when a (service, region) pair is seen for the first time by a
- * worker's snapshot view, when a snapshot view is made (the series of its origins), and when
- * /metrics is scraped. */
+ * Workers count with relaxed atomic adds on series held by their snapshot views: a view takes a
+ * reference to the series of its origins and of its (service, region) pairs when it is made, and
+ * gives them back when it is freed, so that the series of what left the topology leave /metrics
+ * (they stayed for good until 2026-12-07) while those that stay count on across changes. The only
+ * lock guards the lists of series: taken when a view is made or freed, and when /metrics is
+ * scraped; never per request. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +18,8 @@
 struct metrics_entry {
     char *key[2];
     struct metrics_series series;
-    struct metrics_entry *next;
+    struct metrics_entry *next, **list; /* the list it is on */
+    unsigned refs;
 };
 
 /* Upper bounds of the upstream latency buckets, in milliseconds. */
@@ -26,6 +30,7 @@ void metrics_init(struct metrics *m)
 {
     memset(m, 0, sizeof(*m));
     pthread_mutex_init(&m->lock, NULL);
+    m->unrouted = metrics_series_get(m, "none", PROXY_REGION_NONE); /* held for good */
 }
 
 static void entries_free(struct metrics_entry *e)
@@ -61,10 +66,30 @@ static struct metrics_series *entry_get(struct metrics *m, struct metrics_entry 
         e->key[0] = xstrdup(key0);
         e->key[1] = xstrdup(key1);
         e->next = *list;
+        e->list = list;
         *list = e;
     }
+    e->refs++;
     pthread_mutex_unlock(&m->lock);
     return &e->series;
+}
+
+void metrics_series_put(struct metrics *m, struct metrics_series *s)
+{
+    if (s == NULL)
+        return;
+    struct metrics_entry *e =
+        (struct metrics_entry *)(void *)((char *)s - offsetof(struct metrics_entry, series));
+    pthread_mutex_lock(&m->lock);
+    if (--e->refs == 0) {
+        struct metrics_entry **at = e->list;
+        while (*at != e)
+            at = &(*at)->next;
+        *at = e->next;
+        e->next = NULL;
+        entries_free(e);
+    }
+    pthread_mutex_unlock(&m->lock);
 }
 
 struct metrics_series *metrics_series_get(struct metrics *m, const char *service,

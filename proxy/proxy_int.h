@@ -278,8 +278,9 @@ struct metrics_series {
 #define ADD(counter, n) atomic_fetch_add_explicit(&(counter), (n), memory_order_relaxed)
 
 struct metrics {
-    pthread_mutex_t lock;          /* guards the series list: creating one, and scraping */
-    struct metrics_entry *entries; /* by (service, region) */
+    pthread_mutex_t lock;            /* guards the series lists: taking, giving back, scraping */
+    struct metrics_entry *entries;   /* by (service, region) */
+    struct metrics_series *unrouted; /* ("none", none): requests no service took */
     /* By (region, origin address), in buckets by the address's hash (the origin's hash_key): a
      * snapshot view looks up each of its origins. */
     struct metrics_entry *origin_buckets[METRICS_ORIGIN_BUCKETS];
@@ -295,12 +296,14 @@ struct metrics {
 
 void metrics_init(struct metrics *m);
 void metrics_fini(struct metrics *m);
-/* The series for (service, region), created on first use; never freed before metrics_fini. */
-/* The series of an origin of a region, created on first use; likewise. */
+/* The series of an origin of a region, and that of (service, region), created if new, with a
+ * reference taken: each worker's view of a snapshot holds those of its origins and pools. */
 struct metrics_series *metrics_origin_series_get(struct metrics *m, const char *region,
                                                  const struct gslb_origin *origin);
 struct metrics_series *metrics_series_get(struct metrics *m, const char *service,
                                           const char *region);
+/* Gives a reference back (NULL: none); with the last, the series leaves /metrics. */
+void metrics_series_put(struct metrics *m, struct metrics_series *s);
 void metrics_observe(struct metrics_series *s, int status, int64_t upstream_us);
 /* Prometheus text exposition of everything (caller frees). */
 char *metrics_render(struct metrics *m);
@@ -341,7 +344,8 @@ struct wsnap {
     struct passive_entry **passive; /* by origin index: its entry on the shared board, or NULL */
     uint64_t passive_generation;    /* of the board when <origin_up> was last refreshed */
     int64_t next_expiry_ms;         /* of the earliest ejection, INT64_MAX if none */
-    struct metrics_series **series; /* by service * n_regions + region, created lazily */
+    struct metrics_series **series; /* by service * n_regions + region, of the pools */
+    struct metrics_series **series_unrouted; /* by service: (service, none) */
     int inflight;
     bool retired;
 };

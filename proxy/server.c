@@ -260,8 +260,16 @@ bool proxy_peer_trusted(const struct proxy_config *cfg, const struct ip_addr *ad
 
 static void wsnap_free(struct proxy *proxy, struct wsnap *ws)
 {
-    for (size_t i = 0; i < ws->snap->n_origins; i++)
+    const struct gslb_snapshot *snap = ws->snap;
+    for (size_t i = 0; i < snap->n_origins; i++) {
         passive_entry_put(&proxy->passive, ws->passive[i]);
+        metrics_series_put(&proxy->metrics, ws->targets[i].metrics);
+    }
+    for (size_t i = 0; i < snap->n_services * snap->n_regions; i++)
+        metrics_series_put(&proxy->metrics, ws->series[i]);
+    for (size_t s = 0; s < snap->n_services; s++)
+        metrics_series_put(&proxy->metrics, ws->series_unrouted[s]);
+    free(ws->series_unrouted);
     upstream_pool_drain(ws);
     upstream_tls_sessions_free(ws);
     gslb_balancer_destroy(ws->balancer);
@@ -301,15 +309,23 @@ static struct wsnap *wsnap_create(struct proxy *proxy, const struct gslb_snapsho
     ws->passive = xcalloc(snap->n_origins + 1, sizeof(*ws->passive));
     ws->next_expiry_ms = INT64_MAX;
     ws->series = xcalloc(snap->n_services * snap->n_regions + 1, sizeof(*ws->series));
+    ws->series_unrouted = xcalloc(snap->n_services + 1, sizeof(*ws->series_unrouted));
+    /* The view holds one reference to each of its series and board entries. */
     for (size_t s = 0; s < snap->n_services; s++) {
         const struct gslb_service *svc = &snap->services[s];
+        ws->series_unrouted[s] = metrics_series_get(&proxy->metrics, svc->name, PROXY_REGION_NONE);
         for (size_t p = 0; p < svc->n_pools; p++) {
+            const char *region = snap->regions[svc->pools[p].region].name;
+            struct metrics_series **pair = &ws->series[s * snap->n_regions + svc->pools[p].region];
+            if (*pair == NULL)
+                *pair = metrics_series_get(&proxy->metrics, svc->name, region);
             for (size_t o = 0; o < svc->pools[p].n_origins; o++) {
                 const struct gslb_origin *origin = &svc->pools[p].origins[o];
-                target_resolve(&ws->targets[origin->index], origin->address);
-                ws->targets[origin->index].metrics = metrics_origin_series_get(
-                    &proxy->metrics, snap->regions[svc->pools[p].region].name, origin);
-                if (ws->passive[origin->index] == NULL) /* one reference per view */
+                struct origin_target *t = &ws->targets[origin->index];
+                target_resolve(t, origin->address);
+                if (t->metrics == NULL)
+                    t->metrics = metrics_origin_series_get(&proxy->metrics, region, origin);
+                if (ws->passive[origin->index] == NULL)
                     ws->passive[origin->index] =
                         passive_entry_get(&proxy->passive, origin->hash_key);
             }

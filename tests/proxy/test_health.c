@@ -387,12 +387,32 @@ static void health_board(char *all, size_t cap)
     assert_int_equal(pclose(out), 0);
 }
 
-/* An origin or region taken out of the topology leaves the board (gslbctl health, the console):
- * they stayed there for good until 2026-12-07, down if they were (found by a code review). */
+/* Whether gslbd's /metrics mentions <text>. */
+static bool metrics_mention(const char *text)
+{
+    struct resp r;
+    assert_int_equal(request(gslbd.metrics_port,
+                             "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", &r),
+                     200);
+    bool found = strstr(r.body, text) != NULL;
+    resp_free(&r);
+    return found;
+}
+
+/* An origin or region taken out of the topology leaves the board (gslbctl health, the console)
+ * and /metrics: both kept them for good until 2026-12-07, the board down if they were (found by
+ * a code review). */
 static void removed_origins_and_regions_leave_the_board(void **state)
 {
     (void)state;
     char all[8192];
+    struct resp r;
+    assert_int_equal(
+        request(gslbd.port, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n", &r),
+        200);
+    resp_free(&r);
+    sleep_ms(100); /* counted as the request ends, a moment after its answer */
+    assert_true(metrics_mention("region=\"us-east\""));
     health_board(all, sizeof(all));
     assert_non_null(strstr(all, "region www/us-east"));
     char only_eu[1024];
@@ -410,6 +430,8 @@ static void removed_origins_and_regions_leave_the_board(void **state)
     if (strstr(all, "us-east"))
         fail_msg("still on the board:\n%s", all);
     assert_non_null(strstr(all, "region www/eu-west"));
+    free(get_body()); /* the worker's view of the new topology is made as it serves */
+    assert_false(metrics_mention("region=\"us-east\""));
     topology_import(db_path, topology); /* the group's again */
     assert_true(wait_region("www/us-east", 1, 3000) > 0);
 }
