@@ -171,7 +171,7 @@ static int health_config_set(struct gslb_prober_config *h, const char *key, cons
                              char *err, size_t errlen)
 {
     char *end;
-    double n = strtod(value, &end); /* for rise and fall */
+    long n = strtol(value, &end, 10); /* for rise and fall */
     int ms = 0;
     bool duration_ok = parse_duration_ms(value, &ms) == 0;
     if (strcmp(key, "health-webhook") == 0) {
@@ -192,7 +192,7 @@ static int health_config_set(struct gslb_prober_config *h, const char *key, cons
     } else if (strcmp(key, "failback-holddown") == 0 && duration_ok) {
         h->holddown_ms = ms;
     } else if ((strcmp(key, "health-rise") == 0 || strcmp(key, "health-fall") == 0) &&
-               *end == '\0' && n >= 1 && n <= 100) {
+               units_plain_number(value, end) && *end == '\0' && n >= 1 && n <= 100) {
         *(key[7] == 'r' ? &h->rise : &h->fall) = (int)n;
     } else {
         goto bad;

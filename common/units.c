@@ -6,6 +6,20 @@
 
 #include "common/units.h"
 
+bool units_plain_number(const char *text, const char *end)
+{
+    if (end <= text || *text < '0' || *text > '9')
+        return false;
+    int dots = 0;
+    for (const char *p = text; p < end; p++) {
+        if (*p == '.')
+            dots++;
+        else if (*p < '0' || *p > '9')
+            return false;
+    }
+    return dots <= 1;
+}
+
 /* What one <suffix> ("ms", "s", "m", or none: seconds) is worth, given what a millisecond is
  * worth in the unit wanted; -1 for anything else. */
 static double unit_scale(const char *suffix, double per_ms)
@@ -22,7 +36,7 @@ static int duration_parse(const char *text, double per_ms, bool micro, double *o
     char *end;
     double n = strtod(text, &end);
     double scale = micro && strcmp(end, "us") == 0 ? per_ms / 1000 : unit_scale(end, per_ms);
-    if (end == text || scale < 0 || !(n >= 0) || n * scale > 86400000.0 * per_ms)
+    if (!units_plain_number(text, end) || scale < 0 || n * scale > 86400000.0 * per_ms)
         return -EINVAL;
     *out = n * scale;
     return 0;

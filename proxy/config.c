@@ -47,7 +47,7 @@ static int size_bytes(const char *v, uint64_t *out)
                    : strcasecmp(end, "g") == 0 ? 1073741824.0
                    : *end == '\0'              ? 1
                                                : -1;
-    if (end == v || scale < 0 || !(n >= 0) || n * scale > 1e18)
+    if (!units_plain_number(v, end) || scale < 0 || n * scale > 1e18)
         return -EINVAL;
     *out = (uint64_t)(n * scale);
     return 0;
@@ -57,7 +57,7 @@ static int integer(const char *v, long min, long max, long *out)
 {
     char *end;
     *out = strtol(v, &end, 10);
-    return end != v && *end == '\0' && *out >= min && *out <= max ? 0 : -EINVAL;
+    return units_plain_number(v, end) && *end == '\0' && *out >= min && *out <= max ? 0 : -EINVAL;
 }
 
 static int boolean(const char *v, bool *out)

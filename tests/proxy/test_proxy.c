@@ -3069,6 +3069,12 @@ static void takes_settings_from_the_file_with_flags_winning(void **state)
     assert_true(file_line_with(log_path, "\"status\":413", text, sizeof(text), 5000));
     gslbd_stop(&d);
     check_config_refuses("metrics-listen", "127.0.0.1:abc"); /* named "listen" until 2026-12-07 */
+    /* Numbers as written: strtod() and strtol() took hexadecimal, signs and exponents, and a
+     * fraction where a count is meant (0x10 was 16 s; until 2026-12-07). */
+    check_config_refuses("connect-timeout", "0x10");
+    check_config_refuses("max-body-size", "1e3");
+    check_config_refuses("workers", "+2");
+    check_config_refuses("health-rise", "1.5");
 
     /* A bad value is refused naming the key, and --check-config says so with status 2. */
     file_write(path, "connect-timeout soon\n");
