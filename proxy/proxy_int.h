@@ -784,6 +784,10 @@ void upstream_start(struct client *c);
 void upstream_release(struct client *c, bool reusable);
 /* Closes every pooled connection of <ws>. */
 void upstream_pool_drain(struct wsnap *ws);
+/* Moves the idle connections and TLS session of each origin of <old> that <ws> still has, at the
+ * same address reached the same way, to <ws>: a topology change (a weight, an operator's
+ * override, an identical import) closed every pooled origin connection until 2026-12-07. */
+void upstream_pools_adopt(struct wsnap *ws, struct wsnap *old);
 /* Frees the TLS sessions the targets of <ws> keep; for wsnap_free(). */
 void upstream_tls_sessions_free(struct wsnap *ws);
 /* OpenSSL's new-session callback for the origin context (server.c sets it): keeps <sess> for

@@ -364,7 +364,8 @@ struct wsnap *worker_wsnap(struct worker *w)
             w->current = wsnap_create(w->proxy, snap);
             if (old) {
                 old->retired = true;
-                upstream_pool_drain(old);
+                upstream_pools_adopt(w->current, old);
+                upstream_pool_drain(old); /* what the new topology has not */
                 if (old->inflight == 0)
                     wsnap_free(w->proxy, old);
             }

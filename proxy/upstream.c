@@ -160,6 +160,59 @@ static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
         idle_event_cb(NULL, 0, arg);
 }
 
+/* The origins of <snap> by index. */
+static const struct gslb_origin **origins_by_index(const struct gslb_snapshot *snap)
+{
+    const struct gslb_origin **by_index = xcalloc(snap->n_origins + 1, sizeof(*by_index));
+    for (size_t s = 0; s < snap->n_services; s++) {
+        for (size_t p = 0; p < snap->services[s].n_pools; p++) {
+            const struct gslb_pool *pool = &snap->services[s].pools[p];
+            for (size_t o = 0; o < pool->n_origins; o++)
+                by_index[pool->origins[o].index] = &pool->origins[o];
+        }
+    }
+    return by_index;
+}
+
+/* Whether connections to <a> serve <b>: the same address, reached the same way. */
+static bool origin_same_connection(const struct gslb_origin *a, const struct gslb_origin *b)
+{
+    return a->hash_key == b->hash_key && strcmp(a->address, b->address) == 0 && a->tls == b->tls &&
+           a->tls_insecure == b->tls_insecure &&
+           (a->tls_name == b->tls_name ||
+            (a->tls_name && b->tls_name && strcmp(a->tls_name, b->tls_name) == 0));
+}
+
+void upstream_pools_adopt(struct wsnap *ws, struct wsnap *old)
+{
+    const struct gslb_origin **now = origins_by_index(ws->snap);
+    const struct gslb_origin **before = origins_by_index(old->snap);
+    for (size_t i = 0; i < ws->snap->n_origins; i++) {
+        struct origin_target *t = &ws->targets[i];
+        for (size_t k = 0; now[i] && k < old->snap->n_origins; k++) {
+            struct origin_target *from = &old->targets[k];
+            if (before[k] == NULL || !origin_same_connection(now[i], before[k]) ||
+                (from->idle == NULL && from->tls_session == NULL))
+                continue;
+            for (struct upstream *up = from->idle; up; up = up->next_idle) {
+                up->ws = ws;
+                up->origin = (uint32_t)i;
+            }
+            t->idle = from->idle;
+            t->n_idle = from->n_idle;
+            t->tls_session = from->tls_session;
+            t->tls_session_ctx = from->tls_session_ctx;
+            from->idle = NULL;
+            from->n_idle = 0;
+            from->tls_session = NULL;
+            from->tls_session_ctx = NULL;
+            break;
+        }
+    }
+    free(now);
+    free(before);
+}
+
 void upstream_pool_drain(struct wsnap *ws)
 {
     for (size_t i = 0; i < ws->snap->n_origins; i++) {

@@ -2898,14 +2898,22 @@ static void keeps_client_connections_across_topology_changes(void **state)
     assert_true(conn_response(c, &r, false));
     assert_string_equal(r.body, "us-east\n");
     resp_free(&r);
+    conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 81.2.69.142\r\n\r\n");
+    assert_true(conn_response(c, &r, false));
+    char eu_conn[32];
+    snprintf(eu_conn, sizeof(eu_conn), "%s", resp_header(&r, "x-conn")); /* pooled now */
+    resp_free(&r);
     struct db *db = db_open(db_path, err, sizeof(err));
     struct db_region region = {name, NULL, 39.04, -77.49, DB_REGION_DRAINING, DB_FORCE_AUTO};
     assert_int_equal(db_region_set(db, &region, "test", err, sizeof(err)), 0);
     sleep_ms(700);
-    /* Same client connection, new topology: the American client now goes to Europe. */
+    /* Same client connection, new topology: the American client now goes to Europe, on the
+     * pooled origin connection of before (the change left that origin as it was; every pooled
+     * connection was closed at a change until 2026-12-07). */
     conn_send(c, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 8.8.8.8\r\n\r\n");
     assert_true(conn_response(c, &r, false));
     assert_string_equal(r.body, "eu-west\n");
+    assert_string_equal(resp_header(&r, "x-conn"), eu_conn);
     resp_free(&r);
     region.state = DB_REGION_ACTIVE;
     assert_int_equal(db_region_set(db, &region, "test", err, sizeof(err)), 0);
