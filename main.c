@@ -213,8 +213,20 @@ static int config_build(const struct settings *s, struct daemon_config *cfg, cha
     enum { N_LISTS = sizeof(lists) / sizeof(lists[0]) };
     bool flag_list[N_LISTS] = {false};
     for (size_t i = 0; i < s->n; i++) {
-        for (size_t l = 0; l < N_LISTS; l++)
+        bool list = false;
+        for (size_t l = 0; l < N_LISTS; l++) {
+            list |= strcmp(s->items[i].key, lists[l]) == 0;
             flag_list[l] |= s->items[i].from_flag && strcmp(s->items[i].key, lists[l]) == 0;
+        }
+        /* A setting the file gives twice is a mistake, as nginx takes it (the last one won
+         * silently until 2026-12-07); flags may repeat, the last one winning. */
+        for (size_t j = i + 1; !list && !s->items[i].from_flag && j < s->n; j++) {
+            if (!s->items[j].from_flag && strcmp(s->items[i].key, s->items[j].key) == 0) {
+                snprintf(err, errlen, "%s: given more than once in the config file",
+                         s->items[i].key);
+                return -EINVAL;
+            }
+        }
     }
     for (int pass = 0; pass < 2; pass++) { /* file settings, then flags */
         for (size_t i = 0; i < s->n; i++) {

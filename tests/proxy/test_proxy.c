@@ -3096,6 +3096,14 @@ static void takes_settings_from_the_file_with_flags_winning(void **state)
     int status = pclose(out);
     assert_int_equal(WEXITSTATUS(status), 2);
     assert_non_null(strstr(all, "connect-timeout"));
+    file_write(path,
+               "workers 1\nconnect-timeout 1s\nworkers 2\n"); /* the last won until 2026-12-07 */
+    out = popen(cmd, "r");
+    all[0] = '\0';
+    while (fgets(line, sizeof(line), out))
+        strncat(all, line, sizeof(all) - strlen(all) - 1);
+    assert_int_equal(WEXITSTATUS(pclose(out)), 2);
+    assert_non_null(strstr(all, "workers: given more than once"));
     file_write(path, "no-such-key 1\n");
     out = popen(cmd, "r");
     all[0] = '\0';
