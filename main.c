@@ -215,8 +215,9 @@ static int config_build(const struct settings *s, struct daemon_config *cfg, cha
     for (size_t i = 0; i < s->n; i++) {
         bool list = false;
         for (size_t l = 0; l < N_LISTS; l++) {
-            list |= strcmp(s->items[i].key, lists[l]) == 0;
-            flag_list[l] |= s->items[i].from_flag && strcmp(s->items[i].key, lists[l]) == 0;
+            bool is = strcmp(s->items[i].key, lists[l]) == 0;
+            list |= is;
+            flag_list[l] |= is && s->items[i].from_flag;
         }
         /* A setting the file gives twice is a mistake, as nginx takes it (the last one won
          * silently until 2026-12-07); flags may repeat, the last one winning. */

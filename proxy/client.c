@@ -1053,12 +1053,7 @@ static void request_build_head(struct client *c, const char *path, size_t path_l
         sbuf_add_uint(&out, (uint64_t)forwards - 1);
         SBUF_LIT(&out, "\r\n");
     }
-    SBUF_LIT(&out, "Via: "); /* with the version the request came in (RFC 9110 7.6.3) */
-    head_add_list(&out, h, H_VIA, n_via);
-    if (r->minor == 0)
-        SBUF_LIT(&out, "1.0 gslb\r\n");
-    else
-        SBUF_LIT(&out, "1.1 gslb\r\n");
+    head_add_via(&out, h, n_via, r->minor);
     if (r->chunked) {
         SBUF_LIT(&out, "Transfer-Encoding: chunked\r\n");
     } else if (c->parser.flags & F_CONTENT_LENGTH) {
@@ -1170,8 +1165,8 @@ static bool request_route(struct client *c)
             return false;
         }
     }
-    /* An HTTP/1.0 client's Expect is ignored (RFC 9110 10.1.1), and not forwarded either. */
-    /* A list (RFC 9110 10.1.1): an empty one expects nothing (it was a 417 until 2026-12-07). */
+    /* Expect is a list (RFC 9110 10.1.1): an empty one expects nothing (it was a 417 until
+     * 2026-12-07). An HTTP/1.0 client's is ignored, and none is forwarded. */
     bool expect = false;
     if (r->minor == 1 && !head_list_all_are(h, H_EXPECT, "100-continue", &expect)) {
         client_fail(c, 417, "only Expect: 100-continue is understood");
@@ -1631,6 +1626,15 @@ void client_gone(struct client *c)
     client_close(c);
 }
 
+/* The address of an accepted socket's peer, as gslbd uses it (IPv4-mapped IPv6 unmapped), and
+ * its text. */
+static void peer_of(const struct sockaddr *sa, struct ip_addr *peer, char text[IP_ADDR_STRLEN])
+{
+    ip_addr_from_sockaddr(sa, peer);
+    *peer = ip_addr_unmap_v4(peer);
+    ip_addr_format(peer, text, IP_ADDR_STRLEN);
+}
+
 /* The access log's line for a client refused at the connection limit, unread: a 503 from its
  * peer for no request known, with the bytes dropped and those of the answer (none to TLS). */
 static void refused_log(struct worker *w, const struct sockaddr *sa, uint64_t bytes_in,
@@ -1640,9 +1644,7 @@ static void refused_log(struct worker *w, const struct sockaddr *sa, uint64_t by
         return;
     struct ip_addr peer;
     char text[IP_ADDR_STRLEN];
-    ip_addr_from_sockaddr(sa, &peer);
-    peer = ip_addr_unmap_v4(&peer);
-    ip_addr_format(&peer, text, sizeof(text));
+    peer_of(sa, &peer, text);
     struct accesslog_entry e = {
         .client = text,
         .peer = text,
@@ -1707,9 +1709,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     }
     memset(&c->w, 0, sizeof(*c) - offsetof(struct client, w));
     c->w = w;
-    ip_addr_from_sockaddr(sa, &c->peer);
-    c->peer = ip_addr_unmap_v4(&c->peer);
-    ip_addr_format(&c->peer, c->peer_text, sizeof(c->peer_text));
+    peer_of(sa, &c->peer, c->peer_text);
     c->expect_proxy_header = listen->proxy_protocol && proxy_peer_trusted(c->w->cfg, &c->peer);
     if (ssl) { /* the handshake runs under the header timeout, like a slow request head */
         if (c->bev)

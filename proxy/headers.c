@@ -136,6 +136,16 @@ void head_add_list(struct sbuf *out, const struct head *h, enum header_id id, in
     }
 }
 
+void head_add_via(struct sbuf *out, const struct head *h, int n, int minor)
+{
+    SBUF_LIT(out, "Via: ");
+    head_add_list(out, h, H_VIA, n);
+    if (minor == 0)
+        SBUF_LIT(out, "1.0 gslb\r\n");
+    else
+        SBUF_LIT(out, "1.1 gslb\r\n");
+}
+
 static bool token_is(const char *token, size_t len, const char *name)
 {
     return len == strlen(name) && strncasecmp(token, name, len) == 0;
@@ -471,14 +481,15 @@ static bool name_reads_as(const struct head *h, const struct header *hd, const c
     return true;
 }
 
+#define READS_AS(h, hd, literal) name_reads_as((h), (hd), (literal), sizeof(literal) - 1)
+
 bool head_is_set_for_origin(const struct head *h, const struct header *hd,
                             const struct proxy_config *cfg)
 {
     if (hd->id != H_OTHER)
         return false;
-    return name_reads_as(h, hd, "X-Forwarded-For", 15) ||
-           name_reads_as(h, hd, "X-Forwarded-Proto", 17) ||
-           name_reads_as(h, hd, "X-Forwarded-Host", 16) ||
+    return READS_AS(h, hd, "X-Forwarded-For") || READS_AS(h, hd, "X-Forwarded-Proto") ||
+           READS_AS(h, hd, "X-Forwarded-Host") ||
            name_reads_as(h, hd, cfg->client_ip_header, strlen(cfg->client_ip_header)) ||
            name_reads_as(h, hd, cfg->request_id_header, strlen(cfg->request_id_header));
 }

@@ -184,6 +184,9 @@ void head_value_complete(struct head *h);
  * order, each followed by ", ": a list that the caller ends with its own item, on one line
  * wherever its pieces were in the head. */
 void head_add_list(struct sbuf *out, const struct head *h, enum header_id id, int n);
+/* The Via line of a message of HTTP/1.<minor> whose head <h> has <n> Via fields: theirs, on one
+ * line, and ours naming the version the message came in (RFC 9110 7.6.3). */
+void head_add_via(struct sbuf *out, const struct head *h, int n, int minor);
 /* Whether the connection of the message <h>, parsed by <parser>, carries another one: llhttp's
  * answer, unless "close" is among the Connection options, which llhttp 8 heeds in HTTP/1.1 only
  * (RFC 9112 9.3 puts it before HTTP/1.0's keep-alive). */
@@ -394,6 +397,7 @@ static inline uint8_t wsnap_origin_up(const struct wsnap *ws, uint32_t i)
 }
 
 struct origin_target {
+    const struct gslb_origin *origin; /* in the view's snapshot */
     struct sockaddr_storage addr;
     socklen_t addrlen; /* 0: a host name, resolved per connection */
     char host[256];

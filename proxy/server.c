@@ -322,6 +322,7 @@ static struct wsnap *wsnap_create(struct proxy *proxy, const struct gslb_snapsho
             for (size_t o = 0; o < svc->pools[p].n_origins; o++) {
                 const struct gslb_origin *origin = &svc->pools[p].origins[o];
                 struct origin_target *t = &ws->targets[origin->index];
+                t->origin = origin;
                 target_resolve(t, origin->address);
                 if (t->metrics == NULL)
                     t->metrics = metrics_origin_series_get(&proxy->metrics, region, origin);
@@ -459,11 +460,8 @@ static void accept_cb(evutil_socket_t fd, short what, void *arg)
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
         return;
     static _Thread_local time_t last;
-    time_t now = time(NULL);
-    if (now != last) {
+    if (log_second_passed(&last))
         log_warn("proxy: accept: %s", strerror(errno));
-        last = now;
-    }
     if (sockerr_is_local_shortage(errno)) {
         struct timeval pause = {0, ACCEPT_PAUSE_MS * 1000};
         for (int i = 0; i < PROXY_MAX_LISTEN; i++) {

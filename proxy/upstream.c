@@ -160,20 +160,6 @@ static void idle_timer_cb(evutil_socket_t fd, short what, void *arg)
         idle_event_cb(NULL, 0, arg);
 }
 
-/* The origins of <snap> by index. */
-static const struct gslb_origin **origins_by_index(const struct gslb_snapshot *snap)
-{
-    const struct gslb_origin **by_index = xcalloc(snap->n_origins + 1, sizeof(*by_index));
-    for (size_t s = 0; s < snap->n_services; s++) {
-        for (size_t p = 0; p < snap->services[s].n_pools; p++) {
-            const struct gslb_pool *pool = &snap->services[s].pools[p];
-            for (size_t o = 0; o < pool->n_origins; o++)
-                by_index[pool->origins[o].index] = &pool->origins[o];
-        }
-    }
-    return by_index;
-}
-
 /* Whether connections to <a> serve <b>: the same address, reached the same way. */
 static bool origin_same_connection(const struct gslb_origin *a, const struct gslb_origin *b)
 {
@@ -185,13 +171,11 @@ static bool origin_same_connection(const struct gslb_origin *a, const struct gsl
 
 void upstream_pools_adopt(struct wsnap *ws, struct wsnap *old)
 {
-    const struct gslb_origin **now = origins_by_index(ws->snap);
-    const struct gslb_origin **before = origins_by_index(old->snap);
     for (size_t i = 0; i < ws->snap->n_origins; i++) {
         struct origin_target *t = &ws->targets[i];
-        for (size_t k = 0; now[i] && k < old->snap->n_origins; k++) {
+        for (size_t k = 0; t->origin && k < old->snap->n_origins; k++) {
             struct origin_target *from = &old->targets[k];
-            if (before[k] == NULL || !origin_same_connection(now[i], before[k]) ||
+            if (from->origin == NULL || !origin_same_connection(t->origin, from->origin) ||
                 (from->idle == NULL && from->tls_session == NULL))
                 continue;
             for (struct upstream *up = from->idle; up; up = up->next_idle) {
@@ -209,8 +193,6 @@ void upstream_pools_adopt(struct wsnap *ws, struct wsnap *old)
             break;
         }
     }
-    free(now);
-    free(before);
 }
 
 void upstream_pool_drain(struct wsnap *ws)
@@ -636,12 +618,7 @@ static void response_head_write(struct client *c, int status, bool final)
         }
         sbuf_add_header(&out, h->text + hd->name, hd->name_len, h->text + hd->value, hd->value_len);
     }
-    SBUF_LIT(&out, "Via: "); /* with the version the response came in (RFC 9110 7.6.3) */
-    head_add_list(&out, h, H_VIA, n_via);
-    if (c->up->parser.http_minor == 0)
-        SBUF_LIT(&out, "1.0 gslb\r\n");
-    else
-        SBUF_LIT(&out, "1.1 gslb\r\n");
+    head_add_via(&out, h, n_via, c->up->parser.http_minor);
     if (final && !dated) { /* a proxy adds the Date an origin left out (RFC 9110 6.6.1) */
         char date[40];
         SBUF_LIT(&out, "Date: ");
@@ -912,10 +889,8 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
 static void tls_failure_log(struct upstream *up, struct bufferevent *bev)
 {
     static _Thread_local time_t last;
-    time_t now = time(NULL);
-    if (now == last)
+    if (!log_second_passed(&last))
         return;
-    last = now;
     long verify = SSL_get_verify_result(bufferevent_openssl_get_ssl(bev));
     unsigned long err = bufferevent_get_openssl_error(bev);
     int sock_err = EVUTIL_SOCKET_ERROR();
